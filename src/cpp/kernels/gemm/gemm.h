@@ -1,0 +1,25 @@
+// GEMM: the one contract every matrix product in fastbp goes through.
+//
+//   C (M x N) = alpha * op(A) (M x K) * op(B) (K x N) + beta * C
+//
+// Row-major storage. op(A) = A if transa == Trans::N (A stored M x K, leading dim lda),
+// A^T if Trans::T (A stored K x M). Same for B. beta == 0 overwrites C (C may hold garbage,
+// even NaN); beta == 1 accumulates. Kernels never allocate on the heap per call beyond the
+// packing buffers owned by the engine, never throw, never print.
+#pragma once
+#include <cstdint>
+
+namespace fastbp {
+
+enum class Trans : int { N = 0, T = 1 };
+
+template <typename T>
+void gemm(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+          int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
+
+// Naive triple loop: the reference and the fallback. Same contract as gemm().
+template <typename T>
+void gemm_naive(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, T alpha,
+                const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
+
+}  // namespace fastbp
