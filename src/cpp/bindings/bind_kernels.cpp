@@ -1,0 +1,76 @@
+// Bindings for the stateless kernels (used by tests and benchmarks).
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <array>
+#include <stdexcept>
+#include <string>
+
+#include "kernels/gemm/gemm.h"
+
+namespace py = pybind11;
+
+namespace fastbp {
+
+namespace {
+
+template <typename T>
+using Arr = py::array_t<T, py::array::c_style>;
+
+template <typename T>
+void bind_gemm_dtype(py::module_& m, const char* name, const char* naive_name) {
+  auto check = [](const Arr<T>& A, const Arr<T>& B, Arr<T>& C, bool ta, bool tb) {
+    if (A.ndim() != 2 || B.ndim() != 2 || C.ndim() != 2)
+      throw std::invalid_argument("gemm: A, B and C must be 2-D");
+    const int64_t M = ta ? A.shape(1) : A.shape(0);
+    const int64_t K = ta ? A.shape(0) : A.shape(1);
+    const int64_t Kb = tb ? B.shape(1) : B.shape(0);
+    const int64_t N = tb ? B.shape(0) : B.shape(1);
+    if (K != Kb)
+      throw std::invalid_argument("gemm: inner dimensions differ: op(A) is " + std::to_string(M) +
+                                  "x" + std::to_string(K) + ", op(B) is " + std::to_string(Kb) +
+                                  "x" + std::to_string(N));
+    if (C.shape(0) != M || C.shape(1) != N)
+      throw std::invalid_argument("gemm: C must be " + std::to_string(M) + "x" +
+                                  std::to_string(N));
+    return std::array<int64_t, 3>{M, N, K};
+  };
+  m.def(
+      name,
+      [check](const Arr<T>& A, const Arr<T>& B, Arr<T> C, bool transa, bool transb, T alpha,
+              T beta) {
+        auto d = check(A, B, C, transa, transb);
+        const T* a = A.data();
+        const T* b = B.data();
+        T* c = C.mutable_data();
+        {
+          py::gil_scoped_release release;
+          gemm<T>(transa ? Trans::T : Trans::N, transb ? Trans::T : Trans::N, d[0], d[1], d[2],
+                  alpha, a, A.shape(1), b, B.shape(1), beta, c, C.shape(1));
+        }
+      },
+      py::arg("A"), py::arg("B"), py::arg("C").noconvert(), py::arg("transa") = false,
+      py::arg("transb") = false, py::arg("alpha") = T(1), py::arg("beta") = T(0),
+      "C = alpha*op(A)@op(B) + beta*C, in place on C (C-contiguous, exact dtype).");
+  m.def(
+      naive_name,
+      [check](const Arr<T>& A, const Arr<T>& B, Arr<T> C, bool transa, bool transb, T alpha,
+              T beta) {
+        auto d = check(A, B, C, transa, transb);
+        py::gil_scoped_release release;
+        gemm_naive<T>(transa ? Trans::T : Trans::N, transb ? Trans::T : Trans::N, d[0], d[1],
+                      d[2], alpha, A.data(), A.shape(1), B.data(), B.shape(1), beta,
+                      C.mutable_data(), C.shape(1));
+      },
+      py::arg("A"), py::arg("B"), py::arg("C").noconvert(), py::arg("transa") = false,
+      py::arg("transb") = false, py::arg("alpha") = T(1), py::arg("beta") = T(0));
+}
+
+}  // namespace
+
+void bind_kernels(py::module_& m) {
+  bind_gemm_dtype<float>(m, "gemm_f32", "gemm_naive_f32");
+  bind_gemm_dtype<double>(m, "gemm_f64", "gemm_naive_f64");
+}
+
+}  // namespace fastbp

@@ -1,0 +1,73 @@
+#include "core/cpu.h"
+
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+
+namespace fastbp {
+
+namespace {
+Isa g_active = Isa::generic;
+}
+
+bool cpu_supports(Isa isa) {
+  switch (isa) {
+    case Isa::generic:
+      return true;
+#if defined(FASTBP_HAVE_X86_KERNELS) && (defined(__GNUC__) || defined(__clang__))
+    case Isa::avx2:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case Isa::avx512:
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+             __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+             __builtin_cpu_supports("fma");
+#endif
+    default:
+      return false;
+  }
+}
+
+Isa best_isa() {
+  if (cpu_supports(Isa::avx512)) return Isa::avx512;
+  if (cpu_supports(Isa::avx2)) return Isa::avx2;
+  return Isa::generic;
+}
+
+Isa active_isa() { return g_active; }
+
+const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::avx2: return "avx2";
+    case Isa::avx512: return "avx512";
+    default: return "generic";
+  }
+}
+
+void set_active_isa(Isa isa) {
+  if (!cpu_supports(isa))
+    throw std::invalid_argument(std::string("instruction set '") + isa_name(isa) +
+                                "' is not supported by this CPU or this build");
+  g_active = isa;
+}
+
+void init_isa_from_env() {
+  const char* env = std::getenv("FASTBP_ISA");
+  if (env == nullptr || *env == '\0') {
+    g_active = best_isa();
+    return;
+  }
+  std::string v(env);
+  Isa want;
+  if (v == "generic") want = Isa::generic;
+  else if (v == "avx2") want = Isa::avx2;
+  else if (v == "avx512") want = Isa::avx512;
+  else
+    throw std::invalid_argument("FASTBP_ISA='" + v +
+                                "' is not one of generic, avx2, avx512");
+  if (!cpu_supports(want))
+    throw std::invalid_argument("FASTBP_ISA=" + v +
+                                " was requested but this CPU (or this build) lacks it");
+  g_active = want;
+}
+
+}  // namespace fastbp
