@@ -1,4 +1,17 @@
-"""fastbp: fast backpropagation for multilayer perceptrons on the CPU."""
-from ._version import __version__
+"""fastbp: fast backpropagation for multilayer perceptrons on the CPU.
 
-__all__ = ["__version__"]
+A C++/OpenMP engine behind a small Python API, checked against a pure-NumPy reference
+(``backend="reference"``).
+"""
+from ._version import __version__
+from ._runtime import get_isa, get_num_threads, info, set_isa, set_num_threads
+from . import optim
+from .layers import Activation, BatchNorm, Dense, Dropout, LayerNorm, Residual
+from .model import MLP, Sequential
+from .training import History
+
+__all__ = [
+    "__version__", "MLP", "Sequential", "Dense", "Activation", "Dropout", "BatchNorm",
+    "LayerNorm", "Residual", "History", "optim", "info", "set_num_threads", "get_num_threads",
+    "get_isa", "set_isa",
+]

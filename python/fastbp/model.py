@@ -1,0 +1,218 @@
+"""The public model classes: ``Sequential`` and ``MLP``, thin over an engine."""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from . import optim as _optim
+from .initializers import init_parameters
+from .layers import Dense, Layer, build_spec
+
+__all__ = ["Sequential", "MLP", "LOSSES"]
+
+LOSSES = ("mse", "mae", "huber", "binary_cross_entropy", "softmax_cross_entropy")
+_LOSS_PARAMS = ("delta", "l1", "l2")
+_DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+def _dtype_name(dtype: Any) -> str:
+    try:
+        name = np.dtype(dtype).name
+    except TypeError:
+        name = str(dtype)
+    if name not in _DTYPES:
+        raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
+    return name
+
+
+def make_engine(spec: list, dtype: str, seed: int, backend: str):
+    """Build the engine for ``backend`` ("native" or "reference")."""
+    if backend == "native":
+        from . import _core
+
+        cls = _core.Network32 if dtype == "float32" else _core.Network64
+        return cls(spec, seed)
+    if backend == "reference":
+        from .reference import Engine
+
+        return Engine(spec, dtype, seed)
+    raise ValueError(f"backend must be 'native' or 'reference', got {backend!r}")
+
+
+def _as_float(name: str, a: Any, dtype: np.dtype, ndim: Tuple[int, ...]) -> np.ndarray:
+    """Safe conversion of user data to a C-contiguous array of the model dtype."""
+    if isinstance(a, np.ndarray) and a.dtype == dtype and a.flags.c_contiguous and a.ndim in ndim:
+        return a
+    arr = np.asarray(a)
+    if arr.dtype.kind not in "fiub":
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    if arr.ndim not in ndim:
+        raise ValueError(f"{name} must be {' or '.join(f'{d}-D' for d in ndim)}, got shape {arr.shape}")
+    return np.ascontiguousarray(arr, dtype=dtype)
+
+
+class Sequential:
+    """A feed-forward network: a list of layers trained by backpropagation.
+
+    Parameters
+    ----------
+    layers : sequence of Layer
+        e.g. ``[fb.Dense(128, activation="relu"), fb.Dropout(0.1), fb.Dense(10)]``.
+    input_dim : int
+        Width of the input.
+    dtype : {"float32", "float64"}
+    seed : int
+        Seeds initialisation, dropout masks and shuffling.
+    backend : {"native", "reference"}
+        The C++ engine, or the NumPy reference (the test oracle).
+    """
+
+    def __init__(self, layers: Sequence[Layer], input_dim: int, dtype: Any = "float32",
+                 seed: int = 0, backend: str = "native"):
+        if isinstance(input_dim, bool) or not isinstance(input_dim, (int, np.integer)) or input_dim < 1:
+            raise ValueError(f"input_dim must be a positive integer, got {input_dim!r}")
+        if not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        self.layers = list(layers)
+        if not self.layers:
+            raise ValueError("a model needs at least one layer")
+        self.input_dim = int(input_dim)
+        self.dtype = _dtype_name(dtype)
+        self.seed = int(seed)
+        self.backend = backend
+        self.spec, self.output_dim = build_spec(self.layers, self.input_dim)
+        self._np_dtype = np.dtype(self.dtype)
+        self._engine = make_engine(self.spec, self.dtype, self.seed, backend)
+        init_parameters(self.spec, self._engine.parameters(), self._engine.buffers(), self.seed)
+        self.optimizer: Optional[_optim.Optimizer] = None
+        self._opt_version = -1
+        self.history = None
+
+    # ------------------------------------------------------------------ state
+    def parameters(self) -> List[np.ndarray]:
+        """Live, writable views of the parameters: ``[W1, b1, W2, b2, ...]``, W shaped
+        (in, out). Writing into them changes the model."""
+        return self._engine.parameters()
+
+    def buffers(self) -> List[np.ndarray]:
+        """Live views of non-trained state (BatchNorm running mean and variance)."""
+        return self._engine.buffers()
+
+    @property
+    def num_params(self) -> int:
+        return int(self._engine.num_params)
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(input_dim={self.input_dim}, output_dim={self.output_dim}, "
+                f"layers={len(self.spec)}, params={self.num_params}, dtype={self.dtype}, "
+                f"backend={self.backend})")
+
+    # ------------------------------------------------------------------ data
+    def _X(self, X: Any, name: str = "X") -> np.ndarray:
+        return _as_float(name, X, self._np_dtype, (2,))
+
+    def _y(self, y: Any, loss: str) -> np.ndarray:
+        if loss == "softmax_cross_entropy":
+            arr = np.asarray(y)
+            if arr.ndim == 1:
+                if arr.dtype.kind in "iu":
+                    return np.ascontiguousarray(arr, dtype=np.int64)
+                if arr.dtype.kind == "b":
+                    raise TypeError("y: class labels must be integers, got booleans")
+                raise TypeError(
+                    f"y: class labels for softmax_cross_entropy must be integers, got dtype "
+                    f"{arr.dtype} (pass probabilities as an (n, classes) array)")
+        arr = _as_float("y", y, self._np_dtype, (1, 2))
+        if arr.ndim == 1:
+            if self.output_dim != 1:
+                raise ValueError(f"y must have shape (n, {self.output_dim}), got {arr.shape}")
+            arr = arr.reshape(-1, 1)
+        return arr
+
+    def _w(self, sample_weight: Any) -> Optional[np.ndarray]:
+        if sample_weight is None:
+            return None
+        return _as_float("sample_weight", sample_weight, self._np_dtype, (1,))
+
+    @staticmethod
+    def _loss_args(loss: str, params: Dict[str, Any]) -> Dict[str, Any]:
+        if loss not in LOSSES:
+            raise ValueError(f"unknown loss {loss!r}; expected one of {', '.join(LOSSES)}")
+        for k in params:
+            if k not in _LOSS_PARAMS:
+                raise TypeError(f"unexpected loss parameter {k!r}; expected {', '.join(_LOSS_PARAMS)}")
+        return params
+
+    def _sync_optimizer(self, optimizer: Any) -> None:
+        if optimizer is None:
+            if self.optimizer is None:
+                raise ValueError("no optimizer: pass optimizer=fb.optim.SGD(...) (or a name)")
+            optimizer = self.optimizer
+        if optimizer is self.optimizer and optimizer._version == self._opt_version:
+            return
+        opt = _optim.get(optimizer)
+        fresh = opt is not self.optimizer
+        self._engine.set_optimizer(opt.name, opt.hyper(), fresh)
+        self.optimizer = opt
+        self._opt_version = opt._version
+
+    # ------------------------------------------------------------------ compute
+    def predict(self, X: Any) -> np.ndarray:
+        """Outputs (logits for classification losses) for X (n, input_dim), inference mode."""
+        return self._engine.predict(self._X(X))
+
+    def predict_proba(self, X: Any, loss: str = "softmax_cross_entropy") -> np.ndarray:
+        """Probabilities: softmax of the outputs (or the sigmoid, for binary_cross_entropy)."""
+        z = self.predict(X)
+        if loss == "binary_cross_entropy":
+            return 1.0 / (1.0 + np.exp(-z))
+        z = z - z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+
+    def loss_and_gradients(self, X: Any, y: Any, loss: str = "mse", sample_weight: Any = None,
+                           **loss_params: Any) -> Tuple[float, List[np.ndarray]]:
+        """Loss and gradients (shaped like ``parameters()``) for one batch, without an update.
+
+        Runs in training mode (dropout active, BatchNorm batch statistics)."""
+        self._loss_args(loss, loss_params)
+        return self._engine.loss_and_gradients(self._X(X), self._y(y, loss), loss, loss_params,
+                                               self._w(sample_weight))
+
+    def train_step(self, X: Any, y: Any, loss: str = "mse", optimizer: Any = None,
+                   sample_weight: Any = None, **loss_params: Any) -> float:
+        """One optimizer step on a batch (one native call). Returns the batch loss before the
+        update (penalties included)."""
+        self._loss_args(loss, loss_params)
+        self._sync_optimizer(optimizer)
+        return self._engine.train_step(self._X(X), self._y(y, loss), loss, loss_params,
+                                       self._w(sample_weight))
+
+    def fit(self, X: Any, y: Any, loss: str = "mse", optimizer: Any = None, epochs: int = 1,
+            batch_size: int = 32, shuffle: bool = True, sample_weight: Any = None, **kwargs: Any):
+        """Train for ``epochs`` over (X, y); see :func:`fastbp.training.fit`."""
+        from .training import fit
+
+        return fit(self, X, y, loss=loss, optimizer=optimizer, epochs=epochs,
+                   batch_size=batch_size, shuffle=shuffle, sample_weight=sample_weight, **kwargs)
+
+
+class MLP(Sequential):
+    """A multilayer perceptron from a list of widths.
+
+    ``MLP([64, 128, 10], activation="relu")`` is ``Sequential([Dense(128, "relu"),
+    Dense(10)], input_dim=64)``: every hidden layer uses ``activation``, the output layer
+    ``output_activation`` (identity: losses take logits).
+    """
+
+    def __init__(self, sizes: Sequence[int], activation: str = "relu",
+                 output_activation: str = "identity", dtype: Any = "float32", seed: int = 0,
+                 backend: str = "native", init: Optional[str] = None):
+        sizes = list(sizes)
+        if len(sizes) < 2:
+            raise ValueError(f"sizes needs an input and an output width, got {sizes!r}")
+        layers: List[Layer] = [Dense(w, activation=activation, init=init) for w in sizes[1:-1]]
+        layers.append(Dense(sizes[-1], activation=output_activation, init=init))
+        self.sizes = sizes
+        super().__init__(layers, input_dim=sizes[0], dtype=dtype, seed=seed, backend=backend)

@@ -1,0 +1,20 @@
+// Counter-based random numbers, identical to fastbp.reference.rng (docs/ENGINE.md).
+#pragma once
+#include <cstdint>
+
+namespace fastbp {
+
+inline uint64_t splitmix64(uint64_t x) {
+  uint64_t z = x + 0x9E3779B97F4A7C15ULL;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+inline uint64_t rng_mix(uint64_t a, uint64_t b) { return splitmix64(a ^ splitmix64(b)); }
+inline double rng_uniform(uint64_t u) { return double(u >> 11) * 0x1.0p-53; }
+// Uniform integer in [0, bound) by the 128-bit multiply-high.
+inline uint64_t rng_bounded(uint64_t u, uint64_t bound) {
+  return uint64_t((static_cast<unsigned __int128>(u) * bound) >> 64);
+}
+
+}  // namespace fastbp

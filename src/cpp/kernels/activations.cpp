@@ -1,0 +1,84 @@
+#include "kernels/activations.h"
+
+namespace fastbp {
+
+Act act_from_name(const std::string& name) {
+  static const char* names[] = {"identity", "sigmoid", "tanh", "relu", "leaky_relu",
+                                "elu",      "gelu",    "silu", "softplus"};
+  for (int i = 0; i < 9; ++i)
+    if (name == names[i]) return static_cast<Act>(i);
+  if (name == "linear" || name == "none") return Act::identity;
+  throw std::invalid_argument(
+      "unknown activation '" + name +
+      "'; expected one of identity, sigmoid, tanh, relu, leaky_relu, elu, gelu, silu, softplus");
+}
+
+const char* act_name(Act act) {
+  static const char* names[] = {"identity", "sigmoid", "tanh", "relu", "leaky_relu",
+                                "elu",      "gelu",    "silu", "softplus"};
+  return names[static_cast<int>(act)];
+}
+
+template <typename T>
+void bias_act_forward(T* y, T* z, const T* bias, int64_t n, int64_t dim, int64_t ld, Act act,
+                      T alpha) {
+  for (int64_t i = 0; i < n; ++i) {
+    T* row = y + i * ld;
+    T* zrow = z ? z + i * dim : nullptr;
+    switch (act) {
+      case Act::identity:
+        for (int64_t j = 0; j < dim; ++j) row[j] += bias[j];
+        break;
+      case Act::relu:
+        for (int64_t j = 0; j < dim; ++j) {
+          const T v = row[j] + bias[j];
+          row[j] = v > T(0) ? v : T(0);
+        }
+        break;
+      default:
+        for (int64_t j = 0; j < dim; ++j) {
+          const T v = row[j] + bias[j];
+          if (zrow) zrow[j] = v;
+          row[j] = act_scalar(act, v, alpha);
+        }
+    }
+    if (zrow && (act == Act::identity || act == Act::relu)) {
+      // not needed for backward, but keep z meaningful when asked for
+      for (int64_t j = 0; j < dim; ++j) zrow[j] = row[j];
+    }
+  }
+}
+
+template <typename T>
+void act_backward(T* da, const T* z, const T* a, int64_t count, Act act, T alpha) {
+  switch (act) {
+    case Act::identity:
+      return;
+    case Act::relu:
+      for (int64_t i = 0; i < count; ++i) da[i] = a[i] > T(0) ? da[i] : T(0);
+      return;
+    case Act::sigmoid:
+      for (int64_t i = 0; i < count; ++i) da[i] *= a[i] * (T(1) - a[i]);
+      return;
+    case Act::tanh:
+      for (int64_t i = 0; i < count; ++i) da[i] *= T(1) - a[i] * a[i];
+      return;
+    default:
+      for (int64_t i = 0; i < count; ++i) da[i] *= act_deriv_scalar(act, z[i], a[i], alpha);
+  }
+}
+
+template <typename T>
+void act_forward(T* a, const T* z, int64_t count, Act act, T alpha) {
+  for (int64_t i = 0; i < count; ++i) a[i] = act_scalar(act, z[i], alpha);
+}
+
+#define FASTBP_INST(T)                                                                        \
+  template void bias_act_forward<T>(T*, T*, const T*, int64_t, int64_t, int64_t, Act, T);     \
+  template void act_backward<T>(T*, const T*, const T*, int64_t, Act, T);                     \
+  template void act_forward<T>(T*, const T*, int64_t, Act, T);
+FASTBP_INST(float)
+FASTBP_INST(double)
+#undef FASTBP_INST
+
+}  // namespace fastbp

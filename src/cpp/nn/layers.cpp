@@ -1,0 +1,252 @@
+// Layers of the engine: Sequential, Dense, Activation, Dropout, Residual.
+// Shapes: x (n, in_dim), y (n, out_dim), row-major.
+#include <cstring>
+#include <stdexcept>
+
+#include "core/rng.h"
+#include "kernels/activations.h"
+#include "kernels/gemm/gemm.h"
+#include "nn/layer.h"
+#include "nn/norm_layers.h"
+
+namespace fastbp {
+
+namespace {
+
+template <typename T>
+void grow(std::vector<T>& v, size_t n) {
+  if (v.size() < n) v.resize(n);
+}
+
+// ---------------------------------------------------------------------------------------
+// Dense: y = f(x W + b);  W (in, out), b (out).
+//   backward: dz = dy * f'(z);  dW = x^T dz;  db = sum_rows dz;  dx = dz W^T
+template <typename T>
+class Dense : public Layer<T> {
+ public:
+  explicit Dense(const LayerSpec& s) : act_(s.act), alpha_(T(s.alpha)) {
+    this->in_dim = s.in;
+    this->out_dim = s.out;
+  }
+  void collect_params(std::vector<ParamInfo>& out) const override {
+    out.push_back({{this->in_dim, this->out_dim}, true});
+    out.push_back({{this->out_dim}, false});
+  }
+  void bind(T*& p, T*& g, T*&) override {
+    W_ = p; p += this->in_dim * this->out_dim;
+    b_ = p; p += this->out_dim;
+    dW_ = g; g += this->in_dim * this->out_dim;
+    db_ = g; g += this->out_dim;
+  }
+  void reserve(int64_t n) override {
+    if (act_needs_z(act_)) grow(z_, size_t(n * this->out_dim));
+  }
+  void forward(const T* x, T* y, int64_t n, const Ctx& ctx) override {
+    const int64_t in = this->in_dim, out = this->out_dim;
+    gemm<T>(Trans::N, Trans::N, n, out, in, T(1), x, in, W_, out, T(0), y, out);
+    T* z = (ctx.training && act_needs_z(act_)) ? z_.data() : nullptr;
+    bias_act_forward<T>(y, z, b_, n, out, out, act_, alpha_);
+  }
+  void backward(const T* x, const T* y, T* dy, T* dx, int64_t n, const Ctx&) override {
+    const int64_t in = this->in_dim, out = this->out_dim;
+    act_backward<T>(dy, act_needs_z(act_) ? z_.data() : nullptr, y, n * out, act_, alpha_);
+    for (int64_t j = 0; j < out; ++j) db_[j] = T(0);
+    for (int64_t i = 0; i < n; ++i) {
+      const T* r = dy + i * out;
+      for (int64_t j = 0; j < out; ++j) db_[j] += r[j];
+    }
+    gemm<T>(Trans::T, Trans::N, in, out, n, T(1), x, in, dy, out, T(0), dW_, out);
+    if (dx) gemm<T>(Trans::N, Trans::T, n, in, out, T(1), dy, out, W_, out, T(0), dx, in);
+  }
+
+ private:
+  Act act_;
+  T alpha_;
+  T *W_ = nullptr, *b_ = nullptr, *dW_ = nullptr, *db_ = nullptr;
+  std::vector<T> z_;
+};
+
+// ---------------------------------------------------------------------------------------
+// Activation: y = f(x);  dx = dy * f'(x).
+template <typename T>
+class Activation : public Layer<T> {
+ public:
+  explicit Activation(const LayerSpec& s) : act_(s.act), alpha_(T(s.alpha)) {
+    this->in_dim = this->out_dim = s.in;
+  }
+  void forward(const T* x, T* y, int64_t n, const Ctx&) override {
+    act_forward<T>(y, x, n * this->in_dim, act_, alpha_);
+  }
+  void backward(const T* x, const T* y, T* dy, T* dx, int64_t n, const Ctx&) override {
+    if (!dx) return;
+    const int64_t count = n * this->in_dim;
+    std::memcpy(dx, dy, sizeof(T) * size_t(count));
+    act_backward<T>(dx, x, y, count, act_, alpha_);
+  }
+
+ private:
+  Act act_;
+  T alpha_;
+};
+
+// ---------------------------------------------------------------------------------------
+// Dropout (inverted): in training y = x * keep / (1 - rate), keep drawn from the counter-based
+// stream of docs/ENGINE.md; identity in inference.
+template <typename T>
+class Dropout : public Layer<T> {
+ public:
+  explicit Dropout(const LayerSpec& s) : rate_(s.rate) { this->in_dim = this->out_dim = s.in; }
+  void reserve(int64_t n) override { grow(mask_, size_t(n * this->in_dim)); }
+  void forward(const T* x, T* y, int64_t n, const Ctx& ctx) override {
+    const int64_t count = n * this->in_dim;
+    if (!ctx.training || rate_ == 0.0) {
+      if (y != x) std::memcpy(y, x, sizeof(T) * size_t(count));
+      if (ctx.training) std::fill(mask_.begin(), mask_.begin() + count, T(1));
+      return;
+    }
+    const T scale = rate_ >= 1.0 ? T(0) : T(1.0 / (1.0 - rate_));
+    const uint64_t base = rng_mix(rng_mix(rng_mix(ctx.seed, 1), ctx.step), uint64_t(this->index));
+    for (int64_t i = 0; i < count; ++i) {
+      const bool keep = rng_uniform(splitmix64(base + uint64_t(i))) >= rate_;
+      mask_[i] = keep ? scale : T(0);
+      y[i] = x[i] * mask_[i];
+    }
+  }
+  void backward(const T*, const T*, T* dy, T* dx, int64_t n, const Ctx&) override {
+    if (!dx) return;
+    const int64_t count = n * this->in_dim;
+    for (int64_t i = 0; i < count; ++i) dx[i] = dy[i] * mask_[i];
+  }
+
+ private:
+  double rate_;
+  std::vector<T> mask_;
+};
+
+// ---------------------------------------------------------------------------------------
+// Residual: y = x + block(x);  dx = dy + block'(dy).
+template <typename T>
+class Residual : public Layer<T> {
+ public:
+  Residual(const LayerSpec& s, int& counter) : block_(s.children, counter) {
+    this->in_dim = this->out_dim = s.in;
+    if (block_.in_dim != s.in || block_.out_dim != s.in)
+      throw std::invalid_argument("residual: the block must map width " + std::to_string(s.in) +
+                                  " to the same width");
+  }
+  void collect_params(std::vector<ParamInfo>& out) const override { block_.collect_params(out); }
+  void collect_buffers(std::vector<ParamInfo>& out) const override { block_.collect_buffers(out); }
+  void bind(T*& p, T*& g, T*& b) override { block_.bind(p, g, b); }
+  void reserve(int64_t n) override {
+    block_.reserve(n);
+    grow(yblock_, size_t(n * this->in_dim));
+    grow(dskip_, size_t(n * this->in_dim));
+  }
+  void forward(const T* x, T* y, int64_t n, const Ctx& ctx) override {
+    block_.forward(x, yblock_.data(), n, ctx);
+    const int64_t count = n * this->in_dim;
+    for (int64_t i = 0; i < count; ++i) y[i] = yblock_[i] + x[i];
+  }
+  void backward(const T* x, const T*, T* dy, T* dx, int64_t n, const Ctx& ctx) override {
+    const int64_t count = n * this->in_dim;
+    // The block may overwrite dy: keep the skip path's copy first.
+    if (dx) std::memcpy(dskip_.data(), dy, sizeof(T) * size_t(count));
+    block_.backward(x, yblock_.data(), dy, dx, n, ctx);
+    if (dx)
+      for (int64_t i = 0; i < count; ++i) dx[i] += dskip_[i];
+  }
+
+ private:
+  Sequential<T> block_;
+  std::vector<T> yblock_, dskip_;
+};
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+template <typename T>
+Sequential<T>::Sequential(const std::vector<LayerSpec>& specs, int& counter) {
+  if (specs.empty()) throw std::invalid_argument("a network (or residual block) needs at least one layer");
+  for (const auto& s : specs) {
+    if (!layers_.empty() && s.in != layers_.back()->out_dim)
+      throw std::invalid_argument("layer '" + s.type + "' expects input width " +
+                                  std::to_string(s.in) + " but the previous layer gives " +
+                                  std::to_string(layers_.back()->out_dim));
+    layers_.push_back(make_layer<T>(s, counter));
+  }
+  this->in_dim = layers_.front()->in_dim;
+  this->out_dim = layers_.back()->out_dim;
+  outs_.resize(layers_.size() - 1);
+  douts_.resize(layers_.size() - 1);
+}
+
+template <typename T>
+void Sequential<T>::collect_params(std::vector<ParamInfo>& out) const {
+  for (const auto& l : layers_) l->collect_params(out);
+}
+template <typename T>
+void Sequential<T>::collect_buffers(std::vector<ParamInfo>& out) const {
+  for (const auto& l : layers_) l->collect_buffers(out);
+}
+template <typename T>
+void Sequential<T>::bind(T*& p, T*& g, T*& b) {
+  for (auto& l : layers_) l->bind(p, g, b);
+}
+template <typename T>
+void Sequential<T>::reserve(int64_t n) {
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    layers_[i]->reserve(n);
+    if (i + 1 < layers_.size()) {
+      grow(outs_[i], size_t(n * layers_[i]->out_dim));
+      grow(douts_[i], size_t(n * layers_[i]->out_dim));
+    }
+  }
+}
+template <typename T>
+void Sequential<T>::forward(const T* x, T* y, int64_t n, const Ctx& ctx) {
+  const size_t L = layers_.size();
+  for (size_t i = 0; i < L; ++i) {
+    const T* in = i == 0 ? x : outs_[i - 1].data();
+    T* out = i + 1 == L ? y : outs_[i].data();
+    layers_[i]->forward(in, out, n, ctx);
+  }
+}
+template <typename T>
+void Sequential<T>::backward(const T* x, const T* y, T* dy, T* dx, int64_t n, const Ctx& ctx) {
+  const size_t L = layers_.size();
+  for (size_t k = L; k-- > 0;) {
+    const T* in = k == 0 ? x : outs_[k - 1].data();
+    const T* out = k + 1 == L ? y : outs_[k].data();
+    T* dout = k + 1 == L ? dy : douts_[k].data();
+    T* din = k == 0 ? dx : douts_[k - 1].data();
+    layers_[k]->backward(in, out, dout, din, n, ctx);
+  }
+}
+
+template <typename T>
+std::unique_ptr<Layer<T>> make_layer(const LayerSpec& s, int& counter) {
+  const int my_index = counter++;
+  std::unique_ptr<Layer<T>> l;
+  if (s.in <= 0 || s.out <= 0)
+    throw std::invalid_argument("layer '" + s.type + "' has a non-positive width");
+  if (s.type == "dense") l = std::make_unique<Dense<T>>(s);
+  else if (s.type == "activation") l = std::make_unique<Activation<T>>(s);
+  else if (s.type == "dropout") {
+    if (!(s.rate >= 0.0 && s.rate < 1.0))
+      throw std::invalid_argument("dropout rate must be in [0, 1), got " + std::to_string(s.rate));
+    l = std::make_unique<Dropout<T>>(s);
+  } else if (s.type == "residual") l = std::make_unique<Residual<T>>(s, counter);
+  else if (s.type == "batchnorm") l = make_batchnorm<T>(s);
+  else if (s.type == "layernorm") l = make_layernorm<T>(s);
+  else
+    throw std::invalid_argument("unknown layer type '" + s.type + "'");
+  l->index = my_index;
+  return l;
+}
+
+template class Sequential<float>;
+template class Sequential<double>;
+template std::unique_ptr<Layer<float>> make_layer<float>(const LayerSpec&, int&);
+template std::unique_ptr<Layer<double>> make_layer<double>(const LayerSpec&, int&);
+
+}  // namespace fastbp

@@ -1,0 +1,177 @@
+#include "nn/network.h"
+
+#include <cmath>
+#include <stdexcept>
+
+#include "core/rng.h"
+
+namespace fastbp {
+
+namespace {
+bool spec_has(const std::vector<LayerSpec>& spec, const char* type) {
+  for (const auto& s : spec)
+    if (s.type == type || spec_has(s.children, type)) return true;
+  return false;
+}
+}  // namespace
+
+template <typename T>
+Network<T>::Network(const std::vector<LayerSpec>& spec, uint64_t seed)
+    : body_(spec, layer_count_), seed_(seed) {
+  has_batchnorm_ = spec_has(spec, "batchnorm");
+  body_.collect_params(pinfo_);
+  body_.collect_buffers(binfo_);
+  int64_t np = 0, nb = 0;
+  for (const auto& p : pinfo_) {
+    if (p.penalised) penalised_.emplace_back(np, p.size());
+    np += p.size();
+  }
+  for (const auto& b : binfo_) nb += b.size();
+  params_.assign(size_t(np), T(0));
+  grads_.assign(size_t(np), T(0));
+  buffers_.assign(size_t(nb), T(0));
+  T* p = params_.data();
+  T* g = grads_.data();
+  T* b = buffers_.data();
+  body_.bind(p, g, b);
+  set_optimizer(OptConfig{});
+}
+
+template <typename T>
+void Network<T>::reserve(int64_t n) {
+  if (n <= reserved_) return;
+  body_.reserve(n);
+  out_.resize(size_t(n * out_dim()));
+  dout_.resize(size_t(n * out_dim()));
+  reserved_ = n;
+}
+
+template <typename T>
+void Network<T>::predict(const T* x, T* out, int64_t n) {
+  reserve(n);
+  Ctx ctx;
+  ctx.training = false;
+  body_.forward(x, out, n, ctx);
+}
+
+template <typename T>
+double Network<T>::forward_backward(const T* x, const Target<T>& t, int64_t n,
+                                    const LossArgs& loss, const PenaltyArgs& pen) {
+  if (has_batchnorm_ && n < 2)
+    throw std::invalid_argument(
+        "batchnorm needs more than 1 sample per batch in training (got a batch of 1)");
+  reserve(n);
+  Ctx ctx;
+  ctx.training = true;
+  ctx.seed = seed_;
+  ctx.step = step_counter_++;
+  body_.forward(x, out_.data(), n, ctx);
+  double value = loss_forward_backward<T>(dout_.data(), out_.data(), t.values, t.labels,
+                                          t.weight, n, out_dim(), loss);
+  body_.backward(x, out_.data(), dout_.data(), nullptr, n, ctx);
+  if (pen.l1 != 0.0 || pen.l2 != 0.0) {
+    const T l1 = T(pen.l1), l2 = T(pen.l2);
+    double s1 = 0.0, s2 = 0.0;
+    for (const auto& r : penalised_) {
+      const T* w = params_.data() + r.first;
+      T* g = grads_.data() + r.first;
+      for (int64_t i = 0; i < r.second; ++i) {
+        s1 += std::fabs(double(w[i]));
+        s2 += double(w[i]) * double(w[i]);
+        const T sgn = w[i] > T(0) ? T(1) : (w[i] < T(0) ? T(-1) : T(0));
+        g[i] += l1 * sgn + l2 * w[i];
+      }
+    }
+    value += pen.l1 * s1 + 0.5 * pen.l2 * s2;
+  }
+  return value;
+}
+
+template <typename T>
+void Network<T>::update() {
+  const int64_t n = int64_t(params_.size());
+  clip_gradients<T>(grads_.data(), n, opt_);
+  opt_step<T>(params_.data(), grads_.data(), n, opt_, opt_state_);
+}
+
+template <typename T>
+double Network<T>::loss_and_gradients(const T* x, const Target<T>& t, int64_t n,
+                                      const LossArgs& loss, const PenaltyArgs& pen) {
+  return forward_backward(x, t, n, loss, pen);
+}
+
+template <typename T>
+double Network<T>::train_step(const T* x, const Target<T>& t, int64_t n, const LossArgs& loss,
+                              const PenaltyArgs& pen) {
+  const double v = forward_backward(x, t, n, loss, pen);
+  update();
+  return v;
+}
+
+template <typename T>
+double Network<T>::fit_epoch(const T* X, const Target<T>& t, int64_t N, int64_t batch_size,
+                             bool shuffle, const double* lrs, const LossArgs& loss,
+                             const PenaltyArgs& pen) {
+  if (batch_size < 1) throw std::invalid_argument("batch_size must be >= 1");
+  if (batch_size > N) batch_size = N;
+  if (has_batchnorm_ && N % batch_size == 1)
+    throw std::invalid_argument(
+        "batchnorm: the last mini-batch would hold 1 sample; choose another batch_size");
+  const int64_t d = in_dim(), k = out_dim();
+  perm_.resize(size_t(N));
+  for (int64_t i = 0; i < N; ++i) perm_[i] = i;
+  if (shuffle) {
+    const uint64_t base = rng_mix(rng_mix(seed_, 2), epoch_counter_);
+    for (int64_t i = N - 1; i >= 1; --i) {
+      const int64_t j = int64_t(rng_bounded(splitmix64(base + uint64_t(i)), uint64_t(i + 1)));
+      std::swap(perm_[i], perm_[j]);
+    }
+    ++epoch_counter_;
+  }
+  xb_.resize(size_t(batch_size * d));
+  if (t.values) yb_.resize(size_t(batch_size * k));
+  if (t.labels) lb_.resize(size_t(batch_size));
+  if (t.weight) wb_.resize(size_t(batch_size));
+  const double saved_lr = opt_.lr;
+  double total = 0.0;
+  int64_t step = 0;
+  for (int64_t start = 0; start < N; start += batch_size, ++step) {
+    const int64_t nb = std::min(batch_size, N - start);
+    for (int64_t r = 0; r < nb; ++r) {
+      const int64_t src = perm_[start + r];
+      std::copy(X + src * d, X + (src + 1) * d, xb_.data() + r * d);
+      if (t.values) std::copy(t.values + src * k, t.values + (src + 1) * k, yb_.data() + r * k);
+      if (t.labels) lb_[r] = t.labels[src];
+      if (t.weight) wb_[r] = t.weight[src];
+    }
+    Target<T> tb;
+    tb.values = t.values ? yb_.data() : nullptr;
+    tb.labels = t.labels ? lb_.data() : nullptr;
+    tb.weight = t.weight ? wb_.data() : nullptr;
+    if (lrs) opt_.lr = lrs[step];
+    total += forward_backward(xb_.data(), tb, nb, loss, pen) * double(nb);
+    update();
+  }
+  if (lrs) opt_.lr = saved_lr;
+  return total / double(N);
+}
+
+template <typename T>
+void Network<T>::set_optimizer(const OptConfig& cfg, bool reset) {
+  const auto layout = opt_state_layout(cfg);
+  bool same = cfg.kind == opt_.kind && layout.size() == opt_state_.names.size();
+  for (size_t i = 0; same && i < layout.size(); ++i)
+    same = layout[i].first == opt_state_.names[i];
+  opt_ = cfg;
+  if (same && !reset) return;
+  opt_state_ = OptState<T>();
+  for (const auto& e : layout) {
+    opt_state_.names.push_back(e.first);
+    opt_state_.arrays.emplace_back(params_.size(), T(e.second));
+  }
+}
+
+template class Network<float>;
+template class Network<double>;
+
+}  // namespace fastbp

@@ -1,0 +1,92 @@
+// Network: owns every buffer of a model (flat parameter / gradient / buffer arenas, the
+// optimizer state, workspaces) and runs predict, loss_and_gradients, train_step and whole
+// epochs natively. No allocation per step after the first step at a given batch size.
+// Every public method takes the network's mutex: calls from several threads are serialised.
+#pragma once
+#include <cstdint>
+#include <mutex>
+#include <vector>
+
+#include "kernels/losses.h"
+#include "kernels/optimizers.h"
+#include "nn/layer.h"
+
+namespace fastbp {
+
+struct PenaltyArgs {
+  double l1 = 0.0, l2 = 0.0;
+};
+
+// A mini-batch target: values (n x k) or integer labels (n); optional sample weights (n).
+template <typename T>
+struct Target {
+  const T* values = nullptr;
+  const int64_t* labels = nullptr;
+  const T* weight = nullptr;
+};
+
+template <typename T>
+class Network {
+ public:
+  Network(const std::vector<LayerSpec>& spec, uint64_t seed);
+
+  int64_t in_dim() const { return body_.in_dim; }
+  int64_t out_dim() const { return body_.out_dim; }
+  const std::vector<ParamInfo>& param_info() const { return pinfo_; }
+  const std::vector<ParamInfo>& buffer_info() const { return binfo_; }
+  std::vector<T>& arena() { return params_; }
+  std::vector<T>& grad_arena() { return grads_; }
+  std::vector<T>& buffer_arena() { return buffers_; }
+  std::mutex& mutex() { return mu_; }
+
+  // Inference: out (n x out_dim).
+  void predict(const T* x, T* out, int64_t n);
+  // Training-mode forward + loss + backward; gradients land in grad_arena(). Returns the loss
+  // (penalties included).
+  double loss_and_gradients(const T* x, const Target<T>& t, int64_t n, const LossArgs& loss,
+                            const PenaltyArgs& pen);
+  double train_step(const T* x, const Target<T>& t, int64_t n, const LossArgs& loss,
+                    const PenaltyArgs& pen);
+  // One epoch over all N rows in mini-batches (shuffled with the counter-based stream when
+  // `shuffle`); lrs: null or one learning rate per step. Returns sum_b loss_b * n_b / N.
+  double fit_epoch(const T* X, const Target<T>& t, int64_t N, int64_t batch_size, bool shuffle,
+                   const double* lrs, const LossArgs& loss, const PenaltyArgs& pen);
+
+  // Keeps the state when only hyper-parameters change; resets it when `reset`, or when the
+  // kind or the state layout changes.
+  void set_optimizer(const OptConfig& cfg, bool reset = false);
+  const OptConfig& optimizer() const { return opt_; }
+  void set_lr(double lr) { opt_.lr = lr; }
+  OptState<T>& opt_state() { return opt_state_; }
+
+  uint64_t seed() const { return seed_; }
+  uint64_t step_counter() const { return step_counter_; }
+  uint64_t epoch_counter() const { return epoch_counter_; }
+  void set_rng_state(uint64_t seed, uint64_t step, uint64_t epoch) {
+    seed_ = seed; step_counter_ = step; epoch_counter_ = epoch;
+  }
+  bool has_batchnorm() const { return has_batchnorm_; }
+
+ private:
+  void reserve(int64_t n);
+  double forward_backward(const T* x, const Target<T>& t, int64_t n, const LossArgs& loss,
+                          const PenaltyArgs& pen);
+  void update();
+
+  Sequential<T> body_;
+  int layer_count_ = 0;
+  bool has_batchnorm_ = false;
+  std::vector<ParamInfo> pinfo_, binfo_;
+  std::vector<T> params_, grads_, buffers_;
+  std::vector<std::pair<int64_t, int64_t>> penalised_;  // (offset, count) in the arena
+  std::vector<T> out_, dout_;                            // logits and their gradient
+  std::vector<T> xb_, yb_, wb_;                          // fit mini-batch gather buffers
+  std::vector<int64_t> lb_, perm_;
+  int64_t reserved_ = 0;
+  OptConfig opt_;
+  OptState<T> opt_state_;
+  uint64_t seed_ = 0, step_counter_ = 0, epoch_counter_ = 0;
+  std::mutex mu_;
+};
+
+}  // namespace fastbp

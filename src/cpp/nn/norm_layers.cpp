@@ -1,0 +1,196 @@
+// BatchNorm and LayerNorm.  x, y: (n, d).
+//   BatchNorm (torch BatchNorm1d): training normalises with the batch mean and biased
+//   variance per feature and updates running_mean / running_var (unbiased) with `momentum`;
+//   inference uses the running statistics.  y = gamma * xhat + beta.
+//   LayerNorm: per sample over its d features (biased variance), y = gamma * xhat + beta.
+//   backward (both): dxhat = dy*gamma; dgamma = sum dy*xhat; dbeta = sum dy;
+//     dx = invstd/m * (m*dxhat - sum(dxhat) - xhat*sum(dxhat*xhat)), sums over the m values
+//     that share a mean (batch rows for BatchNorm, features for LayerNorm).
+#include "nn/norm_layers.h"
+
+#include <cmath>
+#include <stdexcept>
+
+namespace fastbp {
+
+namespace {
+
+template <typename T>
+class BatchNorm : public Layer<T> {
+ public:
+  explicit BatchNorm(const LayerSpec& s) : eps_(s.eps), momentum_(s.momentum) {
+    this->in_dim = this->out_dim = s.in;
+  }
+  void collect_params(std::vector<ParamInfo>& out) const override {
+    out.push_back({{this->in_dim}, false});
+    out.push_back({{this->in_dim}, false});
+  }
+  void collect_buffers(std::vector<ParamInfo>& out) const override {
+    out.push_back({{this->in_dim}, false});
+    out.push_back({{this->in_dim}, false});
+  }
+  void bind(T*& p, T*& g, T*& b) override {
+    const int64_t d = this->in_dim;
+    gamma_ = p; beta_ = p + d; p += 2 * d;
+    dgamma_ = g; dbeta_ = g + d; g += 2 * d;
+    rmean_ = b; rvar_ = b + d; b += 2 * d;
+  }
+  void reserve(int64_t n) override {
+    if (xhat_.size() < size_t(n * this->in_dim)) xhat_.resize(size_t(n * this->in_dim));
+    invstd_.resize(size_t(this->in_dim));
+    acc_.resize(size_t(this->in_dim));
+    acc2_.resize(size_t(this->in_dim));
+  }
+  void forward(const T* x, T* y, int64_t n, const Ctx& ctx) override {
+    const int64_t d = this->in_dim;
+    if (!ctx.training) {
+      for (int64_t j = 0; j < d; ++j)
+        invstd_[j] = T(1.0 / std::sqrt(double(rvar_[j]) + eps_));
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t j = 0; j < d; ++j)
+          y[i * d + j] = gamma_[j] * ((x[i * d + j] - rmean_[j]) * invstd_[j]) + beta_[j];
+      return;
+    }
+    // batch statistics, accumulated in double in row order (fixed order)
+    for (int64_t j = 0; j < d; ++j) acc_[j] = 0.0;
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < d; ++j) acc_[j] += double(x[i * d + j]);
+    for (int64_t j = 0; j < d; ++j) acc_[j] /= double(n);  // mean
+    for (int64_t j = 0; j < d; ++j) acc2_[j] = 0.0;
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < d; ++j) {
+        const double c = double(x[i * d + j]) - acc_[j];
+        acc2_[j] += c * c;
+      }
+    for (int64_t j = 0; j < d; ++j) {
+      const double var = acc2_[j] / double(n);
+      invstd_[j] = T(1.0 / std::sqrt(var + eps_));
+      const double unbiased = n > 1 ? acc2_[j] / double(n - 1) : var;
+      rmean_[j] = T((1.0 - momentum_) * double(rmean_[j]) + momentum_ * acc_[j]);
+      rvar_[j] = T((1.0 - momentum_) * double(rvar_[j]) + momentum_ * unbiased);
+    }
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < d; ++j) {
+        const T xh = T((double(x[i * d + j]) - acc_[j])) * invstd_[j];
+        xhat_[i * d + j] = xh;
+        y[i * d + j] = gamma_[j] * xh + beta_[j];
+      }
+  }
+  void backward(const T*, const T*, T* dy, T* dx, int64_t n, const Ctx&) override {
+    const int64_t d = this->in_dim;
+    for (int64_t j = 0; j < d; ++j) acc_[j] = acc2_[j] = 0.0;
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < d; ++j) {
+        acc_[j] += double(dy[i * d + j]);                          // sum dy
+        acc2_[j] += double(dy[i * d + j]) * double(xhat_[i * d + j]);  // sum dy*xhat
+      }
+    for (int64_t j = 0; j < d; ++j) {
+      dbeta_[j] = T(acc_[j]);
+      dgamma_[j] = T(acc2_[j]);
+    }
+    if (!dx) return;
+    // sum dxhat = gamma*sum dy; sum dxhat*xhat = gamma*sum dy*xhat
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < d; ++j) {
+        const double g = double(gamma_[j]);
+        const double v = double(n) * g * double(dy[i * d + j]) - g * acc_[j] -
+                         double(xhat_[i * d + j]) * g * acc2_[j];
+        dx[i * d + j] = T(v * double(invstd_[j]) / double(n));
+      }
+  }
+
+ private:
+  double eps_, momentum_;
+  T *gamma_ = nullptr, *beta_ = nullptr, *dgamma_ = nullptr, *dbeta_ = nullptr;
+  T *rmean_ = nullptr, *rvar_ = nullptr;
+  std::vector<T> xhat_, invstd_;
+  std::vector<double> acc_, acc2_;
+};
+
+template <typename T>
+class LayerNorm : public Layer<T> {
+ public:
+  explicit LayerNorm(const LayerSpec& s) : eps_(s.eps) { this->in_dim = this->out_dim = s.in; }
+  void collect_params(std::vector<ParamInfo>& out) const override {
+    out.push_back({{this->in_dim}, false});
+    out.push_back({{this->in_dim}, false});
+  }
+  void bind(T*& p, T*& g, T*&) override {
+    const int64_t d = this->in_dim;
+    gamma_ = p; beta_ = p + d; p += 2 * d;
+    dgamma_ = g; dbeta_ = g + d; g += 2 * d;
+  }
+  void reserve(int64_t n) override {
+    if (xhat_.size() < size_t(n * this->in_dim)) xhat_.resize(size_t(n * this->in_dim));
+    if (invstd_.size() < size_t(n)) invstd_.resize(size_t(n));
+  }
+  void forward(const T* x, T* y, int64_t n, const Ctx&) override {
+    const int64_t d = this->in_dim;
+    for (int64_t i = 0; i < n; ++i) {
+      const T* r = x + i * d;
+      double mean = 0.0;
+      for (int64_t j = 0; j < d; ++j) mean += double(r[j]);
+      mean /= double(d);
+      double var = 0.0;
+      for (int64_t j = 0; j < d; ++j) var += (double(r[j]) - mean) * (double(r[j]) - mean);
+      var /= double(d);
+      const double inv = 1.0 / std::sqrt(var + eps_);
+      invstd_[i] = T(inv);
+      for (int64_t j = 0; j < d; ++j) {
+        const T xh = T((double(r[j]) - mean) * inv);
+        xhat_[i * d + j] = xh;
+        y[i * d + j] = gamma_[j] * xh + beta_[j];
+      }
+    }
+  }
+  void backward(const T*, const T*, T* dy, T* dx, int64_t n, const Ctx&) override {
+    const int64_t d = this->in_dim;
+    for (int64_t j = 0; j < d; ++j) dgamma_[j] = dbeta_[j] = T(0);
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < d; ++j) {
+        dbeta_[j] += dy[i * d + j];
+        dgamma_[j] += dy[i * d + j] * xhat_[i * d + j];
+      }
+    if (!dx) return;
+    for (int64_t i = 0; i < n; ++i) {
+      double s1 = 0.0, s2 = 0.0;
+      for (int64_t j = 0; j < d; ++j) {
+        const double dxh = double(dy[i * d + j]) * double(gamma_[j]);
+        s1 += dxh;
+        s2 += dxh * double(xhat_[i * d + j]);
+      }
+      for (int64_t j = 0; j < d; ++j) {
+        const double dxh = double(dy[i * d + j]) * double(gamma_[j]);
+        dx[i * d + j] = T(double(invstd_[i]) / double(d) *
+                          (double(d) * dxh - s1 - double(xhat_[i * d + j]) * s2));
+      }
+    }
+  }
+
+ private:
+  double eps_;
+  T *gamma_ = nullptr, *beta_ = nullptr, *dgamma_ = nullptr, *dbeta_ = nullptr;
+  std::vector<T> xhat_, invstd_;
+};
+
+}  // namespace
+
+template <typename T>
+std::unique_ptr<Layer<T>> make_batchnorm(const LayerSpec& s) {
+  if (!(s.eps > 0.0)) throw std::invalid_argument("batchnorm eps must be > 0");
+  if (!(s.momentum >= 0.0 && s.momentum <= 1.0))
+    throw std::invalid_argument("batchnorm momentum must be in [0, 1]");
+  return std::make_unique<BatchNorm<T>>(s);
+}
+template <typename T>
+std::unique_ptr<Layer<T>> make_layernorm(const LayerSpec& s) {
+  if (!(s.eps > 0.0)) throw std::invalid_argument("layernorm eps must be > 0");
+  return std::make_unique<LayerNorm<T>>(s);
+}
+
+template std::unique_ptr<Layer<float>> make_batchnorm<float>(const LayerSpec&);
+template std::unique_ptr<Layer<double>> make_batchnorm<double>(const LayerSpec&);
+template std::unique_ptr<Layer<float>> make_layernorm<float>(const LayerSpec&);
+template std::unique_ptr<Layer<double>> make_layernorm<double>(const LayerSpec&);
+
+}  // namespace fastbp
