@@ -3,7 +3,8 @@
 Reduction (ENGINE.md): let ``l_i`` be sample ``i``'s loss averaged over its outputs
 (for ``softmax_cross_entropy`` the per-sample cross-entropy, one value per sample).
 Without weights the loss is ``mean_i l_i`` (= torch's ``reduction="mean"``); with
-``sample_weight`` ``w`` it is ``sum_i w_i l_i / sum_i w_i``.
+``sample_weight`` ``w`` it is ``sum_i w_i l_i / sum_i w_i`` (0, with a zero gradient, when
+every weight is 0, which only a mini-batch of ``fit_epoch`` can see).
 
 Elementwise losses (``d = output - target``):
 
