@@ -1,0 +1,11 @@
+"""fastbp.reference: the pure-NumPy reference backend (the oracle for every test).
+
+Submodules: :mod:`~fastbp.reference.rng`, :mod:`~fastbp.reference.activations`,
+:mod:`~fastbp.reference.losses`, :mod:`~fastbp.reference.optimizers`,
+:mod:`~fastbp.reference.engine`.
+"""
+from . import activations, losses, optimizers, rng
+from . import engine
+from .engine import Engine
+
+__all__ = ["Engine", "activations", "engine", "losses", "optimizers", "rng"]
