@@ -659,7 +659,8 @@ class Engine:
         value = self._loss_and_grad(X, y, loss, lp, w)
         return value, [g.copy() for g in self._grad_views]
 
-    def set_optimizer(self, name: str, hyper: Optional[Dict[str, Any]] = None) -> None:
+    def set_optimizer(self, name: str, hyper: Optional[Dict[str, Any]] = None,
+                      reset: bool = False) -> None:
         """(Re)configure the optimizer.
 
         A different ``name`` resets the state (``step = 0``, fresh arrays); the same name keeps
@@ -671,10 +672,12 @@ class Engine:
         hyper : dict, optional
             torch hyper-parameter names and defaults (see
             :mod:`fastbp.reference.optimizers`), plus ``clip_norm`` and ``clip_value``.
+        reset : bool
+            Start from fresh state even if the name is the same (a new optimizer object).
         """
         h = opt.normalize_hyper(name, hyper)
         names = opt.state_names(name, h)
-        if name != self._opt_name:
+        if reset or name != self._opt_name:
             state: Dict[str, Any] = {"step": 0}
         else:
             state = {"step": self._opt_state["step"]}

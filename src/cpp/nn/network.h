@@ -73,8 +73,8 @@ class Network {
                           const PenaltyArgs& pen);
   void update();
 
+  int layer_count_ = 0;  // declared before body_: body_'s constructor numbers the layers
   Sequential<T> body_;
-  int layer_count_ = 0;
   bool has_batchnorm_ = false;
   std::vector<ParamInfo> pinfo_, binfo_;
   std::vector<T> params_, grads_, buffers_;
