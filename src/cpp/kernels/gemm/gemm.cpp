@@ -9,7 +9,6 @@
 // operations, so results are bitwise identical for any thread count.
 // The kernel table (tile, blocking, micro-kernel, packing, small path) is chosen from
 // active_isa() on every call, so set_isa() at run time takes effect immediately.
-#define FASTBP_GEMM_GENERIC_ONLY 1
 #include "kernels/gemm/gemm.h"
 
 #include <cstdlib>
@@ -53,6 +52,9 @@ inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 inline Trans flip(Trans t) { return t == Trans::N ? Trans::T : Trans::N; }
 
+// Largest K*N for which the small path copies a transposed B to the stack (all ISAs).
+constexpr int64_t kSmallMaxTransB = 8192;
+
 // Work (M*N*K) below which no parallel region is opened: a region costs a few microseconds.
 constexpr double kParallelMinWork = 2.0e6;
 
@@ -60,7 +62,7 @@ template <typename T>
 const GemmKernel<T>* select_kernel();
 template <>
 const GemmKernel<float>* select_kernel<float>() {
-#if defined(FASTBP_HAVE_X86_KERNELS) && !defined(FASTBP_GEMM_GENERIC_ONLY)
+#if defined(FASTBP_HAVE_X86_KERNELS)
   switch (active_isa()) {
     case Isa::avx512: return kernel_avx512_f32();
     case Isa::avx2: return kernel_avx2_f32();
@@ -71,7 +73,7 @@ const GemmKernel<float>* select_kernel<float>() {
 }
 template <>
 const GemmKernel<double>* select_kernel<double>() {
-#if defined(FASTBP_HAVE_X86_KERNELS) && !defined(FASTBP_GEMM_GENERIC_ONLY)
+#if defined(FASTBP_HAVE_X86_KERNELS)
   switch (active_isa()) {
     case Isa::avx512: return kernel_avx512_f64();
     case Isa::avx2: return kernel_avx2_f64();
@@ -203,7 +205,7 @@ void gemm_dispatch(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, 
   }
   const GemmKernel<T>& kd = *select_kernel<T>();
   const double work = double(M) * double(N) * double(K);
-  if (work <= double(kd.small_max_work) && (transb == Trans::N || K * N <= 8192)) {
+  if (work <= double(kd.small_max_work) && (transb == Trans::N || K * N <= kSmallMaxTransB)) {
     kd.small(transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
