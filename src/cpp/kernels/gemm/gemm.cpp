@@ -132,12 +132,23 @@ bool gemm_packed(const GemmKernel<T>& kd, Trans ta, Trans tb, int64_t M, int64_t
   if (!omp_in_parallel() && double(M) * double(N) * double(K) >= kParallelMinWork)
     nthreads = get_num_threads();
 #endif
-  // Row blocks: at most MC rows, and a multiple of nthreads blocks so threads stay balanced.
+  // Work units are (row block ib, panel group g) pairs, handed out by a static schedule.
+  // Enough row blocks: split M (blocks of at most MC rows, a multiple of nthreads of them).
+  // Too few rows (M <= MC): split the NR panels of each B block into nthreads groups instead;
+  // then every thread packs the (small) A block itself and reads only the B panels it packed.
   int64_t nblk = ceil_div(M, kd.mc);
-  if (nthreads > 1) nblk = round_up(nblk, nthreads);
+  int64_t ngroups = 1;
+  if (nthreads > 1) {
+    if (nblk >= nthreads) {
+      nblk = round_up(nblk, nthreads);
+    } else {
+      ngroups = nthreads;
+    }
+  }
   const int64_t mc = round_up(ceil_div(M, nblk), MR);
   nblk = ceil_div(M, mc);
-  if (nthreads > nblk) nthreads = int(nblk < 1 ? 1 : nblk);
+  const int64_t nunits = nblk * ngroups;
+  if (nthreads > nunits) nthreads = int(nunits);
 
   T* bpack = static_cast<T*>(tl_bpack.get(size_t(kc_max * NC) * sizeof(T)));
   if (bpack == nullptr) return false;
@@ -163,21 +174,29 @@ bool gemm_packed(const GemmKernel<T>& kd, Trans ta, Trans tb, int64_t M, int64_t
           kd.pack_b(tb, kc, imin(NR, N - j), bsrc, ldb, bpack + jp * NR * kc);
         }
         // (implicit barrier: the B block is complete)
+        int64_t packed_ib = -1;
 #ifdef FASTBP_HAVE_OPENMP
 #pragma omp for schedule(static)
 #endif
-        for (int64_t ib = 0; ib < nblk; ++ib) {
+        for (int64_t u = 0; u < nunits; ++u) {
+          const int64_t ib = u / ngroups, g = u % ngroups;
           const int64_t ic = ib * mc;
           const int64_t mcur = imin(mc, M - ic);
+          const int64_t p0 = g * npanels / ngroups, p1 = (g + 1) * npanels / ngroups;
+          const int64_t j0 = p0 * NR, j1 = imin(p1 * NR, nc);
+          if (j0 >= j1) continue;
           const T* asrc = (ta == Trans::N) ? A + ic * lda + pc : A + pc * lda + ic;
           if (apack == nullptr) {
-            const T* bsrc = (tb == Trans::N) ? B + pc * ldb + jc : B + jc * ldb + pc;
-            block_naive(ta, tb, mcur, nc, kc, alpha, asrc, lda, bsrc, ldb, beta_eff,
-                        C + ic * rs_c + jc * cs_c, rs_c, cs_c);
+            const T* bsrc = (tb == Trans::N) ? B + pc * ldb + jc + j0 : B + (jc + j0) * ldb + pc;
+            block_naive(ta, tb, mcur, j1 - j0, kc, alpha, asrc, lda, bsrc, ldb, beta_eff,
+                        C + ic * rs_c + (jc + j0) * cs_c, rs_c, cs_c);
             continue;
           }
-          kd.pack_a(ta, mcur, kc, asrc, lda, apack);
-          for (int64_t jr = 0; jr < nc; jr += NR) {
+          if (packed_ib != ib) {
+            kd.pack_a(ta, mcur, kc, asrc, lda, apack);
+            packed_ib = ib;
+          }
+          for (int64_t jr = j0; jr < j1; jr += NR) {
             const int64_t n = imin(NR, nc - jr);
             const T* bp = bpack + (jr / NR) * NR * kc;
             T* cj = C + (jc + jr) * cs_c + ic * rs_c;
