@@ -518,9 +518,12 @@ class Engine:
             raise ValueError(f"{name} must contain at least one sample, got shape {X.shape}")
         if X.shape[1] != self.in_dim:
             raise ValueError(f"{name} must have {self.in_dim} columns, got shape {X.shape}")
-        X = np.ascontiguousarray(X, dtype=self._dtype)
+        with np.errstate(over="ignore", invalid="ignore"):
+            X = np.ascontiguousarray(X, dtype=self._dtype)
         if not np.all(np.isfinite(X)):
-            raise ValueError(f"{name} contains NaN or infinite values (after conversion to {self._dtype})")
+            raise ValueError(
+                f"{name} contains NaN or infinite values (or values too large for {self._dtype})"
+            )
         return X
 
     def _check_loss(self, loss: Any, loss_params: Any) -> Dict[str, float]:
