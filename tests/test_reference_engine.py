@@ -352,6 +352,7 @@ def _bad_calls(X, y):
         (ValueError, "X", dict(X=X[:0], y=y[:0])),
         (ValueError, "NaN", dict(X=np.where(np.eye(n, 4) > 0, np.nan, X))),
         (TypeError, "X", dict(X=X.astype(str))),
+        (TypeError, "X", dict(X=X.astype(complex))),
         (ValueError, "labels", dict(y=np.full(n, 3))),
         (ValueError, "labels", dict(y=np.full(n, -1))),
         (TypeError, "integer", dict(y=y.astype(np.float64))),
@@ -407,7 +408,9 @@ def test_bad_fit_and_optimizer_arguments():
     with pytest.raises(ValueError, match="momentum"):
         eng.set_optimizer("sgd", {"lr": 0.1, "nesterov": True})
     with pytest.raises(ValueError, match="lr"):
-        eng.set_optimizer("sgd", {})
+        eng.set_optimizer("sgd", {"lr": -0.1})
+    eng.set_optimizer("sgd", {})  # torch's default lr=1e-3
+    assert eng._opt_hyper["lr"] == 1e-3
     with pytest.raises(ValueError, match="unknown"):
         eng.set_optimizer("adam", {"beta3": 0.1})
     with pytest.raises(ValueError, match="clip_norm"):

@@ -510,7 +510,7 @@ class Engine:
                 X = np.asarray(X)
             except Exception as exc:  # ragged lists and the like
                 raise TypeError(f"{name} must be a 2-D numeric array: {exc}") from exc
-        if X.dtype.kind not in "iuf":
+        if X.dtype.kind not in "biuf":
             raise TypeError(f"{name} must be a real numeric array, got dtype {X.dtype}")
         if X.ndim != 2:
             raise ValueError(f"{name} must be 2-D (n_samples, {self.in_dim}), got shape {X.shape}")

@@ -93,8 +93,6 @@ def check_target(name: str, output_shape: Tuple[int, int], y: Any, dtype: np.dty
                 f"y labels must be in [0, {k}) for {k} outputs; got min {y.min()}, max {y.max()}"
             )
         return y.astype(np.int64)
-    if y.dtype.kind == "b":
-        raise TypeError(f"y must be a real numeric array, got dtype {y.dtype}")
     if y.ndim == 1 and k == 1 and name != "softmax_cross_entropy":
         y = y.reshape(n if y.shape[0] == n else -1, 1)
     if y.shape != (n, k):
