@@ -404,3 +404,11 @@ def test_fit_epoch_matches_torch_loop_with_shuffle_and_lrs():
         assert eng.rng_state()[1:] == (step0 + 5, epoch + 1)
     for p, tp in zip(eng.parameters(), mirror.params):
         assert_close(p, tp.detach().numpy())
+
+
+@pytest.mark.parametrize("n,d,h,k", [(2, 1, 1, 1), (7, 7, 33, 2), (33, 3, 7, 5), (5, 33, 1, 3)])
+def test_odd_shapes(n, d, h, k):
+    X, y = data(n=n, d=d, k=k, loss="softmax_cross_entropy")
+    spec = [dense(d, h, "gelu"), {"type": "batchnorm", "dim": h}, {"type": "layernorm", "dim": h},
+            dense(h, k)]
+    compare_loss_and_grads(spec, X, y, "softmax_cross_entropy", {"l1": 1e-3})
