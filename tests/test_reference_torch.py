@@ -10,6 +10,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
+torch.set_num_threads(1)  # tiny tensors: threads only add overhead (and contention on CI)
 
 from fastbp.reference import Engine, rng  # noqa: E402
 
