@@ -1,4 +1,5 @@
-"""The NumPy reference equals PyTorch (float64, 1e-10 relative) for the same weights.
+"""Both backends — the NumPy reference and the native engine — equal PyTorch (float64, 1e-10
+relative) for the same weights: every test below runs once per backend.
 
 Checked: loss and every gradient for every loss (weights, probability targets), every
 activation, batchnorm (train, running statistics, eval), layernorm, dropout (torch given the
@@ -12,7 +13,36 @@ torch = pytest.importorskip("torch")
 F = torch.nn.functional
 torch.set_num_threads(1)  # tiny tensors: threads only add overhead (and contention on CI)
 
-from fastbp.reference import Engine, rng  # noqa: E402
+from fastbp import _core  # noqa: E402
+from fastbp.initializers import init_parameters  # noqa: E402
+from fastbp.reference import Engine as ReferenceEngine, rng  # noqa: E402
+from fastbp.reference.engine import normalize_spec  # noqa: E402
+
+
+def _native_engine(spec, dtype="float64", seed=0):
+    """The native engine behind the same constructor as the reference Engine."""
+    spec = normalize_spec(spec)[0]
+    cls = _core.Network64 if dtype == "float64" else _core.Network32
+
+    class NativeEngine(cls):
+        def __init__(self):
+            super().__init__(spec, seed)
+            self.spec = spec
+            init_parameters(spec, self.parameters(), self.buffers(), seed)
+
+    return NativeEngine()
+
+
+Engine = ReferenceEngine
+
+
+@pytest.fixture(autouse=True, params=["reference", "native"])
+def backend(request):
+    """Run every test of this module against both engines."""
+    global Engine
+    Engine = ReferenceEngine if request.param == "reference" else _native_engine
+    yield request.param
+    Engine = ReferenceEngine
 
 RTOL = 1e-10
 ATOL = 1e-13  # for entries that are exactly zero in one of the two
