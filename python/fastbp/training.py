@@ -238,6 +238,10 @@ def fit(model: Any, X: Any, y: Any, loss: str = "mse", optimizer: Any = None, ep
 
     Notes
     -----
+    When a callback sets ``model.stop_training`` in ``on_batch_end``, the epoch ends there:
+    it still counts as an epoch (``on_epoch_end`` runs and the history records it, its loss
+    averaged over the samples trained), as in Keras.
+
     ``model.epochs_trained`` and ``model.steps_trained`` count the epochs and optimizer steps
     taken by ``fit`` over the model's life (saved in checkpoints); schedules are functions
     of them, so ``fit(epochs=2)`` twice (or with a save/load in between) trains exactly as
