@@ -66,6 +66,7 @@ def plot_history(history: Any, path: Optional[Any] = None, title: Optional[str] 
     """
     try:
         from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise ImportError("plot_history needs matplotlib: pip install matplotlib") from e
     h = _history_dict(history)
@@ -76,14 +77,19 @@ def plot_history(history: Any, path: Optional[Any] = None, title: Optional[str] 
     epochs = [e + 1 for e in epochs]  # 1-based, as printed during training
     names = list(getattr(history, "param_names", []) or [])
 
-    panels = ["loss"]
-    acc_keys = [k for k in ("accuracy", "val_accuracy") if h.get(k)]
-    if acc_keys:
-        panels.append("accuracy")
+    panels: List[str] = ["loss"]
+    for metric in ("accuracy", "mse", "mae"):
+        if h.get(metric) or h.get("val_" + metric):
+            panels.append(metric)
     if h.get("grad_norm"):
         panels.append("grad_norm")
+    lr_note = ""
     if h.get("lr"):
-        panels.append("lr")
+        lrs = np.asarray(h["lr"], dtype=float)
+        if np.all(lrs == lrs[0]):
+            lr_note = f" (constant lr {lrs[0]:.3g})"  # a flat panel would say nothing
+        else:
+            panels.append("lr")
     ncols = 2 if len(panels) > 1 else 1
     nrows = -(-len(panels) // ncols)
     fig = Figure(figsize=figsize or (6.0 * ncols, 3.8 * nrows), layout="constrained")
@@ -97,18 +103,31 @@ def plot_history(history: Any, path: Optional[Any] = None, title: Optional[str] 
             ax.plot(epochs, loss, marker=marker, ms=3, label="loss (train)")
             if h.get("val_loss"):
                 ax.plot(epochs, h["val_loss"], marker=marker, ms=3, label="val_loss")
+                vl = np.asarray(h["val_loss"], dtype=float)
+                if np.isfinite(vl).any() and len(vl) > 1:
+                    b = int(np.nanargmin(np.where(np.isfinite(vl), vl, np.nan)))
+                    ax.axvline(epochs[b], color="gray", ls="--", lw=0.8,
+                               label=f"best val_loss (epoch {epochs[b]})")
             vals = np.asarray(loss + list(h.get("val_loss") or []), dtype=float)
             vals = vals[np.isfinite(vals)]
             if vals.size and vals.min() > 0 and vals.max() / vals.min() > 20:
                 ax.set_yscale("log")
-            ax.set_title("Loss")
+            ax.set_title("Loss" + lr_note)
             ax.set_ylabel("loss")
-        elif panel == "accuracy":
-            for k in acc_keys:
-                ax.plot(epochs, h[k], marker=marker, ms=3,
-                        label="accuracy (train)" if k == "accuracy" else k)
-            ax.set_title("Accuracy")
-            ax.set_ylabel("accuracy")
+        elif panel in ("accuracy", "mse", "mae"):
+            for k in (panel, "val_" + panel):
+                if h.get(k):
+                    ax.plot(epochs[-len(h[k]):], h[k], marker=marker, ms=3,
+                            label=f"{panel} (train)" if k == panel else k)
+            ax.set_title({"accuracy": "Accuracy", "mse": "Mean squared error",
+                          "mae": "Mean absolute error"}[panel])
+            ax.set_ylabel(panel)
+            if panel != "accuracy":
+                vals = np.asarray(sum((list(h.get(k) or []) for k in (panel, "val_" + panel)),
+                                      []), dtype=float)
+                vals = vals[np.isfinite(vals)]
+                if vals.size and vals.min() > 0 and vals.max() / vals.min() > 20:
+                    ax.set_yscale("log")
         elif panel == "grad_norm":
             gepochs = epochs[-len(h["grad_norm"]):]
             layers, norms = _layer_norms(h["grad_norm"], names)
@@ -121,11 +140,14 @@ def plot_history(history: Any, path: Optional[Any] = None, title: Optional[str] 
                 y = np.where(norms[:, j] > 0, norms[:, j], np.nan)
                 ax.plot(gepochs, y, color=col, marker=marker, ms=2.5, lw=1.3, label=layer)
             ax.set_yscale("log")
-            ax.set_title("Gradient L2 norm per layer (first = dark, last = yellow)")
+            ax.set_title("Gradient L2 norm per layer (log scale)")
             ax.set_ylabel("||grad||")
-            ax.legend(fontsize=7, ncol=2 if n > 6 else 1, loc="best")
+            ax.legend(fontsize=7, ncol=2 if n > 12 else 1, loc="upper left",
+                      bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, title="layer",
+                      title_fontsize=7)
         elif panel == "lr":
-            ax.plot(epochs, h["lr"], marker=marker, ms=3, color="tab:red")
+            ax.plot(epochs, h["lr"], marker=marker, ms=3, color="tab:red",
+                    drawstyle="steps-post")
             lr = np.asarray(h["lr"], dtype=float)
             pos = lr[lr > 0]
             if pos.size and pos.max() / pos.min() > 50:
@@ -133,8 +155,9 @@ def plot_history(history: Any, path: Optional[Any] = None, title: Optional[str] 
             ax.set_title("Learning rate (first step of each epoch)")
             ax.set_ylabel("lr")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(True, alpha=0.3)
-        if panel in ("loss", "accuracy"):
+        if panel != "grad_norm" and panel != "lr":
             ax.legend(fontsize=8, loc="best")
     if title:
         fig.suptitle(title)
