@@ -397,3 +397,36 @@ def test_bad_sample_weight_and_single_class():
         MLPClassifier().fit(X, y, sample_weight=-np.ones(10))
     with pytest.raises(ValueError, match="class"):
         MLPClassifier().fit(X, np.zeros(10))
+
+
+def test_verbose_prints_the_loss_every_epoch(capsys):
+    X, y = load_digits()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, verbose=True,
+                      random_state=0).fit(X[:100], y[:100])
+    out = capsys.readouterr().out
+    assert "Iteration 1, loss = " in out and "Iteration 3, loss = " in out
+
+
+def test_feature_names_in():
+    pd = pytest.importorskip("pandas")
+    X, y = load_digits()
+    df = pd.DataFrame(X[:200], columns=[f"px{i}" for i in range(64)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=2, random_state=0).fit(df, y[:200])
+        no_names = MLPClassifier(hidden_layer_sizes=(8,), max_iter=1).fit(X[:50], y[:50])
+    assert list(clf.feature_names_in_) == list(df.columns)
+    with pytest.warns(UserWarning, match="feature names"):
+        clf.predict(X[:5])
+    assert not hasattr(no_names, "feature_names_in_")
+
+
+def test_importing_fastbp_does_not_import_sklearn():
+    import subprocess
+    import sys
+
+    code = "import sys, fastbp; print('sklearn' in sys.modules)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "False"
