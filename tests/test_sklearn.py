@@ -144,8 +144,10 @@ def test_binary_has_one_logit_and_two_probability_columns():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((100, 3))
     y = np.where(X[:, 0] + X[:, 1] > 0, "yes", "no")
-    clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=300, learning_rate_init=0.01,
-                        random_state=0).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=300, learning_rate_init=0.01,
+                            random_state=0).fit(X, y)
     assert clf.coefs_[-1].shape == (8, 1)
     p = clf.predict_proba(X)
     assert p.shape == (100, 2)

@@ -189,6 +189,9 @@ def profile_network(sizes: Sequence[int], activation: str = "relu", batch: int =
         X = rng.standard_normal((batch, sizes[0])).astype(dtype)
         y = _targets(loss, batch, sizes[-1], dtype, rng)
         network: Dict[str, Any] = {"step": {}, "notes": []}
+        if reference:
+            network["notes"].append("--threads sets the native engine's threads; the reference "
+                                    "runs on NumPy's BLAS with its own thread count")
         for b in backends:
             m = fb.MLP(sizes, activation=activation, dtype=dtype, seed=seed, backend=b)
             opt = optim.get(optimizer)
