@@ -222,7 +222,8 @@ def fit(model: Any, X: Any, y: Any, loss: str = "mse", optimizer: Any = None, ep
         bitwise those of whole-epoch calls (see the module docstring).
     progress : bool
         Show progress (tqdm if installed, else one line per epoch) — only when stdout is a
-        terminal.
+        terminal (or a Jupyter notebook). For other streams add
+        ``fb.callbacks.ProgressBar(stream=...)`` to ``callbacks``.
     grad_norm : bool
         Record ``history["grad_norm"]`` (one extra forward/backward on
         ``grad_norm_samples`` training samples per epoch).
@@ -377,6 +378,10 @@ def fit(model: Any, X: Any, y: Any, loss: str = "mse", optimizer: Any = None, ep
 
 
 def _is_terminal(stream: Any) -> bool:
+    """A terminal, or a Jupyter kernel's output stream (which says it is not a tty but is
+    shown to a person)."""
+    if type(stream).__module__.split(".")[0] == "ipykernel":
+        return True
     try:
         return bool(stream.isatty())
     except (AttributeError, ValueError):
