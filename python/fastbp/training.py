@@ -124,6 +124,15 @@ def _split(model: Any, Xa: np.ndarray, ya: np.ndarray, wa: Optional[np.ndarray],
     if wv is not None and wv.shape[0] != Xv.shape[0]:
         raise ValueError(f"validation_data: X has {Xv.shape[0]} rows but sample_weight has "
                          f"{wv.shape[0]}")
+    # check the targets now (labels in range, finite values), not after the first epoch
+    from .reference import losses as _losses
+
+    try:
+        _losses.check_target(loss, (Xv.shape[0], model.output_dim), yv, Xv.dtype)
+        if wv is not None:
+            _losses.check_sample_weight(wv, Xv.shape[0], Xv.dtype)
+    except (ValueError, TypeError) as e:
+        raise type(e)(f"validation_data: {e}") from None
     return (Xa, ya, wa), (Xv, yv, wv)
 
 
