@@ -291,6 +291,13 @@ def fit(model: Any, X: Any, y: Any, loss: str = "mse", optimizer: Any = None, ep
         raise ValueError(f"X has {Xa.shape[0]} rows but sample_weight has {wa.shape[0]}")
     if Xa.shape[0] == 0:
         raise ValueError("X is empty")
+    # targets and weights checked up front (the engine checks them again per epoch), so a
+    # bad held-out part fails before any training, not at the end of the first epoch
+    from .reference import losses as _losses
+
+    _losses.check_target(loss, (Xa.shape[0], model.output_dim), ya, Xa.dtype)
+    if wa is not None:
+        _losses.check_sample_weight(wa, Xa.shape[0], Xa.dtype)
     (Xt, yt, wt), val = _split(model, Xa, ya, wa, validation_split, validation_data, loss)
     if optimizer is None and getattr(model, "optimizer", None) is None:
         raise ValueError("fit: the model has no optimizer yet; pass optimizer= (e.g. "
