@@ -110,7 +110,8 @@ def test_checkpoint_contents(tmp_path):
 
 
 def test_load_into_other_backend_and_residual_spec(tmp_path):
-    m = fb.Sequential([fb.Dense(8, "gelu"), fb.Residual([fb.LayerNorm(), fb.Dense(8, "elu", alpha=0.5)]),
+    m = fb.Sequential([fb.Dense(8, "gelu"),
+                       fb.Residual([fb.LayerNorm(), fb.Dense(8, "elu", alpha=0.5)]),
                        fb.Activation("leaky_relu", alpha=0.2), fb.Dense(2, init="he_normal")],
                       input_dim=4, dtype="float64", seed=2)
     m.save(tmp_path / "r.npz")
@@ -204,7 +205,8 @@ def test_wrong_format_version(saved, tmp_path):
         header = json.loads(f["header"].tobytes().decode())
     header["version"] = 999
     bad = tmp_path / "v999.npz"
-    _rewrite(saved, bad, replace={"header.npy": lambda d: _npy_header_blob(json.dumps(header).encode())})
+    blob = _npy_header_blob(json.dumps(header).encode())
+    _rewrite(saved, bad, replace={"header.npy": lambda d: blob})
     with pytest.raises(ValueError, match="format version 999"):
         fb.load(bad)
 

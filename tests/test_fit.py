@@ -405,7 +405,7 @@ def test_evaluate_matches_fit_logs(digits):
 
 
 def test_steps_per_callback_property(digits):
-    hypothesis = pytest.importorskip("hypothesis")
+    pytest.importorskip("hypothesis")
     from hypothesis import given, settings, strategies as st
 
     X, y = digits

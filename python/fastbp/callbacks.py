@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import os
 import sys
-from typing import Any, Dict, List, Optional, TextIO
+from typing import Any, Dict, Optional, TextIO
 
 import numpy as np
 
@@ -112,7 +112,8 @@ class EarlyStopping(Callback):
         min_delta = float(min_delta)
         if not math.isfinite(min_delta) or min_delta < 0:
             raise ValueError(f"min_delta must be a finite number >= 0, got {min_delta!r}")
-        if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 0:
+        if (isinstance(patience, bool) or not isinstance(patience, (int, np.integer))
+                or patience < 0):
             raise ValueError(f"patience must be a non-negative integer, got {patience!r}")
         self.monitor = monitor
         self.min_delta = min_delta

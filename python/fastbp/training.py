@@ -269,7 +269,8 @@ def fit(model: Any, X: Any, y: Any, loss: str = "mse", optimizer: Any = None, ep
     grad_norm_samples = _int_arg("grad_norm_samples", grad_norm_samples, 1)
     if schedule_per not in ("epoch", "step"):
         raise ValueError(f"schedule_per must be 'epoch' or 'step', got {schedule_per!r}")
-    if schedule is not None and not isinstance(schedule, (_sched.Schedule, _sched.ReduceLROnPlateau)):
+    if schedule is not None and not isinstance(schedule, (_sched.Schedule,
+                                                          _sched.ReduceLROnPlateau)):
         raise TypeError("schedule must be a fastbp.schedules schedule (StepLR, "
                         "CosineAnnealingLR, ...), got " + type(schedule).__name__)
     plateau = isinstance(schedule, _sched.ReduceLROnPlateau)
