@@ -312,6 +312,10 @@ def fit(model: Any, X: Any, y: Any, loss: str = "mse", optimizer: Any = None, ep
         model.epochs_trained = 0
     if not hasattr(model, "steps_trained"):
         model.steps_trained = 0
+    if plateau and schedule.last_epoch == 0 and getattr(model, "_plateau_state", None):
+        saved = model._plateau_state
+        if saved.get("monitor") == schedule.monitor and saved.get("mode") == schedule.mode:
+            schedule.load_state_dict(saved)
     if schedule is not None and getattr(opt, "initial_lr", None) is None:
         opt.initial_lr = float(opt.lr)
         model._sync_optimizer(opt)
@@ -385,6 +389,8 @@ def fit(model: Any, X: Any, y: Any, loss: str = "mse", optimizer: Any = None, ep
                 new_lr = schedule.step(_cb._monitored(logs, schedule.monitor,
                                                       "ReduceLROnPlateau"), opt.lr)
                 _set_lr(model, opt, new_lr)
+                model._plateau_state = dict(schedule.state_dict(), monitor=schedule.monitor,
+                                            mode=schedule.mode)
             for cb in cbs:
                 cb.on_epoch_end(epoch, logs)
     finally:
