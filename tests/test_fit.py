@@ -427,3 +427,22 @@ def test_steps_per_callback_property(digits):
         assert ms[0].steps_trained == ms[1].steps_trained == 2 * -(-n // bs)
 
     check()
+
+
+def test_lambda_callback_and_csv_logger(tmp_path, digits):
+    X, y = digits
+    seen = []
+    lam = fb.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: seen.append((e, logs["loss"])))
+    csv_path = tmp_path / "log.csv"
+    m = _mlp()
+    h = m.fit(X, y, loss=CE, optimizer="adam", epochs=2, validation_split=0.2,
+              callbacks=[lam, fb.callbacks.CSVLogger(csv_path)], progress=False)
+    m.fit(X, y, loss=CE, epochs=1, validation_split=0.2,
+          callbacks=[fb.callbacks.CSVLogger(csv_path, append=True)], progress=False)
+    assert seen == [(0, h["loss"][0]), (1, h["loss"][1])]
+    rows = csv_path.read_text().splitlines()
+    assert rows[0] == "epoch,loss,val_loss,lr,time"
+    assert len(rows) == 4 and rows[3].startswith("2,")
+    assert float(rows[1].split(",")[2]) == h["val_loss"][0]
+    with pytest.raises(TypeError, match="on_epoch_end"):
+        fb.callbacks.LambdaCallback(on_epoch_end=3)

@@ -6,8 +6,9 @@ without any pickle: it is read with ``allow_pickle=False``. It holds
 * ``header``: UTF-8 JSON (as a ``uint8`` array) with the format name and version, the
   model class (``Sequential`` or ``MLP``), the layer spec, input width, dtype, backend, seed,
   the optimizer (name, hyper-parameters, initial learning rate, step), ``epochs_trained``,
-  ``steps_trained``, the engine's RNG state ``(seed, step_counter, epoch_counter)`` and the
-  name, shape and dtype of every array below;
+  ``steps_trained``, the engine's RNG state ``(seed, step_counter, epoch_counter)``, the
+  state of the last ``ReduceLROnPlateau`` used by ``fit`` (if any) and the name, shape and
+  dtype of every array below;
 * ``arena``: all parameters (the engine's flat arena, bitwise);
 * ``buffer_<i>``: BatchNorm running statistics;
 * ``opt_<name>``: optimizer state arrays (``exp_avg``, ``momentum_buffer``, ...).

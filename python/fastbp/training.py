@@ -13,7 +13,9 @@ counter advanced as the engine does); the shuffled data is gathered once per epo
 chunks are consecutive slices of it, trained with ``fit_epoch(..., shuffle=False)``. The
 mini-batches, the dropout masks and therefore the parameters are bitwise the same as
 without ``steps_per_callback``; only the reported epoch loss may differ in its last bits
-(it is summed per chunk).
+(it is summed per chunk). The permutation is computed in Python (a Fisher–Yates loop: about
+0.2 s per 100 000 samples per epoch) and the gathered copy doubles the data's memory for the
+epoch — a cost paid only with ``steps_per_callback`` and ``shuffle``.
 """
 from __future__ import annotations
 
