@@ -54,7 +54,7 @@ def demo(args: argparse.Namespace) -> int:
     epochs = args.epochs
     for epoch in range(1, epochs + 1):
         h = model.fit(Xtr, ytr, loss="softmax_cross_entropy", optimizer=opt, epochs=1,
-                      batch_size=32)
+                      batch_size=32, progress=False, grad_norm=False)
         if epoch in (1, 2, 5, 10, 20, epochs) or epoch % 10 == 0:
             acc = (model.predict(Xte).argmax(1) == yte).mean()
             print(f"  epoch {epoch:3d}  loss {h['loss'][-1]:.4f}  test accuracy {acc:.3f}")
