@@ -1,13 +1,301 @@
-// GEMM dispatch. The core issue ships the naive kernel; the packed per-ISA engine replaces
-// the body of gemm() (this file is the one place that swap touches).
+// GEMM driver and dispatch (BLIS-style five loops around a register-tiled micro-kernel).
+//
+//   C (M x N) = alpha * op(A) (M x K) * op(B) (K x N) + beta * C      (contract: gemm.h)
+//
+// Loops:  jc (NC columns of C)  ->  pc (KC slice of K, packed B block shared by all threads)
+//         -> ic (MC rows, packed A block per thread; the OpenMP work-sharing loop)
+//         -> jr (NR) -> ir (MR) -> micro-kernel.
+// K is never split across threads and every C element always sees the same sequence of
+// operations, so results are bitwise identical for any thread count.
+// The kernel table (tile, blocking, micro-kernel, packing, small path) is chosen from
+// active_isa() on every call, so set_isa() at run time takes effect immediately.
 #include "kernels/gemm/gemm.h"
 
+#include <cstdlib>
+#include <new>
+
+#include "core/cpu.h"
+#include "core/threading.h"
+#include "kernels/gemm/gemm_kernels.h"
+
+#ifdef FASTBP_HAVE_OPENMP
+#include <omp.h>
+#endif
+
 namespace fastbp {
+namespace gemm_detail {
+namespace {
+
+// 64-byte aligned scratch that only grows; one per thread (thread_local), so the hot path
+// does no heap allocation once warm.
+struct ScratchBuffer {
+  void* ptr = nullptr;
+  size_t cap = 0;
+  ~ScratchBuffer() { std::free(ptr); }
+  void* get(size_t bytes) {
+    if (bytes > cap) {
+      size_t want = (bytes + 4095) & ~size_t(4095);
+      void* p = std::aligned_alloc(64, want);
+      if (p == nullptr) return nullptr;
+      std::free(ptr);
+      ptr = p;
+      cap = want;
+    }
+    return ptr;
+  }
+};
+thread_local ScratchBuffer tl_apack;
+thread_local ScratchBuffer tl_bpack;
+
+inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+inline Trans flip(Trans t) { return t == Trans::N ? Trans::T : Trans::N; }
+
+// Largest K*N for which the small path copies a transposed B to the stack (all ISAs).
+constexpr int64_t kSmallMaxTransB = 8192;
+
+// Narrow C (N <= NR) goes to the unpacked small path while its B strip (K x NR) stays in L2.
+constexpr int64_t kSmallNarrowMaxK = 2048;
+
+// Work (M*N*K) below which no parallel region is opened: a region costs a few microseconds.
+constexpr double kParallelMinWork = 2.0e6;
+
+template <typename T>
+const GemmKernel<T>* select_kernel();
+template <>
+const GemmKernel<float>* select_kernel<float>() {
+#if defined(FASTBP_HAVE_X86_KERNELS)
+  switch (active_isa()) {
+    case Isa::avx512: return kernel_avx512_f32();
+    case Isa::avx2: return kernel_avx2_f32();
+    default: break;
+  }
+#endif
+  return kernel_generic_f32();
+}
+template <>
+const GemmKernel<double>* select_kernel<double>() {
+#if defined(FASTBP_HAVE_X86_KERNELS)
+  switch (active_isa()) {
+    case Isa::avx512: return kernel_avx512_f64();
+    case Isa::avx2: return kernel_avx2_f64();
+    default: break;
+  }
+#endif
+  return kernel_generic_f64();
+}
+
+// C = beta * C for K == 0 or alpha == 0 (beta == 0 writes zeros without reading C).
+template <typename T>
+void scale_c(int64_t M, int64_t N, T beta, T* C, int64_t ldc) {
+  for (int64_t i = 0; i < M; ++i) {
+    T* c = C + i * ldc;
+    if (beta == T(0)) {
+      for (int64_t j = 0; j < N; ++j) c[j] = T(0);
+    } else if (beta != T(1)) {
+      for (int64_t j = 0; j < N; ++j) c[j] *= beta;
+    }
+  }
+}
+
+// Strided naive product on one block: the emergency path when a packing buffer cannot be
+// allocated (kernels never throw). C(i, j) at C[i*rs_c + j*cs_c].
+template <typename T>
+void block_naive(Trans ta, Trans tb, int64_t m, int64_t n, int64_t k, T alpha, const T* A,
+                 int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t rs_c, int64_t cs_c) {
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      T s = T(0);
+      for (int64_t p = 0; p < k; ++p)
+        s += (ta == Trans::N ? A[i * lda + p] : A[p * lda + i]) *
+             (tb == Trans::N ? B[p * ldb + j] : B[j * ldb + p]);
+      T& c = C[i * rs_c + j * cs_c];
+      c = (beta == T(0)) ? alpha * s : alpha * s + beta * c;
+    }
+}
+
+// Fraction of the computed register tiles that is useful for an M x N output (rows come in
+// steps of mr, columns in steps of one SIMD vector thanks to the narrow-edge kernels).
+inline double tile_efficiency(int64_t M, int64_t N, int64_t mr, int64_t nr_step) {
+  return (double(M) / double(round_up(M, mr))) * (double(N) / double(round_up(N, nr_step)));
+}
+
+// The packed engine. C element (i, j) lives at C[i*rs_c + j*cs_c] (cs_c != 1 when the
+// caller computes C^T = op(B)^T op(A)^T to fit a narrow N onto the wide register tile).
+template <typename T>
+bool gemm_packed(const GemmKernel<T>& kd, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K,
+                 T alpha, const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C,
+                 int64_t rs_c, int64_t cs_c) {
+  const int64_t MR = kd.mr, NR = kd.nr, KC = kd.kc;
+  const int64_t NC = imin(kd.nc, round_up(N, NR));
+  const int64_t kc_max = imin(KC, K);
+
+  int nthreads = 1;
+#ifdef FASTBP_HAVE_OPENMP
+  if (!omp_in_parallel() && double(M) * double(N) * double(K) >= kParallelMinWork)
+    nthreads = get_num_threads();
+#endif
+  // Work units are (row block ib, panel group g) pairs, handed out by a static schedule.
+  // Enough row blocks: split M (blocks of at most MC rows, a multiple of nthreads of them).
+  // Too few rows (M <= MC): split the NR panels of each B block into nthreads groups instead;
+  // then every thread packs the (small) A block itself and reads only the B panels it packed.
+  int64_t nblk = ceil_div(M, kd.mc);
+  int64_t ngroups = 1;
+  if (nthreads > 1) {
+    if (nblk >= nthreads) {
+      nblk = round_up(nblk, nthreads);
+    } else {
+      ngroups = nthreads;
+    }
+  }
+  const int64_t mc = round_up(ceil_div(M, nblk), MR);
+  nblk = ceil_div(M, mc);
+  const int64_t nunits = nblk * ngroups;
+  if (nthreads > nunits) nthreads = int(nunits);
+
+  T* bpack = static_cast<T*>(tl_bpack.get(size_t(kc_max * NC) * sizeof(T)));
+  if (bpack == nullptr) return false;
+
+#ifdef FASTBP_HAVE_OPENMP
+#pragma omp parallel num_threads(nthreads) if (nthreads > 1)
+#endif
+  {
+    T* apack = static_cast<T*>(tl_apack.get(size_t(kc_max * mc) * sizeof(T)));
+    for (int64_t jc = 0; jc < N; jc += NC) {
+      const int64_t nc = imin(NC, N - jc);
+      const int64_t npanels = ceil_div(nc, NR);
+      for (int64_t pc = 0; pc < K; pc += KC) {
+        const int64_t kc = imin(KC, K - pc);
+        const T beta_eff = (pc == 0) ? beta : T(1);
+        // Pack the B block cooperatively, one NR panel per iteration.
+#ifdef FASTBP_HAVE_OPENMP
+#pragma omp for schedule(static)
+#endif
+        for (int64_t jp = 0; jp < npanels; ++jp) {
+          const int64_t j = jc + jp * NR;
+          const T* bsrc = (tb == Trans::N) ? B + pc * ldb + j : B + j * ldb + pc;
+          kd.pack_b(tb, kc, imin(NR, N - j), bsrc, ldb, bpack + jp * NR * kc);
+        }
+        // (implicit barrier: the B block is complete)
+        int64_t packed_ib = -1;
+#ifdef FASTBP_HAVE_OPENMP
+#pragma omp for schedule(static)
+#endif
+        for (int64_t u = 0; u < nunits; ++u) {
+          const int64_t ib = u / ngroups, g = u % ngroups;
+          const int64_t ic = ib * mc;
+          const int64_t mcur = imin(mc, M - ic);
+          const int64_t p0 = g * npanels / ngroups, p1 = (g + 1) * npanels / ngroups;
+          const int64_t j0 = p0 * NR, j1 = imin(p1 * NR, nc);
+          if (j0 >= j1) continue;
+          const T* asrc = (ta == Trans::N) ? A + ic * lda + pc : A + pc * lda + ic;
+          if (apack == nullptr) {
+            const T* bsrc = (tb == Trans::N) ? B + pc * ldb + jc + j0 : B + (jc + j0) * ldb + pc;
+            block_naive(ta, tb, mcur, j1 - j0, kc, alpha, asrc, lda, bsrc, ldb, beta_eff,
+                        C + ic * rs_c + (jc + j0) * cs_c, rs_c, cs_c);
+            continue;
+          }
+          // op(A) = A is read in place (MR row streams); a transposed A is packed.
+          const bool a_direct = (ta == Trans::N);
+          if (!a_direct && packed_ib != ib) {
+            kd.pack_a(ta, mcur, kc, asrc, lda, apack);
+            packed_ib = ib;
+          }
+          for (int64_t jr = j0; jr < j1; jr += NR) {
+            const int64_t n = imin(NR, nc - jr);
+            const T* bp = bpack + (jr / NR) * NR * kc;
+            T* cj = C + (jc + jr) * cs_c + ic * rs_c;
+            for (int64_t ir = 0; ir < mcur; ir += MR) {
+              const int64_t m = imin(MR, mcur - ir);
+              const UKernelFn<T> uk = (n == NR) ? kd.ukernel : kd.edge[(n - 1) / kd.nr_step];
+              if (a_direct)
+                uk(kc, asrc + ir * lda, lda, 1, bp, cj + ir * rs_c, rs_c, cs_c, alpha,
+                           beta_eff, m, n);
+              else
+                uk(kc, apack + (ir / MR) * MR * kc, 1, MR, bp, cj + ir * rs_c, rs_c,
+                           cs_c, alpha, beta_eff, m, n);
+            }
+          }
+        }
+        // (implicit barrier: nobody still reads the B block when it is repacked)
+      }
+    }
+  }
+  return true;
+}
+
+// The small path on row ranges of C, in parallel when the work is large enough.
+template <typename T>
+void small_rows_parallel(const GemmKernel<T>& kd, Trans ta, Trans tb, int64_t M, int64_t N,
+                         int64_t K, T alpha, const T* A, int64_t lda, const T* B, int64_t ldb,
+                         T beta, T* C, int64_t ldc) {
+  int nthreads = 1;
+#ifdef FASTBP_HAVE_OPENMP
+  if (!omp_in_parallel() && double(M) * double(N) * double(K) >= kParallelMinWork)
+    nthreads = get_num_threads();
+#endif
+  if (nthreads > M) nthreads = int(M);
+  if (nthreads <= 1) {
+    kd.small(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+#ifdef FASTBP_HAVE_OPENMP
+#pragma omp parallel num_threads(nthreads)
+  {
+    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+    // Row ranges on multiples of 6 (the usual register-tile height).
+    const int64_t r0 = (t * M / nt) / 6 * 6, r1 = (t + 1 == nt) ? M : ((t + 1) * M / nt) / 6 * 6;
+    if (r1 > r0)
+      kd.small(ta, tb, r1 - r0, N, K, alpha, ta == Trans::N ? A + r0 * lda : A + r0, lda, B, ldb,
+               beta, C + r0 * ldc, ldc);
+  }
+#endif
+}
+
+template <typename T>
+void gemm_dispatch(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, T alpha,
+                   const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == T(0)) {
+    scale_c(M, N, beta, C, ldc);
+    return;
+  }
+  const GemmKernel<T>& kd = *select_kernel<T>();
+  const double work = double(M) * double(N) * double(K);
+  if (work <= double(kd.small_max_work) && (transb == Trans::N || K * N <= kSmallMaxTransB)) {
+    small_rows_parallel<T>(kd, transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  // A narrow C (N <= NR, e.g. an output layer with 10 units) with A not transposed: the
+  // unpacked small path streams A once with one masked vector per row and no packing at all;
+  // rows are split across threads (each row is computed the same way whatever the split).
+  // (With A transposed the transposed-view packed path below measures faster.)
+  if (transa == Trans::N && N <= kd.nr && K <= kSmallNarrowMaxK &&
+      (transb == Trans::N || K * N <= kSmallMaxTransB)) {
+    small_rows_parallel<T>(kd, transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  // A narrow C (N much below NR) wastes most of the register tile; computing
+  // C^T = op(B)^T op(A)^T puts the long M side on the wide NR side instead.
+  bool ok;
+  if (tile_efficiency(N, M, kd.mr, kd.nr_step) > 1.25 * tile_efficiency(M, N, kd.mr, kd.nr_step)) {
+    ok = gemm_packed<T>(kd, flip(transb), flip(transa), N, M, K, alpha, B, ldb, A, lda, beta, C,
+                        1, ldc);
+  } else {
+    ok = gemm_packed<T>(kd, transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, 1);
+  }
+  // Out of memory for the packing buffers (kernels must not throw): the naive loop needs none.
+  if (!ok) gemm_naive<T>(transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+}  // namespace
+}  // namespace gemm_detail
 
 template <typename T>
 void gemm(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
           int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
-  gemm_naive<T>(transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  gemm_detail::gemm_dispatch<T>(transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 template void gemm<float>(Trans, Trans, int64_t, int64_t, int64_t, float, const float*, int64_t,

@@ -1,0 +1,224 @@
+// SIMD GEMM building blocks, written once over a "vector traits" class S (simd_avx2.h,
+// simd_avx512.h) and instantiated by the per-ISA, per-dtype kernel files. Included ONLY from
+// files compiled with the matching -m flags; everything has internal linkage so copies built
+// for different ISAs never meet in the linker. No OpenMP here (driver only), no std:: calls.
+//
+// S provides: T, V (vector), Mask; L (lanes); zero, set1, load (aligned), loadu, storeu,
+// fmadd(a, b, c) = a*b + c (fused), mul, mask(n) (first n lanes, n may be <= 0 or >= L),
+// maskz_loadu, mask_storeu, fma_scalar.
+#pragma once
+#include <cstdint>
+
+#include "kernels/gemm/gemm.h"
+
+namespace fastbp {
+namespace gemm_detail {
+namespace {
+
+#define FASTBP_UNROLL _Pragma("GCC unroll 32")
+
+// Epilogue shared by the micro-kernel and the small path, so every element of C is finished
+// by the same operations: r = alpha*acc; C = beta == 0 ? r : fma(beta, C, r).
+// Row i of the tile (NV vectors) goes to c (contiguous); `n` valid columns.
+template <class S, int NV>
+inline void store_row(typename S::T* c, const typename S::V* acc, typename S::V valpha,
+                      typename S::V vbeta, bool beta0, int64_t n) {
+  using V = typename S::V;
+  constexpr int L = S::L;
+  if (n >= NV * L) {
+    FASTBP_UNROLL
+    for (int v = 0; v < NV; ++v) {
+      V r = S::mul(valpha, acc[v]);
+      if (!beta0) r = S::fmadd(vbeta, S::loadu(c + v * L), r);
+      S::storeu(c + v * L, r);
+    }
+  } else {
+    FASTBP_UNROLL
+    for (int v = 0; v < NV; ++v) {
+      if (n <= v * L) break;
+      const typename S::Mask mk = S::mask(n - v * L);
+      V r = S::mul(valpha, acc[v]);
+      if (!beta0) r = S::fmadd(vbeta, S::maskz_loadu(mk, c + v * L), r);
+      S::mask_storeu(c + v * L, mk, r);
+    }
+  }
+}
+
+// Micro-kernel: MR x (NV*L) register tile over packed panels (see gemm_kernels.h).
+template <class S, int MR, int NV, int NVB = NV>
+void ukernel_simd(int64_t k, const typename S::T* __restrict a, int64_t rs_a, int64_t cs_a,
+                  const typename S::T* __restrict b, typename S::T* c, int64_t rs_c,
+                  int64_t cs_c, typename S::T alpha, typename S::T beta, int64_t m, int64_t n) {
+  using T = typename S::T;
+  using V = typename S::V;
+  constexpr int L = S::L;
+  constexpr int NR = NV * L;    // columns computed
+  constexpr int LDB = NVB * L;  // packed panel width (>= NR for the narrow-edge variants)
+  V acc[MR][NV];
+  FASTBP_UNROLL
+  for (int i = 0; i < MR; ++i)
+    FASTBP_UNROLL
+    for (int v = 0; v < NV; ++v) acc[i][v] = S::zero();
+
+  if (rs_a == 1 && cs_a == MR) {
+    // Packed A panel.
+    for (int64_t p = 0; p < k; ++p) {
+      V bv[NV];
+      FASTBP_UNROLL
+      for (int v = 0; v < NV; ++v) bv[v] = S::load(b + v * L);
+      FASTBP_UNROLL
+      for (int i = 0; i < MR; ++i) {
+        const V ai = S::set1(a[i]);
+        FASTBP_UNROLL
+        for (int v = 0; v < NV; ++v) acc[i][v] = S::fmadd(ai, bv[v], acc[i][v]);
+      }
+      a += MR;
+      b += LDB;
+    }
+  } else {
+    // A in place: MR row pointers (rows past m repeat row m-1, never stored).
+    const T* ar[MR];
+    FASTBP_UNROLL
+    for (int i = 0; i < MR; ++i) ar[i] = a + ((i < m) ? i : (m - 1)) * rs_a;
+    for (int64_t p = 0; p < k; ++p) {
+      V bv[NV];
+      FASTBP_UNROLL
+      for (int v = 0; v < NV; ++v) bv[v] = S::load(b + v * L);
+      FASTBP_UNROLL
+      for (int i = 0; i < MR; ++i) {
+        const V ai = S::set1(ar[i][p * cs_a]);
+        FASTBP_UNROLL
+        for (int v = 0; v < NV; ++v) acc[i][v] = S::fmadd(ai, bv[v], acc[i][v]);
+      }
+      b += LDB;
+    }
+  }
+
+  const V valpha = S::set1(alpha);
+  const V vbeta = S::set1(beta);
+  const bool beta0 = (beta == T(0));
+  if (cs_c == 1) {
+    if (m == MR && n == NR) {
+      FASTBP_UNROLL
+      for (int i = 0; i < MR; ++i) store_row<S, NV>(c + i * rs_c, acc[i], valpha, vbeta, beta0, NR);
+    } else {
+      FASTBP_UNROLL
+      for (int i = 0; i < MR; ++i)
+        if (i < m) store_row<S, NV>(c + i * rs_c, acc[i], valpha, vbeta, beta0, n);
+    }
+  } else {
+    // Strided C (the driver's transposed view): finish r = alpha*acc in vectors, then the
+    // same fused beta update element by element.
+    alignas(64) T tmp[MR * NR];
+    FASTBP_UNROLL
+    for (int i = 0; i < MR; ++i)
+      FASTBP_UNROLL
+      for (int v = 0; v < NV; ++v) S::storeu(tmp + i * NR + v * L, S::mul(valpha, acc[i][v]));
+    for (int64_t i = 0; i < m; ++i) {
+      T* ci = c + i * rs_c;
+      const T* ti = tmp + i * NR;
+      if (beta0) {
+        for (int64_t j = 0; j < n; ++j) ci[j * cs_c] = ti[j];
+      } else {
+        for (int64_t j = 0; j < n; ++j) ci[j * cs_c] = S::fma_scalar(beta, ci[j * cs_c], ti[j]);
+      }
+    }
+  }
+}
+
+// ---- Small direct path (no packing) -------------------------------------------------------
+// One R x (NV*L) block of C, op(B) = B row-major (K x n, n <= NV*L valid columns).
+template <class S, int R, int NV>
+void small_block(int64_t K, const typename S::T* A, int64_t lda, bool at,
+                 const typename S::T* B, int64_t ldb, typename S::T* C, int64_t ldc,
+                 typename S::T alpha, typename S::T beta, int64_t n) {
+  using T = typename S::T;
+  using V = typename S::V;
+  constexpr int L = S::L;
+  V acc[R][NV];
+  FASTBP_UNROLL
+  for (int i = 0; i < R; ++i)
+    FASTBP_UNROLL
+    for (int v = 0; v < NV; ++v) acc[i][v] = S::zero();
+  const bool full = (n >= NV * L);
+  const typename S::Mask last = S::mask(n - (NV - 1) * L);
+  for (int64_t p = 0; p < K; ++p) {
+    const T* bp = B + p * ldb;
+    V bv[NV];
+    FASTBP_UNROLL
+    for (int v = 0; v < NV - 1; ++v) bv[v] = S::loadu(bp + v * L);
+    bv[NV - 1] = full ? S::loadu(bp + (NV - 1) * L) : S::maskz_loadu(last, bp + (NV - 1) * L);
+    FASTBP_UNROLL
+    for (int i = 0; i < R; ++i) {
+      const V ai = S::set1(at ? A[p * lda + i] : A[i * lda + p]);
+      FASTBP_UNROLL
+      for (int v = 0; v < NV; ++v) acc[i][v] = S::fmadd(ai, bv[v], acc[i][v]);
+    }
+  }
+  const V valpha = S::set1(alpha);
+  const V vbeta = S::set1(beta);
+  const bool beta0 = (beta == T(0));
+  FASTBP_UNROLL
+  for (int i = 0; i < R; ++i) store_row<S, NV>(C + i * ldc, acc[i], valpha, vbeta, beta0, n);
+}
+
+template <class S, int R, int NV>
+inline void small_dispatch_nv(int nv, int64_t K, const typename S::T* A, int64_t lda, bool at,
+                              const typename S::T* B, int64_t ldb, typename S::T* C, int64_t ldc,
+                              typename S::T alpha, typename S::T beta, int64_t n) {
+  if constexpr (NV == 1) {
+    small_block<S, R, 1>(K, A, lda, at, B, ldb, C, ldc, alpha, beta, n);
+  } else {
+    if (nv == NV) small_block<S, R, NV>(K, A, lda, at, B, ldb, C, ldc, alpha, beta, n);
+    else small_dispatch_nv<S, R, NV - 1>(nv, K, A, lda, at, B, ldb, C, ldc, alpha, beta, n);
+  }
+}
+
+template <class S, int R, int NV>
+inline void small_dispatch(int r, int nv, int64_t K, const typename S::T* A, int64_t lda, bool at,
+                           const typename S::T* B, int64_t ldb, typename S::T* C, int64_t ldc,
+                           typename S::T alpha, typename S::T beta, int64_t n) {
+  if constexpr (R == 1) {
+    small_dispatch_nv<S, 1, NV>(nv, K, A, lda, at, B, ldb, C, ldc, alpha, beta, n);
+  } else {
+    if (r == R) small_dispatch_nv<S, R, NV>(nv, K, A, lda, at, B, ldb, C, ldc, alpha, beta, n);
+    else small_dispatch<S, R - 1, NV>(r, nv, K, A, lda, at, B, ldb, C, ldc, alpha, beta, n);
+  }
+}
+
+// Max K*N of a transposed B copied to the stack by the small path (driver checks this).
+constexpr int64_t kSmallMaxTransB = 8192;
+
+// Same contract as gemm(); op(B) = B^T is first transposed into a stack buffer.
+template <class S, int RMAX, int NVMAX>
+void small_simd(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, typename S::T alpha,
+                const typename S::T* A, int64_t lda, const typename S::T* B, int64_t ldb,
+                typename S::T beta, typename S::T* C, int64_t ldc) {
+  using T = typename S::T;
+  constexpr int L = S::L;
+  constexpr int64_t NB = NVMAX * L;
+  alignas(64) T bt[kSmallMaxTransB];
+  if (transb == Trans::T) {
+    for (int64_t p = 0; p < K; ++p)
+      for (int64_t j = 0; j < N; ++j) bt[p * N + j] = B[j * ldb + p];
+    B = bt;
+    ldb = N;
+  }
+  const bool at = (transa == Trans::T);
+  for (int64_t j0 = 0; j0 < N; j0 += NB) {
+    const int64_t nj = (N - j0 < NB) ? (N - j0) : NB;
+    const int nv = int((nj + L - 1) / L);
+    for (int64_t i0 = 0; i0 < M; i0 += RMAX) {
+      const int r = int((M - i0 < RMAX) ? (M - i0) : RMAX);
+      const T* ai = at ? A + i0 : A + i0 * lda;
+      small_dispatch<S, RMAX, NVMAX>(r, nv, K, ai, lda, at, B + j0, ldb, C + i0 * ldc + j0, ldc,
+                                     alpha, beta, nj);
+    }
+  }
+}
+
+#undef FASTBP_UNROLL
+
+}  // namespace
+}  // namespace gemm_detail
+}  // namespace fastbp

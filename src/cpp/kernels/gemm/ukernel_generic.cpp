@@ -1,0 +1,95 @@
+// Generic (portable C++) GEMM kernels: plain templates that the compiler auto-vectorises for
+// the baseline ISA (SSE2 on x86-64, NEON on aarch64). Registered first; faster ISAs override.
+//   float32: 6 x 8 register tile, float64: 6 x 4.
+// Shapes: the micro-kernel computes C(m x n) += over a k-long packed panel pair (gemm_kernels.h).
+#include <cstdint>
+
+#include "kernels/gemm/gemm_kernels.h"
+#include "kernels/gemm/gemm_pack.h"
+
+namespace fastbp {
+namespace gemm_detail {
+namespace {
+
+// c(i, j) = alpha * sum_p a[p*MR+i] * b[p*NR+j] + beta * c(i, j), for i < m, j < n.
+template <typename T, int MR, int NR>
+void ukernel_generic(int64_t k, const T* __restrict a, int64_t rs_a, int64_t cs_a,
+                     const T* __restrict b, T* c, int64_t rs_c, int64_t cs_c, T alpha, T beta,
+                     int64_t m, int64_t n) {
+  T acc[MR][NR];
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NR; ++j) acc[i][j] = T(0);
+  const T* ar[MR];
+  for (int i = 0; i < MR; ++i) ar[i] = a + ((i < m) ? i : (m - 1)) * rs_a;
+  for (int64_t p = 0; p < k; ++p) {
+    for (int i = 0; i < MR; ++i) {
+      const T ai = ar[i][p * cs_a];
+      for (int j = 0; j < NR; ++j) acc[i][j] += ai * b[j];
+    }
+    b += NR;
+  }
+  for (int64_t i = 0; i < m; ++i) {
+    T* ci = c + i * rs_c;
+    if (beta == T(0)) {
+      for (int64_t j = 0; j < n; ++j) ci[j * cs_c] = alpha * acc[i][j];
+    } else {
+      for (int64_t j = 0; j < n; ++j) ci[j * cs_c] = alpha * acc[i][j] + beta * ci[j * cs_c];
+    }
+  }
+}
+
+// Direct product without packing, for small shapes: rows of C accumulated over p.
+template <typename T>
+void small_generic(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, T alpha,
+                   const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  constexpr int64_t NB = 64;
+  T acc[NB];
+  for (int64_t i = 0; i < M; ++i) {
+    T* ci = C + i * ldc;
+    for (int64_t j0 = 0; j0 < N; j0 += NB) {
+      const int64_t nb = (N - j0 < NB) ? (N - j0) : NB;
+      for (int64_t j = 0; j < nb; ++j) acc[j] = T(0);
+      if (transb == Trans::N) {
+        for (int64_t p = 0; p < K; ++p) {
+          const T aip = (transa == Trans::N) ? A[i * lda + p] : A[p * lda + i];
+          const T* bp = B + p * ldb + j0;
+          for (int64_t j = 0; j < nb; ++j) acc[j] += aip * bp[j];
+        }
+      } else {
+        for (int64_t j = 0; j < nb; ++j) {
+          const T* bj = B + (j0 + j) * ldb;
+          T s = T(0);
+          if (transa == Trans::N) {
+            const T* ai = A + i * lda;
+            for (int64_t p = 0; p < K; ++p) s += ai[p] * bj[p];
+          } else {
+            for (int64_t p = 0; p < K; ++p) s += A[p * lda + i] * bj[p];
+          }
+          acc[j] = s;
+        }
+      }
+      if (beta == T(0)) {
+        for (int64_t j = 0; j < nb; ++j) ci[j0 + j] = alpha * acc[j];
+      } else {
+        for (int64_t j = 0; j < nb; ++j) ci[j0 + j] = alpha * acc[j] + beta * ci[j0 + j];
+      }
+    }
+  }
+}
+
+const GemmKernel<float> k_f32 = {
+    "generic_f32_6x8", 6, 8, 72, 256, 2048,
+    &ukernel_generic<float, 6, 8>, 8, {&ukernel_generic<float, 6, 8>}, &pack_a_tmpl<float, 6>, &pack_b_tmpl<float, 8>,
+    &small_generic<float>, 16 * 16 * 16};
+const GemmKernel<double> k_f64 = {
+    "generic_f64_6x4", 6, 4, 72, 256, 2048,
+    &ukernel_generic<double, 6, 4>, 4, {&ukernel_generic<double, 6, 4>}, &pack_a_tmpl<double, 6>, &pack_b_tmpl<double, 4>,
+    &small_generic<double>, 16 * 16 * 16};
+
+}  // namespace
+
+const GemmKernel<float>* kernel_generic_f32() { return &k_f32; }
+const GemmKernel<double>* kernel_generic_f64() { return &k_f64; }
+
+}  // namespace gemm_detail
+}  // namespace fastbp

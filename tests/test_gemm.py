@@ -1,0 +1,183 @@
+"""GEMM engine: every ISA kernel vs a float64 NumPy reference.
+
+Contract (src/cpp/kernels/gemm/gemm.h): C = alpha * op(A) @ op(B) + beta * C, row-major,
+beta == 0 overwrites C without reading it (C is pre-filled with NaN to check that).
+
+Tolerance: for every element,
+    |C - C_ref| <= 4 * (K + 2) * eps(dtype) * (|alpha| * (|op(A)| @ |op(B)|) + |beta| * |C0|) + tiny
+which is the classical worst-case bound for a length-K dot product with a safety factor; the
+reference is computed in float64 from the same (already rounded) inputs.
+"""
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fastbp import _core
+
+ISAS = list(_core.supported_isas())
+DTYPES = [np.float32, np.float64]
+TRANS = list(itertools.product([False, True], [False, True]))
+ALPHAS = [1.0, -0.5]
+BETAS = [0.0, 1.0, 0.3]
+DIMS = [1, 2, 7, 15, 16, 17, 33, 63, 64, 65, 257]
+KS = [1, 2, 5, 16, 17, 300]
+
+
+def _gemm(dtype):
+    return _core.gemm_f32 if dtype == np.float32 else _core.gemm_f64
+
+
+@pytest.fixture
+def isa_guard():
+    old = _core.get_isa()
+    yield
+    _core.set_isa(old)
+
+
+def _operands(rng, m, n, k, ta, tb, dtype):
+    a = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
+    b = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
+    return a, b
+
+
+def _check(a, b, c0, ta, tb, alpha, beta, dtype):
+    c = c0.copy()
+    _gemm(dtype)(a, b, c, ta, tb, alpha, beta)
+    a64 = a.astype(np.float64)
+    b64 = b.astype(np.float64)
+    oa = a64.T if ta else a64
+    ob = b64.T if tb else b64
+    k = oa.shape[1]
+    prod = oa @ ob
+    mag = abs(alpha) * (np.abs(oa) @ np.abs(ob))
+    if beta == 0.0:
+        ref = alpha * prod
+    else:
+        ref = alpha * prod + beta * c0.astype(np.float64)
+        mag = mag + abs(beta) * np.abs(c0.astype(np.float64))
+    eps = np.finfo(dtype).eps
+    tol = 4.0 * (k + 2) * eps * mag + np.finfo(dtype).tiny
+    assert np.all(np.isfinite(c)), "non-finite output (beta=0 must not read C)"
+    err = np.abs(c.astype(np.float64) - ref)
+    bad = err > tol
+    assert not bad.any(), (
+        f"shape m={oa.shape[0]} n={ob.shape[1]} k={k} ta={ta} tb={tb} alpha={alpha} "
+        f"beta={beta}: max err {err.max():.3e}, worst excess {(err - tol).max():.3e}"
+    )
+
+
+def _edge_shapes():
+    shapes = []
+    for idx, (m, n) in enumerate(itertools.product(DIMS, DIMS)):
+        shapes.append((m, n, KS[idx % len(KS)]))
+    shapes += [(257, 65, 1000), (65, 257, 1000), (17, 257, 1000), (257, 7, 1000),
+               (1, 1, 1000), (7, 2100, 3), (300, 10, 600), (10, 300, 600)]
+    return shapes
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("ta,tb", TRANS, ids=["NN", "NT", "TN", "TT"])
+def test_gemm_edges(isa, dtype, ta, tb, isa_guard):
+    _core.set_isa(isa)
+    rng = np.random.default_rng(1234)
+    for i, (m, n, k) in enumerate(_edge_shapes()):
+        a, b = _operands(rng, m, n, k, ta, tb, dtype)
+        c_init = rng.standard_normal((m, n)).astype(dtype)
+        for alpha, beta in itertools.product(ALPHAS, BETAS):
+            if (i + int(alpha < 0)) % 2 and beta == 0.3 and max(m, n, k) > 64:
+                continue  # thin the largest combos a little to keep the runtime down
+            c0 = np.full((m, n), np.nan, dtype) if beta == 0.0 else c_init
+            _check(a, b, c0, ta, tb, alpha, beta, dtype)
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_gemm_degenerate(isa, dtype, isa_guard):
+    _core.set_isa(isa)
+    g = _gemm(dtype)
+    rng = np.random.default_rng(0)
+    # K == 0: C = beta * C, and beta == 0 gives zeros even over NaN.
+    a = np.zeros((3, 0), dtype)
+    b = np.zeros((0, 4), dtype)
+    c = np.full((3, 4), np.nan, dtype)
+    g(a, b, c, False, False, 1.0, 0.0)
+    assert np.array_equal(c, np.zeros((3, 4), dtype))
+    c0 = rng.standard_normal((3, 4)).astype(dtype)
+    c = c0.copy()
+    g(a, b, c, False, False, 2.0, 0.5)
+    np.testing.assert_allclose(c, 0.5 * c0, rtol=0, atol=0)
+    # Empty M or N: nothing happens.
+    for m, n in [(0, 5), (5, 0), (0, 0)]:
+        c = np.zeros((m, n), dtype)
+        g(np.ones((m, 3), dtype), np.ones((3, n), dtype), c, False, False, 1.0, 0.0)
+    # alpha == 0: C = beta * C without touching A, B (which may hold NaN).
+    a = np.full((5, 6), np.nan, dtype)
+    b = np.full((6, 7), np.nan, dtype)
+    c = np.full((5, 7), np.nan, dtype)
+    g(a, b, c, False, False, 0.0, 0.0)
+    assert np.array_equal(c, np.zeros((5, 7), dtype))
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("shape", [(600, 700, 500), (1000, 10, 700), (33, 2100, 300)])
+def test_gemm_threads_bitwise(isa, dtype, shape, isa_guard):
+    _core.set_isa(isa)
+    m, n, k = shape
+    rng = np.random.default_rng(7)
+    g = _gemm(dtype)
+    old = _core.get_num_threads()
+    try:
+        for ta, tb in [(False, False), (True, True)]:
+            a, b = _operands(rng, m, n, k, ta, tb, dtype)
+            c0 = rng.standard_normal((m, n)).astype(dtype)
+            out = []
+            for nt in (1, 2):
+                _core.set_num_threads(nt)
+                c = c0.copy()
+                g(a, b, c, ta, tb, 0.7, 0.3)
+                out.append(c)
+            assert np.array_equal(out[0], out[1])
+    finally:
+        _core.set_num_threads(old)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_gemm_isas_agree_with_naive(dtype, isa_guard):
+    rng = np.random.default_rng(3)
+    naive = _core.gemm_naive_f32 if dtype == np.float32 else _core.gemm_naive_f64
+    a = rng.standard_normal((70, 90)).astype(dtype)
+    b = rng.standard_normal((90, 50)).astype(dtype)
+    ref = np.empty((70, 50), dtype)
+    naive(a, b, ref, False, False, 1.0, 0.0)
+    for isa in ISAS:
+        _core.set_isa(isa)
+        c = np.full((70, 50), np.nan, dtype)
+        _gemm(dtype)(a, b, c, False, False, 1.0, 0.0)
+        np.testing.assert_allclose(c, ref, rtol=0, atol=100 * 90 * np.finfo(dtype).eps)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    m=st.integers(1, 200),
+    n=st.integers(1, 200),
+    k=st.integers(1, 400),
+    ta=st.booleans(),
+    tb=st.booleans(),
+    alpha=st.sampled_from([1.0, -0.5, 2.0]),
+    beta=st.sampled_from([0.0, 1.0, 0.3]),
+    dtype=st.sampled_from(DTYPES),
+    isa=st.sampled_from(ISAS),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_gemm_hypothesis(m, n, k, ta, tb, alpha, beta, dtype, isa, seed, isa_guard):
+    _core.set_isa(isa)
+    rng = np.random.default_rng(seed)
+    a, b = _operands(rng, m, n, k, ta, tb, dtype)
+    c0 = (np.full((m, n), np.nan, dtype) if beta == 0.0
+          else rng.standard_normal((m, n)).astype(dtype))
+    _check(a, b, c0, ta, tb, alpha, beta, dtype)
