@@ -272,7 +272,7 @@ def _torch_step(sizes, activation, dtype, seed, X, y, loss, optimizer, repeats, 
         opt.step()
         return out
 
-    return _timeit(step, repeats), f"torch {torch.__version__} eager, {torch.get_num_threads()} threads"
+    return _timeit(step, repeats), f"torch {torch.__version__} eager, {torch.get_num_threads()} thread(s)"
 
 
 def _jax_step(sizes, activation, dtype, seed, X, y, loss, optimizer, repeats, threads):
