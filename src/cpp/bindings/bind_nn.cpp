@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "core/finite.h"
 #include "nn/network.h"
 
 namespace py = pybind11;
@@ -137,10 +138,7 @@ const T* check_x(const py::array& X, int64_t in_dim, const char* name, bool chec
     throw std::invalid_argument(std::string(name) + " must be C-contiguous");
   const T* p = static_cast<const T*>(X.data());
   if (check_finite) {
-    const int64_t count = X.shape(0) * X.shape(1);
-    bool ok = true;
-    for (int64_t i = 0; i < count; ++i) ok &= std::isfinite(p[i]);
-    if (!ok) throw std::invalid_argument(std::string(name) + " contains NaN or Inf");
+    if (!all_finite(p, X.shape(0) * X.shape(1))) throw std::invalid_argument(std::string(name) + " contains NaN or Inf");
   }
   return p;
 }
@@ -179,8 +177,7 @@ Target<T> check_target(const py::array& y, const py::object& sw, int64_t n, int6
     if (!(y.flags() & py::array::c_style)) throw std::invalid_argument("y must be C-contiguous");
     t.values = static_cast<const T*>(y.data());
     if (check_finite) {
-      for (int64_t i = 0; i < n * k; ++i)
-        if (!std::isfinite(t.values[i])) throw std::invalid_argument("y contains NaN or Inf");
+      if (!all_finite(t.values, n * k)) throw std::invalid_argument("y contains NaN or Inf");
     }
   }
   if (!sw.is_none()) {
