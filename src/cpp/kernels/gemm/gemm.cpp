@@ -133,7 +133,7 @@ bool gemm_packed(const GemmKernel<T>& kd, Trans ta, Trans tb, int64_t M, int64_t
 
   int nthreads = 1;
 #ifdef FASTBP_HAVE_OPENMP
-  if (!omp_in_parallel() && double(M) * double(N) * double(K) >= kParallelMinWork)
+  if (double(M) * double(N) * double(K) >= kParallelMinWork && !omp_in_parallel())
     nthreads = get_num_threads();
 #endif
   // Work units are (row block ib, panel group g) pairs, handed out by a static schedule.
@@ -232,7 +232,7 @@ void small_rows_parallel(const GemmKernel<T>& kd, Trans ta, Trans tb, int64_t M,
                          T beta, T* C, int64_t ldc) {
   int nthreads = 1;
 #ifdef FASTBP_HAVE_OPENMP
-  if (!omp_in_parallel() && double(M) * double(N) * double(K) >= kParallelMinWork)
+  if (double(M) * double(N) * double(K) >= kParallelMinWork && !omp_in_parallel())
     nthreads = get_num_threads();
 #endif
   if (nthreads > M) nthreads = int(M);
