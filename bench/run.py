@@ -28,9 +28,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
-from frameworks import CONFIGS, FRAMEWORKS, Config, available, make_runner  # noqa: E402
-from harness import (Budget, machine_info, measure, os_thread_count, peak_rss_kib,  # noqa: E402
-                     pin_current_process, reset_peak_rss, rss_kib, run_child, versions)
+from fastbp_bench.frameworks import (CONFIGS, FRAMEWORKS, Config,  # noqa: E402
+                                    available, make_runner)
+from fastbp_bench.harness import (Budget, cpu_snapshot, foreign_load,  # noqa: E402
+                                  machine_info, measure, os_thread_count, peak_rss_kib,
+                                  pin_current_process, reset_peak_rss, rss_kib, run_child,
+                                  versions, wait_quiet)
 
 PARTS = ("gemm", "step", "fit", "memory")
 
@@ -65,6 +68,12 @@ def _limit_thread_pools(threads: int) -> Any:
     return threadpool_limits(limits=int(threads))
 
 
+def _unlimit(limits: Any) -> None:
+    """Undo :func:`_limit_thread_pools` (matters when measuring in-process)."""
+    if limits is not None:
+        limits.restore_original_limits()
+
+
 def _numpy_blas_threads() -> Any:
     try:
         from threadpoolctl import threadpool_info
@@ -84,7 +93,7 @@ def child_gemm(task: Dict[str, Any]) -> Dict[str, Any]:
     import numpy as np  # noqa: F401  (load before limiting the pools)
     import fastbp
 
-    from gemm_bench import run_gemm
+    from fastbp_bench.gemm import run_gemm
 
     threads = task["threads"]
     limits = _limit_thread_pools(threads)
@@ -94,7 +103,7 @@ def child_gemm(task: Dict[str, Any]) -> Dict[str, Any]:
     out = dict(kind="gemm", rows=rows, loadavg=[load0, _loadavg()],
                threads_in_use={"fastbp": fastbp.get_num_threads(),
                                "numpy_blas": _numpy_blas_threads()})
-    del limits
+    _unlimit(limits)
     return out
 
 
@@ -175,7 +184,7 @@ def child_train(task: Dict[str, Any]) -> Dict[str, Any]:
         del runner
     in_use["numpy_blas"] = _numpy_blas_threads()
     in_use["os_threads"] = os_thread_count()
-    del limits
+    _unlimit(limits)
     return dict(kind="train", framework=fw, threads=threads, step=steps, fit=fits,
                 notes=notes, threads_in_use=in_use, loadavg=[load0, _loadavg()])
 
@@ -189,6 +198,15 @@ def child_memory(task: Dict[str, Any]) -> Dict[str, Any]:
     cd = task["config"]
     cfg = Config(**{k: (tuple(v) if k == "sizes" else v) for k, v in cd.items()
                     if k in Config.__dataclass_fields__})
+    # a tiny model of the same kind first, so lazily loaded code is in the baseline
+    tiny = Config("tiny", (cfg.sizes[0] if cfg.sizes[0] <= 8 else 3, 3, cfg.sizes[-1]),
+                  cfg.activation, cfg.output_activation, 2, cfg.loss, fit_steps=2)
+    warm = make_runner(fw, tiny, threads)
+    warm.step()
+    warm.epoch()
+    del warm
+    import gc
+    gc.collect()
     base_rss = rss_kib()
     reset_ok = reset_peak_rss()
     base_hwm = peak_rss_kib()
@@ -198,7 +216,7 @@ def child_memory(task: Dict[str, Any]) -> Dict[str, Any]:
     runner.epoch()
     peak = peak_rss_kib()
     end_rss = rss_kib()
-    del limits
+    _unlimit(limits)
     start = base_rss if (reset_ok and base_rss is not None) else base_hwm
     return dict(kind="memory", framework=fw, threads=threads, config=cfg.name,
                 method="VmHWM reset via clear_refs" if reset_ok else "peak RSS delta (no reset)",
@@ -228,7 +246,8 @@ class Options:
                  parts: Sequence[str] = PARTS, dtypes: Optional[Sequence[str]] = None,
                  squares: Optional[Sequence[int]] = None, isolate: bool = True,
                  memory_configs: Optional[Sequence[Any]] = None,
-                 budgets: Optional[Dict[str, Budget]] = None, verbose: bool = True):
+                 budgets: Optional[Dict[str, Budget]] = None, verbose: bool = True,
+                 wait_quiet: float = 0.0, memory_frameworks: Optional[Sequence[str]] = None):
         prof = profile(quick)
         self.quick = quick
         self.threads = [int(t) for t in threads]
@@ -256,6 +275,10 @@ class Options:
         self.heavy_call_s = prof["heavy_call_s"]
         self.fit_cap_s = prof["fit_cap_s"]
         self.verbose = verbose
+        self.wait_quiet = float(wait_quiet)
+        if memory_frameworks is None:   # quick: skip the slow-to-import frameworks
+            memory_frameworks = ("native", "reference") if quick else FRAMEWORKS
+        self.memory_frameworks = [f for f in self.frameworks if f in memory_frameworks]
 
     def as_dict(self) -> Dict[str, Any]:
         return dict(quick=self.quick, threads=self.threads,
@@ -264,7 +287,8 @@ class Options:
                     frameworks=self.frameworks, parts=self.parts, dtypes=self.dtypes,
                     squares=self.squares, isolate=self.isolate,
                     budgets={k: b.as_dict() for k, b in self.budgets.items()},
-                    heavy_call_s=self.heavy_call_s, fit_cap_s=self.fit_cap_s)
+                    heavy_call_s=self.heavy_call_s, fit_cap_s=self.fit_cap_s,
+                    wait_quiet=self.wait_quiet, memory_frameworks=self.memory_frameworks)
 
 
 def _validate(opts: Options) -> None:
@@ -283,7 +307,7 @@ def _validate(opts: Options) -> None:
 
 def run_benchmark(opts: Options) -> Dict[str, Any]:
     """Run every requested measurement and return the results dict (what the JSON holds)."""
-    from gemm_bench import gemm_cases
+    from fastbp_bench.gemm import gemm_cases
 
     _validate(opts)
     t_start = time.perf_counter()
@@ -307,18 +331,28 @@ def run_benchmark(opts: Options) -> Dict[str, Any]:
     tmpdir = tempfile.mkdtemp(prefix="fastbp-bench-")
 
     def call(task: Dict[str, Any]) -> Dict[str, Any]:
+        quiet = wait_quiet(opts.wait_quiet) if opts.wait_quiet > 0 else None
+        snap = cpu_snapshot()
         if opts.isolate:
             out = run_child(os.path.abspath(__file__), task, task["threads"],
                             os.path.join(tmpdir, f"child-{len(res['children'])}.json"))
         else:
+            saved = _save_threads()
             try:
                 out = CHILDREN[task["kind"]](task)
             except Exception as e:  # noqa: BLE001 - recorded, the run goes on
                 out = {"error": f"{type(e).__name__}: {e}", "task": task}
-        res["children"].append({k: out.get(k) for k in ("kind", "framework", "threads",
-                                                         "threads_in_use", "affinity",
-                                                         "loadavg", "child_wall_s", "config")
-                                if k in out})
+            finally:
+                _restore_threads(saved)
+        load = foreign_load(snap, cpu_snapshot())
+        out["foreign_load"] = load
+        rec = {k: out.get(k) for k in ("kind", "framework", "threads", "threads_in_use",
+                                       "affinity", "loadavg", "child_wall_s", "config")
+               if k in out}
+        rec.update(kind=task["kind"], threads=task["threads"], foreign_load=load, wait=quiet)
+        res["children"].append(rec)
+        if load is not None and load > 0.3:
+            log(f"  (other processes used {load:.2f} cores meanwhile: numbers are disturbed)")
         if "error" in out:
             res["errors"].append(out)
             log(f"ERROR {task['kind']} {task.get('framework', '')} t={task['threads']}: "
@@ -334,6 +368,7 @@ def run_benchmark(opts: Options) -> Dict[str, Any]:
                             budget=opts.budgets["gemm"].as_dict()))
             for r in out.get("rows", []):
                 r["threads_in_use"] = out.get("threads_in_use")
+                r["foreign_load"] = out.get("foreign_load")
                 res["gemm"].append(r)
             for r in out.get("rows", []):
                 if r["kind"] == "square":
@@ -349,10 +384,12 @@ def run_benchmark(opts: Options) -> Dict[str, Any]:
                                 heavy_call_s=opts.heavy_call_s, fit_cap_s=opts.fit_cap_s))
                 for r in out.get("step", []):
                     r["threads_in_use"] = out.get("threads_in_use")
+                    r["foreign_load"] = out.get("foreign_load")
                     res["step"].append(r)
                     log(f"  step {r['config']:7s} {_fmt_t(r['time']['median']):>10s}")
                 for r in out.get("fit", []):
                     r["threads_in_use"] = out.get("threads_in_use")
+                    r["foreign_load"] = out.get("foreign_load")
                     res["fit"].append(r)
                     if "skipped" not in r:
                         log(f"  fit  {r['config']:7s} {_fmt_t(r['step_median']):>10s}/step")
@@ -360,7 +397,7 @@ def run_benchmark(opts: Options) -> Dict[str, Any]:
     if "memory" in opts.parts:
         threads = max(opts.threads)
         for cfg in opts.memory_configs:
-            for fw in frameworks:
+            for fw in [f for f in frameworks if f in opts.memory_frameworks]:
                 out = call(dict(kind="memory", framework=fw, threads=threads,
                                 config=cfg.as_dict()))
                 if "error" not in out:
@@ -374,10 +411,28 @@ def run_benchmark(opts: Options) -> Dict[str, Any]:
     res["meta"]["finished"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     res["meta"]["wall_s"] = time.perf_counter() - t_start
     res["meta"]["loadavg_end"] = _loadavg()
-    from report import evaluate_targets
+    from fastbp_bench.report import evaluate_targets
 
     res["targets"] = evaluate_targets(res)
     return res
+
+
+def _save_threads() -> Dict[str, int]:
+    """Thread settings an in-process measurement changes (fastbp, torch)."""
+    saved = {}
+    if "fastbp" in sys.modules:
+        saved["fastbp"] = sys.modules["fastbp"].get_num_threads()
+    if "torch" in sys.modules:
+        saved["torch"] = sys.modules["torch"].get_num_threads()
+    return saved
+
+
+def _restore_threads(saved: Dict[str, int]) -> None:
+    if "fastbp" in sys.modules:
+        import fastbp
+        fastbp.set_num_threads(saved.get("fastbp") or fastbp.get_num_threads())
+    if "torch" in saved:
+        sys.modules["torch"].set_num_threads(saved["torch"])
 
 
 def _fastbp_info() -> Dict[str, Any]:
@@ -389,13 +444,13 @@ def _fastbp_info() -> Dict[str, Any]:
 
 
 def _fmt_t(s: float) -> str:
-    from report import fmt_time
+    from fastbp_bench.report import fmt_time
     return fmt_time(s)
 
 
 def write_results(res: Dict[str, Any], outdir: str, name: str) -> Dict[str, str]:
     """Write ``<outdir>/<name>.json`` and ``<outdir>/<name>.md``; return their paths."""
-    from report import render_markdown
+    from fastbp_bench.report import render_markdown
 
     os.makedirs(outdir, exist_ok=True)
     jpath = os.path.join(outdir, f"{name}.json")
@@ -427,6 +482,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--out", default=None, help="result name: bench/results/<name>.json/.md "
                                                 "(default: quick or latest)")
     ap.add_argument("--outdir", default=os.path.join(HERE, "results"))
+    ap.add_argument("--wait-quiet", type=float, default=0.0, metavar="S",
+                    help="before each measurement process, wait up to S seconds for other "
+                         "processes to leave the CPUs (< 0.3 cores busy)")
     ap.add_argument("--no-isolate", action="store_true",
                     help="measure in this process (no child per thread count; for debugging)")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
@@ -448,14 +506,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         opts = Options(quick=args.quick, threads=threads, configs=configs,
                        frameworks=_csv(args.frameworks), parts=_csv(args.parts),
                        dtypes=_csv(args.dtypes) if args.dtypes else None,
-                       isolate=not args.no_isolate)
+                       isolate=not args.no_isolate, wait_quiet=args.wait_quiet)
         _validate(opts)
     except ValueError as e:
         ap.error(str(e))
     res = run_benchmark(opts)
     name = args.out or ("quick" if args.quick else "latest")
     paths = write_results(res, args.outdir, name)
-    from report import render_markdown
+    from fastbp_bench.report import render_markdown
     print(render_markdown(res, name))
     print(f"wrote {paths['json']} and {paths['markdown']} in {res['meta']['wall_s']:.0f} s",
           file=sys.stderr)

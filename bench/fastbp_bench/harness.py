@@ -20,6 +20,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 __all__ = [
     "Budget", "measure", "thread_env", "pin_current_process", "rss_kib", "reset_peak_rss",
     "peak_rss_kib", "machine_info", "versions", "run_child", "os_thread_count",
+    "cpu_snapshot", "foreign_load", "wait_quiet",
 ]
 
 
@@ -263,6 +264,50 @@ def versions() -> Dict[str, Optional[str]]:
         except metadata.PackageNotFoundError:
             out[name] = None
     return out
+
+
+# ----------------------------------------------------------------------------- load
+def cpu_snapshot() -> Dict[str, float]:
+    """Busy CPU seconds of the whole machine (``/proc/stat``), CPU seconds of this process
+    and of its finished children, and the wall clock."""
+    busy = float("nan")
+    try:
+        with open("/proc/stat") as f:
+            parts = f.readline().split()
+        vals = [int(x) for x in parts[1:]]
+        # user nice system idle iowait irq softirq steal (guest counted inside user)
+        idle = vals[3] + (vals[4] if len(vals) > 4 else 0)
+        busy = (sum(vals[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        pass
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    ch = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return dict(busy=busy, self_cpu=me.ru_utime + me.ru_stime,
+                children_cpu=ch.ru_utime + ch.ru_stime, wall=time.perf_counter())
+
+
+def foreign_load(a: Dict[str, float], b: Dict[str, float]) -> Optional[float]:
+    """Average number of cores used by *other* processes between two snapshots (machine busy
+    time minus this process's and its children's CPU time, over the wall time)."""
+    wall = b["wall"] - a["wall"]
+    if wall <= 0 or math.isnan(a["busy"]) or math.isnan(b["busy"]):
+        return None
+    own = (b["self_cpu"] - a["self_cpu"]) + (b["children_cpu"] - a["children_cpu"])
+    return max(0.0, (b["busy"] - a["busy"] - own) / wall)
+
+
+def wait_quiet(max_wait: float, threshold: float = 0.3, window: float = 1.0) -> Dict[str, Any]:
+    """Wait (at most ``max_wait`` s) until other processes use under ``threshold`` cores over
+    a ``window``-second sample. Returns the wait and the last load seen."""
+    t0 = time.perf_counter()
+    load = None
+    while True:
+        a = cpu_snapshot()
+        time.sleep(window)
+        load = foreign_load(a, cpu_snapshot())
+        if load is None or load < threshold or time.perf_counter() - t0 >= max_wait:
+            break
+    return dict(waited_s=time.perf_counter() - t0, load_before=load)
 
 
 # ----------------------------------------------------------------------------- children

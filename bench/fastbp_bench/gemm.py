@@ -10,8 +10,8 @@ from typing import Any, Dict, Iterable, List, Sequence
 
 import numpy as np
 
-from frameworks import Config, gemm_shapes
-from harness import Budget, measure
+from .frameworks import Config, gemm_shapes
+from .harness import Budget, measure
 
 __all__ = ["SQUARES", "gemm_cases", "run_gemm"]
 

@@ -131,7 +131,8 @@ def evaluate_targets(res: Dict[str, Any]) -> List[Dict[str, Any]]:
 
 def _gflops(g: Dict[str, Any], who: str) -> str:
     t = g[who]
-    return f"{g[who + '_gflops']:.1f}{_spread(t)}"
+    v = g[who + "_gflops"]
+    return (f"{v:.1f}" if v >= 10 else f"{v:.3g}") + _spread(t)
 
 
 def render_markdown(res: Dict[str, Any], name: str = "") -> str:
@@ -150,9 +151,13 @@ def render_markdown(res: Dict[str, Any], name: str = "") -> str:
     L.append(f"- machine: {m.get('cpu_model', '?')}, {m.get('logical_cpus', '?')} logical CPUs, "
              f"caches {', '.join(f'{k} {x}' for k, x in (m.get('caches') or {}).items())}, "
              f"{m.get('mem_total_gib', '?')} GiB, {m.get('system', '')}, Python {m.get('python', '')}")
+    loads = [c.get("foreign_load") for c in res.get("children", [])
+             if c.get("foreign_load") is not None]
     L.append(f"- load average at start {_load(m.get('loadavg'))}, at end "
-             f"{_load(meta.get('loadavg_end'))} (other processes compete for the cores when "
-             f"it is high)")
+             f"{_load(meta.get('loadavg_end'))}"
+             + (f"; other processes used {min(loads):.2f}–{max(loads):.2f} cores (median "
+                f"{sorted(loads)[len(loads) // 2]:.2f}) while we measured (see Measurement "
+                f"conditions)" if loads else ""))
     L.append(f"- fastbp {info.get('version', '?')}: isa {info.get('isa', '?')} (supported "
              f"{', '.join(info.get('supported_isas', []))}), OpenMP {info.get('openmp', '?')}")
     L.append("- versions: " + ", ".join(f"{k} {x}" for k, x in v.items() if x is not None)
@@ -303,12 +308,37 @@ def render_markdown(res: Dict[str, Any], name: str = "") -> str:
             for fw in ("native", "reference", "torch", "jax"):
                 r = midx.get((fw, cfg))
                 cells.append("–" if r is None or r.get("peak_delta_kib") is None else
-                             f"{r['peak_delta_kib'] / 1024:.1f} / {r['peak_kib'] / 1024:.0f}")
+                             f"{_mib(r['peak_delta_kib'])} / {r['peak_kib'] / 1024:.0f}")
             L.append(f"| {cfg} | " + " | ".join(cells) + " |")
         thr = {r["threads"] for r in mem}
         L.append("")
         L.append(f"Measured at {', '.join(str(t) for t in sorted(thr))} thread(s); method: "
                  f"{', '.join(sorted({r['method'] for r in mem}))}.")
+        L.append("")
+
+    children = res.get("children", [])
+    if children:
+        L.append("## Measurement conditions")
+        L.append("")
+        L.append("One row per measuring process. other load: average number of cores used by "
+                 "other processes on the machine meanwhile (from /proc/stat minus the "
+                 "benchmark's own CPU time); above ~0.3 the timings are disturbed.")
+        L.append("")
+        L.append("| process | threads | CPUs pinned | thread pools reported | wall | other load |")
+        L.append("|---|---:|---|---|---:|---:|")
+        for c in children:
+            what = c.get("kind", "?")
+            if c.get("framework"):
+                what += f" {c['framework']}"
+            if c.get("config"):
+                what += f" {c['config']}"
+            tiu = c.get("threads_in_use") or {}
+            tiu_s = ", ".join(f"{k}={v}" for k, v in tiu.items()
+                              if k not in ("jax_devices", "isa") and v not in ("", None))
+            fl = c.get("foreign_load")
+            L.append(f"| {what} | {c.get('threads')} | {c.get('affinity', '')} | {tiu_s} | "
+                     f"{c.get('child_wall_s', 0) or 0:.1f} s | "
+                     f"{'–' if fl is None else f'{fl:.2f}'} |")
         L.append("")
 
     notes = list(res.get("notes", []))
@@ -324,6 +354,11 @@ def render_markdown(res: Dict[str, Any], name: str = "") -> str:
                      f"threads={t.get('threads')}: {e.get('error')}")
         L.append("")
     return "\n".join(L)
+
+
+def _mib(kib: float) -> str:
+    v = kib / 1024
+    return f"{v:.2f}" if v < 10 else f"{v:.1f}" if v < 100 else f"{v:.0f}"
 
 
 def _load(x: Any) -> str:
