@@ -448,18 +448,20 @@ def _fmt_t(s: float) -> str:
     return fmt_time(s)
 
 
-def write_results(res: Dict[str, Any], outdir: str, name: str) -> Dict[str, str]:
+def write_results(res: Dict[str, Any], outdir: str, name: str, stat: str = "median",
+                  write_json: bool = True) -> Dict[str, str]:
     """Write ``<outdir>/<name>.json`` and ``<outdir>/<name>.md``; return their paths."""
     from fastbp_bench.report import render_markdown
 
     os.makedirs(outdir, exist_ok=True)
     jpath = os.path.join(outdir, f"{name}.json")
     mpath = os.path.join(outdir, f"{name}.md")
-    with open(jpath, "w") as f:
-        json.dump(res, f, indent=1, sort_keys=False, default=str)
-        f.write("\n")
+    if write_json:
+        with open(jpath, "w") as f:
+            json.dump(res, f, indent=1, sort_keys=False, default=str)
+            f.write("\n")
     with open(mpath, "w") as f:
-        f.write(render_markdown(res, name))
+        f.write(render_markdown(res, name, stat))
     return {"json": jpath, "markdown": mpath}
 
 
@@ -485,6 +487,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--wait-quiet", type=float, default=0.0, metavar="S",
                     help="before each measurement process, wait up to S seconds for other "
                          "processes to leave the CPUs (< 0.3 cores busy)")
+    ap.add_argument("--stat", default="median", choices=["median", "min"],
+                    help="statistic of the repeats in the Markdown tables and targets (the "
+                         "JSON has both)")
+    ap.add_argument("--render", default=None, metavar="JSON",
+                    help="no measurement: re-render the Markdown of an earlier run's JSON "
+                         "(to <outdir>/<--out>.md, default: next to the JSON)")
     ap.add_argument("--no-isolate", action="store_true",
                     help="measure in this process (no child per thread count; for debugging)")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
@@ -492,6 +500,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = ap.parse_args(argv)
     if args.child is not None:
         return child_main(args.child, args.child_out)
+    if args.render:
+        with open(args.render) as f:
+            res = json.load(f)
+        base = os.path.splitext(os.path.basename(args.render))[0]
+        name = args.out or (base if args.stat == "median" else f"{base}-{args.stat}")
+        outdir = args.outdir if args.out else os.path.dirname(os.path.abspath(args.render))
+        paths = write_results(res, outdir, name, args.stat, write_json=False)
+        print(f"wrote {paths['markdown']}", file=sys.stderr)
+        return 0
     try:
         threads = [int(t) for t in _csv(args.threads)]
     except ValueError:
@@ -512,9 +529,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         ap.error(str(e))
     res = run_benchmark(opts)
     name = args.out or ("quick" if args.quick else "latest")
-    paths = write_results(res, args.outdir, name)
+    paths = write_results(res, args.outdir, name, args.stat)
     from fastbp_bench.report import render_markdown
-    print(render_markdown(res, name))
+    print(render_markdown(res, name, args.stat))
     print(f"wrote {paths['json']} and {paths['markdown']} in {res['meta']['wall_s']:.0f} s",
           file=sys.stderr)
     return 1 if res["errors"] else 0

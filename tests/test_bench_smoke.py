@@ -112,6 +112,19 @@ def test_fastbp_suite_in_process(tmp_path):
     assert "| xor 2-4-1 b4 | 1 |" in md
 
 
+def test_render_from_json_with_min(tmp_path):
+    res = bench_run.run_benchmark(_options(["native", "reference"], parts=["gemm", "step", "fit"],
+                                           configs=[TINY_REG]))
+    paths = bench_run.write_results(res, str(tmp_path), "r")
+    assert bench_run.main(["--render", paths["json"], "--stat", "min"]) == 0
+    md = (tmp_path / "r-min.md").read_text()
+    assert "**min**" in md and "## Targets" in md
+    # min-based ratios are what the table shows
+    g = res["gemm"][0]
+    want = g["numpy"]["min"] / g["fastbp"]["min"]
+    assert f"{want:.2f} |" in md
+
+
 def test_isolated_children(tmp_path):
     """The real path: one fresh, pinned process per measurement."""
     res = bench_run.run_benchmark(_options(["native"], parts=["gemm", "step", "memory"],

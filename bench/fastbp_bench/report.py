@@ -14,6 +14,30 @@ TARGETS = dict(
     fit_xor_step_s=1e-6,
 )
 
+STATS = ("median", "min")
+_STAT = "median"   # the statistic tables and targets use; set by render/evaluate
+
+
+def _set_stat(stat: str) -> None:
+    global _STAT
+    if stat not in STATS:
+        raise ValueError(f"stat must be one of {STATS}, got {stat!r}")
+    _STAT = stat
+
+
+def _t(t: Dict[str, Any]) -> float:
+    """Seconds per call of a timing record under the chosen statistic."""
+    return t[_STAT]
+
+
+def _ratio(g: Dict[str, Any]) -> float:
+    return _t(g["numpy"]) / _t(g["fastbp"])
+
+
+def _fit_step(r: Dict[str, Any]) -> float:
+    return _t(r["time"]) / r["fit_steps"]
+
+
 FW_NAMES = {"native": "fastbp native", "reference": "fastbp reference", "torch": "PyTorch eager",
             "jax": "JAX jit"}
 
@@ -39,7 +63,7 @@ def _spread(t: Dict[str, Any]) -> str:
 def _cell_time(t: Optional[Dict[str, Any]]) -> str:
     if not t:
         return "–"
-    return fmt_time(t["median"]) + _spread(t)
+    return fmt_time(_t(t)) + _spread(t)
 
 
 def _status(ok: Optional[bool]) -> str:
@@ -58,14 +82,17 @@ def _best_other(step_idx: Dict[tuple, Dict[str, Any]], cfg: str, thr: int,
         r = step_idx.get((fw, thr, cfg))
         if not r or "skipped" in r:
             continue
-        v = r[field]["median"] if field == "time" else r[field]
+        v = _t(r["time"]) if field == "time" else _fit_step(r)
         if best[0] is None or v < best[0]:
             best = (v, fw)
     return best
 
 
-def evaluate_targets(res: Dict[str, Any]) -> List[Dict[str, Any]]:
-    """One record per (target, thread count): what was measured, the goal, met or not."""
+def evaluate_targets(res: Dict[str, Any], stat: str = "median") -> List[Dict[str, Any]]:
+    """One record per (target, thread count): what was measured, the goal, met or not.
+
+    ``stat``: "median" (default) or "min" of the repeats."""
+    _set_stat(stat)
     out: List[Dict[str, Any]] = []
     threads = res.get("meta", {}).get("options", {}).get("threads", [])
     gemm = res.get("gemm", [])
@@ -75,9 +102,9 @@ def evaluate_targets(res: Dict[str, Any]) -> List[Dict[str, Any]]:
             r = next((g for g in gemm if g["kind"] == "square" and g["M"] == n
                       and g["dtype"] == tg["dtype"] and g["threads"] == thr), None)
             out.append(dict(target=f"GEMM f32 square n={n} vs numpy.matmul", threads=thr,
-                            goal=f">= {tg['ratio']}x", measured=None if r is None else r["ratio"],
-                            text="not measured" if r is None else f"{r['ratio']:.2f}x",
-                            met=None if r is None else r["ratio"] >= tg["ratio"]))
+                            goal=f">= {tg['ratio']}x", measured=None if r is None else _ratio(r),
+                            text="not measured" if r is None else f"{_ratio(r):.2f}x",
+                            met=None if r is None else _ratio(r) >= tg["ratio"]))
     tm = TARGETS["gemm_mlp"]
     for thr in threads:
         rs = [g for g in gemm if g["kind"] != "square" and g["dtype"] == tm["dtype"]
@@ -87,14 +114,14 @@ def evaluate_targets(res: Dict[str, Any]) -> List[Dict[str, Any]]:
                             threads=thr, goal=f">= {tm['ratio']}x every shape", measured=None,
                             text="not measured", met=None))
             continue
-        ratios = [g["ratio"] for g in rs]
-        worst = min(rs, key=lambda g: g["ratio"])
+        ratios = [_ratio(g) for g in rs]
+        worst = min(rs, key=_ratio)
         gmean = math.exp(sum(math.log(x) for x in ratios) / len(ratios))
         n_ok = sum(x >= tm["ratio"] for x in ratios)
         out.append(dict(target="GEMM f32 MLP shapes (batch <= 256) vs numpy.matmul", threads=thr,
                         goal=f">= {tm['ratio']}x every shape", measured=min(ratios),
                         text=(f"{n_ok}/{len(ratios)} shapes; geomean {gmean:.2f}x; worst "
-                              f"{worst['ratio']:.2f}x ({worst['case']} {worst['M']}x{worst['K']}"
+                              f"{_ratio(worst):.2f}x ({worst['case']} {worst['M']}x{worst['K']}"
                               f"x{worst['N']})"),
                         met=n_ok == len(ratios)))
     sidx = _index(res.get("step", []), "framework", "threads", "config")
@@ -110,7 +137,7 @@ def evaluate_targets(res: Dict[str, Any]) -> List[Dict[str, Any]]:
                                 text="not measured (native or both torch and jax missing)",
                                 met=None))
                 continue
-            sp = other / nat["time"]["median"]
+            sp = other / _t(nat["time"])
             out.append(dict(target=f"Adam train_step {cfg}: speed-up over best of torch/jax",
                             threads=thr, goal=f">= {goal}x", measured=sp,
                             text=f"{sp:.2f}x (vs {who} {fmt_time(other)})", met=sp >= goal))
@@ -122,7 +149,7 @@ def evaluate_targets(res: Dict[str, Any]) -> List[Dict[str, Any]]:
                 out.append(dict(target="fit xor: time per step", threads=thr, goal="<= 1 µs",
                                 measured=None, text="not measured", met=None))
                 continue
-            v = r["step_median"]
+            v = _fit_step(r)
             out.append(dict(target="fit xor: time per step", threads=thr, goal="<= 1 µs",
                             measured=v, text=fmt_time(v),
                             met=v <= TARGETS["fit_xor_step_s"]))
@@ -131,12 +158,17 @@ def evaluate_targets(res: Dict[str, Any]) -> List[Dict[str, Any]]:
 
 def _gflops(g: Dict[str, Any], who: str) -> str:
     t = g[who]
-    v = g[who + "_gflops"]
+    v = g["flop"] / _t(t) / 1e9
     return (f"{v:.1f}" if v >= 10 else f"{v:.3g}") + _spread(t)
 
 
-def render_markdown(res: Dict[str, Any], name: str = "") -> str:
-    """The report: run information, targets, GEMM, train_step, fit and memory tables."""
+def render_markdown(res: Dict[str, Any], name: str = "", stat: str = "median") -> str:
+    """The report: run information, targets, GEMM, train_step, fit and memory tables.
+
+    ``stat``: the statistic of the repeats the tables and targets use, "median" (default)
+    or "min" (the better estimate of a call's own cost on a machine shared with other work).
+    """
+    _set_stat(stat)
     meta = res.get("meta", {})
     m = meta.get("machine", {})
     v = meta.get("versions", {})
@@ -163,14 +195,23 @@ def render_markdown(res: Dict[str, Any], name: str = "") -> str:
     L.append("- versions: " + ", ".join(f"{k} {x}" for k, x in v.items() if x is not None)
              + ((" — not installed: " + ", ".join(k for k, x in v.items() if x is None))
                 if any(x is None for x in v.values()) else ""))
-    L.append("- every number is a median over repeats of back-to-back calls, after warm-up; "
-             "±N% is the interquartile range as a percentage of the median. Each thread count "
+    L.append(f"- every number is the **{stat}** over repeats of back-to-back calls, after "
+             "warm-up; ±N% is the interquartile range as a percentage of the median. Each "
+             "thread count "
              "and each framework runs in a fresh process pinned to that many CPUs, with "
              "OpenMP/OpenBLAS/MKL/XLA limited to it (the counts the libraries report are in "
              "the JSON).")
     L.append("")
 
-    targets = res.get("targets") or []
+    targets = evaluate_targets(res, stat) if res.get("meta") else (res.get("targets") or [])
+    _set_stat(stat)
+    if loads and sorted(loads)[len(loads) // 2] > 0.3:
+        L.append(f"> **Warning:** other processes used a median {sorted(loads)[len(loads) // 2]:.2f}"
+                 f" cores of {m.get('logical_cpus', '?')} while this ran; timings (above all the "
+                 f"multi-threaded ones) are disturbed. "
+                 + ("Re-render with `--stat min` for the best-case cost, or re-run on a quiet "
+                    "machine." if stat != "min" else "Shown: the min of the repeats."))
+        L.append("")
     if targets:
         L.append("## Targets")
         L.append("")
@@ -218,7 +259,7 @@ def render_markdown(res: Dict[str, Any], name: str = "") -> str:
                     row += " – | – | – |"
                 else:
                     row += (f" {_gflops(g, 'fastbp')} | {_gflops(g, 'numpy')} | "
-                            f"{g['ratio']:.2f} |")
+                            f"{_ratio(g):.2f} |")
             L.append(row)
         L.append("")
 
@@ -245,12 +286,12 @@ def render_markdown(res: Dict[str, Any], name: str = "") -> str:
                 other, who = _best_other(sidx, cfg, thr)
                 goal = TARGETS["step"].get(cfg)
                 if nat is not None and other is not None:
-                    sp = other / nat["time"]["median"]
+                    sp = other / _t(nat["time"])
                     spc = f"{sp:.2f}x ({who})"
                     st = _status(sp >= goal) if goal else ""
                 else:
                     spc, st = "–", _status(None)
-                gf = f"{nat['gflops']:.1f}" if nat else "–"
+                gf = f"{nat['flops_per_step'] / _t(nat['time']) / 1e9:.1f}" if nat else "–"
                 L.append(f"| {cfg} {c['label']} b{c['batch']} | {thr} | " + " | ".join(cells)
                          + f" | {gf} | {spc} | {'>= %gx' % goal if goal else ''} | {st} |")
         L.append("")
@@ -261,7 +302,7 @@ def render_markdown(res: Dict[str, Any], name: str = "") -> str:
         L.append("")
         L.append("fastbp `model.fit(epochs=1)` (one native call per epoch), PyTorch a "
                  "`randperm` + index + step loop, JAX one jitted `lax.scan` over the epoch "
-                 "(shuffled on device). Time per step = epoch median ÷ steps.")
+                 f"(shuffled on device). Time per step = epoch {stat} ÷ steps.")
         L.append("")
         L.append("| config | threads | steps×batch | native | reference | torch | jax | "
                  "native steps/s | speed-up |")
@@ -278,12 +319,12 @@ def render_markdown(res: Dict[str, Any], name: str = "") -> str:
                     elif "skipped" in r:
                         cells.append("skipped")
                     else:
-                        cells.append(fmt_time(r["step_median"]) + _spread(r["time"]))
+                        cells.append(fmt_time(_fit_step(r)) + _spread(r["time"]))
                 nat = fidx.get(("native", thr, cfg))
                 nat = None if (nat is None or "skipped" in nat) else nat
                 other, who = _best_other(fidx, cfg, thr, field="step_median")
-                sp = f"{other / nat['step_median']:.2f}x ({who})" if (nat and other) else "–"
-                sps = f"{nat['steps_per_s']:,.0f}" if nat else "–"
+                sp = f"{other / _fit_step(nat):.2f}x ({who})" if (nat and other) else "–"
+                sps = f"{1.0 / _fit_step(nat):,.0f}" if nat else "–"
                 L.append(f"| {cfg} {c['label']} b{c['batch']} | {thr} | "
                          f"{c['fit_steps']}×{c['batch']} | " + " | ".join(cells)
                          + f" | {sps} | {sp} |")
