@@ -243,6 +243,12 @@ py::list copies(const std::vector<T>& arena, const std::vector<ParamInfo>& info)
   return out;
 }
 
+py::dict as_dict(const py::object& o) {
+  if (o.is_none()) return py::dict();
+  if (!py::isinstance<py::dict>(o)) throw py::type_error("expected a dict or None");
+  return py::reinterpret_borrow<py::dict>(o);
+}
+
 std::vector<LayerSpec> parse_spec(const py::list& spec) {
   std::vector<LayerSpec> out;
   for (auto h : spec) out.push_back(parse_layer(h));
@@ -289,9 +295,9 @@ void bind_network(py::module_& m, const char* cls) {
            py::arg("X"), py::arg("check_finite") = true)
       .def("loss_and_gradients",
            [](Net& n, const py::array& X, const py::array& y, const std::string& loss,
-              const py::dict& loss_params, const py::object& sample_weight, bool check_finite) {
+              const py::object& loss_params_obj, const py::object& sample_weight, bool check_finite) {
              PenaltyArgs pen;
-             LossArgs la = parse_loss(loss, loss_params, pen);
+             LossArgs la = parse_loss(loss, as_dict(loss_params_obj), pen);
              const T* x = check_x<T>(X, n.in_dim(), "X", check_finite);
              Target<T> t = check_target<T>(y, sample_weight, X.shape(0), n.out_dim(), la.kind,
                                            check_finite);
@@ -303,13 +309,13 @@ void bind_network(py::module_& m, const char* cls) {
              }
              return py::make_tuple(v, copies(n.grad_arena(), n.param_info()));
            },
-           py::arg("X"), py::arg("y"), py::arg("loss"), py::arg("loss_params") = py::dict(),
+           py::arg("X"), py::arg("y"), py::arg("loss"), py::arg("loss_params") = py::none(),
            py::arg("sample_weight") = py::none(), py::arg("check_finite") = true)
       .def("train_step",
            [](Net& n, const py::array& X, const py::array& y, const std::string& loss,
-              const py::dict& loss_params, const py::object& sample_weight, bool check_finite) {
+              const py::object& loss_params_obj, const py::object& sample_weight, bool check_finite) {
              PenaltyArgs pen;
-             LossArgs la = parse_loss(loss, loss_params, pen);
+             LossArgs la = parse_loss(loss, as_dict(loss_params_obj), pen);
              const T* x = check_x<T>(X, n.in_dim(), "X", check_finite);
              Target<T> t = check_target<T>(y, sample_weight, X.shape(0), n.out_dim(), la.kind,
                                            check_finite);
@@ -317,14 +323,14 @@ void bind_network(py::module_& m, const char* cls) {
              std::lock_guard<std::mutex> lock(n.mutex());
              return n.train_step(x, t, X.shape(0), la, pen);
            },
-           py::arg("X"), py::arg("y"), py::arg("loss"), py::arg("loss_params") = py::dict(),
+           py::arg("X"), py::arg("y"), py::arg("loss"), py::arg("loss_params") = py::none(),
            py::arg("sample_weight") = py::none(), py::arg("check_finite") = true)
       .def("fit_epoch",
            [](Net& n, const py::array& X, const py::array& y, const std::string& loss,
-              const py::dict& loss_params, const py::object& sample_weight, int64_t batch_size,
+              const py::object& loss_params_obj, const py::object& sample_weight, int64_t batch_size,
               bool shuffle, const py::object& lrs, bool check_finite) {
              PenaltyArgs pen;
-             LossArgs la = parse_loss(loss, loss_params, pen);
+             LossArgs la = parse_loss(loss, as_dict(loss_params_obj), pen);
              const T* x = check_x<T>(X, n.in_dim(), "X", check_finite);
              const int64_t N = X.shape(0);
              Target<T> t = check_target<T>(y, sample_weight, N, n.out_dim(), la.kind,
@@ -345,17 +351,17 @@ void bind_network(py::module_& m, const char* cls) {
              std::lock_guard<std::mutex> lock(n.mutex());
              return n.fit_epoch(x, t, N, bs, shuffle, lp, la, pen);
            },
-           py::arg("X"), py::arg("y"), py::arg("loss"), py::arg("loss_params") = py::dict(),
+           py::arg("X"), py::arg("y"), py::arg("loss"), py::arg("loss_params") = py::none(),
            py::arg("sample_weight") = py::none(), py::arg("batch_size") = 32,
            py::arg("shuffle") = true, py::arg("lrs") = py::none(),
            py::arg("check_finite") = true)
       .def("set_optimizer",
-           [](Net& n, const std::string& name, const py::dict& hyper, bool reset) {
-             OptConfig c = parse_opt(name, hyper);
+           [](Net& n, const std::string& name, const py::object& hyper, bool reset) {
+             OptConfig c = parse_opt(name, as_dict(hyper));
              std::lock_guard<std::mutex> lock(n.mutex());
              n.set_optimizer(c, reset);
            },
-           py::arg("name"), py::arg("hyper") = py::dict(), py::arg("reset") = false)
+           py::arg("name"), py::arg("hyper") = py::none(), py::arg("reset") = false)
       .def("set_lr",
            [](Net& n, double lr) {
              if (!(lr >= 0.0) || !std::isfinite(lr))
