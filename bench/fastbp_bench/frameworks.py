@@ -157,17 +157,27 @@ class FastbpRunner(Runner):
         self.xb, self.yb = make_data(cfg, cfg.batch, seed)
         self.X, self.y = make_data(cfg, cfg.n_fit, seed + 1)
         self.cfg = cfg
+        # the training loop alone: no progress display, no per-epoch gradient-norm probe
+        # (an extra forward/backward for monitoring); only options this fastbp has
+        import inspect
+
+        from fastbp import training
+
+        params = inspect.signature(training.fit).parameters
+        self.fit_kwargs = {k: False for k in ("progress", "grad_norm") if k in params}
 
     def step(self) -> float:
         return self.model.train_step(self.xb, self.yb, self.cfg.loss, self.opt)
 
     def epoch(self) -> Any:
         return self.model.fit(self.X, self.y, loss=self.cfg.loss, optimizer=self.opt,
-                              epochs=1, batch_size=self.cfg.batch, shuffle=True)
+                              epochs=1, batch_size=self.cfg.batch, shuffle=True,
+                              **self.fit_kwargs)
 
     def threads_in_use(self) -> Dict[str, Any]:
         info = self.fb.info()
-        d: Dict[str, Any] = {"fastbp": info.get("num_threads"), "isa": info.get("isa")}
+        d: Dict[str, Any] = {"fastbp": info.get("num_threads"), "isa": info.get("isa"),
+                             "fit_kwargs": self.fit_kwargs}
         if self.framework == "reference":
             d.update(_numpy_threads())
         return d

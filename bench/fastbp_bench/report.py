@@ -300,7 +300,8 @@ def render_markdown(res: Dict[str, Any], name: str = "", stat: str = "median") -
     if fits:
         L.append("## Inside fit: one epoch of shuffled mini-batches (time per step, steps/s)")
         L.append("")
-        L.append("fastbp `model.fit(epochs=1)` (one native call per epoch), PyTorch a "
+        L.append("fastbp `model.fit(epochs=1, progress=False, grad_norm=False)` (one native "
+                 "call per epoch), PyTorch a "
                  "`randperm` + index + step loop, JAX one jitted `lax.scan` over the epoch "
                  f"(shuffled on device). Time per step = epoch {stat} ÷ steps.")
         L.append("")
@@ -375,7 +376,7 @@ def render_markdown(res: Dict[str, Any], name: str = "", stat: str = "median") -
                 what += f" {c['config']}"
             tiu = c.get("threads_in_use") or {}
             tiu_s = ", ".join(f"{k}={v}" for k, v in tiu.items()
-                              if k not in ("jax_devices", "isa") and v not in ("", None))
+                              if k not in ("jax_devices", "isa", "fit_kwargs") and v not in ("", None))
             fl = c.get("foreign_load")
             L.append(f"| {what} | {c.get('threads')} | {c.get('affinity', '')} | {tiu_s} | "
                      f"{c.get('child_wall_s', 0) or 0:.1f} s | "
