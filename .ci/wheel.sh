@@ -84,6 +84,19 @@ step "smoke test (default ISA)"
 step "smoke test (FASTBP_ISA=generic)"
 FASTBP_ISA=generic "$PY" "$ROOT/scripts/smoke_test.py" --expect-version "$VERSION"
 
+if [ "${FASTBP_WHEEL_QEMU:-0}" = 1 ] && ! command -v qemu-x86_64 >/dev/null && [ "$(uname -m)" = x86_64 ]; then
+  step "installing qemu-user (FASTBP_WHEEL_QEMU=1)"
+  pipq apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive pipq apt-get install -y -qq --no-install-recommends qemu-user
+fi
+if command -v qemu-x86_64 >/dev/null && [ "$(uname -m)" = x86_64 ]; then
+  step "smoke test on an emulated Nehalem CPU (x86-64-v2, no AVX): must pick generic, no SIGILL"
+  qemu-x86_64 -cpu Nehalem "$PY" "$ROOT/scripts/smoke_test.py" --emulated --expect-isa generic \
+    --expect-version "$VERSION"
+else
+  step "emulated old CPU: skipped (no qemu-x86_64; FASTBP_WHEEL_QEMU=1 installs qemu-user)"
+fi
+
 step "tests/test_packaging.py against the installed wheel"
 FASTBP_EXPECT_BUNDLED_OMP=1 "$PY" -m pytest -q -p no:cacheprovider "$ROOT/tests/test_packaging.py"
 

@@ -237,7 +237,7 @@ def test_with_torch_in_one_process(first):
     assert out["fb_loss"][4] < out["fb_loss"][0]
     assert out["torch_loss"][-1] < out["torch_loss"][0]
     assert all(np.isfinite(out["fb_loss"]))
-    assert out["fb_threads"] == 2
+    assert out["fb_threads"] == (2 if _core.have_openmp() else 1)   # OMP_NUM_THREADS=2
     if "pools" in out:
         omp = [p for p in out["pools"] if p["user_api"] == "openmp"]
         assert omp, out["pools"]
