@@ -32,7 +32,7 @@ def demo(args: argparse.Namespace) -> int:
     X, y = xor("float64")
     model = fb.Sequential([fb.Dense(4, "sigmoid"), fb.Dense(1, "sigmoid")], input_dim=3,
                           dtype="float64", seed=args.seed)
-    opt = fb.optim.SGD(lr=2.0)
+    opt: fb.optim.Optimizer = fb.optim.SGD(lr=2.0)
     for step in range(1, 1501):
         loss = model.train_step(X, y, "mse", opt)
         if step in (1, 10, 100, 250, 500, 1000, 1500):

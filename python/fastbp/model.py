@@ -152,7 +152,8 @@ class Sequential:
             if self.optimizer is None:
                 raise ValueError("no optimizer: pass optimizer=fb.optim.SGD(...) (or a name)")
             optimizer = self.optimizer
-        if optimizer is self.optimizer and optimizer._version == self._opt_version:
+        if self.optimizer is not None and optimizer is self.optimizer and \
+                optimizer._version == self._opt_version:
             return
         opt = _optim.get(optimizer)
         fresh = opt is not self.optimizer
