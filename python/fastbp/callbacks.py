@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import os
 import sys
-from typing import Any, Dict, Optional, TextIO
+from typing import Any, Dict, List, Optional, TextIO
 
 import numpy as np
 
@@ -370,7 +370,7 @@ class CSVLogger(Callback):
         self.path = os.fspath(path)
         self.append = bool(append)
         self._keys: Optional[List[str]] = None
-        self._file = None
+        self._file: Any = None
 
     def on_train_begin(self, logs=None):
         exists = self.append and os.path.exists(self.path) and os.path.getsize(self.path) > 0

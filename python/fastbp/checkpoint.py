@@ -154,7 +154,7 @@ def save(model: Any, path: Any) -> None:
     fd, tmp = tempfile.mkstemp(prefix=".fastbp-", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, header=blob, **arrays)
+            np.savez(f, header=blob, **arrays)  # type: ignore[arg-type]
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -250,7 +250,7 @@ def load(path: Any, backend: Optional[str] = None) -> Any:
         input_dim = int(header["input_dim"])
         backend = backend or header["backend"]
         layers = layers_from_spec(spec)
-        model = None
+        model: Any = None
         if header["class"] == "MLP":
             model = MLP.__new__(MLP)
             model.sizes = list(header["sizes"])

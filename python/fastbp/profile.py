@@ -253,7 +253,7 @@ def _torch_step(sizes, activation, dtype, seed, X, y, loss, optimizer, repeats, 
             lin.bias.copy_(torch.from_numpy(params[2 * i + 1]))
         mods.append(lin)
         if i < len(sizes) - 2 and _TORCH_ACT[activation]:
-            mods.append(getattr(torch.nn, _TORCH_ACT[activation])())
+            mods.append(getattr(torch.nn, str(_TORCH_ACT[activation]))())
     net = torch.nn.Sequential(*mods)
     loss_fn = {"mse": torch.nn.MSELoss(), "mae": torch.nn.L1Loss(), "huber": torch.nn.HuberLoss(),
                "binary_cross_entropy": torch.nn.BCEWithLogitsLoss(),

@@ -280,6 +280,16 @@ class ReduceLROnPlateau:
     uninterrupted run would.
     """
 
+    monitor: str
+    factor: float
+    patience: int
+    min_lr: float
+    threshold: float
+    mode: str
+    threshold_mode: str
+    cooldown: int
+    eps: float
+
     def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10,
                  min_lr: float = 0.0, threshold: float = 1e-4, mode: str = "auto",
                  threshold_mode: str = "rel", cooldown: int = 0, eps: float = 1e-8):

@@ -120,7 +120,7 @@ def _check_sample_weight(sample_weight: Any, n: int) -> Optional[np.ndarray]:
     if sample_weight is None:
         return None
     if isinstance(sample_weight, numbers.Number):
-        w = np.full(n, float(sample_weight))
+        w = np.full(n, float(sample_weight))  # type: ignore[arg-type]
     else:
         w = np.asarray(sample_weight)
         if w.dtype.kind not in "fiub":
@@ -396,8 +396,8 @@ class _BaseMLP(BaseEstimator):
             self.loss_curve_: List[float] = []
             self.t_ = 0
             self.best_loss_ = np.inf
-            self.validation_scores_ = [] if p["early_stopping"] else None
-            self.best_validation_score_ = -np.inf if p["early_stopping"] else None
+            self.validation_scores_: Any = [] if p["early_stopping"] else None
+            self.best_validation_score_: Any = -np.inf if p["early_stopping"] else None
             self._no_improvement_count = 0
         if not incremental or "_optimizer" not in self.__dict__:
             self._optimizer = self._make_optimizer(p)
@@ -422,8 +422,10 @@ class _BaseMLP(BaseEstimator):
     def _train(self, p: Dict[str, Any], X: np.ndarray, Y: np.ndarray, w: Optional[np.ndarray],
                rng: np.random.RandomState, incremental: bool) -> None:
         model = self._model
-        opt = self._optimizer
-        X_val = Y_val = w_val = None
+        opt: Any = self._optimizer
+        X_val: Any = None
+        Y_val: Any = None
+        w_val: Any = None
         if p["early_stopping"]:
             strat = Y if (self._is_clf and Y.ndim == 1) else (
                 Y.ravel() if (self._is_clf and Y.shape[1] == 1) else None)

@@ -314,7 +314,8 @@ def fit(model: Any, X: Any, y: Any, loss: str = "mse", optimizer: Any = None, ep
         model.epochs_trained = 0
     if not hasattr(model, "steps_trained"):
         model.steps_trained = 0
-    if plateau and schedule.last_epoch == 0 and getattr(model, "_plateau_state", None):
+    if (isinstance(schedule, _sched.ReduceLROnPlateau) and schedule.last_epoch == 0
+            and getattr(model, "_plateau_state", None)):
         saved = model._plateau_state
         if saved.get("monitor") == schedule.monitor and saved.get("mode") == schedule.mode:
             schedule.load_state_dict(saved)
