@@ -13,6 +13,9 @@
 
 #include <cstdlib>
 #include <new>
+#ifdef _MSC_VER
+#include <malloc.h>
+#endif
 
 #include "core/cpu.h"
 #include "core/threading.h"
@@ -26,18 +29,27 @@ namespace fastbp {
 namespace gemm_detail {
 namespace {
 
+// MSVC has no std::aligned_alloc (and its memory must go back through _aligned_free).
+#ifdef _MSC_VER
+inline void* alloc64(size_t bytes) { return _aligned_malloc(bytes, 64); }
+inline void free64(void* p) { _aligned_free(p); }
+#else
+inline void* alloc64(size_t bytes) { return std::aligned_alloc(64, bytes); }
+inline void free64(void* p) { std::free(p); }
+#endif
+
 // 64-byte aligned scratch that only grows; one per thread (thread_local), so the hot path
 // does no heap allocation once warm.
 struct ScratchBuffer {
   void* ptr = nullptr;
   size_t cap = 0;
-  ~ScratchBuffer() { std::free(ptr); }
+  ~ScratchBuffer() { free64(ptr); }
   void* get(size_t bytes) {
     if (bytes > cap) {
       size_t want = (bytes + 4095) & ~size_t(4095);
-      void* p = std::aligned_alloc(64, want);
+      void* p = alloc64(want);
       if (p == nullptr) return nullptr;
-      std::free(ptr);
+      free64(ptr);
       ptr = p;
       cap = want;
     }
