@@ -85,12 +85,12 @@ def _loss_case(name, rng, n=6, k=3, probs=False):
     return out, y
 
 
-@pytest.mark.parametrize("name", L.LOSSES)
+LOSS_CASES = [(name, False) for name in L.LOSSES] + [("softmax_cross_entropy", True)]
+
+
+@pytest.mark.parametrize("name,probs", LOSS_CASES)
 @pytest.mark.parametrize("weighted", [False, True])
-@pytest.mark.parametrize("probs", [False, True])
-def test_loss_gradient(name, weighted, probs):
-    if probs and name != "softmax_cross_entropy":
-        pytest.skip("probability targets only for softmax_cross_entropy")
+def test_loss_gradient(name, probs, weighted):
     rng = np.random.default_rng(1)
     out, y = _loss_case(name, rng, probs=probs)
     y = L.check_target(name, out.shape, y, np.dtype(np.float64))

@@ -9,9 +9,12 @@ from . import optim
 from .layers import Activation, BatchNorm, Dense, Dropout, LayerNorm, Residual
 from .model import MLP, Sequential
 from .training import History
+from . import callbacks, metrics, schedules
+from .checkpoint import load
+from .plotting import plot_history
 
 __all__ = [
     "__version__", "MLP", "Sequential", "Dense", "Activation", "Dropout", "BatchNorm",
     "LayerNorm", "Residual", "History", "optim", "info", "set_num_threads", "get_num_threads",
-    "get_isa", "set_isa",
+    "get_isa", "set_isa", "callbacks", "schedules", "metrics", "load", "plot_history",
 ]

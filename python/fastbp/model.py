@@ -88,6 +88,9 @@ class Sequential:
         self.optimizer: Optional[_optim.Optimizer] = None
         self._opt_version = -1
         self.history = None
+        self.epochs_trained = 0  # epochs / optimizer steps run by fit (saved in checkpoints)
+        self.steps_trained = 0
+        self.stop_training = False  # set by a callback to end fit after the current chunk
 
     # ------------------------------------------------------------------ state
     def parameters(self) -> List[np.ndarray]:
@@ -191,11 +194,21 @@ class Sequential:
 
     def fit(self, X: Any, y: Any, loss: str = "mse", optimizer: Any = None, epochs: int = 1,
             batch_size: int = 32, shuffle: bool = True, sample_weight: Any = None, **kwargs: Any):
-        """Train for ``epochs`` over (X, y); see :func:`fastbp.training.fit`."""
+        """Train for ``epochs`` over (X, y); see :func:`fastbp.training.fit` for every option
+        (``validation_split``, ``validation_data``, ``metrics``, ``callbacks``, ``schedule``,
+        ``schedule_per``, ``steps_per_callback``, ``progress``, loss parameters)."""
         from .training import fit
 
         return fit(self, X, y, loss=loss, optimizer=optimizer, epochs=epochs,
                    batch_size=batch_size, shuffle=shuffle, sample_weight=sample_weight, **kwargs)
+
+    def save(self, path: Any) -> None:
+        """Save architecture, parameters, buffers, optimizer (and its state), epoch count and
+        RNG state to ``path`` (an ``.npz``, written atomically); ``fastbp.load(path)`` restores
+        it. See :mod:`fastbp.checkpoint`."""
+        from .checkpoint import save
+
+        save(self, path)
 
 
 class MLP(Sequential):

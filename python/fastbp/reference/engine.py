@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 import math
 import numbers
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -510,7 +510,7 @@ class Engine:
                 X = np.asarray(X)
             except Exception as exc:  # ragged lists and the like
                 raise TypeError(f"{name} must be a 2-D numeric array: {exc}") from exc
-        if X.dtype.kind not in "iuf":
+        if X.dtype.kind not in "biuf":
             raise TypeError(f"{name} must be a real numeric array, got dtype {X.dtype}")
         if X.ndim != 2:
             raise ValueError(f"{name} must be 2-D (n_samples, {self.in_dim}), got shape {X.shape}")
@@ -518,9 +518,12 @@ class Engine:
             raise ValueError(f"{name} must contain at least one sample, got shape {X.shape}")
         if X.shape[1] != self.in_dim:
             raise ValueError(f"{name} must have {self.in_dim} columns, got shape {X.shape}")
-        X = np.ascontiguousarray(X, dtype=self._dtype)
+        with np.errstate(over="ignore", invalid="ignore"):
+            X = np.ascontiguousarray(X, dtype=self._dtype)
         if not np.all(np.isfinite(X)):
-            raise ValueError(f"{name} contains NaN or infinite values (after conversion to {self._dtype})")
+            raise ValueError(
+                f"{name} contains NaN or infinite values (or values too large for {self._dtype})"
+            )
         return X
 
     def _check_loss(self, loss: Any, loss_params: Any) -> Dict[str, float]:

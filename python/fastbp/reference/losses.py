@@ -93,13 +93,12 @@ def check_target(name: str, output_shape: Tuple[int, int], y: Any, dtype: np.dty
                 f"y labels must be in [0, {k}) for {k} outputs; got min {y.min()}, max {y.max()}"
             )
         return y.astype(np.int64)
-    if y.dtype.kind == "b":
-        raise TypeError(f"y must be a real numeric array, got dtype {y.dtype}")
     if y.ndim == 1 and k == 1 and name != "softmax_cross_entropy":
         y = y.reshape(n if y.shape[0] == n else -1, 1)
     if y.shape != (n, k):
         raise ValueError(f"y must have shape {(n, k)} for loss {name!r}, got {y.shape}")
-    y = y.astype(dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        y = y.astype(dtype)
     if not np.all(np.isfinite(y)):
         raise ValueError("y contains NaN or infinite values")
     return y
@@ -129,7 +128,8 @@ def check_sample_weight(sample_weight: Any, n: int, dtype: np.dtype) -> Optional
         raise TypeError(f"sample_weight must be a real numeric array, got dtype {w.dtype}")
     if w.shape != (n,):
         raise ValueError(f"sample_weight must have shape ({n},), got {w.shape}")
-    w = w.astype(dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        w = w.astype(dtype)
     if not np.all(np.isfinite(w)):
         raise ValueError("sample_weight contains NaN or infinite values")
     if np.any(w < 0):

@@ -4,7 +4,7 @@ All functions update ``params`` (a 1-D array, the parameter arena) and the state
 place, computing in the dtype of ``params``. ``g`` below is the gradient after clipping; the
 state ``step`` is incremented before the update (it is ``t`` in the formulas).
 
-sgd (lr, momentum=0, dampening=0, nesterov=False, weight_decay=0)
+sgd (lr=1e-3 as in torch >= 2.x, momentum=0, dampening=0, nesterov=False, weight_decay=0)
     ``g += wd p``; if momentum: ``buf = g`` on the first step, else
     ``buf = momentum buf + (1 - dampening) g``; ``g = g + momentum buf`` (nesterov) or
     ``g = buf``; ``p -= lr g``.
@@ -43,7 +43,7 @@ __all__ = [
 ]
 
 DEFAULTS: Dict[str, Dict[str, Any]] = {
-    "sgd": {"lr": None, "momentum": 0.0, "dampening": 0.0, "nesterov": False, "weight_decay": 0.0},
+    "sgd": {"lr": 1e-3, "momentum": 0.0, "dampening": 0.0, "nesterov": False, "weight_decay": 0.0},
     "adam": {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0,
              "amsgrad": False},
     "adamw": {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 1e-2,

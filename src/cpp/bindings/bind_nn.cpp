@@ -259,6 +259,12 @@ LossArgs parse_loss(const std::string& name, const py::dict& p, PenaltyArgs& pen
   return a;
 }
 
+py::dict as_dict(const py::object& o, const char* what) {
+  if (o.is_none()) return py::dict();
+  if (!py::isinstance<py::dict>(o)) throw py::type_error(std::string(what) + " must be a dict or None");
+  return py::reinterpret_borrow<py::dict>(o);
+}
+
 template <typename T>
 const char* dtype_name() {
   return sizeof(T) == 4 ? "float32" : "float64";
@@ -521,10 +527,10 @@ void bind_network(py::module_& m, const char* cls) {
            py::arg("X"), py::arg("check_finite") = py::none())
       .def("loss_and_gradients",
            [](Net& n, const py::object& Xo, const py::object& yo, const std::string& loss,
-              const py::dict& loss_params, const py::object& sample_weight,
+              const py::object& loss_params_o, const py::object& sample_weight,
               const py::object& cf) {
              PenaltyArgs pen;
-             LossArgs la = parse_loss(loss, loss_params, pen);
+             LossArgs la = parse_loss(loss, as_dict(loss_params_o, "loss_params"), pen);
              py::array X = check_x<T>(Xo, n.in_dim(), "X", resolve_check_finite(cf));
              const int64_t rows = X.shape(0);
              CheckedTarget<T> ct = check_target<T>(yo, sample_weight, rows, n.out_dim(), la.kind);
@@ -553,14 +559,14 @@ void bind_network(py::module_& m, const char* cls) {
              });
              return py::make_tuple(v, grads);
            },
-           py::arg("X"), py::arg("y"), py::arg("loss"), py::arg("loss_params") = py::dict(),
+           py::arg("X"), py::arg("y"), py::arg("loss"), py::arg("loss_params") = py::none(),
            py::arg("sample_weight") = py::none(), py::arg("check_finite") = py::none())
       .def("train_step",
            [](Net& n, const py::object& Xo, const py::object& yo, const std::string& loss,
-              const py::dict& loss_params, const py::object& sample_weight,
+              const py::object& loss_params_o, const py::object& sample_weight,
               const py::object& cf) {
              PenaltyArgs pen;
-             LossArgs la = parse_loss(loss, loss_params, pen);
+             LossArgs la = parse_loss(loss, as_dict(loss_params_o, "loss_params"), pen);
              py::array X = check_x<T>(Xo, n.in_dim(), "X", resolve_check_finite(cf));
              const int64_t rows = X.shape(0);
              CheckedTarget<T> ct = check_target<T>(yo, sample_weight, rows, n.out_dim(), la.kind);
@@ -568,15 +574,15 @@ void bind_network(py::module_& m, const char* cls) {
              const T* x = static_cast<const T*>(X.data());
              return run_locked(n, [&] { return n.train_step(x, ct.t, rows, la, pen); });
            },
-           py::arg("X"), py::arg("y"), py::arg("loss"), py::arg("loss_params") = py::dict(),
+           py::arg("X"), py::arg("y"), py::arg("loss"), py::arg("loss_params") = py::none(),
            py::arg("sample_weight") = py::none(), py::arg("check_finite") = py::none())
       .def("fit_epoch",
            [](Net& n, const py::object& Xo, const py::object& yo, const std::string& loss,
-              const py::dict& loss_params, const py::object& sample_weight,
+              const py::object& loss_params_o, const py::object& sample_weight,
               const py::object& batch_size_o, bool shuffle, const py::object& lrs,
               const py::object& cf) {
              PenaltyArgs pen;
-             LossArgs la = parse_loss(loss, loss_params, pen);
+             LossArgs la = parse_loss(loss, as_dict(loss_params_o, "loss_params"), pen);
              py::array X = check_x<T>(Xo, n.in_dim(), "X", resolve_check_finite(cf));
              const int64_t N = X.shape(0);
              CheckedTarget<T> ct = check_target<T>(yo, sample_weight, N, n.out_dim(), la.kind);
@@ -602,7 +608,7 @@ void bind_network(py::module_& m, const char* cls) {
              const T* x = static_cast<const T*>(X.data());
              return run_locked(n, [&] { return n.fit_epoch(x, ct.t, N, bs, shuffle, lp, la, pen); });
            },
-           py::arg("X"), py::arg("y"), py::arg("loss"), py::arg("loss_params") = py::dict(),
+           py::arg("X"), py::arg("y"), py::arg("loss"), py::arg("loss_params") = py::none(),
            py::arg("sample_weight") = py::none(), py::arg("batch_size") = 32,
            py::arg("shuffle") = true, py::arg("lrs") = py::none(),
            py::arg("check_finite") = py::none())

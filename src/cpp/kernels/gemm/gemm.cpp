@@ -55,6 +55,9 @@ inline Trans flip(Trans t) { return t == Trans::N ? Trans::T : Trans::N; }
 // Largest K*N for which the small path copies a transposed B to the stack (all ISAs).
 constexpr int64_t kSmallMaxTransB = 8192;
 
+// Narrow C (N <= NR) goes to the unpacked small path while its B strip (K x NR) stays in L2.
+constexpr int64_t kSmallNarrowMaxK = 2048;
+
 // Work (M*N*K) below which no parallel region is opened: a region costs a few microseconds.
 constexpr double kParallelMinWork = 2.0e6;
 
@@ -112,9 +115,10 @@ void block_naive(Trans ta, Trans tb, int64_t m, int64_t n, int64_t k, T alpha, c
     }
 }
 
-// Fraction of the computed register tiles that is useful for an M x N output.
-inline double tile_efficiency(int64_t M, int64_t N, int64_t mr, int64_t nr) {
-  return (double(M) / double(round_up(M, mr))) * (double(N) / double(round_up(N, nr)));
+// Fraction of the computed register tiles that is useful for an M x N output (rows come in
+// steps of mr, columns in steps of one SIMD vector thanks to the narrow-edge kernels).
+inline double tile_efficiency(int64_t M, int64_t N, int64_t mr, int64_t nr_step) {
+  return (double(M) / double(round_up(M, mr))) * (double(N) / double(round_up(N, nr_step)));
 }
 
 // The packed engine. C element (i, j) lives at C[i*rs_c + j*cs_c] (cs_c != 1 when the
@@ -192,7 +196,9 @@ bool gemm_packed(const GemmKernel<T>& kd, Trans ta, Trans tb, int64_t M, int64_t
                         C + ic * rs_c + (jc + j0) * cs_c, rs_c, cs_c);
             continue;
           }
-          if (packed_ib != ib) {
+          // op(A) = A is read in place (MR row streams); a transposed A is packed.
+          const bool a_direct = (ta == Trans::N);
+          if (!a_direct && packed_ib != ib) {
             kd.pack_a(ta, mcur, kc, asrc, lda, apack);
             packed_ib = ib;
           }
@@ -202,8 +208,13 @@ bool gemm_packed(const GemmKernel<T>& kd, Trans ta, Trans tb, int64_t M, int64_t
             T* cj = C + (jc + jr) * cs_c + ic * rs_c;
             for (int64_t ir = 0; ir < mcur; ir += MR) {
               const int64_t m = imin(MR, mcur - ir);
-              kd.ukernel(kc, apack + (ir / MR) * MR * kc, bp, cj + ir * rs_c, rs_c, cs_c, alpha,
-                         beta_eff, m, n);
+              const UKernelFn<T> uk = (n == NR) ? kd.ukernel : kd.edge[(n - 1) / kd.nr_step];
+              if (a_direct)
+                uk(kc, asrc + ir * lda, lda, 1, bp, cj + ir * rs_c, rs_c, cs_c, alpha,
+                           beta_eff, m, n);
+              else
+                uk(kc, apack + (ir / MR) * MR * kc, 1, MR, bp, cj + ir * rs_c, rs_c,
+                           cs_c, alpha, beta_eff, m, n);
             }
           }
         }
@@ -212,6 +223,34 @@ bool gemm_packed(const GemmKernel<T>& kd, Trans ta, Trans tb, int64_t M, int64_t
     }
   }
   return true;
+}
+
+// The small path on row ranges of C, in parallel when the work is large enough.
+template <typename T>
+void small_rows_parallel(const GemmKernel<T>& kd, Trans ta, Trans tb, int64_t M, int64_t N,
+                         int64_t K, T alpha, const T* A, int64_t lda, const T* B, int64_t ldb,
+                         T beta, T* C, int64_t ldc) {
+  int nthreads = 1;
+#ifdef FASTBP_HAVE_OPENMP
+  if (!omp_in_parallel() && double(M) * double(N) * double(K) >= kParallelMinWork)
+    nthreads = get_num_threads();
+#endif
+  if (nthreads > M) nthreads = int(M);
+  if (nthreads <= 1) {
+    kd.small(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+#ifdef FASTBP_HAVE_OPENMP
+#pragma omp parallel num_threads(nthreads)
+  {
+    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+    // Row ranges on multiples of 6 (the usual register-tile height).
+    const int64_t r0 = (t * M / nt) / 6 * 6, r1 = (t + 1 == nt) ? M : ((t + 1) * M / nt) / 6 * 6;
+    if (r1 > r0)
+      kd.small(ta, tb, r1 - r0, N, K, alpha, ta == Trans::N ? A + r0 * lda : A + r0, lda, B, ldb,
+               beta, C + r0 * ldc, ldc);
+  }
+#endif
 }
 
 template <typename T>
@@ -225,13 +264,22 @@ void gemm_dispatch(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, 
   const GemmKernel<T>& kd = *select_kernel<T>();
   const double work = double(M) * double(N) * double(K);
   if (work <= double(kd.small_max_work) && (transb == Trans::N || K * N <= kSmallMaxTransB)) {
-    kd.small(transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    small_rows_parallel<T>(kd, transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  // A narrow C (N <= NR, e.g. an output layer with 10 units) with A not transposed: the
+  // unpacked small path streams A once with one masked vector per row and no packing at all;
+  // rows are split across threads (each row is computed the same way whatever the split).
+  // (With A transposed the transposed-view packed path below measures faster.)
+  if (transa == Trans::N && N <= kd.nr && K <= kSmallNarrowMaxK &&
+      (transb == Trans::N || K * N <= kSmallMaxTransB)) {
+    small_rows_parallel<T>(kd, transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
   // A narrow C (N much below NR) wastes most of the register tile; computing
   // C^T = op(B)^T op(A)^T puts the long M side on the wide NR side instead.
   bool ok;
-  if (tile_efficiency(N, M, kd.mr, kd.nr) > 1.25 * tile_efficiency(M, N, kd.mr, kd.nr)) {
+  if (tile_efficiency(N, M, kd.mr, kd.nr_step) > 1.25 * tile_efficiency(M, N, kd.mr, kd.nr_step)) {
     ok = gemm_packed<T>(kd, flip(transb), flip(transa), N, M, K, alpha, B, ldb, A, lda, beta, C,
                         1, ldc);
   } else {

@@ -16,11 +16,14 @@ namespace fastbp {
 namespace gemm_detail {
 
 // C tile (m x n, m <= MR, n <= NR) at c, element (i, j) at c[i*rs_c + j*cs_c]:
-//   C = alpha * (a_panel . b_panel) + beta * C    (beta == 0: C is not read)
-// The tile is always computed in full on the zero-padded panels; only m x n is stored.
+//   C = alpha * (A_tile . b_panel) + beta * C    (beta == 0: C is not read)
+// A_tile(i, p) = a[i*rs_a + p*cs_a] for i < m: either a packed panel (rs_a = 1, cs_a = MR) or
+// op(A) read in place when A is not transposed (rs_a = lda, cs_a = 1); rows i >= m are never
+// read (the kernel recomputes row m-1 there and does not store it). The b panel is packed and
+// zero padded; only the m x n part of the tile is stored.
 template <typename T>
-using UKernelFn = void (*)(int64_t k, const T* a, const T* b, T* c, int64_t rs_c, int64_t cs_c,
-                           T alpha, T beta, int64_t m, int64_t n);
+using UKernelFn = void (*)(int64_t k, const T* a, int64_t rs_a, int64_t cs_a, const T* b, T* c,
+                           int64_t rs_c, int64_t cs_c, T alpha, T beta, int64_t m, int64_t n);
 
 // Pack op(A)(0:mc, 0:kc) where `a` points at op(A)(0, 0) (trans says how it is stored).
 template <typename T>
@@ -40,6 +43,10 @@ struct GemmKernel {
   int64_t mr, nr;       // register tile
   int64_t mc, kc, nc;   // cache blocking (mc multiple of mr, nc multiple of nr)
   UKernelFn<T> ukernel;
+  // Narrow last panels: nr_step = SIMD width; edge[v-1] computes only the first v vectors of
+  // a panel (for n <= v*nr_step), so a ragged N edge wastes at most one vector, not a tile.
+  int64_t nr_step;
+  UKernelFn<T> edge[8];
   PackAFn<T> pack_a;
   PackBFn<T> pack_b;
   SmallFn<T> small;

@@ -45,32 +45,53 @@ inline void store_row(typename S::T* c, const typename S::V* acc, typename S::V 
 }
 
 // Micro-kernel: MR x (NV*L) register tile over packed panels (see gemm_kernels.h).
-template <class S, int MR, int NV>
-void ukernel_simd(int64_t k, const typename S::T* __restrict a, const typename S::T* __restrict b,
-                  typename S::T* c, int64_t rs_c, int64_t cs_c, typename S::T alpha,
-                  typename S::T beta, int64_t m, int64_t n) {
+template <class S, int MR, int NV, int NVB = NV>
+void ukernel_simd(int64_t k, const typename S::T* __restrict a, int64_t rs_a, int64_t cs_a,
+                  const typename S::T* __restrict b, typename S::T* c, int64_t rs_c,
+                  int64_t cs_c, typename S::T alpha, typename S::T beta, int64_t m, int64_t n) {
   using T = typename S::T;
   using V = typename S::V;
   constexpr int L = S::L;
-  constexpr int NR = NV * L;
+  constexpr int NR = NV * L;    // columns computed
+  constexpr int LDB = NVB * L;  // packed panel width (>= NR for the narrow-edge variants)
   V acc[MR][NV];
   FASTBP_UNROLL
   for (int i = 0; i < MR; ++i)
     FASTBP_UNROLL
     for (int v = 0; v < NV; ++v) acc[i][v] = S::zero();
 
-  for (int64_t p = 0; p < k; ++p) {
-    V bv[NV];
-    FASTBP_UNROLL
-    for (int v = 0; v < NV; ++v) bv[v] = S::load(b + v * L);
-    FASTBP_UNROLL
-    for (int i = 0; i < MR; ++i) {
-      const V ai = S::set1(a[i]);
+  if (rs_a == 1 && cs_a == MR) {
+    // Packed A panel.
+    for (int64_t p = 0; p < k; ++p) {
+      V bv[NV];
       FASTBP_UNROLL
-      for (int v = 0; v < NV; ++v) acc[i][v] = S::fmadd(ai, bv[v], acc[i][v]);
+      for (int v = 0; v < NV; ++v) bv[v] = S::load(b + v * L);
+      FASTBP_UNROLL
+      for (int i = 0; i < MR; ++i) {
+        const V ai = S::set1(a[i]);
+        FASTBP_UNROLL
+        for (int v = 0; v < NV; ++v) acc[i][v] = S::fmadd(ai, bv[v], acc[i][v]);
+      }
+      a += MR;
+      b += LDB;
     }
-    a += MR;
-    b += NR;
+  } else {
+    // A in place: MR row pointers (rows past m repeat row m-1, never stored).
+    const T* ar[MR];
+    FASTBP_UNROLL
+    for (int i = 0; i < MR; ++i) ar[i] = a + ((i < m) ? i : (m - 1)) * rs_a;
+    for (int64_t p = 0; p < k; ++p) {
+      V bv[NV];
+      FASTBP_UNROLL
+      for (int v = 0; v < NV; ++v) bv[v] = S::load(b + v * L);
+      FASTBP_UNROLL
+      for (int i = 0; i < MR; ++i) {
+        const V ai = S::set1(ar[i][p * cs_a]);
+        FASTBP_UNROLL
+        for (int v = 0; v < NV; ++v) acc[i][v] = S::fmadd(ai, bv[v], acc[i][v]);
+      }
+      b += LDB;
+    }
   }
 
   const V valpha = S::set1(alpha);

@@ -1,10 +1,11 @@
-// avx512 GEMM kernels for f64: 6x32 register tile (6 rows x 4 vectors), cache blocking
+// avx512 GEMM kernels for f64: 6x32 register tile (6 rows x 4 vectors of 8), cache blocking
 // MC=144 KC=256 NC=2048 (Zen 4: 32 KiB L1d, 1 MiB L2 per core, shared L3), packing routines
 // and the small direct path (blocks of up to 6 rows x 4 vectors), all built with this
-// file's ISA flags. Shapes: see gemm_kernels.h.
+// file's ISA flags. Shapes and packed layouts: see gemm_kernels.h.
 #include "kernels/gemm/gemm_kernels.h"
 #include "kernels/gemm/gemm_pack.h"
 #include "kernels/gemm/gemm_simd_impl.h"
+#include "kernels/gemm/pack_avx512.h"
 #include "kernels/gemm/simd_avx512.h"
 
 namespace fastbp {
@@ -13,8 +14,10 @@ namespace {
 
 const GemmKernel<double> k_table = {
     "avx512_f64_6x32", 6, 32, 144, 256, 2048,
-    &ukernel_simd<Avx512F64, 6, 4>, &pack_a_tmpl<double, 6>, &pack_b_tmpl<double, 32>,
-    &small_simd<Avx512F64, 6, 4>, 131072};
+    &ukernel_simd<Avx512F64, 6, 4>, 8,
+    {&ukernel_simd<Avx512F64, 6, 1, 4>, &ukernel_simd<Avx512F64, 6, 2, 4>, &ukernel_simd<Avx512F64, 6, 3, 4>, &ukernel_simd<Avx512F64, 6, 4, 4>},
+    &pack_a_tmpl<double, 6>, &pack_b_avx512_f64<32>,
+    &small_simd<Avx512F64, 6, 4>, 2097152};
 
 }  // namespace
 

@@ -13,17 +13,19 @@ namespace {
 
 // c(i, j) = alpha * sum_p a[p*MR+i] * b[p*NR+j] + beta * c(i, j), for i < m, j < n.
 template <typename T, int MR, int NR>
-void ukernel_generic(int64_t k, const T* __restrict a, const T* __restrict b, T* c, int64_t rs_c,
-                     int64_t cs_c, T alpha, T beta, int64_t m, int64_t n) {
+void ukernel_generic(int64_t k, const T* __restrict a, int64_t rs_a, int64_t cs_a,
+                     const T* __restrict b, T* c, int64_t rs_c, int64_t cs_c, T alpha, T beta,
+                     int64_t m, int64_t n) {
   T acc[MR][NR];
   for (int i = 0; i < MR; ++i)
     for (int j = 0; j < NR; ++j) acc[i][j] = T(0);
+  const T* ar[MR];
+  for (int i = 0; i < MR; ++i) ar[i] = a + ((i < m) ? i : (m - 1)) * rs_a;
   for (int64_t p = 0; p < k; ++p) {
     for (int i = 0; i < MR; ++i) {
-      const T ai = a[i];
+      const T ai = ar[i][p * cs_a];
       for (int j = 0; j < NR; ++j) acc[i][j] += ai * b[j];
     }
-    a += MR;
     b += NR;
   }
   for (int64_t i = 0; i < m; ++i) {
@@ -77,11 +79,11 @@ void small_generic(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, 
 
 const GemmKernel<float> k_f32 = {
     "generic_f32_6x8", 6, 8, 72, 256, 2048,
-    &ukernel_generic<float, 6, 8>, &pack_a_tmpl<float, 6>, &pack_b_tmpl<float, 8>,
+    &ukernel_generic<float, 6, 8>, 8, {&ukernel_generic<float, 6, 8>}, &pack_a_tmpl<float, 6>, &pack_b_tmpl<float, 8>,
     &small_generic<float>, 16 * 16 * 16};
 const GemmKernel<double> k_f64 = {
     "generic_f64_6x4", 6, 4, 72, 256, 2048,
-    &ukernel_generic<double, 6, 4>, &pack_a_tmpl<double, 6>, &pack_b_tmpl<double, 4>,
+    &ukernel_generic<double, 6, 4>, 4, {&ukernel_generic<double, 6, 4>}, &pack_a_tmpl<double, 6>, &pack_b_tmpl<double, 4>,
     &small_generic<double>, 16 * 16 * 16};
 
 }  // namespace

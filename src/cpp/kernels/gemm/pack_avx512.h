@@ -1,0 +1,115 @@
+// AVX-512 packing of a transposed op(B) (B stored N x K, op(B)(p, j) = b[j*ldb + p]): 16x16
+// (float) / 8x8 (double) in-register transposes instead of a scalar scatter. Only for files
+// compiled with AVX-512 flags; internal linkage (see gemm_pack.h).
+#pragma once
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "kernels/gemm/gemm_pack.h"
+
+namespace fastbp {
+namespace gemm_detail {
+namespace {
+
+// r[0..15]: 16 rows of 16 floats -> r[q] = column q (in place).
+inline void transpose16x16_ps(__m512* r) {
+  __m512 t[16], u[16];
+  for (int k = 0; k < 8; ++k) {
+    t[2 * k] = _mm512_unpacklo_ps(r[2 * k], r[2 * k + 1]);
+    t[2 * k + 1] = _mm512_unpackhi_ps(r[2 * k], r[2 * k + 1]);
+  }
+  for (int k = 0; k < 4; ++k) {
+    u[4 * k + 0] = _mm512_shuffle_ps(t[4 * k], t[4 * k + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    u[4 * k + 1] = _mm512_shuffle_ps(t[4 * k], t[4 * k + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    u[4 * k + 2] = _mm512_shuffle_ps(t[4 * k + 1], t[4 * k + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    u[4 * k + 3] = _mm512_shuffle_ps(t[4 * k + 1], t[4 * k + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int c = 0; c < 4; ++c) {
+    const __m512 v0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x44);
+    const __m512 v1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xEE);
+    const __m512 w0 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x44);
+    const __m512 w1 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xEE);
+    r[c + 0] = _mm512_shuffle_f32x4(v0, w0, 0x88);
+    r[c + 4] = _mm512_shuffle_f32x4(v0, w0, 0xDD);
+    r[c + 8] = _mm512_shuffle_f32x4(v1, w1, 0x88);
+    r[c + 12] = _mm512_shuffle_f32x4(v1, w1, 0xDD);
+  }
+}
+
+// r[0..7]: 8 rows of 8 doubles -> r[q] = column q (in place).
+inline void transpose8x8_pd(__m512d* r) {
+  __m512d t[8];
+  for (int k = 0; k < 4; ++k) {
+    t[2 * k] = _mm512_unpacklo_pd(r[2 * k], r[2 * k + 1]);
+    t[2 * k + 1] = _mm512_unpackhi_pd(r[2 * k], r[2 * k + 1]);
+  }
+  for (int odd = 0; odd < 2; ++odd) {
+    const __m512d v0 = _mm512_shuffle_f64x2(t[0 + odd], t[2 + odd], 0x44);
+    const __m512d v1 = _mm512_shuffle_f64x2(t[0 + odd], t[2 + odd], 0xEE);
+    const __m512d w0 = _mm512_shuffle_f64x2(t[4 + odd], t[6 + odd], 0x44);
+    const __m512d w1 = _mm512_shuffle_f64x2(t[4 + odd], t[6 + odd], 0xEE);
+    r[0 + odd] = _mm512_shuffle_f64x2(v0, w0, 0x88);
+    r[2 + odd] = _mm512_shuffle_f64x2(v0, w0, 0xDD);
+    r[4 + odd] = _mm512_shuffle_f64x2(v1, w1, 0x88);
+    r[6 + odd] = _mm512_shuffle_f64x2(v1, w1, 0xDD);
+  }
+}
+
+template <int NR>
+void pack_b_avx512_f32(Trans trans, int64_t kc, int64_t nc, const float* b, int64_t ldb,
+                       float* out) {
+  static_assert(NR % 16 == 0, "NR must be a multiple of 16");
+  if (trans == Trans::N) {
+    pack_b_tmpl<float, NR>(trans, kc, nc, b, ldb, out);
+    return;
+  }
+  for (int64_t j0 = 0; j0 < nc; j0 += NR) {
+    const int64_t n = (nc - j0 < NR) ? (nc - j0) : NR;
+    for (int64_t p = 0; p < kc; p += 16) {
+      const int64_t q = (kc - p < 16) ? (kc - p) : 16;
+      const __mmask16 km = (q >= 16) ? __mmask16(0xFFFF) : __mmask16((1u << q) - 1u);
+      for (int jg = 0; jg < NR; jg += 16) {
+        __m512 r[16];
+        for (int j = 0; j < 16; ++j) {
+          const int64_t row = j0 + jg + j;
+          r[j] = (jg + j < n) ? _mm512_maskz_loadu_ps(km, b + row * ldb + p) : _mm512_setzero_ps();
+        }
+        transpose16x16_ps(r);
+        for (int64_t s = 0; s < q; ++s) _mm512_store_ps(out + (p + s) * NR + jg, r[s]);
+      }
+    }
+    out += kc * NR;
+  }
+}
+
+template <int NR>
+void pack_b_avx512_f64(Trans trans, int64_t kc, int64_t nc, const double* b, int64_t ldb,
+                       double* out) {
+  static_assert(NR % 8 == 0, "NR must be a multiple of 8");
+  if (trans == Trans::N) {
+    pack_b_tmpl<double, NR>(trans, kc, nc, b, ldb, out);
+    return;
+  }
+  for (int64_t j0 = 0; j0 < nc; j0 += NR) {
+    const int64_t n = (nc - j0 < NR) ? (nc - j0) : NR;
+    for (int64_t p = 0; p < kc; p += 8) {
+      const int64_t q = (kc - p < 8) ? (kc - p) : 8;
+      const __mmask8 km = (q >= 8) ? __mmask8(0xFF) : __mmask8((1u << q) - 1u);
+      for (int jg = 0; jg < NR; jg += 8) {
+        __m512d r[8];
+        for (int j = 0; j < 8; ++j) {
+          const int64_t row = j0 + jg + j;
+          r[j] = (jg + j < n) ? _mm512_maskz_loadu_pd(km, b + row * ldb + p) : _mm512_setzero_pd();
+        }
+        transpose8x8_pd(r);
+        for (int64_t s = 0; s < q; ++s) _mm512_store_pd(out + (p + s) * NR + jg, r[s]);
+      }
+    }
+    out += kc * NR;
+  }
+}
+
+}  // namespace
+}  // namespace gemm_detail
+}  // namespace fastbp
