@@ -139,7 +139,7 @@ LayerSpec parse_layer(const py::handle& h, const std::string& where, int depth, 
     throw std::invalid_argument("spec: residual blocks nested deeper than " +
                                 std::to_string(kMaxDepth) + " levels");
   if (!py::isinstance<py::dict>(h))
-    throw std::invalid_argument("spec" + where + " must be a dict, got " +
+    throw py::type_error("spec" + where + " must be a dict, got " +
                                 std::string(py::str(py::type::handle_of(h).attr("__name__"))));
   py::dict d = py::reinterpret_borrow<py::dict>(h);
   LayerSpec s;
