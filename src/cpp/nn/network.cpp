@@ -115,7 +115,9 @@ double Network<T>::fit_epoch(const T* X, const Target<T>& t, int64_t N, int64_t 
                              const PenaltyArgs& pen) {
   if (batch_size < 1) throw std::invalid_argument("batch_size must be >= 1");
   if (batch_size > N) batch_size = N;
-  if (has_batchnorm_ && N % batch_size == 1)
+  // (batch_size == 1 too: then every mini-batch holds 1 sample -- found by tests/test_fuzz.py:
+  // the error used to come from the first step, after the epoch counter had advanced)
+  if (has_batchnorm_ && (batch_size < 2 || N % batch_size == 1))
     throw std::invalid_argument(
         "batchnorm: the last mini-batch would hold 1 sample; choose another batch_size");
   const int64_t d = in_dim(), k = out_dim();
