@@ -52,9 +52,6 @@ inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 inline Trans flip(Trans t) { return t == Trans::N ? Trans::T : Trans::N; }
 
-// Largest K*N for which the small path copies a transposed B to the stack (all ISAs).
-constexpr int64_t kSmallMaxTransB = 8192;
-
 // Narrow C (N <= NR) goes to the unpacked small path while its B strip (K x NR) stays in L2.
 constexpr int64_t kSmallNarrowMaxK = 2048;
 
@@ -131,7 +128,7 @@ bool gemm_packed(const GemmKernel<T>& kd, Trans ta, Trans tb, int64_t M, int64_t
                  T alpha, const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C,
                  int64_t rs_c, int64_t cs_c) {
   const int64_t MR = kd.mr, NR = kd.nr, KC = kd.kc;
-  const int64_t NC = imin(kd.nc, round_up(N, NR));
+  const int64_t NC = imin(kd.nc > NR ? kd.nc / NR * NR : NR, round_up(N, NR));  // panels fit
   const int64_t kc_max = imin(KC, K);
 
   int nthreads = 1;
@@ -266,7 +263,8 @@ void gemm_dispatch(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, 
   }
   const GemmKernel<T>& kd = *select_kernel<T>();
   const double work = double(M) * double(N) * double(K);
-  if (work <= double(kd.small_max_work) && (transb == Trans::N || K * N <= kSmallMaxTransB)) {
+  if (work <= double(kd.small_max_work) &&
+      (transb == Trans::N || K * N <= small_trans_b_max<T>())) {
     small_rows_parallel<T>(kd, transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
@@ -275,7 +273,7 @@ void gemm_dispatch(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, 
   // rows are split across threads (each row is computed the same way whatever the split).
   // (With A transposed the transposed-view packed path below measures faster.)
   if (transa == Trans::N && N <= kd.nr && K <= kSmallNarrowMaxK &&
-      (transb == Trans::N || K * N <= kSmallMaxTransB)) {
+      (transb == Trans::N || K * N <= small_trans_b_max<T>())) {
     small_rows_parallel<T>(kd, transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
