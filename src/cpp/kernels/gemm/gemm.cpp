@@ -2,11 +2,18 @@
 //
 //   C (M x N) = alpha * op(A) (M x K) * op(B) (K x N) + beta * C      (contract: gemm.h)
 //
-// Loops:  jc (NC columns of C)  ->  pc (KC slice of K, packed B block shared by all threads)
-//         -> ic (MC rows, packed A block per thread; the OpenMP work-sharing loop)
-//         -> jr (NR) -> ir (MR) -> micro-kernel.
+// Paths, chosen from the shape only (never from the thread count):
+//   1. small M*N*K, or a narrow C (N <= NR) with A not transposed: the unpacked, vectorised
+//      small path (kd.small), rows of C split across threads when the work is large enough;
+//   2. otherwise the packed engine, on C or on C^T = op(B)^T op(A)^T when that fits the
+//      register tile much better (narrow N):
+//        jc (NC columns) -> pc (KC slice of K; B block packed cooperatively, shared)
+//        -> units (row block of <= MC rows x group of NR panels; the OpenMP work-sharing
+//           loop; A is read in place when not transposed, else packed per thread)
+//        -> jr (NR) -> ir (MR) -> micro-kernel (narrow-edge variants for the last panel).
 // K is never split across threads and every C element always sees the same sequence of
-// operations, so results are bitwise identical for any thread count.
+// operations whatever tile or thread it lands in, so results are bitwise identical for any
+// thread count.
 // The kernel table (tile, blocking, micro-kernel, packing, small path) is chosen from
 // active_isa() on every call, so set_isa() at run time takes effect immediately.
 #include "kernels/gemm/gemm.h"
@@ -277,10 +284,12 @@ void gemm_dispatch(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, 
     small_rows_parallel<T>(kd, transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
-  // A narrow C (N much below NR) wastes most of the register tile; computing
+  // A narrow C (N below NR) wastes much of the register tile; computing
   // C^T = op(B)^T op(A)^T puts the long M side on the wide NR side instead.
   bool ok;
-  if (tile_efficiency(N, M, kd.mr, kd.nr_step) > 1.25 * tile_efficiency(M, N, kd.mr, kd.nr_step)) {
+  const double eff = tile_efficiency(M, N, kd.mr, kd.nr_step);
+  const double eff_t = tile_efficiency(N, M, kd.mr, kd.nr_step);
+  if (eff_t > 1.25 * eff) {
     ok = gemm_packed<T>(kd, flip(transb), flip(transa), N, M, K, alpha, B, ldb, A, lda, beta, C,
                         1, ldc);
   } else {
