@@ -3,7 +3,7 @@
 //   C (M x N) = alpha * op(A) (M x K) * op(B) (K x N) + beta * C      (contract: gemm.h)
 //
 // Paths, chosen from the shape only (never from the thread count):
-//   1. small M*N*K, or a narrow C (N <= NR) with A not transposed: the unpacked, vectorised
+//   1. small M*N*K, or a narrow C (N <= NR, K not huge): the unpacked, vectorised
 //      small path (kd.small), rows of C split across threads when the work is large enough;
 //   2. otherwise the packed engine, on C or on C^T = op(B)^T op(A)^T when that fits the
 //      register tile much better (narrow N):
@@ -275,11 +275,10 @@ void gemm_dispatch(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, 
     small_rows_parallel<T>(kd, transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
-  // A narrow C (N <= NR, e.g. an output layer with 10 units) with A not transposed: the
-  // unpacked small path streams A once with one masked vector per row and no packing at all;
-  // rows are split across threads (each row is computed the same way whatever the split).
-  // (With A transposed the transposed-view packed path below measures faster.)
-  if (transa == Trans::N && N <= kd.nr && K <= kSmallNarrowMaxK &&
+  // A narrow C (N <= NR, e.g. an output layer with 10 units): the unpacked small path streams
+  // op(A) once with at most NR/width masked vectors per row and no packing at all; rows are
+  // split across threads (each row is computed the same way whatever the split).
+  if (N <= kd.nr && K <= kSmallNarrowMaxK &&
       (transb == Trans::N || K * N <= small_trans_b_max<T>())) {
     small_rows_parallel<T>(kd, transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
