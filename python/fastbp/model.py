@@ -9,7 +9,7 @@ from . import optim as _optim
 from .initializers import init_parameters
 from .layers import Dense, Layer, build_spec
 
-__all__ = ["Sequential", "MLP", "LOSSES"]
+__all__ = ["Sequential", "MLP", "LOSSES", "set_check_finite", "get_check_finite"]
 
 LOSSES = ("mse", "mae", "huber", "binary_cross_entropy", "softmax_cross_entropy")
 _LOSS_PARAMS = ("delta", "l1", "l2")
@@ -40,16 +40,56 @@ def make_engine(spec: list, dtype: str, seed: int, backend: str):
     raise ValueError(f"backend must be 'native' or 'reference', got {backend!r}")
 
 
+# NaN/Inf in X is rejected by default (a clear ValueError instead of NaN parameters);
+# fastbp.set_check_finite(False) skips that scan (the native engine's check_finite=None
+# default follows it; the reference backend, the test oracle, always checks).
+_CHECK_FINITE = [True]
+
+
+def set_check_finite(on: bool) -> None:
+    """Whether ``predict``/``train_step``/``loss_and_gradients``/``fit`` reject inputs ``X``
+    holding NaN or Inf with a ``ValueError`` (default ``True``).
+
+    ``False`` skips the O(n*d) scan: non-finite inputs then propagate into the outputs (and,
+    when training, into the parameters). Targets and sample weights are always checked.
+    The reference backend always checks. See docs/RELIABILITY.md."""
+    on = bool(on)
+    from . import _core
+
+    _core.set_check_finite(on)
+    _CHECK_FINITE[0] = on
+
+
+def get_check_finite() -> bool:
+    """The current :func:`set_check_finite` setting."""
+    return _CHECK_FINITE[0]
+
+
+def _all_finite(a: np.ndarray) -> bool:
+    # min and max propagate NaN and expose +-Inf, without an n*d boolean temporary
+    return a.size == 0 or bool(np.isfinite(a.min()) and np.isfinite(a.max()))
+
+
 def _as_float(name: str, a: Any, dtype: np.dtype, ndim: Tuple[int, ...]) -> np.ndarray:
-    """Safe conversion of user data to a C-contiguous array of the model dtype."""
-    if isinstance(a, np.ndarray) and a.dtype == dtype and a.flags.c_contiguous and a.ndim in ndim:
+    """Safe conversion of user data to an aligned, C-contiguous array of the model dtype.
+
+    Real dtypes (bool, ints, float16/32/64) are converted with a copy; so are strided,
+    negative-stride, Fortran-ordered, misaligned and byte-swapped arrays. Complex, object,
+    string, datetime, structured data -> TypeError; wrong number of dimensions -> ValueError.
+    Values too large for the dtype become Inf (caught by the finite check)."""
+    if (isinstance(a, np.ndarray) and a.dtype == dtype and a.ndim in ndim
+            and a.flags.c_contiguous and a.flags.aligned):
         return a
-    arr = np.asarray(a)
+    try:
+        arr = np.asarray(a)
+    except (ValueError, TypeError) as exc:  # ragged nested sequences and the like
+        raise TypeError(f"{name} must be a numeric array: {exc}") from exc
     if arr.dtype.kind not in "fiub":
         raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
     if arr.ndim not in ndim:
         raise ValueError(f"{name} must be {' or '.join(f'{d}-D' for d in ndim)}, got shape {arr.shape}")
-    return np.ascontiguousarray(arr, dtype=dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.ascontiguousarray(arr, dtype=dtype)
 
 
 class Sequential:
@@ -112,31 +152,67 @@ class Sequential:
                 f"backend={self.backend})")
 
     # ------------------------------------------------------------------ data
-    def _X(self, X: Any, name: str = "X") -> np.ndarray:
-        return _as_float(name, X, self._np_dtype, (2,))
+    def _X(self, X: Any, name: str = "X", validate: bool = True) -> np.ndarray:
+        """X as an (n, input_dim) array of the model dtype, n >= 1. ``validate``: also scan
+        for NaN/Inf (when :func:`get_check_finite`); the engines check again, so the compute
+        methods pass False and only callers that change state before the engine call (fit)
+        rely on it."""
+        arr = _as_float(name, X, self._np_dtype, (2,))
+        if arr.shape[1] != self.input_dim:
+            raise ValueError(f"{name} must have shape (n, {self.input_dim}), got {arr.shape}")
+        if arr.shape[0] == 0:
+            raise ValueError(f"{name} is empty (0 rows)")
+        if validate and _CHECK_FINITE[0] and not _all_finite(arr):
+            raise ValueError(f"{name} contains NaN or Inf (after conversion to {self.dtype}); "
+                             "fastbp.set_check_finite(False) skips this check")
+        return arr
 
-    def _y(self, y: Any, loss: str) -> np.ndarray:
+    def _y(self, y: Any, loss: str, validate: bool = True) -> np.ndarray:
+        """Targets: int64 labels (softmax_cross_entropy, 1-D) or an (n, output_dim) array of
+        the model dtype. ``validate``: labels in range, values finite."""
         if loss == "softmax_cross_entropy":
-            arr = np.asarray(y)
+            try:
+                arr = np.asarray(y)
+            except (ValueError, TypeError) as exc:
+                raise TypeError(f"y must be a numeric array: {exc}") from exc
             if arr.ndim == 1:
                 if arr.dtype.kind in "iu":
+                    if validate and arr.size and (arr.min() < 0 or arr.max() >= self.output_dim):
+                        raise ValueError(f"y: labels must be in [0, {self.output_dim}), got min "
+                                         f"{arr.min()}, max {arr.max()}")
                     return np.ascontiguousarray(arr, dtype=np.int64)
                 if arr.dtype.kind == "b":
                     raise TypeError("y: class labels must be integers, got booleans")
                 raise TypeError(
                     f"y: class labels for softmax_cross_entropy must be integers, got dtype "
                     f"{arr.dtype} (pass probabilities as an (n, classes) array)")
+        if not isinstance(y, np.ndarray):
+            try:
+                y = np.asarray(y)
+            except (ValueError, TypeError) as exc:
+                raise TypeError(f"y must be a numeric array: {exc}") from exc
+        if y.dtype.kind == "b":  # as the reference: booleans are not regression targets
+            raise TypeError("y must hold real numbers, got booleans")
         arr = _as_float("y", y, self._np_dtype, (1, 2))
         if arr.ndim == 1:
             if self.output_dim != 1:
                 raise ValueError(f"y must have shape (n, {self.output_dim}), got {arr.shape}")
             arr = arr.reshape(-1, 1)
+        if arr.shape[1] != self.output_dim:
+            raise ValueError(f"y must have shape (n, {self.output_dim}), got {arr.shape}")
+        if validate and not _all_finite(arr):
+            raise ValueError("y contains NaN or Inf")
         return arr
 
-    def _w(self, sample_weight: Any) -> Optional[np.ndarray]:
+    def _w(self, sample_weight: Any, validate: bool = True) -> Optional[np.ndarray]:
+        """sample_weight as a 1-D array of the model dtype. ``validate``: finite, >= 0, with a
+        positive sum."""
         if sample_weight is None:
             return None
-        return _as_float("sample_weight", sample_weight, self._np_dtype, (1,))
+        w = _as_float("sample_weight", sample_weight, self._np_dtype, (1,))
+        if validate and w.size and not (_all_finite(w) and w.min() >= 0 and w.sum() > 0):
+            raise ValueError("sample_weight must be finite and >= 0, with a positive sum")
+        return w
 
     @staticmethod
     def _loss_args(loss: str, params: Dict[str, Any]) -> Dict[str, Any]:
@@ -147,24 +223,41 @@ class Sequential:
                 raise TypeError(f"unexpected loss parameter {k!r}; expected {', '.join(_LOSS_PARAMS)}")
         return params
 
-    def _sync_optimizer(self, optimizer: Any) -> None:
+    def _sync_optimizer(self, optimizer: Any):
+        """Configure the engine with ``optimizer`` (None: keep the current one).
+
+        Returns None when nothing changed, else a function that restores the previous
+        optimizer and its state (used to undo the change when the call it was made for is
+        rejected, so that a rejected call leaves the model as it was)."""
         if optimizer is None:
             if self.optimizer is None:
                 raise ValueError("no optimizer: pass optimizer=fb.optim.SGD(...) (or a name)")
             optimizer = self.optimizer
-        if self.optimizer is not None and optimizer is self.optimizer and \
-                optimizer._version == self._opt_version:
-            return
+        if optimizer is self.optimizer and optimizer._version == self._opt_version:
+            return None
         opt = _optim.get(optimizer)
         fresh = opt is not self.optimizer
-        self._engine.set_optimizer(opt.name, opt.hyper(), fresh)
+        prev = (self.optimizer, self._opt_version, getattr(self, "_opt_synced", None))
+        prev_state = self._engine.optimizer_state() if prev[0] is not None else None
+        hyper = opt.hyper()
+        self._engine.set_optimizer(opt.name, hyper, fresh)
         self.optimizer = opt
         self._opt_version = opt._version
+        self._opt_synced = (opt.name, dict(hyper))
+
+        def undo() -> None:
+            if prev[0] is not None:
+                name, h = prev[2] if prev[2] is not None else (prev[0].name, prev[0].hyper())
+                self._engine.set_optimizer(name, h, True)
+                self._engine.set_optimizer_state(prev_state)
+            self.optimizer, self._opt_version, self._opt_synced = prev
+
+        return undo
 
     # ------------------------------------------------------------------ compute
     def predict(self, X: Any) -> np.ndarray:
         """Outputs (logits for classification losses) for X (n, input_dim), inference mode."""
-        return self._engine.predict(self._X(X))
+        return self._engine.predict(self._X(X, validate=False))
 
     def predict_proba(self, X: Any, loss: str = "softmax_cross_entropy") -> np.ndarray:
         """Probabilities: softmax of the outputs (or the sigmoid, for binary_cross_entropy)."""
@@ -181,17 +274,25 @@ class Sequential:
 
         Runs in training mode (dropout active, BatchNorm batch statistics)."""
         self._loss_args(loss, loss_params)
-        return self._engine.loss_and_gradients(self._X(X), self._y(y, loss), loss, loss_params,
-                                               self._w(sample_weight))
+        return self._engine.loss_and_gradients(self._X(X, validate=False),
+                                               self._y(y, loss, validate=False), loss,
+                                               loss_params, self._w(sample_weight, False))
 
     def train_step(self, X: Any, y: Any, loss: str = "mse", optimizer: Any = None,
                    sample_weight: Any = None, **loss_params: Any) -> float:
         """One optimizer step on a batch (one native call). Returns the batch loss before the
         update (penalties included)."""
         self._loss_args(loss, loss_params)
-        self._sync_optimizer(optimizer)
-        return self._engine.train_step(self._X(X), self._y(y, loss), loss, loss_params,
-                                       self._w(sample_weight))
+        Xa = self._X(X, validate=False)  # the engine validates (and rejects before any change)
+        ya = self._y(y, loss, validate=False)
+        wa = self._w(sample_weight, validate=False)
+        undo = self._sync_optimizer(optimizer)
+        try:
+            return self._engine.train_step(Xa, ya, loss, loss_params, wa)
+        except BaseException:
+            if undo is not None:  # rejected: the new optimizer must not stay configured
+                undo()
+            raise
 
     def fit(self, X: Any, y: Any, loss: str = "mse", optimizer: Any = None, epochs: int = 1,
             batch_size: int = 32, shuffle: bool = True, sample_weight: Any = None, **kwargs: Any):

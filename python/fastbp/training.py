@@ -117,7 +117,10 @@ def _split(model: Any, Xa: np.ndarray, ya: np.ndarray, wa: Optional[np.ndarray],
         raise TypeError("validation_data must be a tuple (X_val, y_val) or (X_val, y_val, "
                         "sample_weight_val)")
     Xv = model._X(validation_data[0], "validation_data[0]")
-    yv = model._y(validation_data[1], loss)
+    try:
+        yv = model._y(validation_data[1], loss)
+    except (ValueError, TypeError) as e:
+        raise type(e)(f"validation_data: {e}") from None
     if len(yv) != Xv.shape[0]:
         raise ValueError(f"validation_data: X has {Xv.shape[0]} rows but y has {len(yv)}")
     if Xv.shape[0] == 0:

@@ -1,10 +1,23 @@
 // Bindings for the engine: Network32 / Network64 (docs/ENGINE.md). Validation happens here,
-// once, before any native work: a rejected call raises and leaves the network unchanged.
+// once, before any native work: a rejected call raises and leaves the network unchanged
+// (parameters, buffers, optimizer state, RNG counters). docs/RELIABILITY.md lists the checks.
+//
+// Locking rule (GIL and the network mutex): the mutex is only ever waited for by a thread
+// that either released the GIL first (compute calls) or holds the GIL and runs pure C++ under
+// the mutex (state getters/setters: no Python call while the mutex is held); no thread waits
+// for the GIL while holding the mutex. So the two locks cannot deadlock.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstring>
+#include <limits>
+#include <new>
 #include <stdexcept>
 #include <string>
 
@@ -17,6 +30,20 @@ namespace fastbp {
 
 namespace {
 
+// The process-wide default of every check_finite=None argument (fastbp.set_check_finite).
+std::atomic<bool> g_check_finite{true};
+
+bool resolve_check_finite(const py::object& o) {
+  if (o.is_none()) return g_check_finite.load();
+  return o.cast<bool>();
+}
+
+// Raise a Python exception of a given type (GIL held).
+[[noreturn]] void raise_py(PyObject* type, const std::string& msg) {
+  PyErr_SetString(type, msg.c_str());
+  throw py::error_already_set();
+}
+
 std::string shape_str(const py::array& a) {
   std::string s = "(";
   for (py::ssize_t i = 0; i < a.ndim(); ++i) {
@@ -27,31 +54,105 @@ std::string shape_str(const py::array& a) {
   return s + ")";
 }
 
-template <typename T>
-double dget(const py::dict& d, const char* key, double dflt) {
+std::string repr_of(const py::handle& h) { return py::repr(h).cast<std::string>(); }
+
+// Physical memory in bytes (0 if unknown): requests above it are refused up front with a
+// MemoryError rather than risking the OOM killer on an over-committing kernel.
+double physical_memory() {
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  return (pages > 0 && page > 0) ? double(pages) * double(page) : 0.0;
+}
+
+void check_memory(double bytes, const std::string& what) {
+  const double phys = physical_memory();
+  if (!(bytes < 9.0e18) || (phys > 0.0 && bytes > phys))
+    raise_py(PyExc_MemoryError, what + " would need " + std::to_string(bytes / 1e9) +
+                                    " GB, more than this machine's memory");
+}
+
+// A real number from a Python object (int, float, NumPy scalar); anything else is a
+// ValueError naming the key.
+double to_double(const py::handle& v, const std::string& what) {
+  if (PyUnicode_Check(v.ptr()) || PyBytes_Check(v.ptr()) || PyComplex_Check(v.ptr()))
+    throw std::invalid_argument(what + " must be a real number, got " + repr_of(v));
+  const double x = PyFloat_AsDouble(v.ptr());
+  if (x == -1.0 && PyErr_Occurred()) {
+    PyErr_Clear();
+    throw std::invalid_argument(what + " must be a real number, got " + repr_of(v));
+  }
+  return x;
+}
+
+double dget(const py::dict& d, const char* key, double dflt, const std::string& where) {
   if (!d.contains(key)) return dflt;
   py::object v = d[key];
   if (v.is_none()) return dflt;
-  return v.cast<double>();
+  const double x = to_double(v, where + "['" + key + "']");
+  if (!std::isfinite(x))
+    throw std::invalid_argument(where + "['" + key + "'] must be finite, got " + repr_of(v));
+  return x;
 }
 
 bool bget(const py::dict& d, const char* key, bool dflt) {
   if (!d.contains(key)) return dflt;
   py::object v = d[key];
   if (v.is_none()) return dflt;
-  return v.cast<bool>();
+  return PyObject_IsTrue(v.ptr()) == 1;
 }
 
-LayerSpec parse_layer(const py::handle& h) {
-  if (!py::isinstance<py::dict>(h)) throw std::invalid_argument("spec: each layer must be a dict");
+// A positive integer (int or NumPy integer, not bool) that fits in int64.
+int64_t to_pos_int(const py::handle& v, const std::string& what) {
+  if (PyBool_Check(v.ptr()) || !PyIndex_Check(v.ptr()))
+    throw std::invalid_argument(what + " must be a positive integer, got " + repr_of(v));
+  py::object i = py::reinterpret_steal<py::object>(PyNumber_Index(v.ptr()));
+  if (!i) throw py::error_already_set();
+  int overflow = 0;
+  const long long x = PyLong_AsLongLongAndOverflow(i.ptr(), &overflow);
+  if (overflow > 0) throw std::invalid_argument(what + " is too large: " + repr_of(v));
+  if (overflow < 0 || x < 1)
+    throw std::invalid_argument(what + " must be a positive integer, got " + repr_of(v));
+  return int64_t(x);
+}
+
+// Checked int64 arithmetic for sizes: any overflow means "cannot be allocated".
+int64_t mul_checked(int64_t a, int64_t b, const std::string& what) {
+  int64_t r;
+  if (__builtin_mul_overflow(a, b, &r))
+    throw std::invalid_argument(what + ": size overflows 64-bit integers");
+  return r;
+}
+int64_t add_checked(int64_t a, int64_t b, const std::string& what) {
+  int64_t r;
+  if (__builtin_add_overflow(a, b, &r))
+    throw std::invalid_argument(what + ": size overflows 64-bit integers");
+  return r;
+}
+
+constexpr int kMaxDepth = 64;  // residual nesting (recursion in parse, forward, backward)
+
+// Totals of a spec: parameters, buffers, workspace elements per batch row.
+struct SpecSize {
+  int64_t params = 0, buffers = 0, row = 0;
+};
+
+LayerSpec parse_layer(const py::handle& h, const std::string& where, int depth, SpecSize& sz) {
+  if (depth > kMaxDepth)
+    throw std::invalid_argument("spec: residual blocks nested deeper than " +
+                                std::to_string(kMaxDepth) + " levels");
+  if (!py::isinstance<py::dict>(h))
+    throw py::type_error("spec" + where + " must be a dict, got " +
+                                std::string(py::str(py::type::handle_of(h).attr("__name__"))));
   py::dict d = py::reinterpret_borrow<py::dict>(h);
   LayerSpec s;
-  if (!d.contains("type")) throw std::invalid_argument("spec: a layer has no 'type'");
-  s.type = d["type"].cast<std::string>();
+  if (!d.contains("type")) throw std::invalid_argument("spec" + where + " has no 'type'");
+  py::object type = d["type"];
+  if (!PyUnicode_Check(type.ptr()))
+    throw std::invalid_argument("spec" + where + "['type'] must be a string, got " + repr_of(type));
+  s.type = type.cast<std::string>();
   auto geti = [&](const char* k) -> int64_t {
     if (!d.contains(k))
-      throw std::invalid_argument("spec: layer '" + s.type + "' needs '" + k + "'");
-    return d[k].cast<int64_t>();
+      throw std::invalid_argument("spec" + where + ": layer '" + s.type + "' needs '" + k + "'");
+    return to_pos_int(d[k], "spec" + where + "['" + k + "']");
   };
   if (s.type == "dense") {
     s.in = geti("in");
@@ -59,42 +160,76 @@ LayerSpec parse_layer(const py::handle& h) {
   } else {
     s.in = s.out = geti("dim");
   }
-  if (d.contains("activation") && !d["activation"].is_none())
-    s.act = act_from_name(d["activation"].cast<std::string>());
+  if (d.contains("activation") && !d["activation"].is_none()) {
+    py::object a = d["activation"];
+    if (!PyUnicode_Check(a.ptr()))
+      throw std::invalid_argument("spec" + where + "['activation'] must be a string, got " +
+                                  repr_of(a));
+    s.act = act_from_name(a.cast<std::string>());
+  }
+  const std::string w = "spec" + where;
   double default_alpha = s.act == Act::leaky_relu ? 0.01 : (s.act == Act::elu ? 1.0 : 0.0);
-  s.alpha = dget<double>(d, "alpha", default_alpha);
-  s.rate = dget<double>(d, "rate", 0.0);
-  s.eps = dget<double>(d, "eps", 1e-5);
-  s.momentum = dget<double>(d, "momentum", 0.1);
+  s.alpha = dget(d, "alpha", default_alpha, w);
+  s.rate = dget(d, "rate", 0.0, w);
+  s.eps = dget(d, "eps", 1e-5, w);
+  s.momentum = dget(d, "momentum", 0.1, w);
+  const std::string what = "spec" + where;
+  if (s.type == "dense") {
+    sz.params = add_checked(sz.params, add_checked(mul_checked(s.in, s.out, what), s.out, what),
+                            what);
+  } else if (s.type == "batchnorm" || s.type == "layernorm") {
+    sz.params = add_checked(sz.params, mul_checked(2, s.in, what), what);
+    if (s.type == "batchnorm") sz.buffers = add_checked(sz.buffers, mul_checked(2, s.in, what), what);
+  }
+  // workspace per row (upper bound): outputs, their gradients, pre-activations, masks, ...
+  sz.row = add_checked(sz.row, mul_checked(3, add_checked(s.in, s.out, what), what), what);
   if (s.type == "residual") {
-    if (!d.contains("layers")) throw std::invalid_argument("spec: residual needs 'layers'");
-    for (auto c : d["layers"].cast<py::list>()) s.children.push_back(parse_layer(c));
+    if (!d.contains("layers")) throw std::invalid_argument(what + ": residual needs 'layers'");
+    py::object layers = d["layers"];
+    if (!py::isinstance<py::list>(layers) && !py::isinstance<py::tuple>(layers))
+      throw std::invalid_argument(what + "['layers'] must be a list of layer dicts");
+    int i = 0;
+    for (auto c : layers)
+      s.children.push_back(parse_layer(c, where + "['layers'][" + std::to_string(i++) + "]",
+                                       depth + 1, sz));
   }
   return s;
+}
+
+std::vector<LayerSpec> parse_spec(const py::handle& spec, SpecSize& sz) {
+  if (!py::isinstance<py::list>(spec) && !py::isinstance<py::tuple>(spec))
+    throw py::type_error("spec must be a list of layer dicts");
+  std::vector<LayerSpec> out;
+  int i = 0;
+  for (auto h : spec) out.push_back(parse_layer(h, "[" + std::to_string(i++) + "]", 0, sz));
+  return out;
 }
 
 OptConfig parse_opt(const std::string& name, const py::dict& h) {
   OptConfig c;
   c.kind = opt_from_name(name);
+  const std::string w = "hyper";
   const bool adam = c.kind == OptKind::adam || c.kind == OptKind::adamw;
   const double lr_default = adam ? 1e-3 : (c.kind == OptKind::sgd ? 1e-3 : 1e-2);
-  c.lr = dget<double>(h, "lr", lr_default);
-  c.momentum = dget<double>(h, "momentum", 0.0);
-  c.dampening = dget<double>(h, "dampening", 0.0);
+  c.lr = dget(h, "lr", lr_default, w);
+  c.momentum = dget(h, "momentum", 0.0, w);
+  c.dampening = dget(h, "dampening", 0.0, w);
   c.nesterov = bget(h, "nesterov", false);
-  c.weight_decay = dget<double>(h, "weight_decay", c.kind == OptKind::adamw ? 1e-2 : 0.0);
-  c.beta1 = dget<double>(h, "beta1", 0.9);
-  c.beta2 = dget<double>(h, "beta2", 0.999);
-  c.eps = dget<double>(h, "eps", c.kind == OptKind::adagrad ? 1e-10 : 1e-8);
+  c.weight_decay = dget(h, "weight_decay", c.kind == OptKind::adamw ? 1e-2 : 0.0, w);
+  c.beta1 = dget(h, "beta1", 0.9, w);
+  c.beta2 = dget(h, "beta2", 0.999, w);
+  c.eps = dget(h, "eps", c.kind == OptKind::adagrad ? 1e-10 : 1e-8, w);
   c.amsgrad = bget(h, "amsgrad", false);
-  c.alpha = dget<double>(h, "alpha", 0.99);
+  c.alpha = dget(h, "alpha", 0.99, w);
   c.centered = bget(h, "centered", false);
-  c.lr_decay = dget<double>(h, "lr_decay", 0.0);
-  c.initial_accumulator_value = dget<double>(h, "initial_accumulator_value", 0.0);
-  c.clip_value = dget<double>(h, "clip_value", 0.0);
-  c.clip_norm = dget<double>(h, "clip_norm", 0.0);
-  if (!(c.lr >= 0.0) || !std::isfinite(c.lr))
-    throw std::invalid_argument("optimizer lr must be a finite number >= 0");
+  c.lr_decay = dget(h, "lr_decay", 0.0, w);
+  c.initial_accumulator_value = dget(h, "initial_accumulator_value", 0.0, w);
+  c.clip_value = dget(h, "clip_value", 0.0, w);
+  c.clip_norm = dget(h, "clip_norm", 0.0, w);
+  for (const char* k : {"clip_value", "clip_norm"})
+    if (h.contains(k) && !h[k].is_none() && !(dget(h, k, 0.0, w) > 0.0))
+      throw std::invalid_argument(std::string("hyper['") + k + "'] must be a positive finite number");
+  if (!(c.lr >= 0.0)) throw std::invalid_argument("optimizer lr must be a finite number >= 0");
   if (c.nesterov && (c.momentum <= 0.0 || c.dampening != 0.0))
     throw std::invalid_argument("nesterov momentum requires a momentum and zero dampening");
   if (!(c.beta1 >= 0.0 && c.beta1 < 1.0) || !(c.beta2 >= 0.0 && c.beta2 < 1.0))
@@ -102,20 +237,33 @@ OptConfig parse_opt(const std::string& name, const py::dict& h) {
   if (!(c.eps >= 0.0)) throw std::invalid_argument("optimizer eps must be >= 0");
   if (c.momentum < 0.0) throw std::invalid_argument("optimizer momentum must be >= 0");
   if (c.weight_decay < 0.0) throw std::invalid_argument("weight_decay must be >= 0");
-  if (c.clip_value < 0.0 || c.clip_norm < 0.0)
-    throw std::invalid_argument("clip_value and clip_norm must be >= 0");
+  if (c.alpha < 0.0) throw std::invalid_argument("rmsprop alpha must be >= 0");
+  if (c.lr_decay < 0.0 || c.initial_accumulator_value < 0.0)
+    throw std::invalid_argument("adagrad lr_decay and initial_accumulator_value must be >= 0");
   return c;
 }
 
 LossArgs parse_loss(const std::string& name, const py::dict& p, PenaltyArgs& pen) {
   LossArgs a;
   a.kind = loss_from_name(name);
-  a.delta = dget<double>(p, "delta", 1.0);
+  for (auto item : p) {
+    const std::string k = py::str(item.first);
+    if (k != "delta" && k != "l1" && k != "l2")
+      throw std::invalid_argument("loss_params has an unknown key '" + k +
+                                  "'; allowed: delta, l1, l2");
+  }
+  a.delta = dget(p, "delta", 1.0, "loss_params");
   if (!(a.delta > 0.0)) throw std::invalid_argument("huber delta must be > 0");
-  pen.l1 = dget<double>(p, "l1", 0.0);
-  pen.l2 = dget<double>(p, "l2", 0.0);
+  pen.l1 = dget(p, "l1", 0.0, "loss_params");
+  pen.l2 = dget(p, "l2", 0.0, "loss_params");
   if (pen.l1 < 0.0 || pen.l2 < 0.0) throw std::invalid_argument("l1 and l2 must be >= 0");
   return a;
+}
+
+py::dict as_dict(const py::object& o, const char* what) {
+  if (o.is_none()) return py::dict();
+  if (!py::isinstance<py::dict>(o)) throw py::type_error(std::string(what) + " must be a dict or None");
+  return py::reinterpret_borrow<py::dict>(o);
 }
 
 template <typename T>
@@ -123,83 +271,162 @@ const char* dtype_name() {
   return sizeof(T) == 4 ? "float32" : "float64";
 }
 
-// X: exact dtype, C-contiguous, 2-D (n, in_dim), n >= 1, finite.
+py::module_& numpy() {
+  static py::module_ np = py::module_::import("numpy");
+  return np;
+}
+
+// Converts user data to an aligned, C-contiguous array of dtype `dt` (a copy only when
+// needed: other real dtypes, strides, Fortran order, misalignment, byte order).
+// kinds: the accepted dtype kinds ("biuf" or "iuf"); anything else is a TypeError.
+py::array to_ndarray(const py::handle& obj, const char* name) {
+  if (py::isinstance<py::array>(obj)) return py::reinterpret_borrow<py::array>(obj);
+  try {
+    return numpy().attr("asarray")(obj);
+  } catch (py::error_already_set& e) {  // ragged nested lists and the like
+    throw py::type_error(std::string(name) + " must be a numeric array: " + e.what());
+  }
+}
+
+py::array as_array(const py::handle& obj, const char* name, const py::dtype& dt,
+                   const char* kinds) {
+  py::array a = to_ndarray(obj, name);
+  const char kind = a.dtype().kind();
+  if (!std::strchr(kinds, kind))
+    throw py::type_error(std::string(name) + " must hold real numbers, got dtype " +
+                         std::string(py::str(a.dtype())));
+  const bool ok = a.dtype().is(dt) && (a.flags() & py::array::c_style) &&
+                  (a.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_);
+  if (ok) return a;
+  return numpy().attr("ascontiguousarray")(a, dt);
+}
+
+// X: (n, in_dim), n >= 1, finite (when checked). Returns the converted array.
 template <typename T>
-const T* check_x(const py::array& X, int64_t in_dim, const char* name, bool check_finite) {
-  if (!py::isinstance<py::array_t<T>>(X) || !X.dtype().is(py::dtype::of<T>()))
-    throw py::type_error(std::string(name) + " must be a " + dtype_name<T>() +
-                         " array (the model's dtype), got dtype " +
-                         py::str(X.dtype()).cast<std::string>());
+py::array check_x(const py::handle& Xo, int64_t in_dim, const char* name, bool check_finite) {
+  py::array X = as_array(Xo, name, py::dtype::of<T>(), "biuf");
   if (X.ndim() != 2 || X.shape(1) != in_dim)
     throw std::invalid_argument(std::string(name) + " must have shape (n, " +
                                 std::to_string(in_dim) + "), got " + shape_str(X));
   if (X.shape(0) < 1) throw std::invalid_argument(std::string(name) + " is empty (0 rows)");
-  if (!(X.flags() & py::array::c_style))
-    throw std::invalid_argument(std::string(name) + " must be C-contiguous");
-  const T* p = static_cast<const T*>(X.data());
   if (check_finite) {
-    if (!all_finite(p, X.shape(0) * X.shape(1))) throw std::invalid_argument(std::string(name) + " contains NaN or Inf");
+    const T* p = static_cast<const T*>(X.data());
+    if (!all_finite(p, X.shape(0) * X.shape(1)))
+      throw std::invalid_argument(std::string(name) +
+                                  " contains NaN or Inf (after conversion to " +
+                                  dtype_name<T>() +
+                                  "); fastbp.set_check_finite(False) skips this check");
   }
-  return p;
+  return X;
 }
 
-// Fills a Target from y and sample_weight, checking shapes against n rows and k outputs.
+// y and sample_weight, converted and checked against n rows and k outputs. The arrays are
+// kept alive in the struct for the duration of the call.
 template <typename T>
-Target<T> check_target(const py::array& y, const py::object& sw, int64_t n, int64_t k,
-                       LossKind kind, bool check_finite) {
+struct CheckedTarget {
+  py::array y, w;
   Target<T> t;
-  const bool is_int = y.dtype().kind() == 'i' || y.dtype().kind() == 'u';
-  if (kind == LossKind::softmax_ce && y.ndim() == 1) {
-    if (!y.dtype().is(py::dtype::of<int64_t>()))
-      throw py::type_error("y: integer class labels must be int64, got " +
-                           py::str(y.dtype()).cast<std::string>());
-    if (y.shape(0) != n)
-      throw std::invalid_argument("y has " + std::to_string(y.shape(0)) + " labels but X has " +
+};
+
+template <typename T>
+CheckedTarget<T> check_target(const py::handle& yo, const py::handle& sw, int64_t n, int64_t k,
+                              LossKind kind) {
+  CheckedTarget<T> ct;
+  py::array y0 = to_ndarray(yo, "y");  // dtype decided below
+  const char yk = y0.dtype().kind();
+  if (kind == LossKind::softmax_ce && y0.ndim() == 1) {
+    if (yk != 'i' && yk != 'u')
+      throw py::type_error("y: class labels for softmax_cross_entropy must be integers, got "
+                           "dtype " + std::string(py::str(y0.dtype())) +
+                           " (pass probabilities as an (n, classes) array)");
+    if (y0.shape(0) != n)
+      throw std::invalid_argument("y has " + std::to_string(y0.shape(0)) + " labels but X has " +
                                   std::to_string(n) + " rows");
-    if (!(y.flags() & py::array::c_style)) throw std::invalid_argument("y must be C-contiguous");
-    const int64_t* l = static_cast<const int64_t*>(y.data());
+    if (yk == 'u' && y0.dtype().itemsize() == 8) {
+      // uint64 labels above 2**63 would wrap to negative numbers in int64: check first.
+      py::object mx = y0.attr("max")();
+      if (mx.cast<uint64_t>() >= uint64_t(k))
+        throw std::invalid_argument("y: label " + std::string(py::str(mx)) +
+                                    " is out of range [0, " + std::to_string(k) + ")");
+    }
+    ct.y = as_array(y0, "y", py::dtype::of<int64_t>(), "iu");
+    const int64_t* l = static_cast<const int64_t*>(ct.y.data());
     for (int64_t i = 0; i < n; ++i)
       if (l[i] < 0 || l[i] >= k)
         throw std::invalid_argument("y: label " + std::to_string(l[i]) + " at row " +
                                     std::to_string(i) + " is out of range [0, " +
                                     std::to_string(k) + ")");
-    t.labels = l;
+    ct.t.labels = l;
   } else {
-    if (is_int || !y.dtype().is(py::dtype::of<T>()))
-      throw py::type_error(std::string("y must be a ") + dtype_name<T>() +
-                           " array (the model's dtype), got " +
-                           py::str(y.dtype()).cast<std::string>());
-    const bool ok = (y.ndim() == 2 && y.shape(0) == n && y.shape(1) == k) ||
-                    (y.ndim() == 1 && k == 1 && y.shape(0) == n);
+    if (yk != 'i' && yk != 'u' && yk != 'f')
+      throw py::type_error(std::string("y must hold real numbers, got dtype ") +
+                           std::string(py::str(y0.dtype())));
+    ct.y = as_array(y0, "y", py::dtype::of<T>(), "iuf");
+    const bool ok = (ct.y.ndim() == 2 && ct.y.shape(0) == n && ct.y.shape(1) == k) ||
+                    (ct.y.ndim() == 1 && k == 1 && ct.y.shape(0) == n);
     if (!ok)
       throw std::invalid_argument("y must have shape (" + std::to_string(n) + ", " +
-                                  std::to_string(k) + "), got " + shape_str(y));
-    if (!(y.flags() & py::array::c_style)) throw std::invalid_argument("y must be C-contiguous");
-    t.values = static_cast<const T*>(y.data());
-    if (check_finite) {
-      if (!all_finite(t.values, n * k)) throw std::invalid_argument("y contains NaN or Inf");
-    }
+                                  std::to_string(k) + "), got " + shape_str(ct.y));
+    ct.t.values = static_cast<const T*>(ct.y.data());
+    // Targets are always checked: a NaN target has no meaning for any loss.
+    if (!all_finite(ct.t.values, n * k)) throw std::invalid_argument("y contains NaN or Inf");
   }
   if (!sw.is_none()) {
-    py::array w = sw.cast<py::array>();
-    if (!w.dtype().is(py::dtype::of<T>()))
-      throw py::type_error(std::string("sample_weight must be a ") + dtype_name<T>() + " array");
-    if (w.ndim() != 1 || w.shape(0) != n)
+    ct.w = as_array(sw, "sample_weight", py::dtype::of<T>(), "iuf");
+    if (ct.w.ndim() != 1 || ct.w.shape(0) != n)
       throw std::invalid_argument("sample_weight must have shape (" + std::to_string(n) +
-                                  ",), got " + shape_str(w));
-    if (!(w.flags() & py::array::c_style))
-      throw std::invalid_argument("sample_weight must be C-contiguous");
-    const T* wp = static_cast<const T*>(w.data());
+                                  ",), got " + shape_str(ct.w));
+    const T* wp = static_cast<const T*>(ct.w.data());
     double s = 0.0;
     for (int64_t i = 0; i < n; ++i) {
       if (!std::isfinite(wp[i]) || wp[i] < T(0))
         throw std::invalid_argument("sample_weight must be finite and >= 0");
       s += double(wp[i]);
     }
-    if (!(s > 0.0)) throw std::invalid_argument("sample_weight must not sum to 0");
-    t.weight = wp;
+    if (!(s > 0.0)) throw std::invalid_argument("sample_weight must have a positive sum");
+    ct.t.weight = wp;
   }
-  return t;
+  return ct;
+}
+
+// Refuses a batch whose workspace cannot exist, before any allocation.
+void check_batch_memory(int64_t rows, int64_t row_elems, size_t elem_size) {
+  const double bytes = double(rows) * double(row_elems) * double(elem_size);
+  check_memory(bytes, "a batch of " + std::to_string(rows) + " rows");
+}
+
+// Runs f() (native work) with the GIL released and the network's mutex held. Allocation
+// failures inside (std::bad_alloc, std::length_error from a vector) become MemoryError.
+template <typename Net, typename F>
+double run_locked(Net& n, F&& f) {
+  std::string oom;
+  double result = 0.0;
+  {
+    py::gil_scoped_release release;
+    std::lock_guard<std::mutex> lock(n.mutex());
+    try {
+      result = f();
+    } catch (const std::bad_alloc&) {
+      oom = "out of memory for the workspace of this batch";
+    } catch (const std::length_error&) {
+      oom = "the workspace of this batch is too large";
+    }
+  }
+  if (!oom.empty()) raise_py(PyExc_MemoryError, oom);
+  return result;
+}
+
+uint64_t to_u64(const py::handle& v, const char* what) {
+  if (PyBool_Check(v.ptr()) || !PyIndex_Check(v.ptr()))
+    throw py::type_error(std::string(what) + " must be an int, got " + repr_of(v));
+  py::object i = py::reinterpret_steal<py::object>(PyNumber_Index(v.ptr()));
+  if (!i) throw py::error_already_set();
+  const unsigned long long x = PyLong_AsUnsignedLongLong(i.ptr());
+  if (x == (unsigned long long)-1 && PyErr_Occurred()) {
+    PyErr_Clear();
+    throw std::invalid_argument(std::string(what) + " must be in [0, 2**64), got " + repr_of(v));
+  }
+  return uint64_t(x);
 }
 
 template <typename T>
@@ -240,24 +467,28 @@ py::list copies(const std::vector<T>& arena, const std::vector<ParamInfo>& info)
   return out;
 }
 
-py::dict as_dict(const py::object& o) {
-  if (o.is_none()) return py::dict();
-  if (!py::isinstance<py::dict>(o)) throw py::type_error("expected a dict or None");
-  return py::reinterpret_borrow<py::dict>(o);
-}
-
-std::vector<LayerSpec> parse_spec(const py::list& spec) {
-  std::vector<LayerSpec> out;
-  for (auto h : spec) out.push_back(parse_layer(h));
-  return out;
-}
-
 template <typename T>
 void bind_network(py::module_& m, const char* cls) {
   using Net = Network<T>;
   py::class_<Net>(m, cls)
-      .def(py::init([](const py::list& spec, uint64_t seed) {
-             return std::make_unique<Net>(parse_spec(spec), seed);
+      .def(py::init([](const py::object& spec, const py::object& seed) {
+             const uint64_t s = to_u64(seed, "seed");
+             SpecSize sz;
+             std::vector<LayerSpec> parsed = parse_spec(spec, sz);
+             // parameters + gradients + up to 3 optimizer state arrays, and the buffers
+             check_memory(5.0 * double(sz.params) * sizeof(T) + double(sz.buffers) * sizeof(T),
+                          "a network of " + std::to_string(sz.params) + " parameters");
+             try {
+               auto net = std::make_unique<Net>(parsed, s);
+               net->row_elems = sz.row;
+               return net;
+             } catch (const std::bad_alloc&) {
+               raise_py(PyExc_MemoryError, "out of memory for a network of " +
+                                               std::to_string(sz.params) + " parameters");
+             } catch (const std::length_error&) {
+               raise_py(PyExc_MemoryError, "a network of " + std::to_string(sz.params) +
+                                               " parameters is too large");
+             }
            }),
            py::arg("spec"), py::arg("seed") = 0)
       .def_property_readonly("dtype", [](const Net&) { return std::string(dtype_name<T>()); })
@@ -277,137 +508,221 @@ void bind_network(py::module_& m, const char* cls) {
         return views(n.buffer_arena(), n.buffer_info(), self);
       })
       .def("predict",
-           [](Net& n, const py::array& X, bool check_finite) {
-             const T* x = check_x<T>(X, n.in_dim(), "X", check_finite);
+           [](Net& n, const py::object& Xo, const py::object& cf) {
+             py::array X = check_x<T>(Xo, n.in_dim(), "X", resolve_check_finite(cf));
+             const T* x = static_cast<const T*>(X.data());
              const int64_t rows = X.shape(0);
+             check_batch_memory(rows, n.row_elems, sizeof(T));
              py::array_t<T> out({py::ssize_t(rows), py::ssize_t(n.out_dim())});
              T* o = out.mutable_data();
-             {
-               py::gil_scoped_release release;
-               std::lock_guard<std::mutex> lock(n.mutex());
+             run_locked(n, [&] {
                n.predict(x, o, rows);
-             }
+               return 0.0;
+             });
              return out;
            },
-           py::arg("X"), py::arg("check_finite") = true)
+           py::arg("X"), py::arg("check_finite") = py::none())
       .def("loss_and_gradients",
-           [](Net& n, const py::array& X, const py::array& y, const std::string& loss,
-              const py::object& loss_params_obj, const py::object& sample_weight, bool check_finite) {
+           [](Net& n, const py::object& Xo, const py::object& yo, const std::string& loss,
+              const py::object& loss_params_o, const py::object& sample_weight,
+              const py::object& cf) {
              PenaltyArgs pen;
-             LossArgs la = parse_loss(loss, as_dict(loss_params_obj), pen);
-             const T* x = check_x<T>(X, n.in_dim(), "X", check_finite);
-             Target<T> t = check_target<T>(y, sample_weight, X.shape(0), n.out_dim(), la.kind,
-                                           check_finite);
-             double v;
-             {
-               py::gil_scoped_release release;
-               std::lock_guard<std::mutex> lock(n.mutex());
-               v = n.loss_and_gradients(x, t, X.shape(0), la, pen);
+             LossArgs la = parse_loss(loss, as_dict(loss_params_o, "loss_params"), pen);
+             py::array X = check_x<T>(Xo, n.in_dim(), "X", resolve_check_finite(cf));
+             const int64_t rows = X.shape(0);
+             CheckedTarget<T> ct = check_target<T>(yo, sample_weight, rows, n.out_dim(), la.kind);
+             check_batch_memory(rows, n.row_elems, sizeof(T));
+             const T* x = static_cast<const T*>(X.data());
+             // Output arrays first (GIL held); filled under the mutex, so the gradients
+             // returned are those of this call even if another thread trains concurrently.
+             py::list grads;
+             std::vector<T*> dst;
+             for (const auto& p : n.param_info()) {
+               std::vector<py::ssize_t> sh(p.shape.begin(), p.shape.end());
+               py::array_t<T> a(sh);
+               dst.push_back(a.mutable_data());
+               grads.append(a);
              }
-             return py::make_tuple(v, copies(n.grad_arena(), n.param_info()));
+             const double v = run_locked(n, [&] {
+               const double r = n.loss_and_gradients(x, ct.t, rows, la, pen);
+               int64_t off = 0;
+               for (size_t i = 0; i < dst.size(); ++i) {
+                 const int64_t sz = n.param_info()[i].size();
+                 std::copy(n.grad_arena().begin() + off, n.grad_arena().begin() + off + sz,
+                           dst[i]);
+                 off += sz;
+               }
+               return r;
+             });
+             return py::make_tuple(v, grads);
            },
            py::arg("X"), py::arg("y"), py::arg("loss"), py::arg("loss_params") = py::none(),
-           py::arg("sample_weight") = py::none(), py::arg("check_finite") = true)
+           py::arg("sample_weight") = py::none(), py::arg("check_finite") = py::none())
       .def("train_step",
-           [](Net& n, const py::array& X, const py::array& y, const std::string& loss,
-              const py::object& loss_params_obj, const py::object& sample_weight, bool check_finite) {
+           [](Net& n, const py::object& Xo, const py::object& yo, const std::string& loss,
+              const py::object& loss_params_o, const py::object& sample_weight,
+              const py::object& cf) {
              PenaltyArgs pen;
-             LossArgs la = parse_loss(loss, as_dict(loss_params_obj), pen);
-             const T* x = check_x<T>(X, n.in_dim(), "X", check_finite);
-             Target<T> t = check_target<T>(y, sample_weight, X.shape(0), n.out_dim(), la.kind,
-                                           check_finite);
-             py::gil_scoped_release release;
-             std::lock_guard<std::mutex> lock(n.mutex());
-             return n.train_step(x, t, X.shape(0), la, pen);
+             LossArgs la = parse_loss(loss, as_dict(loss_params_o, "loss_params"), pen);
+             py::array X = check_x<T>(Xo, n.in_dim(), "X", resolve_check_finite(cf));
+             const int64_t rows = X.shape(0);
+             CheckedTarget<T> ct = check_target<T>(yo, sample_weight, rows, n.out_dim(), la.kind);
+             check_batch_memory(rows, n.row_elems, sizeof(T));
+             const T* x = static_cast<const T*>(X.data());
+             return run_locked(n, [&] { return n.train_step(x, ct.t, rows, la, pen); });
            },
            py::arg("X"), py::arg("y"), py::arg("loss"), py::arg("loss_params") = py::none(),
-           py::arg("sample_weight") = py::none(), py::arg("check_finite") = true)
+           py::arg("sample_weight") = py::none(), py::arg("check_finite") = py::none())
       .def("fit_epoch",
-           [](Net& n, const py::array& X, const py::array& y, const std::string& loss,
-              const py::object& loss_params_obj, const py::object& sample_weight, int64_t batch_size,
-              bool shuffle, const py::object& lrs, bool check_finite) {
+           [](Net& n, const py::object& Xo, const py::object& yo, const std::string& loss,
+              const py::object& loss_params_o, const py::object& sample_weight,
+              const py::object& batch_size_o, bool shuffle, const py::object& lrs,
+              const py::object& cf) {
              PenaltyArgs pen;
-             LossArgs la = parse_loss(loss, as_dict(loss_params_obj), pen);
-             const T* x = check_x<T>(X, n.in_dim(), "X", check_finite);
+             LossArgs la = parse_loss(loss, as_dict(loss_params_o, "loss_params"), pen);
+             py::array X = check_x<T>(Xo, n.in_dim(), "X", resolve_check_finite(cf));
              const int64_t N = X.shape(0);
-             Target<T> t = check_target<T>(y, sample_weight, N, n.out_dim(), la.kind,
-                                           check_finite);
-             if (batch_size < 1) throw std::invalid_argument("batch_size must be >= 1");
+             CheckedTarget<T> ct = check_target<T>(yo, sample_weight, N, n.out_dim(), la.kind);
+             const int64_t batch_size = to_pos_int(batch_size_o, "batch_size");
              const int64_t bs = std::min(batch_size, N);
              const int64_t steps = (N + bs - 1) / bs;
+             check_batch_memory(bs, n.row_elems + n.in_dim() + n.out_dim() + 2, sizeof(T));
+             check_memory(double(N) * 8.0, "the shuffle of " + std::to_string(N) + " rows");
              py::array_t<double, py::array::c_style | py::array::forcecast> lr_arr;
              const double* lp = nullptr;
              if (!lrs.is_none()) {
-               lr_arr = lrs.cast<py::array_t<double, py::array::c_style | py::array::forcecast>>();
-               if (lr_arr.ndim() != 1 || lr_arr.shape(0) < steps)
+               py::array l0 = as_array(lrs, "lrs", py::dtype::of<double>(), "iuf");
+               lr_arr = l0;
+               if (lr_arr.ndim() != 1 || lr_arr.shape(0) != steps)
                  throw std::invalid_argument("lrs must hold one learning rate per step (" +
-                                             std::to_string(steps) + ")");
+                                             std::to_string(steps) + "), got shape " +
+                                             shape_str(lr_arr));
                lp = lr_arr.data();
+               for (int64_t i = 0; i < steps; ++i)
+                 if (!(lp[i] >= 0.0) || !std::isfinite(lp[i]))
+                   throw std::invalid_argument("lrs must be finite and >= 0");
              }
-             py::gil_scoped_release release;
-             std::lock_guard<std::mutex> lock(n.mutex());
-             return n.fit_epoch(x, t, N, bs, shuffle, lp, la, pen);
+             const T* x = static_cast<const T*>(X.data());
+             return run_locked(n, [&] { return n.fit_epoch(x, ct.t, N, bs, shuffle, lp, la, pen); });
            },
            py::arg("X"), py::arg("y"), py::arg("loss"), py::arg("loss_params") = py::none(),
            py::arg("sample_weight") = py::none(), py::arg("batch_size") = 32,
            py::arg("shuffle") = true, py::arg("lrs") = py::none(),
-           py::arg("check_finite") = true)
+           py::arg("check_finite") = py::none())
       .def("set_optimizer",
-           [](Net& n, const std::string& name, const py::object& hyper, bool reset) {
-             OptConfig c = parse_opt(name, as_dict(hyper));
-             std::lock_guard<std::mutex> lock(n.mutex());
+           [](Net& n, const std::string& name, const py::object& hyper_o, bool reset) {
+             py::dict hyper;
+             if (!hyper_o.is_none()) {
+               if (!py::isinstance<py::dict>(hyper_o))
+                 throw py::type_error("hyper must be a dict");
+               hyper = py::reinterpret_borrow<py::dict>(hyper_o);
+             }
+             OptConfig c = parse_opt(name, hyper);
+             std::lock_guard<std::mutex> lock(n.mutex());  // pure C++ below (see top)
              n.set_optimizer(c, reset);
            },
            py::arg("name"), py::arg("hyper") = py::none(), py::arg("reset") = false)
       .def("set_lr",
-           [](Net& n, double lr) {
+           [](Net& n, const py::object& lr_o) {
+             const double lr = to_double(lr_o, "lr");
              if (!(lr >= 0.0) || !std::isfinite(lr))
                throw std::invalid_argument("lr must be a finite number >= 0");
              std::lock_guard<std::mutex> lock(n.mutex());
              n.set_lr(lr);
            },
            py::arg("lr"))
-      .def("optimizer_name", [](Net& n) { return std::string(opt_name(n.optimizer().kind)); })
-      .def("optimizer_state",
+      .def("optimizer_name",
            [](Net& n) {
              std::lock_guard<std::mutex> lock(n.mutex());
+             return std::string(opt_name(n.optimizer().kind));
+           })
+      .def("optimizer_state",
+           [](Net& n) {
+             OptState<T> copy;
+             {
+               std::lock_guard<std::mutex> lock(n.mutex());
+               copy = n.opt_state();
+             }
              py::dict d;
-             auto& st = n.opt_state();
-             d["step"] = st.step;
-             for (size_t i = 0; i < st.names.size(); ++i) {
-               py::array_t<T> a(py::ssize_t(st.arrays[i].size()));
-               std::copy(st.arrays[i].begin(), st.arrays[i].end(), a.mutable_data());
-               d[py::str(st.names[i])] = a;
+             d["step"] = copy.step;
+             for (size_t i = 0; i < copy.names.size(); ++i) {
+               py::array_t<T> a(py::ssize_t(copy.arrays[i].size()));
+               std::copy(copy.arrays[i].begin(), copy.arrays[i].end(), a.mutable_data());
+               d[py::str(copy.names[i])] = a;
              }
              return d;
            })
       .def("set_optimizer_state",
-           [](Net& n, const py::dict& d) {
-             std::lock_guard<std::mutex> lock(n.mutex());
+           [](Net& n, const py::object& state) {
+             if (!py::isinstance<py::dict>(state))
+               throw py::type_error("state must be a dict, got " +
+                                    std::string(py::str(py::type::handle_of(state).attr("__name__"))));
+             py::dict d = py::reinterpret_borrow<py::dict>(state);
+             std::vector<std::string> names;
+             size_t count;
+             {
+               std::lock_guard<std::mutex> lock(n.mutex());
+               names = n.opt_state().names;
+               count = n.arena().size();
+             }
+             // Validate and convert everything (Python calls) before touching the state.
+             if (!d.contains("step")) throw std::invalid_argument("state lacks 'step'");
+             py::object step_o = d["step"];
+             if (py::isinstance<py::array>(step_o) && py::array(step_o).ndim() == 0)
+               step_o = step_o.attr("item")();
+             if (PyBool_Check(step_o.ptr()) || !PyIndex_Check(step_o.ptr()))
+               throw std::invalid_argument("state['step'] must be a non-negative int, got " +
+                                           repr_of(step_o));
+             py::object step_i = py::reinterpret_steal<py::object>(PyNumber_Index(step_o.ptr()));
+             int overflow = 0;
+             const long long step = PyLong_AsLongLongAndOverflow(step_i.ptr(), &overflow);
+             if (overflow || step < 0)
+               throw std::invalid_argument("state['step'] must be a non-negative int, got " +
+                                           repr_of(step_o));
+             for (auto item : d) {
+               const std::string k = py::str(item.first);
+               if (k != "step" && std::find(names.begin(), names.end(), k) == names.end())
+                 throw std::invalid_argument("state has an unknown key '" + k +
+                                             "' for optimizer '" +
+                                             opt_name(n.optimizer().kind) + "'");
+             }
+             std::vector<py::array> arrays;
+             for (const auto& name : names) {
+               if (!d.contains(name.c_str()))
+                 throw std::invalid_argument("optimizer state lacks '" + name + "'");
+               py::array a = as_array(d[name.c_str()], ("state['" + name + "']").c_str(),
+                                      py::dtype::of<T>(), "iuf");
+               if (a.ndim() != 1 || size_t(a.shape(0)) != count)
+                 throw std::invalid_argument("optimizer state '" + name + "' must have shape (" +
+                                             std::to_string(count) + ",), got " + shape_str(a));
+               arrays.push_back(a);
+             }
+             std::lock_guard<std::mutex> lock(n.mutex());  // pure C++ below
              auto& st = n.opt_state();
-             // validate everything first, then write
-             for (size_t i = 0; i < st.names.size(); ++i) {
-               if (!d.contains(st.names[i].c_str()))
-                 throw std::invalid_argument("optimizer state lacks '" + st.names[i] + "'");
-               auto a = d[st.names[i].c_str()].template cast<py::array_t<T, py::array::c_style | py::array::forcecast>>();
-               if (a.ndim() != 1 || size_t(a.shape(0)) != st.arrays[i].size())
-                 throw std::invalid_argument("optimizer state '" + st.names[i] + "' must have " +
-                                             std::to_string(st.arrays[i].size()) + " values");
+             if (st.names != names)
+               throw std::runtime_error("the optimizer changed while its state was being set");
+             for (size_t i = 0; i < names.size(); ++i) {
+               const T* src = static_cast<const T*>(arrays[i].data());
+               std::copy(src, src + count, st.arrays[i].begin());
              }
-             int64_t step = d.contains("step") ? d["step"].cast<int64_t>() : st.step;
-             if (step < 0) throw std::invalid_argument("optimizer step must be >= 0");
-             for (size_t i = 0; i < st.names.size(); ++i) {
-               auto a = d[st.names[i].c_str()].template cast<py::array_t<T, py::array::c_style | py::array::forcecast>>();
-               std::copy(a.data(), a.data() + a.shape(0), st.arrays[i].begin());
-             }
-             st.step = step;
-           })
+             st.step = int64_t(step);
+           },
+           py::arg("state"))
       .def("rng_state",
-           [](Net& n) { return py::make_tuple(n.seed(), n.step_counter(), n.epoch_counter()); })
+           [](Net& n) {
+             uint64_t a, b, c;
+             {
+               std::lock_guard<std::mutex> lock(n.mutex());
+               a = n.seed(); b = n.step_counter(); c = n.epoch_counter();
+             }
+             return py::make_tuple(a, b, c);
+           })
       .def("set_rng_state",
-           [](Net& n, uint64_t seed, uint64_t step, uint64_t epoch) {
+           [](Net& n, const py::object& seed, const py::object& step, const py::object& epoch) {
+             const uint64_t a = to_u64(seed, "seed"), b = to_u64(step, "step_counter"),
+                            c = to_u64(epoch, "epoch_counter");
              std::lock_guard<std::mutex> lock(n.mutex());
-             n.set_rng_state(seed, step, epoch);
+             n.set_rng_state(a, b, c);
            },
            py::arg("seed"), py::arg("step"), py::arg("epoch"));
 }
@@ -415,6 +730,9 @@ void bind_network(py::module_& m, const char* cls) {
 }  // namespace
 
 void bind_nn(py::module_& m) {
+  m.def("set_check_finite", [](bool on) { g_check_finite.store(on); }, py::arg("on"),
+        "Default of every check_finite=None argument: reject NaN/Inf in X (True).");
+  m.def("get_check_finite", []() { return g_check_finite.load(); });
   bind_network<float>(m, "Network32");
   bind_network<double>(m, "Network64");
 }

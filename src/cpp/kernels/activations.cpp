@@ -69,6 +69,34 @@ void act_backward(T* da, const T* z, const T* a, int64_t count, Act act, T alpha
 }
 
 template <typename T>
+void act_backward_bias(T* dy, T* db, const T* z, const T* a, int64_t n, int64_t dim, Act act,
+                       T alpha) {
+  for (int64_t j = 0; j < dim; ++j) db[j] = T(0);
+  for (int64_t i = 0; i < n; ++i) {
+    T* d = dy + i * dim;
+    const T* ar = a + i * dim;
+    switch (act) {
+      case Act::identity:
+        break;
+      case Act::relu:
+        for (int64_t j = 0; j < dim; ++j) d[j] = ar[j] > T(0) ? d[j] : T(0);
+        break;
+      case Act::sigmoid:
+        for (int64_t j = 0; j < dim; ++j) d[j] *= ar[j] * (T(1) - ar[j]);
+        break;
+      case Act::tanh:
+        for (int64_t j = 0; j < dim; ++j) d[j] *= T(1) - ar[j] * ar[j];
+        break;
+      default: {
+        const T* zr = z + i * dim;
+        for (int64_t j = 0; j < dim; ++j) d[j] *= act_deriv_scalar(act, zr[j], ar[j], alpha);
+      }
+    }
+    for (int64_t j = 0; j < dim; ++j) db[j] += d[j];
+  }
+}
+
+template <typename T>
 void act_forward(T* a, const T* z, int64_t count, Act act, T alpha) {
   for (int64_t i = 0; i < count; ++i) a[i] = act_scalar(act, z[i], alpha);
 }
@@ -76,6 +104,7 @@ void act_forward(T* a, const T* z, int64_t count, Act act, T alpha) {
 #define FASTBP_INST(T)                                                                        \
   template void bias_act_forward<T>(T*, T*, const T*, int64_t, int64_t, int64_t, Act, T);     \
   template void act_backward<T>(T*, const T*, const T*, int64_t, Act, T);                     \
+  template void act_backward_bias<T>(T*, T*, const T*, const T*, int64_t, int64_t, Act, T);   \
   template void act_forward<T>(T*, const T*, int64_t, Act, T);
 FASTBP_INST(float)
 FASTBP_INST(double)

@@ -78,6 +78,12 @@ void bias_act_forward(T* y, T* z, const T* bias, int64_t n, int64_t dim, int64_t
 template <typename T>
 void act_backward(T* da, const T* z, const T* a, int64_t count, Act act, T alpha);
 
+// Fused Dense backward epilogue, one sweep over dy (n x dim): dy[i, j] *= f'(z[i, j]) and
+// db[j] = sum_i dy[i, j] (rows summed in order: deterministic).
+template <typename T>
+void act_backward_bias(T* dy, T* db, const T* z, const T* a, int64_t n, int64_t dim, Act act,
+                       T alpha);
+
 // Standalone activation: a = f(z) over count elements (a may alias z).
 template <typename T>
 void act_forward(T* a, const T* z, int64_t count, Act act, T alpha);

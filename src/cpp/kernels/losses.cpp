@@ -94,19 +94,23 @@ double loss_forward_backward(T* dlogits, const T* logits, const T* target,
         break;
       }
       case LossKind::softmax_ce: {
+        // e_j = exp(z_j - max) once (in T, kept in dz), softmax = e / sum(e)
         T m = z[0];
         for (int64_t j = 1; j < k; ++j) m = std::max(m, z[j]);
         double se = 0.0;
-        for (int64_t j = 0; j < k; ++j) se += std::exp(double(z[j] - m));
+        for (int64_t j = 0; j < k; ++j) {
+          const T e = std::exp(z[j] - m);
+          dz[j] = e;
+          se += double(e);
+        }
         const double lse = double(m) + std::log(se);
         const T scale = T(wi * inv_w);
+        const T inv_se = T(1.0 / se);
         if (labels) {
           const int64_t c = labels[i];
           li = lse - double(z[c]);
-          for (int64_t j = 0; j < k; ++j) {
-            const T p = T(std::exp(double(z[j]) - lse));
-            dz[j] = scale * (p - (j == c ? T(1) : T(0)));
-          }
+          for (int64_t j = 0; j < k; ++j) dz[j] = scale * (dz[j] * inv_se);
+          dz[c] -= scale;
         } else {
           const T* p = target + i * k;
           double psum = 0.0;
@@ -114,10 +118,7 @@ double loss_forward_backward(T* dlogits, const T* logits, const T* target,
             li += double(p[j]) * (lse - double(z[j]));
             psum += double(p[j]);
           }
-          for (int64_t j = 0; j < k; ++j) {
-            const T s = T(std::exp(double(z[j]) - lse));
-            dz[j] = scale * (s * T(psum) - p[j]);
-          }
+          for (int64_t j = 0; j < k; ++j) dz[j] = scale * ((dz[j] * inv_se) * T(psum) - p[j]);
         }
         break;
       }

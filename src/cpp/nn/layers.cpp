@@ -49,12 +49,9 @@ class Dense : public Layer<T> {
   }
   void backward(const T* x, const T* y, T* dy, T* dx, int64_t n, const Ctx&) override {
     const int64_t in = this->in_dim, out = this->out_dim;
-    act_backward<T>(dy, act_needs_z(act_) ? z_.data() : nullptr, y, n * out, act_, alpha_);
-    for (int64_t j = 0; j < out; ++j) db_[j] = T(0);
-    for (int64_t i = 0; i < n; ++i) {
-      const T* r = dy + i * out;
-      for (int64_t j = 0; j < out; ++j) db_[j] += r[j];
-    }
+    // dz = dy * f'(z) and db = column sums of dz, in one sweep
+    act_backward_bias<T>(dy, db_, act_needs_z(act_) ? z_.data() : nullptr, y, n, out, act_,
+                         alpha_);
     gemm<T>(Trans::T, Trans::N, in, out, n, T(1), x, in, dy, out, T(0), dW_, out);
     if (dx) gemm<T>(Trans::N, Trans::T, n, in, out, T(1), dy, out, W_, out, T(0), dx, in);
   }

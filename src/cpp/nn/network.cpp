@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <stdexcept>
+#include <utility>
 
 #include "core/rng.h"
 
@@ -114,11 +115,20 @@ double Network<T>::fit_epoch(const T* X, const Target<T>& t, int64_t N, int64_t 
                              const PenaltyArgs& pen) {
   if (batch_size < 1) throw std::invalid_argument("batch_size must be >= 1");
   if (batch_size > N) batch_size = N;
-  if (has_batchnorm_ && N % batch_size == 1)
+  // (batch_size == 1 too: then every mini-batch holds 1 sample -- found by tests/test_fuzz.py:
+  // the error used to come from the first step, after the epoch counter had advanced)
+  if (has_batchnorm_ && (batch_size < 2 || N % batch_size == 1))
     throw std::invalid_argument(
         "batchnorm: the last mini-batch would hold 1 sample; choose another batch_size");
   const int64_t d = in_dim(), k = out_dim();
+  // Allocate everything first: an allocation failure (std::bad_alloc) must leave the network
+  // exactly as it was (no counter advanced, no parameter touched).
   perm_.resize(size_t(N));
+  xb_.resize(size_t(batch_size * d));
+  if (t.values) yb_.resize(size_t(batch_size * k));
+  if (t.labels) lb_.resize(size_t(batch_size));
+  if (t.weight) wb_.resize(size_t(batch_size));
+  reserve(batch_size);
   for (int64_t i = 0; i < N; ++i) perm_[i] = i;
   if (shuffle) {
     const uint64_t base = rng_mix(rng_mix(seed_, 2), epoch_counter_);
@@ -128,10 +138,6 @@ double Network<T>::fit_epoch(const T* X, const Target<T>& t, int64_t N, int64_t 
     }
     ++epoch_counter_;
   }
-  xb_.resize(size_t(batch_size * d));
-  if (t.values) yb_.resize(size_t(batch_size * k));
-  if (t.labels) lb_.resize(size_t(batch_size));
-  if (t.weight) wb_.resize(size_t(batch_size));
   const double saved_lr = opt_.lr;
   double total = 0.0;
   int64_t step = 0;
@@ -162,13 +168,19 @@ void Network<T>::set_optimizer(const OptConfig& cfg, bool reset) {
   bool same = cfg.kind == opt_.kind && layout.size() == opt_state_.names.size();
   for (size_t i = 0; same && i < layout.size(); ++i)
     same = layout[i].first == opt_state_.names[i];
-  opt_ = cfg;
-  if (same && !reset) return;
-  opt_state_ = OptState<T>();
-  for (const auto& e : layout) {
-    opt_state_.names.push_back(e.first);
-    opt_state_.arrays.emplace_back(params_.size(), T(e.second));
+  if (same && !reset) {
+    opt_ = cfg;
+    return;
   }
+  // Build the new state aside and commit only when every allocation succeeded: a
+  // std::bad_alloc here must not leave opt_ describing state arrays that do not exist.
+  OptState<T> fresh;
+  for (const auto& e : layout) {
+    fresh.names.push_back(e.first);
+    fresh.arrays.emplace_back(params_.size(), T(e.second));
+  }
+  opt_state_ = std::move(fresh);
+  opt_ = cfg;
 }
 
 template class Network<float>;

@@ -67,6 +67,10 @@ class Network {
   }
   bool has_batchnorm() const { return has_batchnorm_; }
 
+  // Upper bound of the workspace elements one batch row needs (set by the bindings, which
+  // refuse batches whose workspace cannot exist before allocating anything).
+  int64_t row_elems = 0;
+
  private:
   void reserve(int64_t n);
   double forward_backward(const T* x, const Target<T>& t, int64_t n, const LossArgs& loss,

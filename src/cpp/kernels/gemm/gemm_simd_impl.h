@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "kernels/gemm/gemm.h"
+#include "kernels/gemm/gemm_kernels.h"
 
 namespace fastbp {
 namespace gemm_detail {
@@ -186,9 +187,6 @@ inline void small_dispatch(int r, int nv, int64_t K, const typename S::T* A, int
   }
 }
 
-// Max K*N of a transposed B copied to the stack by the small path (driver checks this).
-constexpr int64_t kSmallMaxTransB = 8192;
-
 // op(B) = B (row-major K x N): column strips of NVMAX vectors, row blocks of RMAX.
 template <class S, int RMAX, int NVMAX>
 void small_simd_bn(bool at, int64_t M, int64_t N, int64_t K, typename S::T alpha,
@@ -209,15 +207,15 @@ void small_simd_bn(bool at, int64_t M, int64_t N, int64_t K, typename S::T alpha
   }
 }
 
-// op(B) = B^T: copy it transposed (K x N, K*N <= kSmallMaxTransB) to the stack first. Kept
-// out of line so the common path does not pay for (or probe) the large stack frame.
+// op(B) = B^T: copy it transposed (K x N, K*N <= small_trans_b_max<T>()) to the stack
+// first. Kept out of line so the common path does not pay for (or probe) the large stack frame.
 template <class S, int RMAX, int NVMAX>
 __attribute__((noinline)) void small_simd_bt(bool at, int64_t M, int64_t N, int64_t K,
                                              typename S::T alpha, const typename S::T* A,
                                              int64_t lda, const typename S::T* B, int64_t ldb,
                                              typename S::T beta, typename S::T* C, int64_t ldc) {
   using T = typename S::T;
-  alignas(64) T bt[kSmallMaxTransB];
+  alignas(64) T bt[small_trans_b_max<T>()];
   for (int64_t j = 0; j < N; ++j) {
     const T* bj = B + j * ldb;
     for (int64_t p = 0; p < K; ++p) bt[p * N + j] = bj[p];
@@ -225,7 +223,8 @@ __attribute__((noinline)) void small_simd_bt(bool at, int64_t M, int64_t N, int6
   small_simd_bn<S, RMAX, NVMAX>(at, M, N, K, alpha, A, lda, bt, N, beta, C, ldc);
 }
 
-// Same contract as gemm() (the driver guarantees K*N <= kSmallMaxTransB when B is transposed).
+// Same contract as gemm() (the driver guarantees K*N <= small_trans_b_max<T>() when B is
+// transposed).
 template <class S, int RMAX, int NVMAX>
 void small_simd(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, typename S::T alpha,
                 const typename S::T* A, int64_t lda, const typename S::T* B, int64_t ldb,

@@ -15,7 +15,8 @@ namespace {
 const GemmKernel<float> k_table = {
     "avx512_f32_6x64", 6, 64, 144, 512, 2048,
     &ukernel_simd<Avx512F32, 6, 4>, 16,
-    {&ukernel_simd<Avx512F32, 6, 1, 4>, &ukernel_simd<Avx512F32, 6, 2, 4>, &ukernel_simd<Avx512F32, 6, 3, 4>, &ukernel_simd<Avx512F32, 6, 4, 4>},
+    {&ukernel_simd<Avx512F32, 6, 1, 4>, &ukernel_simd<Avx512F32, 6, 2, 4>,
+     &ukernel_simd<Avx512F32, 6, 3, 4>, &ukernel_simd<Avx512F32, 6, 4, 4>},
     &pack_a_tmpl<float, 6>, &pack_b_avx512_f32<64>,
     &small_simd<Avx512F32, 6, 4>, 2097152};
 

@@ -118,11 +118,13 @@ void small_generic(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, 
 
 const GemmKernel<float> k_f32 = {
     "generic_f32_6x8", 6, 8, 72, 256, 2048,
-    &ukernel_generic<float, 6, 8>, 8, {&ukernel_generic<float, 6, 8>}, &pack_a_tmpl<float, 6>, &pack_b_tmpl<float, 8>,
+    &ukernel_generic<float, 6, 8>, 8, {&ukernel_generic<float, 6, 8>},
+    &pack_a_tmpl<float, 6>, &pack_b_tmpl<float, 8>,
     &small_generic<float>, 16 * 16 * 16};
 const GemmKernel<double> k_f64 = {
     "generic_f64_6x4", 6, 4, 72, 256, 2048,
-    &ukernel_generic<double, 6, 4>, 4, {&ukernel_generic<double, 6, 4>}, &pack_a_tmpl<double, 6>, &pack_b_tmpl<double, 4>,
+    &ukernel_generic<double, 6, 4>, 4, {&ukernel_generic<double, 6, 4>},
+    &pack_a_tmpl<double, 6>, &pack_b_tmpl<double, 4>,
     &small_generic<double>, 16 * 16 * 16};
 
 }  // namespace
