@@ -233,7 +233,8 @@ class Sequential:
             if self.optimizer is None:
                 raise ValueError("no optimizer: pass optimizer=fb.optim.SGD(...) (or a name)")
             optimizer = self.optimizer
-        if optimizer is self.optimizer and optimizer._version == self._opt_version:
+        if self.optimizer is not None and optimizer is self.optimizer and \
+                optimizer._version == self._opt_version:
             return None
         opt = _optim.get(optimizer)
         fresh = opt is not self.optimizer
@@ -243,7 +244,7 @@ class Sequential:
         self._engine.set_optimizer(opt.name, hyper, fresh)
         self.optimizer = opt
         self._opt_version = opt._version
-        self._opt_synced = (opt.name, dict(hyper))
+        self._opt_synced: Any = (opt.name, dict(hyper))
 
         def undo() -> None:
             if prev[0] is not None:
