@@ -252,6 +252,17 @@ def test_layouts_and_dtypes_give_the_same_answer(backend, dtype):
         assert loss == want_loss
 
 
+def test_misaligned_input_is_copied_aligned():
+    # found by UBSan (.ci/sanitize.sh): np.ascontiguousarray keeps a misaligned buffer, and
+    # the engine then loaded doubles from odd addresses
+    raw = np.zeros(8 * 12 + 1, np.uint8)
+    X = np.frombuffer(raw.data, dtype=np.float64, count=12, offset=1).reshape(3, 4)
+    assert not X.flags.aligned
+    m = fb.MLP([4, 2], dtype="float64")
+    assert m._X(X).flags.aligned
+    np.testing.assert_array_equal(m._engine.predict(X), m.predict(np.array(X)))
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_noncontiguous_regression_targets_and_weights(backend):
     m = fb.MLP([3, 5, 2], activation="tanh", dtype="float64", seed=1, backend=backend)

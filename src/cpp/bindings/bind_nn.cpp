@@ -297,7 +297,10 @@ py::array as_array(const py::handle& obj, const char* name, const py::dtype& dt,
   const bool ok = a.dtype().is(dt) && (a.flags() & py::array::c_style) &&
                   (a.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_);
   if (ok) return a;
-  return numpy().attr("ascontiguousarray")(a, dt);
+  py::array out = numpy().attr("ascontiguousarray")(a, dt);
+  // ascontiguousarray returns a misaligned buffer as it is (UBSan found the misaligned loads)
+  if (!(out.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_)) out = out.attr("copy")();
+  return out;
 }
 
 // X: (n, in_dim), n >= 1, finite (when checked). Returns the converted array.
