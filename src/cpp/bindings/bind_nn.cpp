@@ -270,9 +270,11 @@ const char* dtype_name() {
   return sizeof(T) == 4 ? "float32" : "float64";
 }
 
+// Deliberately never destroyed: a static py::object would be released by the C++ exit
+// handlers after the interpreter is finalised (a segfault at exit, found by ASan).
 py::module_& numpy() {
-  static py::module_ np = py::module_::import("numpy");
-  return np;
+  static py::module_* np = new py::module_(py::module_::import("numpy"));
+  return *np;
 }
 
 // Converts user data to an aligned, C-contiguous array of dtype `dt` (a copy only when
