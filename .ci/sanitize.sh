@@ -58,7 +58,9 @@ LOG="$(mktemp -d)/asan"
 export ASAN_OPTIONS="$ASAN_OPTIONS:log_path=$LOG"
 export UBSAN_OPTIONS="$UBSAN_OPTIONS:log_path=$LOG"
 status=0
-LD_PRELOAD="$PRELOAD" python -m pytest -q -x -p no:cacheprovider \
+# SANITIZE_PYTEST_ARGS overrides the selection (e.g. "-k 'not gemm_edges'" to save time).
+# shellcheck disable=SC2086
+LD_PRELOAD="$PRELOAD" python -m pytest -q -x -p no:cacheprovider ${SANITIZE_PYTEST_ARGS:-} \
   "$ROOT/tests/test_reliability.py" "$ROOT/tests/test_threads.py" "$ROOT/tests/test_fuzz.py" \
   "$ROOT/tests/test_native_vs_reference.py" "$ROOT/tests/test_gemm.py" "$ROOT/tests/test_core.py" \
   || status=$?
