@@ -2,7 +2,8 @@
 
 Usage:
     python bench/bench_gemm.py [--dtype f32|f64|both] [--threads 1,2] [--isa avx512]
-                               [--quick] [--json out.json]
+                               [--quick] [--timer wall|cpu] [--stat median|min]
+                               [--json out.json]
 
 Shapes are (M, K, N): C(M x N) = A(M x K) @ B(K x N). The MLP backprop variants of a forward
 x(M x K) @ W(K x N) are  dW = x^T @ dz  -> (K, M, N) with transa, and  dx = dz @ W^T -> (M, N, K)
@@ -35,19 +36,23 @@ def cases():
     return out
 
 
+CLOCK = time.perf_counter
+STAT = np.median
+
+
 def timeit(fn, min_time=0.2, repeats=7):
     fn()
-    t0 = time.perf_counter()
+    t0 = CLOCK()
     fn()
-    one = max(time.perf_counter() - t0, 1e-7)
+    one = max(CLOCK() - t0, 1e-7)
     inner = max(1, int(min_time / repeats / one))
     res = []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0 = CLOCK()
         for _ in range(inner):
             fn()
-        res.append((time.perf_counter() - t0) / inner)
-    return float(np.median(res))
+        res.append((CLOCK() - t0) / inner)
+    return float(STAT(res))
 
 
 def run(dtype, threads, quick):
@@ -82,8 +87,19 @@ def main():
     ap.add_argument("--isa", default=None)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--timer", choices=["wall", "cpu"], default="wall",
+                    help="cpu: thread CPU time (time.thread_time), robust on a shared/loaded "
+                         "machine but only meaningful with --threads 1")
+    ap.add_argument("--stat", choices=["median", "min"], default="median",
+                    help="statistic over the repeats (min filters out preemption on a "
+                         "shared machine)")
     ap.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    global CLOCK, STAT
+    if args.timer == "cpu":
+        CLOCK = time.thread_time
+    if args.stat == "min":
+        STAT = np.min
     dtypes = ["f32", "f64"] if args.dtype == "both" else [args.dtype]
 
     if args.child is not None:  # one thread count, numpy's BLAS pinned by the environment
@@ -105,6 +121,7 @@ def main():
             cmd += ["--isa", args.isa]
         if args.quick:
             cmd.append("--quick")
+        cmd += ["--timer", args.timer, "--stat", args.stat]
         res = subprocess.run(cmd, env=env, capture_output=True, text=True)
         if res.returncode != 0:
             sys.exit(res.stderr)
@@ -112,7 +129,8 @@ def main():
 
     from fastbp import _core
     isa = args.isa or _core.get_isa()
-    print(f"fastbp GEMM (isa={isa}) vs numpy.matmul, GFLOP/s, median of 7 repeats\n")
+    print(f"fastbp GEMM (isa={isa}) vs numpy.matmul, GFLOP/s, {args.stat} of 7 repeats, "
+          f"{args.timer} clock\n")
     print(f"| {'case':26s} | dt  | thr | {'fastbp':>8s} | {'numpy':>8s} | ratio | fastbp us |")
     print(f"|{'-' * 28}|-----|-----|{'-' * 10}|{'-' * 10}|-------|-----------|")
     for r in rows:

@@ -55,9 +55,9 @@ def main(argv=None) -> int:
     results = {}
     for act, init in (("sigmoid", "glorot_uniform"), ("relu", "he_uniform")):
         model = deep_net(act, init, depth=args.depth, seed=args.seed, backend=args.backend)
-        h = model.fit(X, y, loss="softmax_cross_entropy", optimizer=fb.optim.SGD(lr=0.05),
-                      epochs=args.epochs, batch_size=32, validation_split=0.2,
-                      metrics=["accuracy"], progress=False)
+        h = model.fit(X, y, loss="softmax_cross_entropy",
+                      optimizer=fb.optim.SGD(lr=0.01, momentum=0.9), epochs=args.epochs,
+                      batch_size=32, validation_split=0.2, metrics=["accuracy"], progress=False)
         results[act] = h
         names, norms = weight_grad_norms(h, 0)
         print(f"\n{args.depth} hidden {act} layers ({init}): gradient L2 norm of each weight "
@@ -70,7 +70,8 @@ def main(argv=None) -> int:
         if args.plot:
             root, ext = os.path.splitext(args.plot)
             path = f"{root}-{act}{ext or '.png'}"
-            fb.plot_history(h, path, title=f"{args.depth} hidden {act} layers ({init}), SGD")
+            fb.plot_history(h, path, title=f"{args.depth} hidden {act} layers ({init}), "
+                            "SGD + momentum")
             print(f"  curves saved to {path}")
     _, sig = weight_grad_norms(results["sigmoid"])
     _, rel = weight_grad_norms(results["relu"])

@@ -110,7 +110,8 @@ def test_checkpoint_contents(tmp_path):
 
 
 def test_load_into_other_backend_and_residual_spec(tmp_path):
-    m = fb.Sequential([fb.Dense(8, "gelu"), fb.Residual([fb.LayerNorm(), fb.Dense(8, "elu", alpha=0.5)]),
+    m = fb.Sequential([fb.Dense(8, "gelu"),
+                       fb.Residual([fb.LayerNorm(), fb.Dense(8, "elu", alpha=0.5)]),
                        fb.Activation("leaky_relu", alpha=0.2), fb.Dense(2, init="he_normal")],
                       input_dim=4, dtype="float64", seed=2)
     m.save(tmp_path / "r.npz")
@@ -204,7 +205,8 @@ def test_wrong_format_version(saved, tmp_path):
         header = json.loads(f["header"].tobytes().decode())
     header["version"] = 999
     bad = tmp_path / "v999.npz"
-    _rewrite(saved, bad, replace={"header.npy": lambda d: _npy_header_blob(json.dumps(header).encode())})
+    blob = _npy_header_blob(json.dumps(header).encode())
+    _rewrite(saved, bad, replace={"header.npy": lambda d: blob})
     with pytest.raises(ValueError, match="format version 999"):
         fb.load(bad)
 
@@ -247,3 +249,25 @@ def test_layers_from_spec_round_trip():
     assert rebuilt.spec == m.spec
     with pytest.raises(ValueError, match="unknown layer type"):
         checkpoint.layers_from_spec([{"type": "conv"}])
+
+
+@pytest.mark.parametrize("backend", ["native", "reference"])
+def test_resume_with_reduce_on_plateau(tmp_path, backend):
+    """The plateau rule's state (best value, bad-epoch count) travels with the checkpoint: a
+    fresh ReduceLROnPlateau on the loaded model reduces exactly when the straight run does."""
+    X, y = _data()
+
+    def sched():  # threshold 0.5: only a halving of the loss counts as an improvement
+        return fb.schedules.ReduceLROnPlateau("loss", factor=0.5, patience=1, threshold=0.5)
+
+    a = _model(backend, "float64")
+    h = a.fit(X, y, optimizer=fb.optim.SGD(lr=0.05), epochs=7, schedule=sched(), **FIT)
+    b = _model(backend, "float64")
+    b.fit(X, y, optimizer=fb.optim.SGD(lr=0.05), epochs=3, schedule=sched(), **FIT)
+    b.save(tmp_path / "p.npz")
+    b = fb.load(tmp_path / "p.npz")
+    h2 = b.fit(X, y, epochs=4, schedule=sched(), **FIT)
+    assert h["lr"][3:] == h2["lr"]
+    assert len(set(h["lr"])) >= 3  # the rate was reduced more than once
+    for p, q in zip(a.parameters(), b.parameters()):
+        np.testing.assert_array_equal(p, q)

@@ -110,6 +110,9 @@ def test_bad_arguments_leave_the_model_unchanged(digits):
         (dict(callbacks=[print]), TypeError, "callbacks"),
         (dict(validaton_split=0.1), TypeError, "unexpected keyword argument 'validaton_split'"),
         (dict(validation_split=0.999), ValueError, "validation"),
+        (dict(validation_data=(X, y + 10)), ValueError, "validation_data: y:? labels"),
+        (dict(validation_split=0.5, sample_weight=-np.ones(len(y))), ValueError, "(non-negative|>= 0)"),
+        (dict(validation_data=(X[:5], y[:4])), ValueError, "validation_data"),
     ]
     for kwargs, exc, msg in cases:
         with pytest.raises(exc, match=msg):
@@ -386,3 +389,60 @@ def test_vanishing_gradients_visible_in_history():
         ratios[act] = g["dense1.W"] / g["dense10.W"]
     assert ratios["sigmoid"] < 1e-4
     assert 0.2 < ratios["relu"] < 5
+
+
+def test_evaluate_matches_fit_logs(digits):
+    X, y = digits
+    m = _mlp(dtype="float64")
+    h = m.fit(X[:300], y[:300], loss=CE, optimizer="adam", epochs=2, l1=1e-3,
+              validation_data=(X[300:], y[300:]), metrics=["accuracy"], progress=False)
+    ev = fb.metrics.evaluate(m, X[300:], y[300:], loss=CE, metrics=["accuracy"], l1=1e-3)
+    assert ev == {"loss": h["val_loss"][-1], "accuracy": h["val_accuracy"][-1]}
+    ev2 = fb.metrics.evaluate(m, X[300:], y[300:], loss=CE, metrics=["accuracy"], l1=1e-3,
+                              batch_size=7)
+    assert ev2["accuracy"] == ev["accuracy"]
+    assert ev2["loss"] == pytest.approx(ev["loss"], rel=1e-12)
+
+
+def test_steps_per_callback_property(digits):
+    pytest.importorskip("hypothesis")
+    from hypothesis import given, settings, strategies as st
+
+    X, y = digits
+
+    @settings(max_examples=15, deadline=None)
+    @given(n=st.integers(1, 60), bs=st.integers(1, 20), spc=st.integers(1, 8),
+           shuffle=st.booleans())
+    def check(n, bs, spc, shuffle):
+        ms = []
+        for s in (None, spc):
+            m = fb.Sequential([fb.Dense(8, "relu"), fb.Dropout(0.5), fb.Dense(10)],
+                              input_dim=64, seed=3)
+            m.fit(X[:n], y[:n], loss=CE, optimizer=fb.optim.Adam(lr=1e-2), epochs=2,
+                  batch_size=bs, shuffle=shuffle, steps_per_callback=s, progress=False,
+                  grad_norm=False)
+            ms.append(m)
+        for p, q in zip(ms[0].parameters(), ms[1].parameters()):
+            np.testing.assert_array_equal(p, q)
+        assert ms[0].steps_trained == ms[1].steps_trained == 2 * -(-n // bs)
+
+    check()
+
+
+def test_lambda_callback_and_csv_logger(tmp_path, digits):
+    X, y = digits
+    seen = []
+    lam = fb.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: seen.append((e, logs["loss"])))
+    csv_path = tmp_path / "log.csv"
+    m = _mlp()
+    h = m.fit(X, y, loss=CE, optimizer="adam", epochs=2, validation_split=0.2,
+              callbacks=[lam, fb.callbacks.CSVLogger(csv_path)], progress=False)
+    m.fit(X, y, loss=CE, epochs=1, validation_split=0.2,
+          callbacks=[fb.callbacks.CSVLogger(csv_path, append=True)], progress=False)
+    assert seen == [(0, h["loss"][0]), (1, h["loss"][1])]
+    rows = csv_path.read_text().splitlines()
+    assert rows[0] == "epoch,loss,val_loss,lr,time"
+    assert len(rows) == 4 and rows[3].startswith("2,")
+    assert float(rows[1].split(",")[2]) == h["val_loss"][0]
+    with pytest.raises(TypeError, match="on_epoch_end"):
+        fb.callbacks.LambdaCallback(on_epoch_end=3)

@@ -27,7 +27,8 @@ def test_plot_history_panels_and_png(history, tmp_path):
     axes = [ax for ax in fig.axes if ax.get_visible()]
     titles = [ax.get_title() for ax in axes]
     assert titles[0].startswith("Loss") and "Accuracy" in titles
-    assert any(t.startswith("Gradient") for t in titles) and any(t.startswith("Learning") for t in titles)
+    assert any(t.startswith("Gradient") for t in titles)
+    assert any(t.startswith("Learning") for t in titles)
     gax = axes[[t.startswith("Gradient") for t in titles].index(True)]
     assert gax.get_yscale() == "log"
     # one line per layer with parameters: dense1, batchnorm1, dense2

@@ -1,5 +1,4 @@
 """Learning-rate schedules: torch.optim.lr_scheduler formulas, and how fit applies them."""
-import math
 
 import numpy as np
 import pytest

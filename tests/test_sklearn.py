@@ -20,7 +20,9 @@ from fastbp.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
 # samples agree only to float32 rounding (the check compares with rtol=1e-7).
 _FAST = dict(hidden_layer_sizes=(16,), max_iter=30, learning_rate_init=0.01, random_state=0)
 _CHECKED = [MLPClassifier(**_FAST, dtype="float64"), MLPRegressor(**_FAST, dtype="float64"),
-            MLPClassifier(**_FAST), MLPRegressor(**_FAST, solver="sgd", momentum=0.5)]
+            MLPClassifier(**_FAST), MLPRegressor(**_FAST, solver="sgd", momentum=0.5),
+            MLPClassifier(**_FAST, dtype="float64", backend="reference", activation="logistic",
+                          solver="rmsprop")]
 
 
 def _expected_failures(est):
@@ -61,6 +63,7 @@ def test_digits_accuracy_comparable_to_sklearn():
     assert abs(ours.loss_curve_[-1] - theirs.loss_curve_[-1]) < 0.05
     assert ours.out_activation_ == "softmax" and list(ours.classes_) == list(range(10))
     assert [c.shape for c in ours.coefs_] == [(64, 64), (64, 10)]
+    assert all(c.dtype == np.float32 for c in ours.coefs_)  # float32 by default
     assert [b.shape for b in ours.intercepts_] == [(64,), (10,)]
     assert ours.n_layers_ == 3 and ours.n_outputs_ == 10 and ours.n_features_in_ == 64
     proba = ours.predict_proba(Xte)

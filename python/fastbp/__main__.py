@@ -32,7 +32,7 @@ def demo(args: argparse.Namespace) -> int:
     X, y = xor("float64")
     model = fb.Sequential([fb.Dense(4, "sigmoid"), fb.Dense(1, "sigmoid")], input_dim=3,
                           dtype="float64", seed=args.seed)
-    opt = fb.optim.SGD(lr=2.0)
+    opt: fb.optim.Optimizer = fb.optim.SGD(lr=2.0)
     for step in range(1, 1501):
         loss = model.train_step(X, y, "mse", opt)
         if step in (1, 10, 100, 250, 500, 1000, 1500):
@@ -54,7 +54,7 @@ def demo(args: argparse.Namespace) -> int:
     epochs = args.epochs
     for epoch in range(1, epochs + 1):
         h = model.fit(Xtr, ytr, loss="softmax_cross_entropy", optimizer=opt, epochs=1,
-                      batch_size=32)
+                      batch_size=32, progress=False, grad_norm=False)
         if epoch in (1, 2, 5, 10, 20, epochs) or epoch % 10 == 0:
             acc = (model.predict(Xte).argmax(1) == yte).mean()
             print(f"  epoch {epoch:3d}  loss {h['loss'][-1]:.4f}  test accuracy {acc:.3f}")

@@ -21,11 +21,12 @@ from __future__ import annotations
 import math
 import os
 import sys
-from typing import Any, Dict, List, Optional, TextIO
+from typing import Any, Dict, Optional, TextIO
 
 import numpy as np
 
-__all__ = ["Callback", "EarlyStopping", "ModelCheckpoint", "TerminateOnNaN", "ProgressBar"]
+__all__ = ["Callback", "EarlyStopping", "ModelCheckpoint", "TerminateOnNaN", "ProgressBar",
+           "LambdaCallback", "CSVLogger"]
 
 
 class Callback:
@@ -112,7 +113,8 @@ class EarlyStopping(Callback):
         min_delta = float(min_delta)
         if not math.isfinite(min_delta) or min_delta < 0:
             raise ValueError(f"min_delta must be a finite number >= 0, got {min_delta!r}")
-        if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 0:
+        if (isinstance(patience, bool) or not isinstance(patience, (int, np.integer))
+                or patience < 0):
             raise ValueError(f"patience must be a non-negative integer, got {patience!r}")
         self.monitor = monitor
         self.min_delta = min_delta
@@ -329,3 +331,68 @@ class ProgressBar(Callback):
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+class LambdaCallback(Callback):
+    """A callback from plain functions, e.g.
+    ``LambdaCallback(on_epoch_end=lambda epoch, logs: print(epoch, logs["loss"]))``.
+
+    Parameters
+    ----------
+    on_train_begin, on_train_end : callable, optional
+        ``f(logs)``.
+    on_epoch_begin, on_epoch_end, on_batch_end : callable, optional
+        ``f(epoch_or_batch, logs)``.
+    """
+
+    def __init__(self, on_train_begin=None, on_train_end=None, on_epoch_begin=None,
+                 on_epoch_end=None, on_batch_end=None):
+        for name, fn in (("on_train_begin", on_train_begin), ("on_train_end", on_train_end),
+                         ("on_epoch_begin", on_epoch_begin), ("on_epoch_end", on_epoch_end),
+                         ("on_batch_end", on_batch_end)):
+            if fn is not None:
+                if not callable(fn):
+                    raise TypeError(f"{name} must be callable, got {type(fn).__name__}")
+                setattr(self, name, fn)
+
+
+class CSVLogger(Callback):
+    """Append each epoch's logs (scalars: loss, val_loss, metrics, lr, time) to a CSV file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    append : bool
+        Append to an existing file (no second header) instead of overwriting it.
+    """
+
+    def __init__(self, path: Any, append: bool = False):
+        self.path = os.fspath(path)
+        self.append = bool(append)
+        self._keys: Optional[List[str]] = None
+        self._file = None
+
+    def on_train_begin(self, logs=None):
+        exists = self.append and os.path.exists(self.path) and os.path.getsize(self.path) > 0
+        self._file = open(self.path, "a" if self.append else "w", newline="")
+        self._keys = None
+        if exists:
+            with open(self.path, newline="") as f:
+                first = f.readline().strip()
+            self._keys = first.split(",")[1:] if first else None
+
+    def on_epoch_end(self, epoch, logs=None):
+        import csv
+
+        row = {k: v for k, v in (logs or {}).items() if isinstance(v, (int, float))}
+        writer = csv.writer(self._file)
+        if self._keys is None:
+            self._keys = list(row)
+            writer.writerow(["epoch"] + self._keys)
+        writer.writerow([epoch] + [repr(float(row[k])) if k in row else "" for k in self._keys])
+        self._file.flush()
+
+    def on_train_end(self, logs=None):
+        if self._file is not None:
+            self._file.close()
+            self._file = None

@@ -6,8 +6,9 @@ without any pickle: it is read with ``allow_pickle=False``. It holds
 * ``header``: UTF-8 JSON (as a ``uint8`` array) with the format name and version, the
   model class (``Sequential`` or ``MLP``), the layer spec, input width, dtype, backend, seed,
   the optimizer (name, hyper-parameters, initial learning rate, step), ``epochs_trained``,
-  ``steps_trained``, the engine's RNG state ``(seed, step_counter, epoch_counter)`` and the
-  name, shape and dtype of every array below;
+  ``steps_trained``, the engine's RNG state ``(seed, step_counter, epoch_counter)``, the
+  state of the last ``ReduceLROnPlateau`` used by ``fit`` (if any) and the name, shape and
+  dtype of every array below;
 * ``arena``: all parameters (the engine's flat arena, bitwise);
 * ``buffer_<i>``: BatchNorm running statistics;
 * ``opt_<name>``: optimizer state arrays (``exp_avg``, ``momentum_buffer``, ...).
@@ -108,11 +109,23 @@ def _header(model: Any, arrays: Dict[str, np.ndarray]) -> Dict[str, Any]:
         "epochs_trained": int(getattr(model, "epochs_trained", 0)),
         "steps_trained": int(getattr(model, "steps_trained", 0)),
         "rng_state": [int(v) for v in eng.rng_state()],
+        "plateau_state": _json_state(getattr(model, "_plateau_state", None)),
         "arrays": {k: {"shape": list(a.shape), "dtype": a.dtype.str} for k, a in arrays.items()},
     }
     if h["class"] == "MLP":
         h["sizes"] = [int(s) for s in model.sizes]
     return h
+
+
+def _json_state(state: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """ReduceLROnPlateau state with its infinite ``best`` spelled as a string (JSON has no
+    infinity)."""
+    if not state:
+        return None
+    out = dict(state)
+    if not np.isfinite(out["best"]):
+        out["best"] = repr(float(out["best"]))
+    return out
 
 
 def save(model: Any, path: Any) -> None:
@@ -277,6 +290,11 @@ def load(path: Any, backend: Optional[str] = None) -> Any:
         eng.set_rng_state(*(int(v) for v in header["rng_state"]))
         model.epochs_trained = int(header.get("epochs_trained", 0))
         model.steps_trained = int(header.get("steps_trained", 0))
+        ps = header.get("plateau_state")
+        if ps:
+            ps = dict(ps)
+            ps["best"] = float(ps["best"])
+            model._plateau_state = ps
     except (KeyError, TypeError) as e:
         raise ValueError(f"{path!r} is not a valid fastbp checkpoint: bad header "
                          f"({type(e).__name__}: {e})") from None

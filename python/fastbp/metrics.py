@@ -51,13 +51,15 @@ def accuracy(outputs: np.ndarray, y: np.ndarray, loss: str) -> float:
 def mse(outputs: np.ndarray, y: np.ndarray, loss: str) -> float:
     """Mean squared error of the outputs (regression losses only)."""
     _regression("mse", loss)
-    return float(np.mean((outputs.astype(np.float64) - np.asarray(y, np.float64).reshape(outputs.shape)) ** 2))
+    d = outputs.astype(np.float64) - np.asarray(y, np.float64).reshape(outputs.shape)
+    return float(np.mean(d ** 2))
 
 
 def mae(outputs: np.ndarray, y: np.ndarray, loss: str) -> float:
     """Mean absolute error of the outputs (regression losses only)."""
     _regression("mae", loss)
-    return float(np.mean(np.abs(outputs.astype(np.float64) - np.asarray(y, np.float64).reshape(outputs.shape))))
+    d = outputs.astype(np.float64) - np.asarray(y, np.float64).reshape(outputs.shape)
+    return float(np.mean(np.abs(d)))
 
 
 def _regression(name: str, loss: str) -> None:
@@ -74,7 +76,8 @@ _ALIASES = {"acc": "accuracy", "mean_squared_error": "mse", "mean_absolute_error
 def get_metric(name: Any) -> str:
     """Canonical metric name (``"acc"`` → ``"accuracy"``); ValueError if unknown."""
     if not isinstance(name, str):
-        raise TypeError(f"metrics must be a list of names, got an item of type {type(name).__name__}")
+        raise TypeError(f"metrics must be a list of names, got an item of type "
+                        f"{type(name).__name__}")
     key = _ALIASES.get(name, name)
     if key not in METRICS:
         raise ValueError(f"unknown metric {name!r}; expected one of {', '.join(METRICS)}")

@@ -27,6 +27,7 @@ class Optimizer:
 
     name = ""
     _fields: tuple = ()
+    _version: int  # bumped by every attribute assignment (__setattr__)
 
     def __init__(self, clip_norm: Optional[float] = None, clip_value: Optional[float] = None):
         self.clip_norm = None if clip_norm is None else _check_nonneg("clip_norm", clip_norm)

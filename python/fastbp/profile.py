@@ -240,8 +240,8 @@ def _torch_step(sizes, activation, dtype, seed, X, y, loss, optimizer, repeats, 
 
     import fastbp as fb
 
-    if threads is not None:
-        torch.set_num_threads(int(threads))
+    # the same thread count as the native engine, for a like-for-like comparison
+    torch.set_num_threads(int(threads) if threads is not None else fb.get_num_threads())
     tdtype = torch.float32 if dtype == "float32" else torch.float64
     ref = fb.MLP(sizes, activation=activation, dtype=dtype, seed=seed, backend="reference")
     mods: List[Any] = []
@@ -272,7 +272,7 @@ def _torch_step(sizes, activation, dtype, seed, X, y, loss, optimizer, repeats, 
         opt.step()
         return out
 
-    return _timeit(step, repeats), f"torch {torch.__version__} eager, {torch.get_num_threads()} threads"
+    return _timeit(step, repeats), f"torch {torch.__version__} eager, {torch.get_num_threads()} thread(s)"
 
 
 def _jax_step(sizes, activation, dtype, seed, X, y, loss, optimizer, repeats, threads):

@@ -271,6 +271,13 @@ class ReduceLROnPlateau:
         Epochs to wait after a reduction before counting bad epochs again.
     eps : float
         Reductions smaller than this are ignored (torch default 1e-8).
+
+    Notes
+    -----
+    ``fit`` stores the state (:meth:`state_dict`) on the model after every epoch and
+    checkpoints save it; a *fresh* ``ReduceLROnPlateau`` (never stepped) given to ``fit`` on
+    a loaded model adopts that state, so a resumed run reduces the rate exactly when the
+    uninterrupted run would.
     """
 
     def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10,
@@ -304,6 +311,7 @@ class ReduceLROnPlateau:
         self.best = math.inf if self.mode == "min" else -math.inf
         self.num_bad_epochs = 0
         self.cooldown_counter = 0
+        self.last_epoch = 0  # epochs seen (0: fresh, may adopt a checkpoint's state)
 
     def _is_better(self, a: float, best: float) -> bool:
         if self.mode == "min":
@@ -330,6 +338,7 @@ class ReduceLROnPlateau:
             The (possibly lowered) learning rate.
         """
         current = float(metric)
+        self.last_epoch += 1
         if self._is_better(current, self.best):
             self.best = current
             self.num_bad_epochs = 0
@@ -349,13 +358,14 @@ class ReduceLROnPlateau:
     def state_dict(self) -> Dict[str, Any]:
         """The mutable state (best value and counters)."""
         return {"best": self.best, "num_bad_epochs": self.num_bad_epochs,
-                "cooldown_counter": self.cooldown_counter}
+                "cooldown_counter": self.cooldown_counter, "last_epoch": self.last_epoch}
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned."""
         self.best = float(state["best"])
         self.num_bad_epochs = int(state["num_bad_epochs"])
         self.cooldown_counter = int(state["cooldown_counter"])
+        self.last_epoch = int(state.get("last_epoch", 0))
 
     def __repr__(self) -> str:
         return (f"ReduceLROnPlateau(monitor={self.monitor!r}, factor={self.factor}, "

@@ -456,8 +456,9 @@ class _BaseMLP(BaseEstimator):
         best_params = None
         for _ in range(p["max_iter"]):
             h = model.fit(X, Y, loss=self._loss_name, optimizer=opt, epochs=1, batch_size=batch,
-                          shuffle=p["shuffle"], sample_weight=wt, l2=l2)
-            loss = float(h["loss"][-1]) * scale
+                          shuffle=p["shuffle"], sample_weight=wt, progress=False,
+                          grad_norm=False, l2=l2)
+            loss = float(h.history["loss"][-1]) * scale
             if not np.isfinite(loss):
                 raise ValueError("Solver produced a non-finite loss: the input data may "
                                  "contain large values and need to be preprocessed, or "

@@ -13,7 +13,9 @@ counter advanced as the engine does); the shuffled data is gathered once per epo
 chunks are consecutive slices of it, trained with ``fit_epoch(..., shuffle=False)``. The
 mini-batches, the dropout masks and therefore the parameters are bitwise the same as
 without ``steps_per_callback``; only the reported epoch loss may differ in its last bits
-(it is summed per chunk).
+(it is summed per chunk). The permutation is computed in Python (a Fisher–Yates loop: about
+0.2 s per 100 000 samples per epoch) and the gathered copy doubles the data's memory for the
+epoch — a cost paid only with ``steps_per_callback`` and ``shuffle``.
 """
 from __future__ import annotations
 
@@ -115,7 +117,10 @@ def _split(model: Any, Xa: np.ndarray, ya: np.ndarray, wa: Optional[np.ndarray],
         raise TypeError("validation_data must be a tuple (X_val, y_val) or (X_val, y_val, "
                         "sample_weight_val)")
     Xv = model._X(validation_data[0], "validation_data[0]")
-    yv = model._y(validation_data[1], loss)
+    try:
+        yv = model._y(validation_data[1], loss)
+    except (ValueError, TypeError) as e:
+        raise type(e)(f"validation_data: {e}") from None
     if len(yv) != Xv.shape[0]:
         raise ValueError(f"validation_data: X has {Xv.shape[0]} rows but y has {len(yv)}")
     if Xv.shape[0] == 0:
@@ -124,6 +129,15 @@ def _split(model: Any, Xa: np.ndarray, ya: np.ndarray, wa: Optional[np.ndarray],
     if wv is not None and wv.shape[0] != Xv.shape[0]:
         raise ValueError(f"validation_data: X has {Xv.shape[0]} rows but sample_weight has "
                          f"{wv.shape[0]}")
+    # check the targets now (labels in range, finite values), not after the first epoch
+    from .reference import losses as _losses
+
+    try:
+        _losses.check_target(loss, (Xv.shape[0], model.output_dim), yv, Xv.dtype)
+        if wv is not None:
+            _losses.check_sample_weight(wv, Xv.shape[0], Xv.dtype)
+    except (ValueError, TypeError) as e:
+        raise type(e)(f"validation_data: {e}") from None
     return (Xa, ya, wa), (Xv, yv, wv)
 
 
@@ -222,7 +236,8 @@ def fit(model: Any, X: Any, y: Any, loss: str = "mse", optimizer: Any = None, ep
         bitwise those of whole-epoch calls (see the module docstring).
     progress : bool
         Show progress (tqdm if installed, else one line per epoch) — only when stdout is a
-        terminal.
+        terminal (or a Jupyter notebook). For other streams add
+        ``fb.callbacks.ProgressBar(stream=...)`` to ``callbacks``.
     grad_norm : bool
         Record ``history["grad_norm"]`` (one extra forward/backward on
         ``grad_norm_samples`` training samples per epoch).
@@ -259,7 +274,8 @@ def fit(model: Any, X: Any, y: Any, loss: str = "mse", optimizer: Any = None, ep
     grad_norm_samples = _int_arg("grad_norm_samples", grad_norm_samples, 1)
     if schedule_per not in ("epoch", "step"):
         raise ValueError(f"schedule_per must be 'epoch' or 'step', got {schedule_per!r}")
-    if schedule is not None and not isinstance(schedule, (_sched.Schedule, _sched.ReduceLROnPlateau)):
+    if schedule is not None and not isinstance(schedule, (_sched.Schedule,
+                                                          _sched.ReduceLROnPlateau)):
         raise TypeError("schedule must be a fastbp.schedules schedule (StepLR, "
                         "CosineAnnealingLR, ...), got " + type(schedule).__name__)
     plateau = isinstance(schedule, _sched.ReduceLROnPlateau)
@@ -281,6 +297,13 @@ def fit(model: Any, X: Any, y: Any, loss: str = "mse", optimizer: Any = None, ep
         raise ValueError(f"X has {Xa.shape[0]} rows but sample_weight has {wa.shape[0]}")
     if Xa.shape[0] == 0:
         raise ValueError("X is empty")
+    # targets and weights checked up front (the engine checks them again per epoch), so a
+    # bad held-out part fails before any training, not at the end of the first epoch
+    from .reference import losses as _losses
+
+    _losses.check_target(loss, (Xa.shape[0], model.output_dim), ya, Xa.dtype)
+    if wa is not None:
+        _losses.check_sample_weight(wa, Xa.shape[0], Xa.dtype)
     (Xt, yt, wt), val = _split(model, Xa, ya, wa, validation_split, validation_data, loss)
     if optimizer is None and getattr(model, "optimizer", None) is None:
         raise ValueError("fit: the model has no optimizer yet; pass optimizer= (e.g. "
@@ -294,6 +317,10 @@ def fit(model: Any, X: Any, y: Any, loss: str = "mse", optimizer: Any = None, ep
         model.epochs_trained = 0
     if not hasattr(model, "steps_trained"):
         model.steps_trained = 0
+    if plateau and schedule.last_epoch == 0 and getattr(model, "_plateau_state", None):
+        saved = model._plateau_state
+        if saved.get("monitor") == schedule.monitor and saved.get("mode") == schedule.mode:
+            schedule.load_state_dict(saved)
     if schedule is not None and getattr(opt, "initial_lr", None) is None:
         opt.initial_lr = float(opt.lr)
         model._sync_optimizer(opt)
@@ -367,6 +394,8 @@ def fit(model: Any, X: Any, y: Any, loss: str = "mse", optimizer: Any = None, ep
                 new_lr = schedule.step(_cb._monitored(logs, schedule.monitor,
                                                       "ReduceLROnPlateau"), opt.lr)
                 _set_lr(model, opt, new_lr)
+                model._plateau_state = dict(schedule.state_dict(), monitor=schedule.monitor,
+                                            mode=schedule.mode)
             for cb in cbs:
                 cb.on_epoch_end(epoch, logs)
     finally:
@@ -377,6 +406,10 @@ def fit(model: Any, X: Any, y: Any, loss: str = "mse", optimizer: Any = None, ep
 
 
 def _is_terminal(stream: Any) -> bool:
+    """A terminal, or a Jupyter kernel's output stream (which says it is not a tty but is
+    shown to a person)."""
+    if type(stream).__module__.split(".")[0] == "ipykernel":
+        return True
     try:
         return bool(stream.isatty())
     except (AttributeError, ValueError):

@@ -603,6 +603,7 @@ class Engine:
 
     def _update(self) -> None:
         grad = self._grad.copy()
+        assert self._opt_name is not None
         opt.clip_gradient(grad, self._opt_hyper["clip_value"], self._opt_hyper["clip_norm"])
         opt.optimizer_step(self._opt_name, self._opt_hyper, self._arena, grad, self._opt_state)
 

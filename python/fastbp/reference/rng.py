@@ -175,7 +175,7 @@ def dropout_mask(
     base = np.uint64(dropout_base(seed, step, layer_index))
     counters = base + np.arange(size, dtype=np.uint64)  # wraps mod 2**64
     u = uniform(_splitmix64_array(counters))
-    return (u >= float(rate)).reshape(shape)
+    return np.asarray(u >= float(rate)).reshape(shape)
 
 
 def shuffle_base(seed: int, epoch: int) -> int:

@@ -21,6 +21,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "core/finite.h"
 #include "nn/network.h"
 
 namespace py = pybind11;
@@ -315,10 +316,7 @@ py::array check_x(const py::handle& Xo, int64_t in_dim, const char* name, bool c
   if (X.shape(0) < 1) throw std::invalid_argument(std::string(name) + " is empty (0 rows)");
   if (check_finite) {
     const T* p = static_cast<const T*>(X.data());
-    const int64_t count = X.shape(0) * X.shape(1);
-    bool ok = true;
-    for (int64_t i = 0; i < count; ++i) ok &= std::isfinite(p[i]);
-    if (!ok)
+    if (!all_finite(p, X.shape(0) * X.shape(1)))
       throw std::invalid_argument(std::string(name) +
                                   " contains NaN or Inf (after conversion to " +
                                   dtype_name<T>() +
@@ -376,8 +374,7 @@ CheckedTarget<T> check_target(const py::handle& yo, const py::handle& sw, int64_
                                   std::to_string(k) + "), got " + shape_str(ct.y));
     ct.t.values = static_cast<const T*>(ct.y.data());
     // Targets are always checked: a NaN target has no meaning for any loss.
-    for (int64_t i = 0; i < n * k; ++i)
-      if (!std::isfinite(ct.t.values[i])) throw std::invalid_argument("y contains NaN or Inf");
+    if (!all_finite(ct.t.values, n * k)) throw std::invalid_argument("y contains NaN or Inf");
   }
   if (!sw.is_none()) {
     ct.w = as_array(sw, "sample_weight", py::dtype::of<T>(), "iuf");

@@ -14,7 +14,15 @@ inline uint64_t rng_mix(uint64_t a, uint64_t b) { return splitmix64(a ^ splitmix
 inline double rng_uniform(uint64_t u) { return double(u >> 11) * 0x1.0p-53; }
 // Uniform integer in [0, bound) by the 128-bit multiply-high.
 inline uint64_t rng_bounded(uint64_t u, uint64_t bound) {
+#if defined(__SIZEOF_INT128__) && !defined(FASTBP_NO_INT128)
   return uint64_t((static_cast<unsigned __int128>(u) * bound) >> 64);
+#else
+  // No 128-bit integers (MSVC): the same high word from 32-bit halves, exactly.
+  const uint64_t ul = u & 0xFFFFFFFFu, uh = u >> 32, bl = bound & 0xFFFFFFFFu, bh = bound >> 32;
+  const uint64_t ll = ul * bl, lh = ul * bh, hl = uh * bl, hh = uh * bh;
+  const uint64_t mid = (ll >> 32) + (lh & 0xFFFFFFFFu) + (hl & 0xFFFFFFFFu);
+  return hh + (lh >> 32) + (hl >> 32) + (mid >> 32);
+#endif
 }
 
 }  // namespace fastbp

@@ -14,12 +14,16 @@ namespace fastbp {
 // it sets the calling thread's ICV only, so a model trained from another Python thread
 // (threading.Thread, a web server's worker) would ignore fastbp.set_num_threads.
 // 0: never set, use OpenMP's default (OMP_NUM_THREADS or all cores).
+// The count in use is the smaller of this and the calling thread's OpenMP ICV, so a limit
+// set the OpenMP way in this thread (threadpoolctl's threadpool_limits calls
+// omp_set_num_threads) is honoured too.
 static std::atomic<int> g_num_threads{0};
 
 int get_num_threads() {
 #ifdef FASTBP_HAVE_OPENMP
   const int n = g_num_threads.load(std::memory_order_relaxed);
-  return n > 0 ? n : omp_get_max_threads();
+  const int icv = omp_get_max_threads();
+  return n > 0 && n < icv ? n : icv;
 #else
   return 1;
 #endif

@@ -2,11 +2,18 @@
 //
 //   C (M x N) = alpha * op(A) (M x K) * op(B) (K x N) + beta * C      (contract: gemm.h)
 //
-// Loops:  jc (NC columns of C)  ->  pc (KC slice of K, packed B block shared by all threads)
-//         -> ic (MC rows, packed A block per thread; the OpenMP work-sharing loop)
-//         -> jr (NR) -> ir (MR) -> micro-kernel.
+// Paths, chosen from the shape only (never from the thread count):
+//   1. small M*N*K, or a narrow C (N <= NR, K not huge): the unpacked, vectorised
+//      small path (kd.small), rows of C split across threads when the work is large enough;
+//   2. otherwise the packed engine, on C or on C^T = op(B)^T op(A)^T when that fits the
+//      register tile much better (narrow N):
+//        jc (NC columns) -> pc (KC slice of K; B block packed cooperatively, shared)
+//        -> units (row block of <= MC rows x group of NR panels; the OpenMP work-sharing
+//           loop; A is read in place when not transposed, else packed per thread)
+//        -> jr (NR) -> ir (MR) -> micro-kernel (narrow-edge variants for the last panel).
 // K is never split across threads and every C element always sees the same sequence of
-// operations, so results are bitwise identical for any thread count.
+// operations whatever tile or thread it lands in, so results are bitwise identical for any
+// thread count.
 // The kernel table (tile, blocking, micro-kernel, packing, small path) is chosen from
 // active_isa() on every call, so set_isa() at run time takes effect immediately.
 #include "kernels/gemm/gemm.h"
@@ -52,14 +59,14 @@ inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 inline Trans flip(Trans t) { return t == Trans::N ? Trans::T : Trans::N; }
 
-// Largest K*N for which the small path copies a transposed B to the stack (all ISAs).
-constexpr int64_t kSmallMaxTransB = 8192;
-
 // Narrow C (N <= NR) goes to the unpacked small path while its B strip (K x NR) stays in L2.
 constexpr int64_t kSmallNarrowMaxK = 2048;
 
-// Work (M*N*K) below which no parallel region is opened: a region costs a few microseconds.
-constexpr double kParallelMinWork = 2.0e6;
+// Work (M*N*K) below which no parallel region is opened. Measured on the 2-core Zen 4 box: an
+// OpenMP region with 2 threads costs ~1.3 us (median; 1.0 us min), each barrier a bit less,
+// and one core does ~1e11 flop/s; so splitting pays off from ~3e5 and gives >= 1.5x from
+// ~1e6 (about 20 us of single-thread work).
+constexpr double kParallelMinWork = 1.0e6;
 
 template <typename T>
 const GemmKernel<T>* select_kernel();
@@ -128,12 +135,12 @@ bool gemm_packed(const GemmKernel<T>& kd, Trans ta, Trans tb, int64_t M, int64_t
                  T alpha, const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C,
                  int64_t rs_c, int64_t cs_c) {
   const int64_t MR = kd.mr, NR = kd.nr, KC = kd.kc;
-  const int64_t NC = imin(kd.nc, round_up(N, NR));
+  const int64_t NC = imin(kd.nc > NR ? kd.nc / NR * NR : NR, round_up(N, NR));  // panels fit
   const int64_t kc_max = imin(KC, K);
 
   int nthreads = 1;
 #ifdef FASTBP_HAVE_OPENMP
-  if (!omp_in_parallel() && double(M) * double(N) * double(K) >= kParallelMinWork)
+  if (double(M) * double(N) * double(K) >= kParallelMinWork && !omp_in_parallel())
     nthreads = get_num_threads();
 #endif
   // Work units are (row block ib, panel group g) pairs, handed out by a static schedule.
@@ -232,7 +239,7 @@ void small_rows_parallel(const GemmKernel<T>& kd, Trans ta, Trans tb, int64_t M,
                          T beta, T* C, int64_t ldc) {
   int nthreads = 1;
 #ifdef FASTBP_HAVE_OPENMP
-  if (!omp_in_parallel() && double(M) * double(N) * double(K) >= kParallelMinWork)
+  if (double(M) * double(N) * double(K) >= kParallelMinWork && !omp_in_parallel())
     nthreads = get_num_threads();
 #endif
   if (nthreads > M) nthreads = int(M);
@@ -263,23 +270,25 @@ void gemm_dispatch(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, 
   }
   const GemmKernel<T>& kd = *select_kernel<T>();
   const double work = double(M) * double(N) * double(K);
-  if (work <= double(kd.small_max_work) && (transb == Trans::N || K * N <= kSmallMaxTransB)) {
+  if (work <= double(kd.small_max_work) &&
+      (transb == Trans::N || K * N <= small_trans_b_max<T>())) {
     small_rows_parallel<T>(kd, transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
-  // A narrow C (N <= NR, e.g. an output layer with 10 units) with A not transposed: the
-  // unpacked small path streams A once with one masked vector per row and no packing at all;
-  // rows are split across threads (each row is computed the same way whatever the split).
-  // (With A transposed the transposed-view packed path below measures faster.)
-  if (transa == Trans::N && N <= kd.nr && K <= kSmallNarrowMaxK &&
-      (transb == Trans::N || K * N <= kSmallMaxTransB)) {
+  // A narrow C (N <= NR, e.g. an output layer with 10 units): the unpacked small path streams
+  // op(A) once with at most NR/width masked vectors per row and no packing at all; rows are
+  // split across threads (each row is computed the same way whatever the split).
+  if (N <= kd.nr && K <= kSmallNarrowMaxK &&
+      (transb == Trans::N || K * N <= small_trans_b_max<T>())) {
     small_rows_parallel<T>(kd, transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
-  // A narrow C (N much below NR) wastes most of the register tile; computing
+  // A narrow C (N below NR) wastes much of the register tile; computing
   // C^T = op(B)^T op(A)^T puts the long M side on the wide NR side instead.
   bool ok;
-  if (tile_efficiency(N, M, kd.mr, kd.nr_step) > 1.25 * tile_efficiency(M, N, kd.mr, kd.nr_step)) {
+  const double eff = tile_efficiency(M, N, kd.mr, kd.nr_step);
+  const double eff_t = tile_efficiency(N, M, kd.mr, kd.nr_step);
+  if (eff_t > 1.25 * eff) {
     ok = gemm_packed<T>(kd, flip(transb), flip(transa), N, M, K, alpha, B, ldb, A, lda, beta, C,
                         1, ldc);
   } else {

@@ -53,6 +53,11 @@ struct GemmKernel {
   int64_t small_max_work;  // use `small` when M*N*K <= this (and the shape allows it)
 };
 
+// The small path copies a transposed B (K x N) to a stack buffer of this many bytes at most.
+constexpr int64_t kSmallTransBBytes = 32768;
+template <typename T>
+constexpr int64_t small_trans_b_max() { return kSmallTransBBytes / int64_t(sizeof(T)); }
+
 // One getter per ISA and dtype; the x86 ones exist only in x86 builds.
 const GemmKernel<float>* kernel_generic_f32();
 const GemmKernel<double>* kernel_generic_f64();

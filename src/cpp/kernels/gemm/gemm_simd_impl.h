@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "kernels/gemm/gemm.h"
+#include "kernels/gemm/gemm_kernels.h"
 
 namespace fastbp {
 namespace gemm_detail {
@@ -186,25 +187,14 @@ inline void small_dispatch(int r, int nv, int64_t K, const typename S::T* A, int
   }
 }
 
-// Max K*N of a transposed B copied to the stack by the small path (driver checks this).
-constexpr int64_t kSmallMaxTransB = 8192;
-
-// Same contract as gemm(); op(B) = B^T is first transposed into a stack buffer.
+// op(B) = B (row-major K x N): column strips of NVMAX vectors, row blocks of RMAX.
 template <class S, int RMAX, int NVMAX>
-void small_simd(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, typename S::T alpha,
-                const typename S::T* A, int64_t lda, const typename S::T* B, int64_t ldb,
-                typename S::T beta, typename S::T* C, int64_t ldc) {
+void small_simd_bn(bool at, int64_t M, int64_t N, int64_t K, typename S::T alpha,
+                   const typename S::T* A, int64_t lda, const typename S::T* B, int64_t ldb,
+                   typename S::T beta, typename S::T* C, int64_t ldc) {
   using T = typename S::T;
   constexpr int L = S::L;
   constexpr int64_t NB = NVMAX * L;
-  alignas(64) T bt[kSmallMaxTransB];
-  if (transb == Trans::T) {
-    for (int64_t p = 0; p < K; ++p)
-      for (int64_t j = 0; j < N; ++j) bt[p * N + j] = B[j * ldb + p];
-    B = bt;
-    ldb = N;
-  }
-  const bool at = (transa == Trans::T);
   for (int64_t j0 = 0; j0 < N; j0 += NB) {
     const int64_t nj = (N - j0 < NB) ? (N - j0) : NB;
     const int nv = int((nj + L - 1) / L);
@@ -215,6 +205,35 @@ void small_simd(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, typ
                                      alpha, beta, nj);
     }
   }
+}
+
+// op(B) = B^T: copy it transposed (K x N, K*N <= small_trans_b_max<T>()) to the stack
+// first. Kept out of line so the common path does not pay for (or probe) the large stack frame.
+template <class S, int RMAX, int NVMAX>
+__attribute__((noinline)) void small_simd_bt(bool at, int64_t M, int64_t N, int64_t K,
+                                             typename S::T alpha, const typename S::T* A,
+                                             int64_t lda, const typename S::T* B, int64_t ldb,
+                                             typename S::T beta, typename S::T* C, int64_t ldc) {
+  using T = typename S::T;
+  alignas(64) T bt[small_trans_b_max<T>()];
+  for (int64_t j = 0; j < N; ++j) {
+    const T* bj = B + j * ldb;
+    for (int64_t p = 0; p < K; ++p) bt[p * N + j] = bj[p];
+  }
+  small_simd_bn<S, RMAX, NVMAX>(at, M, N, K, alpha, A, lda, bt, N, beta, C, ldc);
+}
+
+// Same contract as gemm() (the driver guarantees K*N <= small_trans_b_max<T>() when B is
+// transposed).
+template <class S, int RMAX, int NVMAX>
+void small_simd(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, typename S::T alpha,
+                const typename S::T* A, int64_t lda, const typename S::T* B, int64_t ldb,
+                typename S::T beta, typename S::T* C, int64_t ldc) {
+  const bool at = (transa == Trans::T);
+  if (transb == Trans::T)
+    small_simd_bt<S, RMAX, NVMAX>(at, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  else
+    small_simd_bn<S, RMAX, NVMAX>(at, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 #undef FASTBP_UNROLL

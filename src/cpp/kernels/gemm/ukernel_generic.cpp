@@ -11,7 +11,45 @@ namespace fastbp {
 namespace gemm_detail {
 namespace {
 
-// c(i, j) = alpha * sum_p a[p*MR+i] * b[p*NR+j] + beta * c(i, j), for i < m, j < n.
+// c(i, j) = alpha * sum_p A_tile(i, p) * b[p*NR+j] + beta * c(i, j), for i < m, j < n.
+// With GCC/Clang the accumulators are 16-byte vector-extension values (SSE2 on x86-64, NEON on
+// aarch64: 12 registers for the 6 x 8 / 6 x 4 tiles); otherwise plain arrays.
+#if defined(__GNUC__)
+template <typename T, int MR, int NR>
+void ukernel_generic(int64_t k, const T* __restrict a, int64_t rs_a, int64_t cs_a,
+                     const T* __restrict b, T* c, int64_t rs_c, int64_t cs_c, T alpha, T beta,
+                     int64_t m, int64_t n) {
+  typedef T V __attribute__((vector_size(16)));
+  constexpr int W = 16 / sizeof(T);
+  constexpr int NV = NR / W;
+  static_assert(NR % W == 0, "NR must be a multiple of the vector width");
+  V acc[MR][NV];
+  for (int i = 0; i < MR; ++i)
+    for (int v = 0; v < NV; ++v) acc[i][v] = V{};
+  const T* ar[MR];
+  for (int i = 0; i < MR; ++i) ar[i] = a + ((i < m) ? i : (m - 1)) * rs_a;
+  for (int64_t p = 0; p < k; ++p) {
+    V bv[NV];
+    for (int v = 0; v < NV; ++v) __builtin_memcpy(&bv[v], b + v * W, sizeof(V));
+    for (int i = 0; i < MR; ++i) {
+      const T ai = ar[i][p * cs_a];
+      for (int v = 0; v < NV; ++v) acc[i][v] += ai * bv[v];
+    }
+    b += NR;
+  }
+  T tile[MR][NR];
+  for (int i = 0; i < MR; ++i)
+    for (int v = 0; v < NV; ++v) __builtin_memcpy(&tile[i][v * W], &acc[i][v], sizeof(V));
+  for (int64_t i = 0; i < m; ++i) {
+    T* ci = c + i * rs_c;
+    if (beta == T(0)) {
+      for (int64_t j = 0; j < n; ++j) ci[j * cs_c] = alpha * tile[i][j];
+    } else {
+      for (int64_t j = 0; j < n; ++j) ci[j * cs_c] = alpha * tile[i][j] + beta * ci[j * cs_c];
+    }
+  }
+}
+#else
 template <typename T, int MR, int NR>
 void ukernel_generic(int64_t k, const T* __restrict a, int64_t rs_a, int64_t cs_a,
                      const T* __restrict b, T* c, int64_t rs_c, int64_t cs_c, T alpha, T beta,
@@ -37,6 +75,7 @@ void ukernel_generic(int64_t k, const T* __restrict a, int64_t rs_a, int64_t cs_
     }
   }
 }
+#endif
 
 // Direct product without packing, for small shapes: rows of C accumulated over p.
 template <typename T>
@@ -79,11 +118,13 @@ void small_generic(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, 
 
 const GemmKernel<float> k_f32 = {
     "generic_f32_6x8", 6, 8, 72, 256, 2048,
-    &ukernel_generic<float, 6, 8>, 8, {&ukernel_generic<float, 6, 8>}, &pack_a_tmpl<float, 6>, &pack_b_tmpl<float, 8>,
+    &ukernel_generic<float, 6, 8>, 8, {&ukernel_generic<float, 6, 8>},
+    &pack_a_tmpl<float, 6>, &pack_b_tmpl<float, 8>,
     &small_generic<float>, 16 * 16 * 16};
 const GemmKernel<double> k_f64 = {
     "generic_f64_6x4", 6, 4, 72, 256, 2048,
-    &ukernel_generic<double, 6, 4>, 4, {&ukernel_generic<double, 6, 4>}, &pack_a_tmpl<double, 6>, &pack_b_tmpl<double, 4>,
+    &ukernel_generic<double, 6, 4>, 4, {&ukernel_generic<double, 6, 4>},
+    &pack_a_tmpl<double, 6>, &pack_b_tmpl<double, 4>,
     &small_generic<double>, 16 * 16 * 16};
 
 }  // namespace

@@ -1,0 +1,100 @@
+"""Type stub for the native engine ``fastbp._core`` (src/cpp/bindings/*.cpp).
+
+Keep in step with the bindings: ``python -m mypy.stubtest fastbp._core`` (run by
+``.ci/wheel.sh``) and ``tests/test_packaging.py`` fail when a binding is missing here or a name
+here is missing from the module. The engine contract is docs/ENGINE.md.
+"""
+from typing import Any, Dict, Generic, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
+
+import numpy as np
+from numpy.typing import NDArray
+
+# ---------------------------------------------------------------------------- core (bind_core)
+
+def get_isa() -> str:
+    """Instruction set the kernels use now: generic, avx2 or avx512."""
+def set_isa(name: str) -> None:
+    """Force the kernels' instruction set; ValueError if this CPU or build lacks it."""
+def supported_isas() -> List[str]:
+    """Instruction sets this CPU and this build support (always includes generic)."""
+def get_num_threads() -> int: ...
+def set_num_threads(n: int) -> None: ...
+def set_check_finite(on: bool) -> None: ...
+def get_check_finite() -> bool: ...
+def have_openmp() -> bool:
+    """Whether the engine was built with OpenMP (else it runs on one thread)."""
+def openmp_runtime() -> str:
+    """A short description: ``"OpenMP 201511"`` or ``"none"``."""
+
+# ------------------------------------------------------------------------ kernels (bind_kernels)
+# C = alpha * op(A) @ op(B) + beta * C, in place on C (C-contiguous, exact dtype).
+
+def gemm_f32(A: NDArray[np.float32], B: NDArray[np.float32], C: NDArray[np.float32],
+             transa: bool = False, transb: bool = False, alpha: float = 1.0,
+             beta: float = 0.0) -> None: ...
+def gemm_naive_f32(A: NDArray[np.float32], B: NDArray[np.float32], C: NDArray[np.float32],
+                   transa: bool = False, transb: bool = False, alpha: float = 1.0,
+                   beta: float = 0.0) -> None: ...
+def gemm_f64(A: NDArray[np.float64], B: NDArray[np.float64], C: NDArray[np.float64],
+             transa: bool = False, transb: bool = False, alpha: float = 1.0,
+             beta: float = 0.0) -> None: ...
+def gemm_naive_f64(A: NDArray[np.float64], B: NDArray[np.float64], C: NDArray[np.float64],
+                   transa: bool = False, transb: bool = False, alpha: float = 1.0,
+                   beta: float = 0.0) -> None: ...
+
+# ------------------------------------------------------------------------------ engine (bind_nn)
+
+_F = TypeVar("_F", np.float32, np.float64)
+
+# A layer dict of the spec (docs/ENGINE.md, "Layer spec").
+_LayerSpec = Mapping[str, Any]
+# y: targets of the model's dtype, (n, k) or (n,) when k == 1, or int64 class labels (n,).
+_Target = Union[NDArray[Any], NDArray[np.int64]]
+
+class _Network(Generic[_F]):
+    """Shared interface of Network32 (float32) and Network64 (float64); not in the module."""
+
+    def __init__(self, spec: Sequence[_LayerSpec], seed: int = 0) -> None: ...
+    @property
+    def dtype(self) -> str: ...
+    @property
+    def in_dim(self) -> int: ...
+    @property
+    def out_dim(self) -> int: ...
+    @property
+    def num_params(self) -> int: ...
+    def arena(self) -> NDArray[_F]:
+        """Live 1-D view of all parameters."""
+    def parameters(self) -> List[NDArray[_F]]:
+        """Live, writable views: [W1, b1, ...], W shaped (in, out)."""
+    def buffers(self) -> List[NDArray[_F]]:
+        """Live views of the BatchNorm running statistics."""
+    def predict(self, X: NDArray[_F], check_finite: Optional[bool] = None) -> NDArray[_F]: ...
+    def loss_and_gradients(self, X: NDArray[_F], y: _Target, loss: str,
+                           loss_params: Dict[str, Any] = ...,
+                           sample_weight: Optional[NDArray[_F]] = None,
+                           check_finite: Optional[bool] = None) -> Tuple[float, List[NDArray[_F]]]: ...
+    def train_step(self, X: NDArray[_F], y: _Target, loss: str,
+                   loss_params: Dict[str, Any] = ...,
+                   sample_weight: Optional[NDArray[_F]] = None,
+                   check_finite: Optional[bool] = None) -> float: ...
+    def fit_epoch(self, X: NDArray[_F], y: _Target, loss: str,
+                  loss_params: Dict[str, Any] = ...,
+                  sample_weight: Optional[NDArray[_F]] = None, batch_size: int = 32,
+                  shuffle: bool = True, lrs: Optional[NDArray[np.float64]] = None,
+                  check_finite: Optional[bool] = None) -> float: ...
+    def set_optimizer(self, name: str, hyper: Dict[str, Any] = ..., reset: bool = False) -> None: ...
+    def set_lr(self, lr: float) -> None: ...
+    def optimizer_name(self) -> str: ...
+    def optimizer_state(self) -> Dict[str, Any]:
+        """``{"step": int, "<state name>": 1-D array over the arena, ...}``."""
+    def set_optimizer_state(self, arg0: Dict[str, Any], /) -> None: ...
+    def rng_state(self) -> Tuple[int, int, int]:
+        """(seed, step_counter, epoch_counter)."""
+    def set_rng_state(self, seed: int, step: int, epoch: int) -> None: ...
+
+class Network32(_Network[np.float32]):
+    """The engine in float32."""
+
+class Network64(_Network[np.float64]):
+    """The engine in float64."""
