@@ -423,6 +423,7 @@ def test_hyper_and_rng_hostile(backend):
                         ("sgd", {"lr": 0.1, "weight_decay": float("inf")}),
                         ("rmsprop", {"alpha": -0.5}), ("sgd", {"lr": 0.1, "clip_norm": float("nan")}),
                         ("sgd", {"lr": 0.1, "clip_value": -1.0}), ("sgd", {"lr": "fast"}),
+                        ("sgd", {"lr": 0.1, "momentum": 0.5, "nesterov": np.ones(3)}),
                         ("lbfgs", {})]:
         with pytest.raises(ValueError):
             eng.set_optimizer(name, hyper, False)

@@ -97,7 +97,13 @@ bool bget(const py::dict& d, const char* key, bool dflt) {
   if (!d.contains(key)) return dflt;
   py::object v = d[key];
   if (v.is_none()) return dflt;
-  return PyObject_IsTrue(v.ptr()) == 1;
+  const int t = PyObject_IsTrue(v.ptr());
+  if (t < 0) {  // e.g. an array of several values: its truth is ambiguous
+    PyErr_Clear();
+    throw std::invalid_argument(std::string("hyper['") + key + "'] must be a bool, got " +
+                                repr_of(v));
+  }
+  return t == 1;
 }
 
 // A positive integer (int or NumPy integer, not bool) that fits in int64.
