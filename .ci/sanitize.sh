@@ -23,6 +23,10 @@ if [ ! -e "$LIBASAN" ]; then
   echo "sanitize.sh: libasan.so not found (compiler $CXX_BIN)" >&2
   exit 1
 fi
+# libstdc++ is preloaded too: the interpreter does not link it, and ASan's __cxa_throw
+# interceptor must find the real one at start-up ("CHECK failed: real___cxa_throw").
+LIBSTDCXX="$("$CXX_BIN" -print-file-name=libstdc++.so)"
+PRELOAD="$LIBASAN $LIBSTDCXX"
 
 if [ "${SANITIZE_KEEP_VENV:-0}" != 1 ] || [ ! -x "$VENV/bin/python" ]; then
   rm -rf "$VENV"
@@ -35,8 +39,9 @@ python -m pip install -q --no-build-isolation \
   -C cmake.define.FASTBP_SANITIZE=ON -C cmake.build-type=RelWithDebInfo \
   -C build-dir="$BUILD_DIR" "$ROOT"
 
-SO="$(python -c 'import importlib.util as u; print(u.find_spec("fastbp._core").origin)' 2>/dev/null || true)"
-if ! nm -D "$SO" 2>/dev/null | grep -q __asan; then
+# (locate the extension without importing it: importing needs libasan preloaded)
+SO="$(ls "$(python -c 'import sysconfig; print(sysconfig.get_paths()["platlib"])')"/fastbp/_core*.so)"
+if [ "$(nm -D "$SO" 2>/dev/null | grep -c __asan || true)" = 0 ]; then
   echo "sanitize.sh: $SO is not instrumented" >&2
   exit 1
 fi
@@ -51,8 +56,11 @@ export OMP_NUM_THREADS=2
 cd "${TMPDIR:-/tmp}"
 LOG="$(mktemp -d)/asan"
 export ASAN_OPTIONS="$ASAN_OPTIONS:log_path=$LOG"
+export UBSAN_OPTIONS="$UBSAN_OPTIONS:log_path=$LOG"
 status=0
-LD_PRELOAD="$LIBASAN" python -m pytest -q -x -p no:cacheprovider \
+# SANITIZE_PYTEST_ARGS overrides the selection (e.g. "-k 'not gemm_edges'" to save time).
+# shellcheck disable=SC2086
+LD_PRELOAD="$PRELOAD" python -m pytest -q -x -p no:cacheprovider ${SANITIZE_PYTEST_ARGS:-} \
   "$ROOT/tests/test_reliability.py" "$ROOT/tests/test_threads.py" "$ROOT/tests/test_fuzz.py" \
   "$ROOT/tests/test_native_vs_reference.py" "$ROOT/tests/test_gemm.py" "$ROOT/tests/test_core.py" \
   || status=$?
@@ -80,6 +88,6 @@ fi
 LLOG="$(mktemp -d)/lsan"
 ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:allocator_may_return_null=1:fast_unwind_on_malloc=0:malloc_context_size=40:log_path=$LLOG" \
 LSAN_OPTIONS="suppressions=$ROOT/.ci/lsan.supp:exitcode=0:print_suppressions=0" \
-  LD_PRELOAD="$LIBASAN" python "$ROOT/tests/fuzz/leak_workload.py"
+  LD_PRELOAD="$PRELOAD" python "$ROOT/tests/fuzz/leak_workload.py"
 python "$ROOT/tests/fuzz/lsan_filter.py" "$LLOG".* || { echo "sanitize.sh: FAILED (leaks)" >&2; exit 1; }
 echo "sanitize.sh: OK (no ASan/UBSan reports, no leaks from fastbp)"

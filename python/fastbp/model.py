@@ -89,7 +89,10 @@ def _as_float(name: str, a: Any, dtype: np.dtype, ndim: Tuple[int, ...]) -> np.n
     if arr.ndim not in ndim:
         raise ValueError(f"{name} must be {' or '.join(f'{d}-D' for d in ndim)}, got shape {arr.shape}")
     with np.errstate(over="ignore", invalid="ignore"):
-        return np.ascontiguousarray(arr, dtype=dtype)
+        out = np.ascontiguousarray(arr, dtype=dtype)
+    if not out.flags.aligned:  # ascontiguousarray keeps a misaligned buffer as it is
+        out = out.copy()
+    return out
 
 
 class Sequential:

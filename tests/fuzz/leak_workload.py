@@ -20,7 +20,7 @@ for dtype in ("float32", "float64"):
             m.train_step(X, y, "softmax_cross_entropy", opt)
             m.predict(X[::2])
             m.loss_and_gradients(np.asfortranarray(X), y, "softmax_cross_entropy")
-        m.fit(X, y, loss="softmax_cross_entropy", epochs=2, batch_size=8, progress=False)
+        m.fit(X, y, loss="softmax_cross_entropy", epochs=2, batch_size=10, progress=False)
         st = m._engine.optimizer_state()
         m._engine.set_optimizer_state(st)
         m._engine.set_rng_state(*m._engine.rng_state())

@@ -97,7 +97,13 @@ bool bget(const py::dict& d, const char* key, bool dflt) {
   if (!d.contains(key)) return dflt;
   py::object v = d[key];
   if (v.is_none()) return dflt;
-  return PyObject_IsTrue(v.ptr()) == 1;
+  const int t = PyObject_IsTrue(v.ptr());
+  if (t < 0) {  // e.g. an array of several values: its truth is ambiguous
+    PyErr_Clear();
+    throw std::invalid_argument(std::string("hyper['") + key + "'] must be a bool, got " +
+                                repr_of(v));
+  }
+  return t == 1;
 }
 
 // A positive integer (int or NumPy integer, not bool) that fits in int64.
@@ -271,9 +277,11 @@ const char* dtype_name() {
   return sizeof(T) == 4 ? "float32" : "float64";
 }
 
+// Deliberately never destroyed: a static py::object would be released by the C++ exit
+// handlers after the interpreter is finalised (a segfault at exit, found by ASan).
 py::module_& numpy() {
-  static py::module_ np = py::module_::import("numpy");
-  return np;
+  static py::module_* np = new py::module_(py::module_::import("numpy"));
+  return *np;
 }
 
 // Converts user data to an aligned, C-contiguous array of dtype `dt` (a copy only when
@@ -298,7 +306,10 @@ py::array as_array(const py::handle& obj, const char* name, const py::dtype& dt,
   const bool ok = a.dtype().is(dt) && (a.flags() & py::array::c_style) &&
                   (a.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_);
   if (ok) return a;
-  return numpy().attr("ascontiguousarray")(a, dt);
+  py::array out = numpy().attr("ascontiguousarray")(a, dt);
+  // ascontiguousarray returns a misaligned buffer as it is (UBSan found the misaligned loads)
+  if (!(out.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_)) out = out.attr("copy")();
+  return out;
 }
 
 // X: (n, in_dim), n >= 1, finite (when checked). Returns the converted array.
