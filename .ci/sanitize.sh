@@ -7,14 +7,23 @@
 #
 #   .ci/sanitize.sh            # ~3-4 min on 2 cores (build ~1.5 min, tests ~1.5 min)
 #
-# Environment: SANITIZE_VENV (default $TMPDIR/fastbp-san-venv) is deleted and recreated;
-# SANITIZE_KEEP_VENV=1 reuses it (and the build directory) for quick local iterations.
+# Environment: by default a private temporary venv + build directory, deleted at the end.
+# SANITIZE_VENV=<dir> SANITIZE_KEEP_VENV=1 reuses a venv (and <dir>.build) between local runs.
 # Python itself is not instrumented, so libasan is LD_PRELOADed into the interpreter.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
-VENV="${SANITIZE_VENV:-${TMPDIR:-/tmp}/fastbp-san-venv}"
-BUILD_DIR="${SANITIZE_BUILD_DIR:-${TMPDIR:-/tmp}/fastbp-san-build}"
+# A private throwaway directory per run by default (several worktrees / CI jobs share /tmp:
+# a fixed path let two concurrent runs delete each other's object files).
+if [ -z "${SANITIZE_VENV:-}" ]; then
+  WORK="$(mktemp -d "${TMPDIR:-/tmp}/fastbp-san.XXXXXX")"
+  trap 'rm -rf "$WORK"' EXIT
+  VENV="$WORK/venv"
+  BUILD_DIR="${SANITIZE_BUILD_DIR:-$WORK/build}"
+else
+  VENV="$SANITIZE_VENV"
+  BUILD_DIR="${SANITIZE_BUILD_DIR:-$VENV.build}"
+fi
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
 CXX_BIN="${CXX:-c++}"
