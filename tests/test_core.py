@@ -33,7 +33,8 @@ def test_fit_learns_digits_and_history():
     assert acc > 0.85
 
 
-def test_fit_is_deterministic_across_threads():
+@pytest.mark.parametrize("width", [64, 300])  # 300: >64k parameters, threaded optimizer pass
+def test_fit_is_deterministic_across_threads(width):
     rng = np.random.default_rng(0)
     X = rng.standard_normal((300, 20)).astype(np.float32)
     y = rng.integers(0, 4, 300)
@@ -42,7 +43,8 @@ def test_fit_is_deterministic_across_threads():
     try:
         for threads in (1, 2, 1):
             fb.set_num_threads(threads)
-            m = fb.MLP([20, 64, 4], seed=5)
+            m = fb.Sequential([fb.Dense(width, "relu"), fb.Dense(width, "relu"), fb.Dense(4)],
+                              input_dim=20, seed=5)
             m.fit(X, y, loss="softmax_cross_entropy", optimizer=fb.optim.Adam(), epochs=2,
                   batch_size=16)
             results.append(np.concatenate([p.ravel() for p in m.parameters()]))

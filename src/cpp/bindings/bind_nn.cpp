@@ -58,9 +58,14 @@ std::string repr_of(const py::handle& h) { return py::repr(h).cast<std::string>(
 
 // Physical memory in bytes (0 if unknown): requests above it are refused up front with a
 // MemoryError rather than risking the OOM killer on an over-committing kernel.
+// Read once: sysconf(_SC_PHYS_PAGES) is a sysinfo() system call (~1 us), too slow for every
+// training step.
 double physical_memory() {
-  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-  return (pages > 0 && page > 0) ? double(pages) * double(page) : 0.0;
+  static const double bytes = [] {
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    return (pages > 0 && page > 0) ? double(pages) * double(page) : 0.0;
+  }();
+  return bytes;
 }
 
 void check_memory(double bytes, const std::string& what) {

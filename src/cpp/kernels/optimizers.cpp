@@ -1,6 +1,11 @@
 #include "kernels/optimizers.h"
 
 #include "core/cpu.h"
+#include "core/threading.h"
+
+#ifdef FASTBP_HAVE_OPENMP
+#include <omp.h>
+#endif
 
 #include <algorithm>
 #include <cmath>
@@ -76,30 +81,52 @@ double clip_gradients(T* g, int64_t count, const OptConfig& c) {
 
 namespace generic {
 template <typename T>
-void opt_step_kernel(T*, T*, int64_t, const OptConfig&, OptState<T>&);
+void opt_step_kernel(T*, T*, int64_t, int64_t, const OptConfig&, OptState<T>&, int64_t);
 }
 #if defined(FASTBP_HAVE_X86_KERNELS)
 namespace avx2 {
 template <typename T>
-void opt_step_kernel(T*, T*, int64_t, const OptConfig&, OptState<T>&);
+void opt_step_kernel(T*, T*, int64_t, int64_t, const OptConfig&, OptState<T>&, int64_t);
 }
 namespace avx512 {
 template <typename T>
-void opt_step_kernel(T*, T*, int64_t, const OptConfig&, OptState<T>&);
+void opt_step_kernel(T*, T*, int64_t, int64_t, const OptConfig&, OptState<T>&, int64_t);
 }
 #endif
 
-// One flat pass over the arena, with the widest vectors the active ISA allows.
+// One flat pass over the arena, with the widest vectors the active ISA allows; large arenas
+// are split into contiguous ranges over the threads (elementwise: the result is the same for
+// any thread count).
 template <typename T>
 void opt_step(T* p, T* g, int64_t n, const OptConfig& c, OptState<T>& st) {
+  using Kernel = void (*)(T*, T*, int64_t, int64_t, const OptConfig&, OptState<T>&, int64_t);
+  Kernel kernel = &generic::opt_step_kernel<T>;
 #if defined(FASTBP_HAVE_X86_KERNELS)
   switch (active_isa()) {
-    case Isa::avx512: return avx512::opt_step_kernel<T>(p, g, n, c, st);
-    case Isa::avx2: return avx2::opt_step_kernel<T>(p, g, n, c, st);
+    case Isa::avx512: kernel = &avx512::opt_step_kernel<T>; break;
+    case Isa::avx2: kernel = &avx2::opt_step_kernel<T>; break;
     default: break;
   }
 #endif
-  generic::opt_step_kernel<T>(p, g, n, c, st);
+  st.step += 1;
+  const int64_t step = st.step;
+  int nthreads = 1;
+#ifdef FASTBP_HAVE_OPENMP
+  // below ~64k parameters a parallel region costs more than it saves
+  if (n >= (int64_t(1) << 16) && !omp_in_parallel()) nthreads = get_num_threads();
+  if (nthreads > 1) {
+#pragma omp parallel num_threads(nthreads)
+    {
+      const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+      // contiguous ranges on 64-element (cache-line) boundaries
+      const int64_t b = (t * n / nt) & ~int64_t(63);
+      const int64_t e = t + 1 == nt ? n : ((t + 1) * n / nt) & ~int64_t(63);
+      if (e > b) kernel(p + b, g + b, e - b, b, c, st, step);
+    }
+    return;
+  }
+#endif
+  kernel(p, g, n, 0, c, st, step);
 }
 
 #define FASTBP_INST(T)                                                                 \

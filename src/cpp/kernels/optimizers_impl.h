@@ -16,9 +16,11 @@ namespace fastbp {
 namespace FASTBP_OPT_NS {
 
 template <typename T>
-void opt_step_kernel(T* p, T* g, int64_t n, const OptConfig& c, OptState<T>& st) {
-  const bool first = st.step == 0;
-  st.step += 1;
+void opt_step_kernel(T* p, T* g, int64_t n, int64_t offset, const OptConfig& c,
+                     OptState<T>& st, int64_t step) {
+  // p, g: this range of the arena; the state arrays are indexed from `offset`; `step` is the
+  // step count after this update (1 on the first).
+  const bool first = step == 1;
   const T lr = T(c.lr);
   const T wd = T(c.weight_decay);
   if (c.weight_decay != 0.0 && c.kind != OptKind::adamw) {
@@ -30,7 +32,7 @@ void opt_step_kernel(T* p, T* g, int64_t n, const OptConfig& c, OptState<T>& st)
         for (int64_t i = 0; i < n; ++i) p[i] -= lr * g[i];
         return;
       }
-      T* buf = st.find("momentum_buffer")->data();
+      T* buf = (st.find("momentum_buffer")->data() + offset);
       const T mom = T(c.momentum), damp = T(1.0 - c.dampening);
       for (int64_t i = 0; i < n; ++i) {
         buf[i] = first ? g[i] : mom * buf[i] + damp * g[i];
@@ -45,13 +47,13 @@ void opt_step_kernel(T* p, T* g, int64_t n, const OptConfig& c, OptState<T>& st)
         const T f = T(1.0 - c.lr * c.weight_decay);
         for (int64_t i = 0; i < n; ++i) p[i] *= f;
       }
-      T* m = st.find("exp_avg")->data();
-      T* v = st.find("exp_avg_sq")->data();
-      T* vmax = c.amsgrad ? st.find("max_exp_avg_sq")->data() : nullptr;
+      T* m = (st.find("exp_avg")->data() + offset);
+      T* v = (st.find("exp_avg_sq")->data() + offset);
+      T* vmax = c.amsgrad ? (st.find("max_exp_avg_sq")->data() + offset) : nullptr;
       const T b1 = T(c.beta1), b2 = T(c.beta2);
       const T one_b1 = T(1.0 - c.beta1), one_b2 = T(1.0 - c.beta2);
-      const double bc1 = 1.0 - std::pow(c.beta1, double(st.step));
-      const double bc2 = 1.0 - std::pow(c.beta2, double(st.step));
+      const double bc1 = 1.0 - std::pow(c.beta1, double(step));
+      const double bc2 = 1.0 - std::pow(c.beta2, double(step));
       const T step_size = T(c.lr / bc1);
       const T inv_bc2_sqrt = T(1.0 / std::sqrt(bc2));
       const T eps = T(c.eps);
@@ -70,9 +72,9 @@ void opt_step_kernel(T* p, T* g, int64_t n, const OptConfig& c, OptState<T>& st)
       return;
     }
     case OptKind::rmsprop: {
-      T* sq = st.find("square_avg")->data();
-      T* buf = c.momentum > 0.0 ? st.find("momentum_buffer")->data() : nullptr;
-      T* ga = c.centered ? st.find("grad_avg")->data() : nullptr;
+      T* sq = (st.find("square_avg")->data() + offset);
+      T* buf = c.momentum > 0.0 ? (st.find("momentum_buffer")->data() + offset) : nullptr;
+      T* ga = c.centered ? (st.find("grad_avg")->data() + offset) : nullptr;
       const T a = T(c.alpha), one_a = T(1.0 - c.alpha), eps = T(c.eps), mom = T(c.momentum);
       for (int64_t i = 0; i < n; ++i) {
         sq[i] = a * sq[i] + one_a * g[i] * g[i];
@@ -93,8 +95,8 @@ void opt_step_kernel(T* p, T* g, int64_t n, const OptConfig& c, OptState<T>& st)
       return;
     }
     case OptKind::adagrad: {
-      T* s = st.find("sum")->data();
-      const T clr = T(c.lr / (1.0 + double(st.step - 1) * c.lr_decay));
+      T* s = (st.find("sum")->data() + offset);
+      const T clr = T(c.lr / (1.0 + double(step - 1) * c.lr_decay));
       const T eps = T(c.eps);
       for (int64_t i = 0; i < n; ++i) {
         s[i] += g[i] * g[i];
@@ -106,10 +108,10 @@ void opt_step_kernel(T* p, T* g, int64_t n, const OptConfig& c, OptState<T>& st)
 }
 
 #define FASTBP_OPT_INSTANTIATE                                                              \
-  template void opt_step_kernel<float>(float*, float*, int64_t, const OptConfig&,         \
-                                       OptState<float>&);                                 \
-  template void opt_step_kernel<double>(double*, double*, int64_t, const OptConfig&,      \
-                                        OptState<double>&);
+  template void opt_step_kernel<float>(float*, float*, int64_t, int64_t, const OptConfig&, \
+                                       OptState<float>&, int64_t);                        \
+  template void opt_step_kernel<double>(double*, double*, int64_t, int64_t,               \
+                                        const OptConfig&, OptState<double>&, int64_t);
 
 }  // namespace FASTBP_OPT_NS
 }  // namespace fastbp
