@@ -483,6 +483,31 @@ py::list copies(const std::vector<T>& arena, const std::vector<ParamInfo>& info)
   return out;
 }
 
+// One checked batch (X, y, sample_weight, loss and its parameters), shared by
+// loss_and_gradients, train_step and fit_epoch; the arrays stay alive with the struct.
+template <typename T>
+struct CheckedBatch {
+  PenaltyArgs pen;
+  LossArgs la;
+  py::array X;
+  CheckedTarget<T> ct;
+  int64_t rows = 0;
+  const T* x = nullptr;
+};
+
+template <typename T>
+CheckedBatch<T> check_batch(const Network<T>& n, const py::object& Xo, const py::object& yo,
+                            const std::string& loss, const py::object& loss_params_o,
+                            const py::object& sample_weight, const py::object& cf) {
+  CheckedBatch<T> b;
+  b.la = parse_loss(loss, as_dict(loss_params_o, "loss_params"), b.pen);
+  b.X = check_x<T>(Xo, n.in_dim(), "X", resolve_check_finite(cf));
+  b.rows = b.X.shape(0);
+  b.ct = check_target<T>(yo, sample_weight, b.rows, n.out_dim(), b.la.kind);
+  b.x = static_cast<const T*>(b.X.data());
+  return b;
+}
+
 template <typename T>
 void bind_network(py::module_& m, const char* cls) {
   using Net = Network<T>;
@@ -542,13 +567,8 @@ void bind_network(py::module_& m, const char* cls) {
            [](Net& n, const py::object& Xo, const py::object& yo, const std::string& loss,
               const py::object& loss_params_o, const py::object& sample_weight,
               const py::object& cf) {
-             PenaltyArgs pen;
-             LossArgs la = parse_loss(loss, as_dict(loss_params_o, "loss_params"), pen);
-             py::array X = check_x<T>(Xo, n.in_dim(), "X", resolve_check_finite(cf));
-             const int64_t rows = X.shape(0);
-             CheckedTarget<T> ct = check_target<T>(yo, sample_weight, rows, n.out_dim(), la.kind);
-             check_batch_memory(rows, n.row_elems, sizeof(T));
-             const T* x = static_cast<const T*>(X.data());
+             CheckedBatch<T> b = check_batch<T>(n, Xo, yo, loss, loss_params_o, sample_weight, cf);
+             check_batch_memory(b.rows, n.row_elems, sizeof(T));
              // Output arrays first (GIL held); filled under the mutex, so the gradients
              // returned are those of this call even if another thread trains concurrently.
              py::list grads;
@@ -560,7 +580,7 @@ void bind_network(py::module_& m, const char* cls) {
                grads.append(a);
              }
              const double v = run_locked(n, [&] {
-               const double r = n.loss_and_gradients(x, ct.t, rows, la, pen);
+               const double r = n.loss_and_gradients(b.x, b.ct.t, b.rows, b.la, b.pen);
                int64_t off = 0;
                for (size_t i = 0; i < dst.size(); ++i) {
                  const int64_t sz = n.param_info()[i].size();
@@ -578,14 +598,9 @@ void bind_network(py::module_& m, const char* cls) {
            [](Net& n, const py::object& Xo, const py::object& yo, const std::string& loss,
               const py::object& loss_params_o, const py::object& sample_weight,
               const py::object& cf) {
-             PenaltyArgs pen;
-             LossArgs la = parse_loss(loss, as_dict(loss_params_o, "loss_params"), pen);
-             py::array X = check_x<T>(Xo, n.in_dim(), "X", resolve_check_finite(cf));
-             const int64_t rows = X.shape(0);
-             CheckedTarget<T> ct = check_target<T>(yo, sample_weight, rows, n.out_dim(), la.kind);
-             check_batch_memory(rows, n.row_elems, sizeof(T));
-             const T* x = static_cast<const T*>(X.data());
-             return run_locked(n, [&] { return n.train_step(x, ct.t, rows, la, pen); });
+             CheckedBatch<T> b = check_batch<T>(n, Xo, yo, loss, loss_params_o, sample_weight, cf);
+             check_batch_memory(b.rows, n.row_elems, sizeof(T));
+             return run_locked(n, [&] { return n.train_step(b.x, b.ct.t, b.rows, b.la, b.pen); });
            },
            py::arg("X"), py::arg("y"), py::arg("loss"), py::arg("loss_params") = py::none(),
            py::arg("sample_weight") = py::none(), py::arg("check_finite") = py::none())
@@ -594,11 +609,8 @@ void bind_network(py::module_& m, const char* cls) {
               const py::object& loss_params_o, const py::object& sample_weight,
               const py::object& batch_size_o, bool shuffle, const py::object& lrs,
               const py::object& cf) {
-             PenaltyArgs pen;
-             LossArgs la = parse_loss(loss, as_dict(loss_params_o, "loss_params"), pen);
-             py::array X = check_x<T>(Xo, n.in_dim(), "X", resolve_check_finite(cf));
-             const int64_t N = X.shape(0);
-             CheckedTarget<T> ct = check_target<T>(yo, sample_weight, N, n.out_dim(), la.kind);
+             CheckedBatch<T> b = check_batch<T>(n, Xo, yo, loss, loss_params_o, sample_weight, cf);
+             const int64_t N = b.rows;
              const int64_t batch_size = to_pos_int(batch_size_o, "batch_size");
              const int64_t bs = std::min(batch_size, N);
              const int64_t steps = (N + bs - 1) / bs;
@@ -618,8 +630,9 @@ void bind_network(py::module_& m, const char* cls) {
                  if (!(lp[i] >= 0.0) || !std::isfinite(lp[i]))
                    throw std::invalid_argument("lrs must be finite and >= 0");
              }
-             const T* x = static_cast<const T*>(X.data());
-             return run_locked(n, [&] { return n.fit_epoch(x, ct.t, N, bs, shuffle, lp, la, pen); });
+             return run_locked(n, [&] {
+               return n.fit_epoch(b.x, b.ct.t, N, bs, shuffle, lp, b.la, b.pen);
+             });
            },
            py::arg("X"), py::arg("y"), py::arg("loss"), py::arg("loss_params") = py::none(),
            py::arg("sample_weight") = py::none(), py::arg("batch_size") = 32,
