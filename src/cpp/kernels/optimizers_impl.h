@@ -57,16 +57,26 @@ void opt_step_kernel(T* p, T* g, int64_t n, int64_t offset, const OptConfig& c,
       const T step_size = T(c.lr / bc1);
       const T inv_bc2_sqrt = T(1.0 / std::sqrt(bc2));
       const T eps = T(c.eps);
-      for (int64_t i = 0; i < n; ++i) {
-        m[i] += one_b1 * (g[i] - m[i]);
-        v[i] = b2 * v[i] + one_b2 * g[i] * g[i];
-        T vv = v[i];
-        if (vmax) {
-          vmax[i] = std::max(vmax[i], v[i]);
-          vv = vmax[i];
+      // Two loops rather than a branch per element, so the common (no amsgrad) loop
+      // vectorises without masks; __restrict: the arena and the state never overlap.
+      T* __restrict pr = p;
+      const T* __restrict gr = g;
+      T* __restrict mr = m;
+      T* __restrict vr = v;
+      if (vmax) {
+        T* __restrict vm = vmax;
+        for (int64_t i = 0; i < n; ++i) {
+          mr[i] += one_b1 * (gr[i] - mr[i]);
+          vr[i] = b2 * vr[i] + one_b2 * gr[i] * gr[i];
+          vm[i] = std::max(vm[i], vr[i]);
+          pr[i] -= step_size * mr[i] / (std::sqrt(vm[i]) * inv_bc2_sqrt + eps);
         }
-        const T denom = std::sqrt(vv) * inv_bc2_sqrt + eps;
-        p[i] -= step_size * m[i] / denom;
+      } else {
+        for (int64_t i = 0; i < n; ++i) {
+          mr[i] += one_b1 * (gr[i] - mr[i]);
+          vr[i] = b2 * vr[i] + one_b2 * gr[i] * gr[i];
+          pr[i] -= step_size * mr[i] / (std::sqrt(vr[i]) * inv_bc2_sqrt + eps);
+        }
       }
       (void)b1;
       return;
