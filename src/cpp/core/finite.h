@@ -1,5 +1,5 @@
 // all_finite: are all `count` values finite (no NaN, no Inf)? Integer bit tests, so the loop
-// vectorises without -ffast-math (std::isfinite does not).
+// vectorises under strict IEEE flags (std::isfinite does not: it is not vectorised there).
 #pragma once
 #include <cstdint>
 #include <cstring>
