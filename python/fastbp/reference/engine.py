@@ -244,6 +244,15 @@ def _norm_backward(dy, xhat, inv_std, gamma, axis):
     return (inv_std / xhat.dtype.type(n)) * (xhat.dtype.type(n) * dxhat - s1 - xhat * s2)
 
 
+def _norm_layer_backward(layer, dy, cache, axis):
+    """Backward of BatchNorm (axis=0) and LayerNorm (axis=1): gamma/beta gradients summed over
+    the batch, then the input gradient."""
+    xhat, inv_std = cache
+    layer.ggamma[...] = (dy * xhat).sum(axis=0)
+    layer.gbeta[...] = dy.sum(axis=0)
+    return _norm_backward(dy, xhat, inv_std, layer.gamma, axis=axis)
+
+
 class _BatchNorm(_Layer):
     def __init__(self, spec, gamma, beta, ggamma, gbeta, running_mean, running_var):
         self.eps, self.momentum = spec["eps"], spec["momentum"]
@@ -272,10 +281,7 @@ class _BatchNorm(_Layer):
         return self.gamma * xhat + self.beta, (xhat, inv_std)
 
     def backward(self, dy, cache):
-        xhat, inv_std = cache
-        self.ggamma[...] = (dy * xhat).sum(axis=0)
-        self.gbeta[...] = dy.sum(axis=0)
-        return _norm_backward(dy, xhat, inv_std, self.gamma, axis=0)
+        return _norm_layer_backward(self, dy, cache, axis=0)
 
 
 class _LayerNorm(_Layer):
@@ -293,10 +299,7 @@ class _LayerNorm(_Layer):
         return self.gamma * xhat + self.beta, (xhat, inv_std)
 
     def backward(self, dy, cache):
-        xhat, inv_std = cache
-        self.ggamma[...] = (dy * xhat).sum(axis=0)
-        self.gbeta[...] = dy.sum(axis=0)
-        return _norm_backward(dy, xhat, inv_std, self.gamma, axis=1)
+        return _norm_layer_backward(self, dy, cache, axis=1)
 
 
 class _Residual(_Layer):

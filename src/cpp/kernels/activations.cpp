@@ -42,10 +42,6 @@ void bias_act_forward(T* y, T* z, const T* bias, int64_t n, int64_t dim, int64_t
           row[j] = act_scalar(act, v, alpha);
         }
     }
-    if (zrow && (act == Act::identity || act == Act::relu)) {
-      // not needed for backward, but keep z meaningful when asked for
-      for (int64_t j = 0; j < dim; ++j) zrow[j] = row[j];
-    }
   }
 }
 

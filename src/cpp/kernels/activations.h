@@ -69,7 +69,8 @@ inline T act_deriv_scalar(Act act, T z, T a, T alpha) {
 }
 
 // y[i, j] = f(y[i, j] + bias[j]) for an (n x dim) row-major block with row stride ld; if
-// z != nullptr the pre-activation is stored there (row stride dim).
+// z != nullptr the pre-activation is stored there (row stride dim) for the activations whose
+// backward needs it (act_needs_z); identity and relu never store it.
 template <typename T>
 void bias_act_forward(T* y, T* z, const T* bias, int64_t n, int64_t dim, int64_t ld, Act act,
                       T alpha);

@@ -65,7 +65,6 @@ class Network {
   void set_rng_state(uint64_t seed, uint64_t step, uint64_t epoch) {
     seed_ = seed; step_counter_ = step; epoch_counter_ = epoch;
   }
-  bool has_batchnorm() const { return has_batchnorm_; }
 
   // Upper bound of the workspace elements one batch row needs (set by the bindings, which
   // refuse batches whose workspace cannot exist before allocating anything).
