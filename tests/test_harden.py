@@ -143,3 +143,117 @@ print(fb.get_num_threads() <= fb.info()["max_num_threads"])
                        timeout=60, env=env)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["True"]
+
+
+# ----------------------------------------------------------------------- zero-weight batches
+def _data(n=12, d=5, k=2, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    return X, X[:, :k] * 0.5 + 0.1
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("loss", ["mse", "mae", "huber", "binary_cross_entropy",
+                                  "softmax_cross_entropy"])
+def test_zero_weight_batch_contributes_nothing(backend, dtype, loss):
+    """Mini-batch 1 (rows 4..7) has all-zero weights: with plain SGD the fit equals the two
+    other steps alone, bit for bit; nothing becomes NaN."""
+    X, Y = _data()
+    y = (Y[:, 0] > 0.1).astype(np.int64) if loss == "softmax_cross_entropy" else \
+        (Y > 0.1).astype(float) if loss == "binary_cross_entropy" else Y
+    w = np.ones(12)
+    w[4:8] = 0.0
+    kw = dict(seed=3, dtype=dtype, backend=backend)
+    a = fb.MLP([5, 7, 2], **kw)
+    b = fb.MLP([5, 7, 2], **kw)
+    hist = a.fit(X, y, loss=loss, optimizer=fb.optim.SGD(lr=0.1), epochs=1, batch_size=4,
+                 shuffle=False, sample_weight=w, progress=False, grad_norm=False)
+    assert np.isfinite(hist["loss"][0])
+    opt = fb.optim.SGD(lr=0.1)
+    b.train_step(X[:4], y[:4], loss=loss, optimizer=opt, sample_weight=w[:4])
+    b.train_step(X[8:], y[8:], loss=loss, sample_weight=w[8:])
+    for p, q in zip(a.parameters(), b.parameters()):
+        np.testing.assert_array_equal(p, q)
+    # the zero-weight batch alone: loss 0 and a zero gradient (engine level)
+    value, grads = a._engine.loss_and_gradients(
+        a._X(X[4:8]), a._y(y[4:8], loss), loss, {}, None)
+    assert np.isfinite(value)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_zero_weight_batches_match_across_backends_with_adam(dtype):
+    X, Y = _data(16)
+    w = np.ones(16)
+    w[0:4] = 0.0
+    w[12:] = 0.0
+    out = []
+    for backend in BACKENDS:
+        m = fb.Sequential([fb.Dense(6, "tanh"), fb.BatchNorm(), fb.Dropout(0.2), fb.Dense(2)],
+                          input_dim=5, seed=1, dtype=dtype, backend=backend)
+        h = m.fit(X, Y, optimizer=fb.optim.Adam(lr=0.01, weight_decay=0.01), epochs=3,
+                  batch_size=4, sample_weight=w, progress=False, grad_norm=False, l2=1e-3)
+        out.append((h["loss"], [p.copy() for p in m.parameters()]))
+    for p, q in zip(out[0][1], out[1][1]):
+        assert np.all(np.isfinite(p))
+        np.testing.assert_allclose(p, q, rtol=1e-4 if dtype == "float32" else 1e-10,
+                                   atol=1e-5 if dtype == "float32" else 1e-12)
+    np.testing.assert_allclose(out[0][0], out[1][0], rtol=1e-4)
+
+
+# ------------------------------------------------------------------------------------ copies
+def _trained(backend, cls="Sequential"):
+    X, Y = _data(32)
+    if cls == "MLP":
+        m = fb.MLP([5, 8, 2], activation="tanh", seed=4, backend=backend)
+    else:
+        m = fb.Sequential([fb.Dense(8, "relu"), fb.BatchNorm(), fb.Dropout(0.1),
+                           fb.Residual([fb.Dense(8, "tanh"), fb.LayerNorm()]), fb.Dense(2)],
+                          input_dim=5, seed=4, backend=backend, dtype="float64")
+    m.fit(X, Y, optimizer=fb.optim.Adam(lr=0.01), epochs=2, batch_size=8, progress=False)
+    return m, X, Y
+
+
+def _state(m):
+    st = m._engine.optimizer_state()
+    return ([p.copy() for p in m.parameters()], [b.copy() for b in m.buffers()],
+            tuple(m._engine.rng_state()), {k: np.array(v) for k, v in st.items()},
+            m.epochs_trained, m.steps_trained)
+
+
+def _assert_same(a, b):
+    sa, sb = _state(a), _state(b)
+    for x, y in zip(sa[0] + sa[1], sb[0] + sb[1]):
+        np.testing.assert_array_equal(x, y)
+    assert sa[2] == sb[2] and sa[4:] == sb[4:]
+    assert sa[3].keys() == sb[3].keys()
+    for k in sa[3]:
+        np.testing.assert_array_equal(sa[3][k], sb[3][k])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("cls", ["MLP", "Sequential"])
+@pytest.mark.parametrize("how", ["pickle", "deepcopy", "copy"])
+def test_copies_are_independent_and_train_identically(backend, cls, how):
+    m, X, Y = _trained(backend, cls)
+    c = {"pickle": lambda: pickle.loads(pickle.dumps(m)), "deepcopy": lambda: copy.deepcopy(m),
+         "copy": lambda: copy.copy(m)}[how]()
+    assert type(c) is type(m) and c.backend == backend and c.spec == m.spec
+    assert c._engine is not m._engine
+    _assert_same(m, c)
+    before = _state(m)
+    c.fit(X, Y, epochs=2, batch_size=8, progress=False)  # continues with the copied optimizer
+    after = _state(m)
+    for x, y in zip(before[0], after[0]):  # training the copy leaves the original alone
+        np.testing.assert_array_equal(x, y)
+    m.fit(X, Y, epochs=2, batch_size=8, progress=False)
+    _assert_same(m, c)  # and the original, trained the same way, matches it bit for bit
+    np.testing.assert_array_equal(m.predict(X), c.predict(X))
+
+
+def test_pickle_of_an_untrained_model_and_of_a_list_of_models():
+    ms = [fb.MLP([3, 4, 2], seed=s, backend=b) for s, b in ((0, "native"), (1, "reference"))]
+    back = pickle.loads(pickle.dumps(ms))
+    for m, c in zip(ms, back):
+        assert c.optimizer is None
+        _assert_same(m, c)
