@@ -86,15 +86,17 @@ def test_fork_while_another_thread_is_inside_fit():
     out = run_child(FORK_PRELUDE + """
 expected = train(5)
 busy = fb.MLP([256, 512, 4], seed=9)
-started = threading.Event()
-def long_fit():
-    started.set()
-    busy.fit(X, y, optimizer="adam", epochs=40, batch_size=256, progress=False,
-             grad_norm=False)
-t = threading.Thread(target=long_fit)
+started, stop = threading.Event(), threading.Event()
+def keep_fitting():
+    while not stop.is_set():
+        busy.fit(X, y, optimizer="adam", epochs=1, batch_size=256, progress=False,
+                 grad_norm=False, callbacks=[fb.callbacks.LambdaCallback(
+                     on_train_begin=lambda logs: started.set())])
+t = threading.Thread(target=keep_fitting)
 t.start()
 started.wait()
 got = [in_child(lambda: train(5)) for _ in range(3)]
+stop.set()
 t.join()
 print(all(g == expected for g in got), t.is_alive())
 """, timeout=120)
