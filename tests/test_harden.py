@@ -259,3 +259,40 @@ def test_pickle_of_an_untrained_model_and_of_a_list_of_models():
     for m, c in zip(ms, back):
         assert c.optimizer is None
         _assert_same(m, c)
+
+
+# ------------------------------------------------------------------------- bounded predict
+@pytest.mark.parametrize("backend,rows", [("native", 600_000), ("reference", 300_000)])
+def test_predict_memory_does_not_grow_with_rows(backend, rows):
+    """Peak RSS during a big predict stays within the input, the output and a bounded
+    workspace (an unchunked workspace would be hundreds of MB); nothing stays resident."""
+    out = run_child(f"""
+import resource, numpy as np, fastbp as fb
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096
+m = fb.MLP([16, 128, 128, 1], seed=0, backend="{backend}")
+m.fit(np.ones((64, 16), np.float32), np.ones((64, 1), np.float32), optimizer="sgd",
+      batch_size=32, progress=False)
+X = np.random.default_rng(0).normal(size=({rows}, 16)).astype(np.float32)
+m.predict(X[:10])
+base, peak0 = rss(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+y = m.predict(X)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+after = rss() - y.nbytes
+print((max(peak, peak0) - max(base, peak0)) // 2**20, (after - base) // 2**20)
+""", timeout=120)
+    peak_growth, resident = (int(v) for v in out.split())
+    assert peak_growth < 48, f"predict grew the peak RSS by {peak_growth} MiB"
+    assert resident < 24, f"predict left {resident} MiB resident"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_chunked_predict_equals_row_blocks(backend):
+    m = fb.Sequential([fb.Dense(9, "tanh"), fb.BatchNorm(), fb.Dense(3)], input_dim=4, seed=2,
+                      backend=backend)
+    X = np.random.default_rng(1).normal(size=(5000, 4)).astype(np.float32)
+    m.fit(X[:100], X[:100, :3], optimizer="adam", epochs=1, progress=False)
+    full = m.predict(X)
+    parts = np.concatenate([m.predict(X[i:i + 777]) for i in range(0, 5000, 777)])
+    np.testing.assert_array_equal(full, parts)
