@@ -49,8 +49,8 @@ class History(_cb.Callback):
     * ``grad_norm``: for each epoch, a list with the L2 norm of the gradient of each
       parameter (names in ``history.param_names``: ``dense1.W``, ``dense1.b``, ...),
       computed at the end of the epoch by one ``loss_and_gradients`` on a fixed sample of the
-      training data (it does not change the training: the RNG counters and BatchNorm running
-      statistics are restored afterwards).
+      training data (a probe: it leaves the RNG counters and BatchNorm running statistics
+      alone, so it changes nothing for training in this or another thread).
 
     ``history.epoch`` lists the global epoch indices (``model.epochs_trained`` before each).
     """
@@ -143,17 +143,9 @@ def _split(model: Any, Xa: np.ndarray, ya: np.ndarray, wa: Optional[np.ndarray],
 
 def _grad_norms(model: Any, Xs: np.ndarray, ys: np.ndarray, ws: Optional[np.ndarray],
                 loss: str, loss_params: Dict[str, Any]) -> List[float]:
-    """L2 norm of each parameter's gradient on a fixed sample, without side effects on the
-    training (RNG counters and BatchNorm running statistics are restored)."""
-    eng = model._engine
-    rng = tuple(eng.rng_state())
-    bufs = [b.copy() for b in eng.buffers()]
-    try:
-        _, grads = eng.loss_and_gradients(Xs, ys, loss, loss_params, ws)
-    finally:
-        eng.set_rng_state(*rng)
-        for dst, src in zip(eng.buffers(), bufs):
-            dst[...] = src
+    """L2 norm of each parameter's gradient on a fixed sample: a probe, which changes no
+    state a training step (in this or another thread) reads."""
+    _, grads = model._engine.loss_and_gradients(Xs, ys, loss, loss_params, ws, probe=True)
     return [float(np.sqrt(np.square(g, dtype=np.float64).sum())) for g in grads]
 
 
@@ -368,14 +360,10 @@ def fit(model: Any, X: Any, y: Any, loss: str = "mse", optimizer: Any = None, ep
             lr0 = float(lrs[0]) if lrs is not None else float(opt.lr)
             # ---- train (native)
             t0 = time.perf_counter()
-            value, steps_done = _train_epoch(model, eng, Xt, yt, wt, loss, loss_params,
-                                             batch_size, shuffle, lrs, steps_per_callback,
-                                             cbs)
+            value, steps_done = _counted(model, eng, opt, lrs, lambda: _train_epoch(
+                model, eng, Xt, yt, wt, loss, loss_params, batch_size, shuffle, lrs,
+                steps_per_callback, cbs))
             elapsed = time.perf_counter() - t0
-            model.steps_trained += steps_done
-            if lrs is not None and steps_done:
-                _set_lr(model, opt, float(lrs[steps_done - 1]))
-            model.epochs_trained += 1
             # ---- evaluate
             logs: Dict[str, Any] = {"loss": value}
             if metric_names:
@@ -404,6 +392,30 @@ def fit(model: Any, X: Any, y: Any, loss: str = "mse", optimizer: Any = None, ep
             cb.on_train_end({})
     model.history = history
     return history
+
+
+def _counted(model: Any, eng: Any, opt: Any, lrs: Any, train: Any) -> Tuple[float, int]:
+    """Run one epoch's training, then advance the model's epoch and step counters (and the
+    learning rate of a per-step schedule). On KeyboardInterrupt (Ctrl-C stops the engine
+    between mini-batches) the counters take what the engine did -- its steps, and the epoch
+    if it started -- so they agree with the engine's and a checkpoint resumes exactly."""
+    steps0, epochs0 = model.steps_trained, model.epochs_trained
+    _, estep0, eepoch0 = (int(v) for v in eng.rng_state())
+
+    def advance(steps: int, epoch_started: bool) -> None:
+        model.steps_trained = steps0 + steps
+        if lrs is not None and steps:
+            _set_lr(model, opt, float(lrs[steps - 1]))
+        model.epochs_trained = epochs0 + int(epoch_started)
+
+    try:
+        value, steps_done = train()
+    except KeyboardInterrupt:
+        _, estep, eepoch = (int(v) for v in eng.rng_state())
+        advance(estep - estep0, estep > estep0 or eepoch != eepoch0)
+        raise
+    advance(steps_done, True)
+    return value, steps_done
 
 
 def _is_terminal(stream: Any) -> bool:
