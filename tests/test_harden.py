@@ -361,7 +361,7 @@ def test_two_threads_fitting_one_model_never_roll_counters_back(backend):
 # -------------------------------------------------------------------------------- Ctrl-C
 INTERRUPT_CHILD = """
 import sys, numpy as np, fastbp as fb
-from fastbp import checkpoint
+from fastbp.model import from_bytes, to_bytes
 backend = sys.argv[1]
 rng = np.random.default_rng(0)
 X = rng.normal(size=(40000, 128)).astype(np.float32)
@@ -378,7 +378,7 @@ except KeyboardInterrupt:
 _, step, epoch = m._engine.rng_state()
 print(m.steps_trained, step, m._engine.optimizer_state()["step"], m.epochs_trained, epoch,
       1 + steps_per_epoch)
-c = checkpoint.from_bytes(checkpoint.to_bytes(m))  # save + resume
+c = from_bytes(to_bytes(m))  # save + resume
 for model in (m, c):
     model.fit(X[:128], y[:128], epochs=2, batch_size=64, progress=False)
 print(np.array_equal(m._engine.arena(), c._engine.arena()), flush=True)
