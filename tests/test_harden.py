@@ -415,3 +415,48 @@ def test_ctrl_c_stops_fit_between_mini_batches_with_consistent_counters(backend)
     assert 1 <= steps < full, f"the interrupted epoch ran {steps - 1} of {full - 1} steps"
     assert epochs == engine_epochs == 2
     assert lines[2] == "True"
+
+
+# ------------------------------------------------------------------ callbacks check early
+def _fit_with(cb, backend="native", **kw):
+    X, Y = _data(16)
+    m = fb.MLP([5, 4, 2], seed=0, backend=backend)
+    before = (m.optimizer, [p.copy() for p in m.parameters()], tuple(m.engine.rng_state()))
+    with pytest.raises(ValueError) as e:
+        m.fit(X, Y, optimizer="adam", epochs=2, batch_size=4, progress=False,
+              callbacks=[cb], **kw)
+    # rejected before anything changed: no optimizer set up, no epoch run
+    assert m.optimizer is before[0] and m.epochs_trained == 0
+    assert tuple(m.engine.rng_state()) == before[2]
+    for p, q in zip(m.parameters(), before[1]):
+        np.testing.assert_array_equal(p, q)
+    return str(e.value)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_model_checkpoint_checks_its_path_before_the_first_epoch(tmp_path, backend):
+    C = fb.callbacks.ModelCheckpoint
+    assert "does not exist" in _fit_with(C(tmp_path / "missing" / "m.npz"), backend)
+    (tmp_path / "file").write_text("x")
+    assert "does not exist" in _fit_with(C(tmp_path / "file" / "m.npz"), backend)
+    assert "is a directory" in _fit_with(C(tmp_path), backend)
+    msg = _fit_with(C(tmp_path / "m-{val_loss:.3f}.npz"), backend)
+    assert "{val_loss}" in msg and "validation" in msg
+    assert "{acc}" in _fit_with(C(tmp_path / "m-{acc}.npz"), backend)
+    assert "{0}" in _fit_with(C(tmp_path / "m-{0}.npz"), backend)
+    assert "cannot format" in _fit_with(C(tmp_path / "m-{loss:d}.npz"), backend)
+    assert "malformed" in _fit_with(C(tmp_path / "m-{loss.npz"), backend)
+    assert "monitor" in _fit_with(C(tmp_path / "m.npz", save_best_only=True), backend)
+    assert list(tmp_path.iterdir()) == [tmp_path / "file"]  # nothing written
+    # the same fields with validation data are fine
+    X, Y = _data(16)
+    m = fb.MLP([5, 4, 2], seed=0, backend=backend)
+    cb = C(tmp_path / "m-{epoch:02d}-{val_loss:.3f}-{lr}.npz", save_best_only=True)
+    m.fit(X, Y, optimizer="adam", epochs=2, batch_size=4, progress=False,
+          validation_split=0.25, callbacks=[cb])
+    assert cb.last_path is not None and os.path.exists(cb.last_path)
+
+
+def test_other_callbacks_check_before_the_first_epoch(tmp_path):
+    assert "validation_split" in _fit_with(fb.callbacks.EarlyStopping())
+    assert "does not exist" in _fit_with(fb.callbacks.CSVLogger(tmp_path / "no" / "log.csv"))

@@ -407,6 +407,7 @@ def fit(model: Any, X: Any, y: Any, loss: str = "mse", optimizer: Any = None, ep
     metric_names = check_metrics(metrics, loss)
     data = _Data.convert(model, X, y, sample_weight, loss, loss_params)
     train, val = _split(model, data, validation_split, validation_data, loss, loss_params)
+    _cb.check_callbacks(plan.callbacks, _cb.epoch_log_keys(metric_names, val is not None))
     if optimizer is None and getattr(model, "optimizer", None) is None:
         raise ValueError("fit: the model has no optimizer yet; pass optimizer= (e.g. "
                          "fb.optim.Adam(lr=1e-3) or 'adam')")
