@@ -460,3 +460,42 @@ def test_model_checkpoint_checks_its_path_before_the_first_epoch(tmp_path, backe
 def test_other_callbacks_check_before_the_first_epoch(tmp_path):
     assert "validation_split" in _fit_with(fb.callbacks.EarlyStopping())
     assert "does not exist" in _fit_with(fb.callbacks.CSVLogger(tmp_path / "no" / "log.csv"))
+
+
+# ------------------------------------------------------------------------------------ soak
+SOAK_CHILD = """
+import sys, numpy as np, fastbp as fb
+backend, total = sys.argv[1], int(sys.argv[2])
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096
+rng = np.random.default_rng(0)
+rows = min(4000, total // 16)
+X = rng.normal(size=(rows, 2)).astype(np.float32)
+y = (X[:, :1] * 0.5).astype(np.float32)
+m = fb.MLP([2, 4, 1], activation="tanh", seed=0, backend=backend)
+sizes = [1, 3, 2, 7, 1, 5, 16, rows]
+opt = fb.optim.Adam(lr=1e-3)
+for bs in sizes:  # warm-up: every batch size once
+    m.fit(X, y, optimizer=opt, epochs=1, batch_size=bs, progress=False, grad_norm=False)
+base, peak, steps = rss(), 0, 0
+while steps < total:
+    for bs in sizes:
+        per_epoch = -(-len(X) // bs)
+        epochs = max(1, min(total // 8, 200 * per_epoch) // per_epoch)
+        m.fit(X, y, epochs=epochs, batch_size=bs, progress=False, grad_norm=bs == 16)
+        steps += epochs * per_epoch
+        peak = max(peak, rss())
+print(steps, (peak - base) // 1024, bool(np.all(np.isfinite(m.predict(X)))))
+"""
+
+
+@pytest.mark.parametrize("backend,steps", [("native", 10**6), ("reference", 10**4)])
+def test_soak_resident_memory_stays_flat(backend, steps):
+    """10^6 optimizer steps (the reference, ~50x slower per step: 10^4) across fits with
+    changing batch sizes: resident memory stays flat after the warm-up."""
+    out = run_child(SOAK_CHILD.replace("sys.argv[1], int(sys.argv[2])",
+                                       f"{backend!r}, {steps}"), timeout=300)
+    done, growth_kib, finite = out.split()
+    assert int(done) >= steps and finite == "True"
+    assert int(growth_kib) < 2048, f"RSS grew by {growth_kib} KiB over {done} steps"

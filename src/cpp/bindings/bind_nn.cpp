@@ -173,6 +173,24 @@ double run_locked(Net& n, F&& f) {
   return result;
 }
 
+// run_locked for a loop that polls a stop flag between mini-batches: when a SIGINT would
+// raise KeyboardInterrupt here (sigint_raises_here), Ctrl-C sets the flag, the loop ends after
+// its current step, and KeyboardInterrupt is raised once the network is consistent again.
+template <typename Net, typename F>
+double run_interruptible(Net& n, F&& f) {
+  std::optional<SigintWatch> watch;
+  if (sigint_raises_here()) watch.emplace();
+  if (watch && PyErr_CheckSignals() != 0) throw py::error_already_set();
+  const double v = run_locked(n, [&] { return f(watch ? watch->flag() : nullptr); });
+  const bool interrupted = watch && watch->fired();
+  watch.reset();
+  if (interrupted) {
+    if (PyErr_CheckSignals() == 0) PyErr_SetNone(PyExc_KeyboardInterrupt);
+    throw py::error_already_set();
+  }
+  return v;
+}
+
 template <typename T>
 py::array_t<T> view(std::vector<T>& v, int64_t offset, const std::vector<int64_t>& shape,
                     py::handle base) {
@@ -397,21 +415,9 @@ void bind_network(py::module_& m, const char* cls) {
                  if (!(lp[i] >= 0.0) || !std::isfinite(lp[i]))
                    throw std::invalid_argument("lrs must be finite and >= 0");
              }
-             // Ctrl-C: the epoch stops between mini-batches, then KeyboardInterrupt is raised.
-             std::optional<SigintWatch> watch;
-             if (sigint_raises_here()) watch.emplace();
-             if (watch && PyErr_CheckSignals() != 0) throw py::error_already_set();
-             const double v = run_locked(n, [&] {
-               return n.fit_epoch(b.x, b.ct.t, N, bs, shuffle, lp, b.la, b.pen,
-                                  watch ? watch->flag() : nullptr);
+             return run_interruptible(n, [&](const std::atomic<bool>* stop) {
+               return n.fit_epoch(b.x, b.ct.t, N, bs, shuffle, lp, b.la, b.pen, stop);
              });
-             const bool interrupted = watch && watch->fired();
-             watch.reset();
-             if (interrupted) {
-               if (PyErr_CheckSignals() == 0) PyErr_SetNone(PyExc_KeyboardInterrupt);
-               throw py::error_already_set();
-             }
-             return v;
            },
            py::arg("X"), py::arg("y"), py::arg("loss"), py::arg("loss_params") = py::none(),
            py::arg("sample_weight") = py::none(), py::arg("batch_size") = 32,
