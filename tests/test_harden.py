@@ -362,7 +362,7 @@ def test_two_threads_fitting_one_model_never_roll_counters_back(backend):
 INTERRUPT_CHILD = """
 import sys, numpy as np, fastbp as fb
 from fastbp.model import from_bytes, to_bytes
-backend = sys.argv[1]
+backend, spc = sys.argv[1], (int(sys.argv[2]) or None)
 rng = np.random.default_rng(0)
 X = rng.normal(size=(40000, 128)).astype(np.float32)
 y = X[:, :4].copy()
@@ -371,7 +371,8 @@ m.fit(X[:64], y[:64], optimizer="adam", epochs=1, batch_size=64, progress=False)
 steps_per_epoch = len(X) // 100
 started = fb.callbacks.LambdaCallback(on_train_begin=lambda logs: print("started", flush=True))
 try:
-    m.fit(X, y, epochs=1, batch_size=100, progress=False, callbacks=[started])
+    m.fit(X, y, epochs=1, batch_size=100, progress=False, callbacks=[started],
+          steps_per_callback=spc)
     print("completed")
 except KeyboardInterrupt:
     print("interrupted")
@@ -385,15 +386,18 @@ print(np.array_equal(m._engine.arena(), c._engine.arena()), flush=True)
 """
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_ctrl_c_stops_fit_between_mini_batches_with_consistent_counters(backend):
+@pytest.mark.parametrize("backend,steps_per_callback", [("native", 0), ("reference", 0),
+                                                       ("native", 50)])
+def test_ctrl_c_stops_fit_between_mini_batches_with_consistent_counters(backend,
+                                                                        steps_per_callback):
     """SIGINT sent to a child mid-epoch: the epoch (400 steps, seconds) stops after a
     few steps with KeyboardInterrupt; the model's step and epoch counters equal the engine's
     (and the optimizer's step); a checkpoint taken then resumes exactly."""
     import signal
     import time
 
-    p = subprocess.Popen([sys.executable, "-c", INTERRUPT_CHILD, backend],
+    p = subprocess.Popen([sys.executable, "-c", INTERRUPT_CHILD, backend,
+                          str(steps_per_callback)],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert p.stdout.readline().strip() == "started"
