@@ -94,7 +94,7 @@ class _Network(Generic[_F]):
     def loss_and_gradients(self, X: NDArray[_F], y: _Target, loss: str,
                            loss_params: Optional[Dict[str, Any]] = None,
                            sample_weight: Optional[NDArray[_F]] = None,
-                           check_finite: Optional[bool] = None
+                           check_finite: Optional[bool] = None, probe: bool = False
                            ) -> Tuple[float, List[NDArray[_F]]]: ...
     def train_step(self, X: NDArray[_F], y: _Target, loss: str,
                    loss_params: Optional[Dict[str, Any]] = None,
