@@ -310,11 +310,35 @@ class Sequential:
 
     def save(self, path: Any) -> None:
         """Save architecture, parameters, buffers, optimizer (and its state), epoch count and
-        RNG state to ``path`` (an ``.npz``, written atomically); ``fastbp.load(path)`` restores
-        it. See :mod:`fastbp.checkpoint`."""
+        RNG state to ``path``, written atomically; ``fastbp.load(path)`` restores it.
+
+        A path ending in ``.safetensors`` is written as a safetensors file with PyTorch's
+        state_dict names (:mod:`fastbp.io.safetensors`); any other as an ``.npz`` checkpoint
+        (:mod:`fastbp.checkpoint`)."""
+        import os
+
+        if os.fspath(path).endswith(".safetensors"):
+            from .io.safetensors import save as save_st
+
+            save_st(self, path)
+            return
         from .checkpoint import save
 
         save(self, path)
+
+    def to_onnx(self, path: Any, opset: Optional[int] = None) -> None:
+        """Export the inference graph (``predict``) to an ONNX file with a dynamic batch
+        dimension; see :func:`fastbp.io.onnx.to_onnx`. Needs the ``onnx`` package."""
+        from .io.onnx import to_onnx
+
+        to_onnx(self, path, opset=opset)
+
+    def to_torch(self) -> Any:
+        """An equivalent ``torch.nn.Sequential`` (evaluation mode, torch layouts); see
+        :func:`fastbp.io.torch.to_torch`. Needs PyTorch."""
+        from .io.torch import to_torch
+
+        return to_torch(self)
 
 
 class MLP(Sequential):
