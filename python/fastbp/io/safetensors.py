@@ -86,7 +86,8 @@ def write_safetensors(path: Any, tensors: Dict[str, np.ndarray],
     atomic_write(path, struct.pack("<Q", len(text)) + text + b"".join(chunks))
 
 
-def _check_entry(name: str, info: Any, size: int, bad: str) -> Tuple[np.dtype, Tuple[int, ...], int, int]:
+def _check_entry(name: str, info: Any, size: int,
+                 bad: str) -> Tuple[np.dtype, Tuple[int, ...], int, int]:
     if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
         raise ValueError(f"{bad}: tensor {name!r} has a malformed entry")
     code, shape, offs = info["dtype"], info["shape"], info["data_offsets"]

@@ -30,7 +30,7 @@ Importing this module needs PyTorch (``pip install torch``).
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
@@ -42,7 +42,10 @@ try:
 except ImportError as _exc:  # pragma: no cover - exercised only without torch
     raise missing_extra("torch", "torch", "fastbp.io.torch", _exc) from _exc
 
-__all__ = ["Residual", "to_torch", "from_torch"]
+__all__ = ["Residual", "from_torch", "to_torch"]
+
+#: A converted layer: (fastbp layer, its parameter arrays, its buffer arrays).
+_Converted = Tuple[Any, List[np.ndarray], List[np.ndarray]]
 
 
 class Residual(nn.Sequential):
@@ -76,10 +79,11 @@ def _act_of(module: "nn.Module") -> Optional[Tuple[str, Optional[float]]]:
     from ..layers import ACTIVATIONS
 
     t = type(module)
-    if t is nn.LeakyReLU:
-        return "leaky_relu", float(module.negative_slope)
+    if t is nn.LeakyReLU:  # alpha None: fastbp's default, so that specs round-trip
+        slope = float(module.negative_slope)
+        return "leaky_relu", None if slope == 0.01 else slope
     if t is nn.ELU:
-        return "elu", float(module.alpha)
+        return "elu", None if float(module.alpha) == 1.0 else float(module.alpha)
     if t is nn.GELU:
         if module.approximate != "none":
             raise ValueError(f"nn.GELU(approximate={module.approximate!r}) is not supported: "
@@ -169,7 +173,7 @@ def _np(t: Optional["torch.Tensor"], dim: int, fill: float) -> np.ndarray:
     return t.detach().cpu().numpy()
 
 
-def _linear(m: "nn.Linear", act: Tuple[str, Optional[float]]) -> Tuple[Any, List[np.ndarray], List[np.ndarray]]:
+def _linear(m: "nn.Linear", act: Tuple[str, Optional[float]]) -> _Converted:
     from .. import layers as L
 
     W = m.weight.detach().cpu().numpy().T
@@ -177,7 +181,7 @@ def _linear(m: "nn.Linear", act: Tuple[str, Optional[float]]) -> Tuple[Any, List
     return L.Dense(m.out_features, activation=act[0], alpha=act[1]), [W, b], []
 
 
-def _batchnorm(m: "nn.BatchNorm1d") -> Tuple[Any, List[np.ndarray], List[np.ndarray]]:
+def _batchnorm(m: "nn.BatchNorm1d") -> _Converted:
     from .. import layers as L
 
     if not m.track_running_stats or m.running_mean is None:
@@ -192,7 +196,7 @@ def _batchnorm(m: "nn.BatchNorm1d") -> Tuple[Any, List[np.ndarray], List[np.ndar
     return L.BatchNorm(eps=float(m.eps), momentum=float(m.momentum)), params, bufs
 
 
-def _layernorm(m: "nn.LayerNorm") -> Tuple[Any, List[np.ndarray], List[np.ndarray]]:
+def _layernorm(m: "nn.LayerNorm") -> _Converted:
     from .. import layers as L
 
     if len(m.normalized_shape) != 1:
@@ -206,7 +210,7 @@ def _layernorm(m: "nn.LayerNorm") -> Tuple[Any, List[np.ndarray], List[np.ndarra
     return L.LayerNorm(eps=float(m.eps)), params, []
 
 
-def _convert(mods: List["nn.Module"], where: str) -> Tuple[List[Any], List[np.ndarray], List[np.ndarray]]:
+def _convert(mods: List["nn.Module"], where: str) -> _Converted:
     """(fastbp layers, parameter arrays, buffer arrays) for a flat list of torch modules."""
     from .. import layers as L
 
@@ -218,23 +222,24 @@ def _convert(mods: List["nn.Module"], where: str) -> Tuple[List[Any], List[np.nd
         m, name = mods[i], f"{where}[{i}]"
         if isinstance(m, nn.Linear) and type(m) is nn.Linear:
             nxt = _act_of(mods[i + 1]) if i + 1 < len(mods) else None
+            if nxt is not None and nxt[0] == "identity":
+                nxt = None  # a standalone identity stays an activation layer
             layer, p, b = _linear(m, nxt or ("identity", None))
             i += 2 if nxt is not None else 1
         elif type(m) is Residual:
             sub, p, b = _convert(_flatten(m), name)
-            layer = L.Residual(sub) if sub else L.Residual([L.Activation("identity")])
+            layer = L.Residual(sub or [L.Activation("identity")])  # empty: x + x
             i += 1
         else:
             layer, p, b = _single(m, name)
             i += 1
-        if layer is not None:
-            layers.append(layer)
-            params += p
-            bufs += b
+        layers.append(layer)
+        params += p
+        bufs += b
     return layers, params, bufs
 
 
-def _single(m: "nn.Module", name: str) -> Tuple[Any, List[np.ndarray], List[np.ndarray]]:
+def _single(m: "nn.Module", name: str) -> _Converted:
     from .. import layers as L
 
     t = type(m)
@@ -246,8 +251,6 @@ def _single(m: "nn.Module", name: str) -> Tuple[Any, List[np.ndarray], List[np.n
         return L.Dropout(float(m.p)), [], []
     act = _act_of(m)
     if act is not None:
-        if act[0] == "identity":
-            return None, [], []
         return L.Activation(act[0], alpha=act[1]), [], []
     raise TypeError(f"fastbp.from_torch: unsupported module {name} {m!r} "
                     f"({t.__module__}.{t.__qualname__}); supported: nn.Linear, nn.BatchNorm1d, "
@@ -319,7 +322,7 @@ def from_torch(module: "nn.Module", input_dim: Optional[int] = None, seed: int =
     mods = _flatten(module)
     layers, params, bufs = _convert(mods, "module")
     if not layers:
-        raise ValueError("the module has no layer fastbp can represent (only identities)")
+        raise ValueError("the module is empty")
     width = input_dim if input_dim is not None else _input_width(mods)
     if width is None:
         raise ValueError("cannot infer the input width from the module; pass input_dim=")
