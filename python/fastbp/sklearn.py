@@ -320,6 +320,12 @@ class _BaseMLP(BaseEstimator):
         check_is_fitted(self)
         return len(self._arch[1]) + 2
 
+    def to_sklearn(self) -> Any:
+        """The equivalent fitted scikit-learn estimator; see :func:`fastbp.io.sklearn.to_sklearn`."""
+        from .io.sklearn import to_sklearn
+
+        return to_sklearn(self)
+
     @property
     def fastbp_model_(self) -> MLP:
         """The underlying :class:`fastbp.MLP` (outputs are logits)."""
