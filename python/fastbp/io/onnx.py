@@ -28,7 +28,7 @@ Needs the ``onnx`` package (``pip install 'fastbp[onnx]'``).
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -62,12 +62,17 @@ class GraphBuilder:
     opset : int
     prefix : str
         Prepended to every name created.
+    namer : callable, optional
+        Makes a unique name from a base name (e.g. skl2onnx's
+        ``scope.get_unique_variable_name``); default: prefix + base + a counter.
     """
 
-    def __init__(self, dtype: Any, opset: int, prefix: str = ""):
+    def __init__(self, dtype: Any, opset: int, prefix: str = "",
+                 namer: Optional[Callable[[str], str]] = None):
         self.dtype = np.dtype(dtype)
         self.opset = int(opset)
         self.prefix = prefix
+        self.namer = namer
         self.nodes: List[Tuple[str, List[str], List[str], Dict[str, Any]]] = []
         self.constants: Dict[str, np.ndarray] = {}
         self._count = 0
@@ -78,6 +83,9 @@ class GraphBuilder:
         return self.dtype == np.float32
 
     def name(self, base: str) -> str:
+        """A new unique name."""
+        if self.namer is not None:
+            return self.namer(self.prefix + base)
         self._count += 1
         return f"{self.prefix}{base}_{self._count}"
 
