@@ -16,7 +16,7 @@ from typing import Any, Optional
 __all__ = ["load", "from_torch", "from_sklearn", "register_skl2onnx"]
 
 
-def load(path: Any, backend: Optional[str] = None) -> Any:
+def load(path: Any, backend: Optional[str] = None, **kwargs: Any) -> Any:
     """Load a model saved by ``model.save``: a fastbp ``.npz`` checkpoint or a
     ``.safetensors`` file (told apart by their content, not their name).
 
@@ -25,6 +25,9 @@ def load(path: Any, backend: Optional[str] = None) -> Any:
     path : str or os.PathLike
     backend : {"native", "reference"}, optional
         Override the saved backend.
+    **kwargs
+        Passed on to the loader of the file's format (:func:`fastbp.checkpoint.load` or
+        :func:`fastbp.io.safetensors.load`).
 
     Returns
     -------
@@ -42,10 +45,10 @@ def load(path: Any, backend: Optional[str] = None) -> Any:
     if is_safetensors(path):
         from .safetensors import load as load_st
 
-        return load_st(path, backend=backend)
+        return load_st(path, backend=backend, **kwargs)
     from ..checkpoint import load as load_npz
 
-    return load_npz(path, backend=backend)
+    return load_npz(path, backend=backend, **kwargs)
 
 
 def from_torch(module: Any, input_dim: Optional[int] = None, seed: int = 0,

@@ -255,11 +255,10 @@ def to_model_proto(model: Any, opset: Optional[int] = None) -> Any:
     out = emit_layers(b, layer_tree(model), "input")
     if out == "input":  # e.g. only dropout: ONNX graphs cannot pass their input through
         out = b.op("Identity", [out])
-    nodes = [helper.make_node(op, ins, outs, name=outs[0], **attrs)
+    rename = {out: "output"}  # the graph's result gets its public name, readers follow
+    nodes = [helper.make_node(op, [rename.get(i, i) for i in ins],
+                              [rename.get(o, o) for o in outs], name=outs[0], **attrs)
              for op, ins, outs, attrs in b.nodes]
-    nodes[-1].output[0] = "output"
-    for n in nodes:  # the last node's output renamed; rewire any reader (none in a chain)
-        n.input[:] = ["output" if i == out else i for i in n.input]
     elem = helper.np_dtype_to_tensor_dtype(np.dtype(model.dtype))
     graph = helper.make_graph(
         nodes, "fastbp",
