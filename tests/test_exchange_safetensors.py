@@ -190,8 +190,9 @@ def rewrite(tmp_path, edit_tensors=None, edit_meta=None):
 
 
 @pytest.mark.parametrize("edit_tensors, edit_meta, match", [
-    (lambda t: t.pop("0.bias"), None, "missing"),
-    (lambda t: t.update(extra=np.zeros(2, np.float32)), None, "unexpected"),
+    (lambda t: t.pop("0.bias"), None, "needs"),
+    (lambda t: t.update(extra=np.zeros(2, np.float32)), None, "needs"),
+    (lambda t: t.update(renamed=t.pop("0.bias")), None, r"missing \['0.bias'\], unexpected"),
     (lambda t: t.update({"0.weight": t["0.weight"].T.copy()}), None, "0.weight"),
     (lambda t: t.update({"0.bias": t["0.bias"].astype(np.float64)}), None, "0.bias"),
     (None, lambda h: h.update(version=99), "version"),
@@ -229,3 +230,38 @@ def test_bad_optimizer_state_in_metadata(tmp_path):
     write_safetensors(tmp_path / "e.safetensors", tensors, meta)
     with pytest.raises(ValueError):
         fb.load(tmp_path / "e.safetensors")
+
+
+def test_deeply_nested_header_is_a_value_error(tmp_path):
+    text = b"{" + b'"a":' + b"[" * 100000 + b"]" * 100000 + b"}"
+    (tmp_path / "deep.safetensors").write_bytes(struct.pack("<Q", len(text)) + text)
+    with pytest.raises(ValueError):
+        fb.load(tmp_path / "deep.safetensors")
+
+
+def test_random_corruption_only_raises_value_error(tmp_path):
+    """Flipped bytes anywhere (header length, JSON, metadata, tensor data): the load either
+    succeeds (a flipped data byte is just another weight) or raises ValueError."""
+    model = trained("float32")
+    model.save(tmp_path / "m.safetensors")
+    blob = bytearray((tmp_path / "m.safetensors").read_bytes())
+    (n,) = struct.unpack("<Q", bytes(blob[:8]))
+    rng = np.random.default_rng(0)
+    path = tmp_path / "c.safetensors"
+    for trial in range(150):
+        b = bytearray(blob)
+        # mostly the header, where the structure is
+        hi = 8 + n if trial % 3 else len(b)
+        for pos in rng.integers(0, hi, size=int(rng.integers(1, 4))):
+            b[pos] = int(rng.integers(0, 256))
+        path.write_bytes(bytes(b))
+        try:
+            fb.load(path)
+        except ValueError:
+            pass
+
+
+def test_spec_larger_than_the_file_is_refused_before_allocating(tmp_path):
+    path = rewrite(tmp_path, None, lambda h: h["spec"][0].update(**{"in": 10**6, "out": 10**6}))
+    with pytest.raises(ValueError, match="needs"):
+        fb.load(path)

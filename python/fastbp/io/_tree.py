@@ -91,6 +91,14 @@ def atomic_write(path: Any, data: bytes) -> None:
         except OSError:
             pass
         raise
+    try:  # make the rename durable
+        dfd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:  # pragma: no cover - platforms without directory fsync
+        pass
 
 
 def missing_extra(package: str, extra: str, what: str,

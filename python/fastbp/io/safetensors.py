@@ -137,7 +137,7 @@ def read_safetensors(path: Any) -> Tuple[Dict[str, np.ndarray], Dict[str, str]]:
         raise ValueError(f"{bad}: header length {n} does not fit the file ({len(blob)} bytes)")
     try:
         header = json.loads(blob[8:8 + n].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise ValueError(f"{bad}: garbled header ({e})") from None
     if not isinstance(header, dict):
         raise ValueError(f"{bad}: the header is not a JSON object")
@@ -264,10 +264,33 @@ def save(model: Any, path: Any, training_state: bool = True) -> None:
     write_safetensors(path, tensors, {"format": "pt", "fastbp": json.dumps(header)})
 
 
-def _build_model(h: Dict[str, Any], backend: Optional[str]) -> Any:
+def _spec_size(spec: Any, depth: int = 0) -> int:
+    """Number of parameter and buffer values the layer spec needs (before anything is
+    allocated, so that a file cannot make fastbp allocate more than it holds)."""
+    if depth > 64 or not isinstance(spec, list):
+        raise ValueError("the layer spec is malformed")
+    total = 0
+    for d in spec:
+        kind = d["type"]
+        if kind == "dense":
+            n_in, n_out = int(d["in"]), int(d["out"])
+            total += (n_in + 1) * n_out
+        elif kind in ("batchnorm", "layernorm"):
+            total += (4 if kind == "batchnorm" else 2) * int(d["dim"])
+        elif kind == "residual":
+            total += _spec_size(d["layers"], depth + 1)
+    return total
+
+
+def _build_model(h: Dict[str, Any], backend: Optional[str],
+                 tensors: Dict[str, np.ndarray]) -> Any:
     from ..checkpoint import layers_from_spec
     from ..model import MLP, Sequential
 
+    held = sum(t.size for name, t in tensors.items() if not name.endswith("num_batches_tracked"))
+    need = _spec_size(h["spec"])
+    if need != held:
+        raise ValueError(f"the layer spec needs {need} values, the file holds {held}")
     layers = layers_from_spec(h["spec"])
     kw = dict(input_dim=int(h["input_dim"]), dtype=h["dtype"], seed=int(h["seed"]),
               backend=backend or h["backend"])
@@ -360,10 +383,11 @@ def load(path: Any, backend: Optional[str] = None) -> Any:
         if h.get("version") != FORMAT_VERSION:
             raise ValueError(f"format version {h.get('version')!r} is not supported (this "
                              f"fastbp reads version {FORMAT_VERSION})")
-        model = _build_model(h, backend)
+        model = _build_model(h, backend, tensors)
         _fill(model, tensors)
         _restore_training(model, h)
-    except (KeyError, TypeError, AttributeError) as e:
+    except (KeyError, TypeError, AttributeError, IndexError, OverflowError,
+            RecursionError) as e:
         raise ValueError(f"{bad}: bad metadata ({type(e).__name__}: {e})") from None
     except ValueError as e:
         raise ValueError(f"{bad}: {e}") from None
