@@ -70,7 +70,10 @@ def test_from_torch_module_built_in_torch():
 
 def test_affine_free_norms_and_bias_free_linear():
     tm = nn.Sequential(nn.Linear(3, 4, bias=False), nn.BatchNorm1d(4, affine=False),
-                       nn.LayerNorm(4, elementwise_affine=False)).eval()
+                       nn.LayerNorm(4, elementwise_affine=False), nn.LayerNorm(4, bias=False),
+                       nn.Linear(4, 2)).eval()
+    with torch.no_grad():
+        tm[3].weight.uniform_(0.5, 2.0)
     model = fb.from_torch(tm)
     X = np.random.default_rng(1).normal(size=(5, 3)).astype(np.float32)
     np.testing.assert_allclose(model.predict(X), tout(tm, X), atol=1e-5)
@@ -93,6 +96,8 @@ def test_unsupported_module_is_named(module, match):
     (nn.Sequential(nn.BatchNorm1d(3, momentum=None)), "momentum"),
     (nn.Sequential(nn.LayerNorm((2, 3))), "normalized_shape"),
     (nn.Sequential(nn.Linear(3, 3).half()), "float32 or all float64"),
+    (nn.Sequential(nn.Linear(3, 3).bfloat16()), "float32 or all float64"),
+    (nn.Sequential(nn.Linear(3, 3), nn.Linear(3, 3).double()), "float32 or all float64"),
     (nn.Sequential(nn.Dropout(0.1)), "input width|input_dim"),
     (nn.Sequential(Residual(nn.Linear(3, 4))), "width"),
 ])

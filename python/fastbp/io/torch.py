@@ -203,10 +203,7 @@ def _layernorm(m: "nn.LayerNorm") -> _Converted:
         raise ValueError(f"nn.LayerNorm(normalized_shape={tuple(m.normalized_shape)}) is not "
                          "supported: fastbp normalises over the last dimension only")
     n = m.normalized_shape[0]
-    if getattr(m, "bias", None) is None and m.elementwise_affine:
-        params = [_np(m.weight, n, 1.0), np.zeros(n)]
-    else:
-        params = [_np(m.weight, n, 1.0), _np(m.bias, n, 0.0)]
+    params = [_np(m.weight, n, 1.0), _np(getattr(m, "bias", None), n, 0.0)]
     return L.LayerNorm(eps=float(m.eps)), params, []
 
 
@@ -319,6 +316,7 @@ def from_torch(module: "nn.Module", input_dim: Optional[int] = None, seed: int =
     if not isinstance(module, nn.Sequential):
         raise TypeError(f"fastbp.from_torch expects a torch.nn.Sequential, got "
                         f"{type(module).__qualname__}")
+    dtype = _module_dtype(module)
     mods = _flatten(module)
     layers, params, bufs = _convert(mods, "module")
     if not layers:
@@ -326,8 +324,7 @@ def from_torch(module: "nn.Module", input_dim: Optional[int] = None, seed: int =
     width = input_dim if input_dim is not None else _input_width(mods)
     if width is None:
         raise ValueError("cannot infer the input width from the module; pass input_dim=")
-    model = Sequential(layers, input_dim=int(width), dtype=_module_dtype(module), seed=seed,
-                       backend=backend)
+    model = Sequential(layers, input_dim=int(width), dtype=dtype, seed=seed, backend=backend)
     _assign(model.parameters(), params, "parameter")
     _assign(model.buffers(), bufs, "buffer")
     return model
