@@ -265,3 +265,9 @@ def test_spec_larger_than_the_file_is_refused_before_allocating(tmp_path):
     path = rewrite(tmp_path, None, lambda h: h["spec"][0].update(**{"in": 10**6, "out": 10**6}))
     with pytest.raises(ValueError, match="needs"):
         fb.load(path)
+
+
+def test_input_dim_disagreeing_with_the_spec_is_refused_before_allocating(tmp_path):
+    path = rewrite(tmp_path, None, lambda h: h.update(input_dim=10**9))
+    with pytest.raises(ValueError, match="input_dim"):
+        fb.load(path)

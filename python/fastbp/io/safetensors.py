@@ -291,6 +291,9 @@ def _build_model(h: Dict[str, Any], backend: Optional[str],
     need = _spec_size(h["spec"])
     if need != held:
         raise ValueError(f"the layer spec needs {need} values, the file holds {held}")
+    first = h["spec"][0] if h["spec"] else {}
+    if h["input_dim"] != first.get("in", first.get("dim")):
+        raise ValueError(f"input_dim {h['input_dim']!r} does not match the layer spec")
     layers = layers_from_spec(h["spec"])
     kw = dict(input_dim=int(h["input_dim"]), dtype=h["dtype"], seed=int(h["seed"]),
               backend=backend or h["backend"])
