@@ -116,3 +116,12 @@ def test_explicit_registration_is_idempotent():
     est = fit(fsk.MLPRegressor(hidden_layer_sizes=(3,), max_iter=2, random_state=0), X[:, 0])
     (out,) = run(skl2onnx.to_onnx(est, X[:1]), X)
     np.testing.assert_allclose(out.ravel(), est.predict(X), rtol=1e-5, atol=1e-5)
+
+
+def test_float_class_labels():
+    """Integral float labels (scikit-learn accepts no others) come out as int64."""
+    pipe = fit(fsk.MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0),
+               RNG.integers(0, 3, 80).astype(np.float64))
+    opts = {fsk.MLPClassifier: {"zipmap": False}}
+    labels, _ = run(skl2onnx.to_onnx(pipe, X[:1], options=opts), X)
+    np.testing.assert_array_equal(labels, pipe.predict(X))

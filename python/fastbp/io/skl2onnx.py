@@ -112,9 +112,9 @@ def _convert_classifier(scope: Any, operator: Any, container: Any) -> None:
             est.out_activation_ == "logistic" and est.n_outputs_ > 1):
         raise NotImplementedError("the skl2onnx converter does not support multilabel fastbp "
                                   "classifiers; export est.fastbp_model_.to_onnx(path)")
+    classes = np.asarray(est.classes_)  # scikit-learn's float class labels are integral
     b, logits = _network(scope, operator, container)
     label_out, proba_out = operator.outputs[0].full_name, operator.outputs[1].full_name
-    classes = np.asarray(est.classes_)
     if len(classes) == 2:
         p = b.op("Sigmoid", [logits])
         b.op("Concat", [b.op("Sub", [b.const("one", 1.0), p]), p], out=proba_out, axis=1)
