@@ -3,9 +3,9 @@ rounding except gelu's float32 erf, float32 to float32 rounding), for every laye
 activation, with a dynamic batch dimension."""
 import numpy as np
 import pytest
+from exchange_models import ACTS, data, zoo
 
 import fastbp as fb
-from exchange_models import ACTS, data, zoo
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")

@@ -5,9 +5,9 @@ import struct
 
 import numpy as np
 import pytest
+from exchange_models import data, zoo
 
 import fastbp as fb
-from exchange_models import data, zoo
 from fastbp.io.safetensors import read_safetensors, save, write_safetensors
 
 
@@ -55,12 +55,12 @@ def test_round_trip_restores_training_state(tmp_path, dtype, backend):
 
 def test_mlp_class_and_plateau_state(tmp_path):
     model = fb.MLP([3, 5, 2], activation="leaky_relu", dtype="float32", seed=4)
-    model._plateau_state = {"best": float("inf"), "num_bad": 2, "cooldown": 0}
+    model.plateau_state = {"best": float("inf"), "num_bad": 2, "cooldown": 0}
     model.save(tmp_path / "m.safetensors")
     back = fb.load(tmp_path / "m.safetensors")
     assert type(back) is fb.MLP and back.sizes == [3, 5, 2] and back.seed == 4
     assert back.optimizer is None
-    assert back._plateau_state == model._plateau_state
+    assert back.plateau_state == model.plateau_state
 
 
 def test_torch_load_state_dict_accepts_the_file(tmp_path):
@@ -87,7 +87,7 @@ def test_safetensors_package_reads_metadata_and_writes_what_we_read(tmp_path):
     with safe_open(str(tmp_path / "m.safetensors"), framework="numpy") as f:
         meta = f.metadata()
         assert meta["format"] == "pt"
-        assert json.loads(meta["fastbp"])["spec"] == model.spec
+        assert json.loads(meta["fastbp"])["config"]["spec"] == model.spec
         np.testing.assert_array_equal(f.get_tensor("0.weight"), model.parameters()[0].T)
     tensors = {"a": np.arange(6, dtype=np.float32).reshape(2, 3), "b": np.array(3, np.int64)}
     stn.save_file(tensors, str(tmp_path / "x.safetensors"), metadata={"k": "v"})
@@ -197,9 +197,10 @@ def rewrite(tmp_path, edit_tensors=None, edit_meta=None):
     (lambda t: t.update({"0.bias": t["0.bias"].astype(np.float64)}), None, "0.bias"),
     (None, lambda h: h.update(version=99), "version"),
     (None, lambda h: h.update(format="other"), "format"),
-    (None, lambda h: h.pop("spec"), "spec"),
-    (None, lambda h: h["spec"][0].update(out=4), "0.weight|spec"),
-    (None, lambda h: h.update(rng_state="x"), "not a fastbp safetensors file"),
+    (None, lambda h: h["config"].pop("spec"), "spec"),
+    (None, lambda h: h["config"]["spec"][0].update(out=4), "needs"),
+    (None, lambda h: h["state"].update(rng_state="x"), "not a fastbp safetensors file"),
+    (None, lambda h: h.pop("state"), "state"),
 ])
 def test_mismatched_files(tmp_path, edit_tensors, edit_meta, match):
     path = rewrite(tmp_path, edit_tensors, edit_meta)
@@ -218,14 +219,14 @@ def test_bad_optimizer_state_in_metadata(tmp_path):
     model.save(tmp_path / "m.safetensors")
     tensors, meta = read_safetensors(tmp_path / "m.safetensors")
     h = json.loads(meta["fastbp"])
-    k = next(iter(h["optimizer"]["state"]))
-    h["optimizer"]["state"][k]["data"] = "!!notbase64"
+    k = next(iter(h["state"]["optimizer"]["state"]))
+    h["state"]["optimizer"]["state"][k]["data"] = "!!notbase64"
     meta["fastbp"] = json.dumps(h)
     write_safetensors(tmp_path / "e.safetensors", tensors, meta)
     with pytest.raises(ValueError):
         fb.load(tmp_path / "e.safetensors")
-    h["optimizer"]["state"][k]["shape"] = [3]
-    h["optimizer"]["state"][k]["data"] = ""
+    h["state"]["optimizer"]["state"][k]["shape"] = [3]
+    h["state"]["optimizer"]["state"][k]["data"] = ""
     meta["fastbp"] = json.dumps(h)
     write_safetensors(tmp_path / "e.safetensors", tensors, meta)
     with pytest.raises(ValueError):
@@ -262,12 +263,13 @@ def test_random_corruption_only_raises_value_error(tmp_path):
 
 
 def test_spec_larger_than_the_file_is_refused_before_allocating(tmp_path):
-    path = rewrite(tmp_path, None, lambda h: h["spec"][0].update(**{"in": 10**6, "out": 10**6}))
+    huge = {"in": 10**6, "out": 10**6}
+    path = rewrite(tmp_path, None, lambda h: h["config"]["spec"][0].update(**huge))
     with pytest.raises(ValueError, match="needs"):
         fb.load(path)
 
 
 def test_input_dim_disagreeing_with_the_spec_is_refused_before_allocating(tmp_path):
-    path = rewrite(tmp_path, None, lambda h: h.update(input_dim=10**9))
+    path = rewrite(tmp_path, None, lambda h: h["config"].update(input_dim=10**9))
     with pytest.raises(ValueError, match="input_dim"):
         fb.load(path)

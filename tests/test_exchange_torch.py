@@ -2,9 +2,9 @@
 nn.Sequential back; outputs are equal both ways (float64 to ~1e-12)."""
 import numpy as np
 import pytest
+from exchange_models import ACTS, data, zoo
 
 import fastbp as fb
-from exchange_models import ACTS, data, zoo
 
 torch = pytest.importorskip("torch")
 nn = torch.nn

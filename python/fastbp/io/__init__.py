@@ -4,51 +4,16 @@ Each format lives in its own submodule and imports its optional dependency only 
 
 * :mod:`fastbp.io.onnx` — ``model.to_onnx(path)`` (needs ``onnx``: ``fastbp[onnx]``);
 * :mod:`fastbp.io.torch` — ``model.to_torch()``, :func:`from_torch` (needs ``torch``);
-* :mod:`fastbp.io.safetensors` — ``model.save("m.safetensors")``, :func:`load` (NumPy only);
+* :mod:`fastbp.io.safetensors` — ``model.save("m.safetensors")``, ``fastbp.load`` (NumPy
+  only);
 * :mod:`fastbp.io.sklearn` — :func:`from_sklearn`, ``est.to_sklearn()`` (``fastbp[sklearn]``);
 * :mod:`fastbp.io.skl2onnx` — :func:`register_skl2onnx` (needs ``skl2onnx``).
 """
 from __future__ import annotations
 
-import os
 from typing import Any, Optional
 
-__all__ = ["load", "from_torch", "from_sklearn", "register_skl2onnx"]
-
-
-def load(path: Any, backend: Optional[str] = None, **kwargs: Any) -> Any:
-    """Load a model saved by ``model.save``: a fastbp ``.npz`` checkpoint or a
-    ``.safetensors`` file (told apart by their content, not their name).
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-    backend : {"native", "reference"}, optional
-        Override the saved backend.
-    **kwargs
-        Passed on to the loader of the file's format (:func:`fastbp.checkpoint.load` or
-        :func:`fastbp.io.safetensors.load`).
-
-    Returns
-    -------
-    Sequential or MLP
-        Parameters, buffers, optimizer state, counters and RNG state restored.
-
-    Raises
-    ------
-    ValueError
-        If the file is not a valid fastbp checkpoint or fastbp safetensors file.
-    """
-    from .safetensors import is_safetensors
-
-    path = os.fspath(path)
-    if is_safetensors(path):
-        from .safetensors import load as load_st
-
-        return load_st(path, backend=backend, **kwargs)
-    from ..checkpoint import load as load_npz
-
-    return load_npz(path, backend=backend, **kwargs)
+__all__ = ["from_sklearn", "from_torch", "register_skl2onnx"]
 
 
 def from_torch(module: Any, input_dim: Optional[int] = None, seed: int = 0,

@@ -12,11 +12,13 @@ Tensors
     fastbp) holds ``model.steps_trained``.
 Metadata
     ``"format": "pt"`` (the convention of the safetensors/PyTorch tools) and ``"fastbp"``:
-    JSON with what the ``.npz`` checkpoint stores besides the parameters — format name and
-    version, class, layer spec, input width, dtype, backend, seed, the optimizer (name,
-    hyper-parameters, initial learning rate, step and its state arrays, base64-encoded
-    little-endian bytes), ``epochs_trained``, ``steps_trained``, the RNG state and the
-    ``ReduceLROnPlateau`` state. Loading restores all of it: training resumed from this file
+    JSON with the format name and version, ``"config"`` (``model.get_config()``: class,
+    layer spec, input width, dtype, backend, seed) and ``"state"`` (``model.state_dict()``
+    without the parameters and buffers, which are the tensors: the optimizer's name,
+    hyper-parameters, initial learning rate, step and state arrays — base64-encoded
+    little-endian bytes —, ``epochs_trained``, ``steps_trained``, the RNG state and the
+    ``ReduceLROnPlateau`` state) — what the ``.npz`` checkpoint stores. Loading restores all
+    of it (``from_config`` then ``load_state_dict``): training resumed from this file
     continues exactly as from the ``.npz`` checkpoint.
 
 The optimizer state lives in the metadata rather than as tensors so that the tensors are
@@ -193,53 +195,26 @@ def _decode(d: Any, what: str) -> np.ndarray:
     if dt.kind not in "fiu":
         raise ValueError(f"{what} has dtype {dt}")
     raw = base64.b64decode(d["data"], validate=True)
-    shape = tuple(int(s) for s in d["shape"])
+    shape = tuple(int(v) for v in d["shape"])
     if len(raw) != math.prod(shape) * dt.itemsize:
         raise ValueError(f"{what} holds {len(raw)} bytes for shape {shape} {dt}")
     return np.frombuffer(raw, dtype=dt).reshape(shape).astype(dt.newbyteorder("="))
 
 
-def _plateau(state: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
-    if not state:
-        return None
-    out = dict(state)
-    if not np.isfinite(out["best"]):
-        out["best"] = repr(float(out["best"]))
+def _json_state(state: Dict[str, Any], training_state: bool) -> Dict[str, Any]:
+    """``model.state_dict()`` without its parameter and buffer arrays (they are the tensors),
+    optimizer state arrays base64-encoded, an infinite plateau ``best`` spelled as a string."""
+    out = {k: v for k, v in state.items() if k not in ("arena", "buffers")}
+    opt = state.get("optimizer")
+    if opt is not None:
+        opt = dict(opt)
+        opt["state"] = {k: _encode(v) for k, v in opt["state"].items()} if training_state else {}
+        opt["step"] = int(opt["step"]) if training_state else 0
+        out["optimizer"] = opt
+    ps = state.get("plateau_state")
+    if ps and not np.isfinite(ps["best"]):
+        out["plateau_state"] = dict(ps, best=repr(float(ps["best"])))
     return out
-
-
-def _optimizer_header(model: Any, training_state: bool) -> Optional[Dict[str, Any]]:
-    opt = getattr(model, "optimizer", None)
-    if opt is None:
-        return None
-    model._sync_optimizer(opt)  # the engine holds exactly opt's hyper-parameters
-    st = model._engine.optimizer_state()
-    h: Dict[str, Any] = {"name": opt.name, "hyper": opt.hyper(),
-                         "initial_lr": getattr(opt, "initial_lr", None), "step": 0, "state": {}}
-    if training_state:
-        h["step"] = int(st["step"])
-        h["state"] = {k: _encode(np.asarray(v)) for k, v in st.items() if k != "step"}
-    return h
-
-
-def _fastbp_header(model: Any, training_state: bool) -> Dict[str, Any]:
-    from .._version import __version__
-
-    cls = type(model).__name__
-    h: Dict[str, Any] = {
-        "format": FORMAT, "version": FORMAT_VERSION, "fastbp_version": __version__,
-        "class": cls if cls in ("MLP", "Sequential") else "Sequential",
-        "spec": model.spec, "input_dim": int(model.input_dim), "dtype": model.dtype,
-        "backend": model.backend, "seed": int(model.seed),
-        "optimizer": _optimizer_header(model, training_state),
-        "epochs_trained": int(getattr(model, "epochs_trained", 0)),
-        "steps_trained": int(getattr(model, "steps_trained", 0)),
-        "rng_state": [int(v) for v in model._engine.rng_state()],
-        "plateau_state": _plateau(getattr(model, "_plateau_state", None)),
-    }
-    if h["class"] == "MLP":
-        h["sizes"] = [int(s) for s in model.sizes]
-    return h
 
 
 def save(model: Any, path: Any, training_state: bool = True) -> None:
@@ -254,13 +229,17 @@ def save(model: Any, path: Any, training_state: bool = True) -> None:
         Include the optimizer's state arrays and step (default). False stores only the
         optimizer's configuration: a loaded model then starts the optimizer afresh.
     """
+    from .._version import __version__
+
     tensors: Dict[str, np.ndarray] = {}
     for name, arr, transposed in torch_entries(model):
         if arr is None:
-            tensors[name] = np.array(int(getattr(model, "steps_trained", 0)), dtype=np.int64)
+            tensors[name] = np.array(int(model.steps_trained), dtype=np.int64)
         else:
             tensors[name] = as_torch_layout(arr, transposed)
-    header = _fastbp_header(model, training_state)
+    header = {"format": FORMAT, "version": FORMAT_VERSION, "fastbp_version": __version__,
+              "config": model.get_config(),
+              "state": _json_state(model.state_dict(), training_state)}
     write_safetensors(path, tensors, {"format": "pt", "fastbp": json.dumps(header)})
 
 
@@ -273,8 +252,7 @@ def _spec_size(spec: Any, depth: int = 0) -> int:
     for d in spec:
         kind = d["type"]
         if kind == "dense":
-            n_in, n_out = int(d["in"]), int(d["out"])
-            total += (n_in + 1) * n_out
+            total += (int(d["in"]) + 1) * int(d["out"])
         elif kind in ("batchnorm", "layernorm"):
             total += (4 if kind == "batchnorm" else 2) * int(d["dim"])
         elif kind == "residual":
@@ -282,35 +260,18 @@ def _spec_size(spec: Any, depth: int = 0) -> int:
     return total
 
 
-def _build_model(h: Dict[str, Any], backend: Optional[str],
-                 tensors: Dict[str, np.ndarray]) -> Any:
-    from ..checkpoint import layers_from_spec
-    from ..model import MLP, Sequential
-
+def _check_size(config: Dict[str, Any], tensors: Dict[str, np.ndarray]) -> None:
     held = sum(t.size for name, t in tensors.items() if not name.endswith("num_batches_tracked"))
-    need = _spec_size(h["spec"])
+    need = _spec_size(config["spec"])
     if need != held:
         raise ValueError(f"the layer spec needs {need} values, the file holds {held}")
-    first = h["spec"][0] if h["spec"] else {}
-    if h["input_dim"] != first.get("in", first.get("dim")):
-        raise ValueError(f"input_dim {h['input_dim']!r} does not match the layer spec")
-    layers = layers_from_spec(h["spec"])
-    kw = dict(input_dim=int(h["input_dim"]), dtype=h["dtype"], seed=int(h["seed"]),
-              backend=backend or h["backend"])
-    if h["class"] == "MLP":
-        model = MLP.__new__(MLP)
-        model.sizes = [int(s) for s in h["sizes"]]
-        Sequential.__init__(model, layers, **kw)
-    elif h["class"] == "Sequential":
-        model = Sequential(layers, **kw)
-    else:
-        raise ValueError(f"unknown model class {h['class']!r}")
-    if model.spec != h["spec"]:
-        raise ValueError("the rebuilt layer spec differs from the saved one")
-    return model
+    first = config["spec"][0] if config["spec"] else {}
+    if config["input_dim"] != first.get("in", first.get("dim")):
+        raise ValueError(f"input_dim {config['input_dim']!r} does not match the layer spec")
 
 
 def _fill(model: Any, tensors: Dict[str, np.ndarray]) -> None:
+    """Copy the tensors into the (freshly built) model's parameters and buffers."""
     entries = torch_entries(model)
     expected = {name for name, _, _ in entries}
     missing, extra = sorted(expected - set(tensors)), sorted(set(tensors) - expected)
@@ -329,32 +290,33 @@ def _fill(model: Any, tensors: Dict[str, np.ndarray]) -> None:
             arr[...] = tensors[name].T if transposed else tensors[name]
 
 
-def _restore_training(model: Any, h: Dict[str, Any]) -> None:
+def _restore(model: Any, js: Dict[str, Any]) -> None:
+    """Give the model the training state of the metadata (``model.load_state_dict``)."""
     from .. import optim as _optim
 
-    oh = h.get("optimizer")
-    if oh is not None:
-        opt = _optim.from_config(oh["name"], oh["hyper"])
+    state = dict(js, arena=np.array(model.engine.arena(), copy=True),
+                 buffers=[np.array(b, copy=True) for b in model.buffers()])
+    oh = state.get("optimizer")
+    fresh_optimizer = None
+    if oh is not None and not oh["state"]:  # saved without training state
+        fresh_optimizer = _optim.from_config(oh["name"], oh["hyper"])
         if oh.get("initial_lr") is not None:
-            opt.initial_lr = float(oh["initial_lr"])
-        model._sync_optimizer(opt)
-        if oh["state"]:
-            state: Dict[str, Any] = {"step": int(oh["step"])}
-            for k, v in oh["state"].items():
-                state[k] = _decode(v, f"optimizer state {k!r}")
-            model._engine.set_optimizer_state(state)
-    model._engine.set_rng_state(*(int(v) for v in h["rng_state"]))
-    model.epochs_trained = int(h.get("epochs_trained", 0))
-    model.steps_trained = int(h.get("steps_trained", 0))
-    ps = h.get("plateau_state")
+            fresh_optimizer.initial_lr = float(oh["initial_lr"])
+        state["optimizer"] = None
+    elif oh is not None:
+        state["optimizer"] = dict(oh, state={k: _decode(v, f"optimizer state {k!r}")
+                                             for k, v in oh["state"].items()})
+    ps = state.get("plateau_state")
     if ps:
-        ps = dict(ps)
-        ps["best"] = float(ps["best"])
-        model._plateau_state = ps
+        state["plateau_state"] = dict(ps, best=float(ps["best"]))
+    model.load_state_dict(state)
+    if fresh_optimizer is not None:
+        model.set_optimizer(fresh_optimizer)
 
 
 def load(path: Any, backend: Optional[str] = None) -> Any:
-    """Load a model written by :func:`save` (``model.save("m.safetensors")``).
+    """Load a model written by :func:`save` (``model.save("m.safetensors")``);
+    ``fastbp.load`` calls it for safetensors files.
 
     Parameters
     ----------
@@ -373,6 +335,8 @@ def load(path: Any, backend: Optional[str] = None) -> Any:
         torch state_dict: use ``fastbp.from_torch`` on the module instead), or its tensors
         do not match the architecture in its metadata.
     """
+    from ..model import from_config
+
     path = os.fspath(path)
     tensors, meta = read_safetensors(path)
     bad = f"{path!r} is not a fastbp safetensors file"
@@ -386,9 +350,10 @@ def load(path: Any, backend: Optional[str] = None) -> Any:
         if h.get("version") != FORMAT_VERSION:
             raise ValueError(f"format version {h.get('version')!r} is not supported (this "
                              f"fastbp reads version {FORMAT_VERSION})")
-        model = _build_model(h, backend, tensors)
+        _check_size(h["config"], tensors)
+        model = from_config(h["config"], backend)
         _fill(model, tensors)
-        _restore_training(model, h)
+        _restore(model, h["state"])
     except (KeyError, TypeError, AttributeError, IndexError, OverflowError,
             RecursionError) as e:
         raise ValueError(f"{bad}: bad metadata ({type(e).__name__}: {e})") from None
