@@ -115,7 +115,12 @@ def _build(target: Any, src: Any, is_clf: bool, dtype: np.dtype, params: Dict[st
                     (v.copy() if isinstance(v, np.ndarray) else v))
         elif name in target.__dict__:
             delattr(target, name)
-    target.__dict__.pop("_optimizer", None)  # the placeholder epoch's optimizer state
+    for name in ("_optimizer", "_fb_opt"):  # the placeholder epoch's optimizer (the
+        target.__dict__.pop(name, None)      # estimators' own attribute names for it)
+    model = target.__dict__.get("_model")
+    if model is not None:  # nor does the fastbp network keep it, or count that epoch
+        model.optimizer = None
+        model.epochs_trained = model.steps_trained = 0
     return target
 
 
@@ -156,7 +161,7 @@ def from_sklearn(estimator: Any) -> Any:
     target = fsk.MLPClassifier() if is_clf else fsk.MLPRegressor()
     dtype = np.dtype(estimator.coefs_[0].dtype)
     params = _transfer_params(estimator, target, {})
-    if "dtype" in target.get_params():
+    if target.get_params().get("dtype") is not None:  # a fixed precision: make it the weights'
         params["dtype"] = dtype.name
     return _build(target, estimator, is_clf, dtype, params)
 
