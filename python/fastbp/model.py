@@ -9,7 +9,7 @@ import numpy as np
 from . import checkpoint as _checkpoint
 from . import optim as _optim
 from ._backend import BACKENDS, make_engine
-from ._data import as_model_array, as_target
+from ._data import as_model_array, as_target, check_loss_kwargs
 from .layers import Dense, Layer, build_spec, from_spec, init_parameters
 from .registry import loss_takes_labels, resolve_loss
 
@@ -186,6 +186,7 @@ class Sequential:
 
         Runs in training mode (dropout active, BatchNorm batch statistics)."""
         loss = resolve_loss(loss)
+        check_loss_kwargs("loss_and_gradients", loss_params)
         return self._engine.loss_and_gradients(self._X(X), self._y(y, loss), loss, loss_params,
                                                self._w(sample_weight))
 
@@ -194,6 +195,7 @@ class Sequential:
         """One optimizer step on a batch (one native call). Returns the batch loss before the
         update (penalties included)."""
         loss = resolve_loss(loss)
+        check_loss_kwargs("train_step", loss_params)
         Xa, ya, wa = self._X(X), self._y(y, loss), self._w(sample_weight)
         undo = self.set_optimizer(optimizer)
         try:

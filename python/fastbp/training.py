@@ -30,7 +30,8 @@ from . import callbacks as _cb
 from . import schedules as _sched
 from .layers import spec_has
 from .metrics import METRICS, check_metrics, evaluate_outputs, parameter_names
-from .registry import loss_param_names, resolve_loss
+from ._data import check_loss_kwargs
+from .registry import resolve_loss
 
 __all__ = ["History", "fit"]
 
@@ -181,10 +182,7 @@ class _Plan:
     def __init__(self, epochs: Any, batch_size: Any, shuffle: bool, schedule: Any,
                  schedule_per: str, steps_per_callback: Any, callbacks: Any,
                  grad_norm_samples: Any, loss_params: Dict[str, Any]):
-        unknown = sorted(set(loss_params) - set(loss_param_names()))
-        if unknown:
-            raise TypeError(f"fit() got an unexpected keyword argument {unknown[0]!r} (loss "
-                            f"parameters are {', '.join(loss_param_names())})")
+        check_loss_kwargs("fit", loss_params)
         self.epochs = _int_arg("epochs", epochs, 0)
         self.batch_size = _int_arg("batch_size", batch_size, 1)
         self.shuffle = bool(shuffle)
