@@ -230,9 +230,31 @@ class Sequential:
 
     def save(self, path: Any) -> None:
         """Save architecture, parameters, buffers, optimizer (and its state), epoch count and
-        RNG state to ``path`` (an ``.npz``, written atomically); ``fastbp.load(path)`` restores
-        it. See :mod:`fastbp.checkpoint`."""
+        RNG state to ``path``, written atomically; ``fastbp.load(path)`` restores it.
+
+        A path ending in ``.safetensors`` is written as a safetensors file with PyTorch's
+        state_dict names (:mod:`fastbp.io.safetensors`), any other as an ``.npz`` checkpoint
+        (:mod:`fastbp.checkpoint`)."""
+        if os.fspath(path).endswith(".safetensors"):
+            from .io.safetensors import save as save_safetensors
+
+            save_safetensors(self, path)
+            return
         _checkpoint.write(path, self.get_config(), self.state_dict())
+
+    def to_onnx(self, path: Any, opset: Optional[int] = None) -> None:
+        """Export the inference graph (``predict``) to an ONNX file with a dynamic batch
+        dimension; see :func:`fastbp.io.onnx.to_onnx`. Needs the ``onnx`` package."""
+        from .io.onnx import to_onnx
+
+        to_onnx(self, path, opset=opset)
+
+    def to_torch(self) -> Any:
+        """An equivalent ``torch.nn.Sequential`` (evaluation mode, torch layouts); see
+        :func:`fastbp.io.torch.to_torch`. Needs PyTorch."""
+        from .io.torch import to_torch
+
+        return to_torch(self)
 
     # ------------------------------------------------------------------ config and state
     def get_config(self) -> Dict[str, Any]:
@@ -364,7 +386,8 @@ def _restore(config: Dict[str, Any], state: Dict[str, Any], name: str,
 
 
 def load(path: Any, backend: Optional[str] = None) -> Sequential:
-    """Load a model saved by ``model.save``.
+    """Load a model saved by ``model.save``: an ``.npz`` checkpoint or a ``.safetensors``
+    file (see :mod:`fastbp.io.safetensors`).
 
     Parameters
     ----------
@@ -388,4 +411,9 @@ def load(path: Any, backend: Optional[str] = None) -> Sequential:
     if backend is not None and backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     path = os.fspath(path)
+    from .io.safetensors import is_safetensors
+    from .io.safetensors import load as load_safetensors
+
+    if is_safetensors(path):  # told apart by content, not by name
+        return load_safetensors(path, backend=backend)
     return _restore(*_checkpoint.read(path), name=path, backend=backend)
