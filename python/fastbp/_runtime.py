@@ -10,11 +10,26 @@ from ._version import __version__
 __all__ = ["set_num_threads", "get_num_threads", "info", "set_isa", "get_isa"]
 
 
+_USER_THREADS = [False]  # set_num_threads was called (the MPI/dask thread rule then defers)
+
+
 def set_num_threads(n: int) -> None:
-    """Threads the native kernels use (OpenMP); by default ``OMP_NUM_THREADS`` or all cores."""
+    """Threads the native kernels use (OpenMP); by default ``OMP_NUM_THREADS`` or all cores
+    (``cores // local ranks`` in data-parallel training, see :mod:`fastbp.distributed`)."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
     _core.set_num_threads(n)
+    _USER_THREADS[0] = True
+
+
+def threads_chosen_by_user() -> bool:
+    """Whether :func:`set_num_threads` was called in this process."""
+    return _USER_THREADS[0]
+
+
+def _set_threads(n: int) -> None:
+    """Set the thread count by a default rule (not a user choice)."""
+    _core.set_num_threads(int(n))
 
 
 def get_num_threads() -> int:

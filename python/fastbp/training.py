@@ -180,7 +180,7 @@ def fit(model: Any, X: Any, y: Any, loss: str = "mse", optimizer: Any = None, ep
         metrics: Optional[Sequence[str]] = None, callbacks: Optional[Sequence[Any]] = None,
         schedule: Any = None, schedule_per: str = "epoch",
         steps_per_callback: Optional[int] = None, progress: bool = True,
-        grad_norm: bool = True, grad_norm_samples: int = 256,
+        grad_norm: bool = True, grad_norm_samples: int = 256, _runner: Any = None,
         **loss_params: Any) -> History:
     """Train ``model`` on (X, y) for ``epochs`` epochs of mini-batches.
 
@@ -312,7 +312,11 @@ def fit(model: Any, X: Any, y: Any, loss: str = "mse", optimizer: Any = None, ep
     opt = model.optimizer
 
     n = Xt.shape[0]
-    steps_per_epoch = -(-n // batch_size)
+    if _runner is None:
+        steps_per_epoch = -(-n // batch_size)
+    else:  # data-parallel (fastbp.distributed): the ranks agree here, rank 0's state is shared
+        steps_per_epoch = _runner.begin(model, n, 0 if val is None else val[0].shape[0],
+                                        batch_size)
     if not hasattr(model, "epochs_trained"):
         model.epochs_trained = 0
     if not hasattr(model, "steps_trained"):
@@ -342,6 +346,8 @@ def fit(model: Any, X: Any, y: Any, loss: str = "mse", optimizer: Any = None, ep
     cbs: List[_cb.Callback] = [history] + callbacks
     if progress and _is_terminal(sys.stdout):
         cbs.append(_cb.ProgressBar())
+    if _runner is not None:
+        cbs = _runner.callbacks(cbs)
     for cb in cbs:
         cb.set_model(model)
         cb.set_params(params)
@@ -368,9 +374,13 @@ def fit(model: Any, X: Any, y: Any, loss: str = "mse", optimizer: Any = None, ep
             lr0 = float(lrs[0]) if lrs is not None else float(opt.lr)
             # ---- train (native)
             t0 = time.perf_counter()
-            value, steps_done = _train_epoch(model, eng, Xt, yt, wt, loss, loss_params,
-                                             batch_size, shuffle, lrs, steps_per_callback,
-                                             cbs)
+            if _runner is None:
+                value, steps_done = _train_epoch(model, eng, Xt, yt, wt, loss, loss_params,
+                                                 batch_size, shuffle, lrs, steps_per_callback,
+                                                 cbs)
+            else:
+                value, steps_done = _runner.train_epoch(model, eng, Xt, yt, wt, loss,
+                                                        loss_params, batch_size, shuffle, lrs)
             elapsed = time.perf_counter() - t0
             model.steps_trained += steps_done
             if lrs is not None and steps_done:
@@ -391,6 +401,8 @@ def fit(model: Any, X: Any, y: Any, loss: str = "mse", optimizer: Any = None, ep
             logs["time"] = elapsed
             if gsample is not None:
                 logs["grad_norm"] = _grad_norms(model, *gsample, loss, loss_params)
+            if _runner is not None:
+                logs = _runner.reduce_logs(logs)
             if plateau:
                 new_lr = schedule.step(_cb._monitored(logs, schedule.monitor,
                                                       "ReduceLROnPlateau"), opt.lr)
