@@ -46,15 +46,25 @@ Details (docs/SCALING.md has the full rules and the measured costs):
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+import sys
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-__all__ = ["threads_per_rank", "apply_thread_rule", "check_identical", "save", "local_size",
-           "ThreadBudget", "budget_dask_threads"]
+__all__ = [
+    "ThreadBudget",
+    "apply_thread_rule",
+    "budget_dask_threads",
+    "check_identical",
+    "local_size",
+    "save",
+    "threads_per_rank",
+]
 
 _RANK_STRIDE = 0x9E3779B97F4A7C15  # odd: distinct ranks get distinct seeds mod 2**64
 
@@ -69,10 +79,10 @@ def _mpi():
 
 def _check_comm(comm: Any) -> Any:
     """``comm`` if it is a usable mpi4py intra-communicator, else TypeError."""
+    if "mpi4py.MPI" not in sys.modules:  # no communicator can exist: don't start MPI here
+        raise TypeError(f"comm must be an mpi4py communicator (e.g. MPI.COMM_WORLD), got "
+                        f"{type(comm).__name__}")
     MPI = _mpi()
-    if MPI is None:
-        raise TypeError("comm must be an mpi4py communicator, and mpi4py is not installed "
-                        "(pip install 'fastbp[mpi]')")
     if not isinstance(comm, MPI.Intracomm) or comm == MPI.COMM_NULL:
         raise TypeError(f"comm must be an mpi4py intra-communicator (e.g. MPI.COMM_WORLD), "
                         f"got {type(comm).__name__}")
@@ -112,7 +122,7 @@ def threads_per_rank(local_ranks: int) -> int:
     return max(1, min(allowed, cores // max(1, int(local_ranks))))
 
 
-def apply_thread_rule(local_ranks: int) -> Optional[int]:
+def apply_thread_rule(local_ranks: int) -> int | None:
     """Set the engine's threads to :func:`threads_per_rank` unless the user chose a count
     (``fastbp.set_num_threads`` was called, or ``OMP_NUM_THREADS`` is set).
 
@@ -141,7 +151,7 @@ class ThreadBudget:
 
     name = "fastbp-thread-budget"
 
-    def __init__(self, per_host: Optional[Dict[str, int]] = None) -> None:
+    def __init__(self, per_host: dict[str, int] | None = None) -> None:
         self.per_host = dict(per_host or {})
 
     def setup(self, worker: Any) -> None:
@@ -157,7 +167,7 @@ def _host(address: str) -> str:
     return address.split("://")[-1].rsplit(":", 1)[0]
 
 
-def budget_dask_threads(client: Any) -> Dict[str, int]:
+def budget_dask_threads(client: Any) -> dict[str, int]:
     """Register :class:`ThreadBudget` on a dask ``client``: each worker process runs
     ``threads_per_rank(worker threads on its host)`` engine threads, so that the tasks running
     side by side on a machine never ask for more threads than it has cores.
@@ -171,7 +181,7 @@ def budget_dask_threads(client: Any) -> Dict[str, int]:
     dict
         Host -> worker threads counted on it.
     """
-    per_host: Dict[str, int] = {}
+    per_host: dict[str, int] = {}
     for addr, w in client.scheduler_info()["workers"].items():
         per_host[_host(addr)] = per_host.get(_host(addr), 0) + int(w.get("nthreads", 1))
     client.register_plugin(ThreadBudget(per_host))
@@ -207,14 +217,21 @@ def _plain(v: Any) -> Any:
     return [type(v).__name__, fields]
 
 
-def _describe(fp: str) -> str:
-    d = json.loads(fp)
-    return (f"{d['class']} {d['dtype']} backend={d['backend']} params={d['num_params']} "
-            f"optimizer={d['optimizer']} args={d['args']} "
-            f"(spec digest {hashlib.sha1(json.dumps(d['spec']).encode()).hexdigest()[:8]})")
+def _differences(fp0: str, fp1: str) -> str:
+    """What differs between two fingerprints, e.g. ``dtype: float64 vs float32``."""
+    a, b = json.loads(fp0), json.loads(fp1)
+    flat_a = dict(a, **{f"argument {k}": v for k, v in (a.pop("args") or {}).items()})
+    flat_b = dict(b, **{f"argument {k}": v for k, v in (b.pop("args") or {}).items()})
+    out = []
+    for k in sorted(set(flat_a) | set(flat_b)):
+        va, vb = flat_a.get(k), flat_b.get(k)
+        if va != vb:
+            out.append(f"{k}: {'(layer list)' if k == 'spec' else va} vs "
+                       f"{'(layer list)' if k == 'spec' else vb}")
+    return "; ".join(out)
 
 
-def _error_text(err: Optional[BaseException]) -> Optional[str]:
+def _error_text(err: BaseException | None) -> str | None:
     return None if err is None else f"{type(err).__name__}: {err}"
 
 
@@ -226,15 +243,15 @@ class _Session:
         self.rank = int(comm.Get_rank())
         self.size = int(comm.Get_size())
         self.ready = False  # first agreement + state broadcast done (train_step)
-        self.shard_rows: List[int] = []
-        self.val_rows: List[int] = []
+        self.shard_rows: list[int] = []
+        self.val_rows: list[int] = []
 
     def rank_seed(self, seed: int) -> int:
         return (int(seed) + self.rank * _RANK_STRIDE) % (1 << 64)
 
     # -- agreement ----------------------------------------------------------------------
-    def agree(self, model: Any, err: Optional[BaseException], fingerprint: str,
-              what: str, extra: Tuple[int, ...] = ()) -> List[Tuple[int, ...]]:
+    def agree(self, model: Any, err: BaseException | None, fingerprint: str,
+              what: str, extra: tuple[int, ...] = ()) -> list[tuple[int, ...]]:
         """Collective: raise on every rank if any rank failed or the fingerprints differ.
         Returns every rank's ``extra``."""
         got = self.comm.allgather((fingerprint, _error_text(err), tuple(extra)))
@@ -246,9 +263,9 @@ class _Session:
         if any(fp != got[0][0] for fp, _, _ in got):
             bad = next(r for r, (fp, _, _) in enumerate(got) if fp != got[0][0])
             raise ValueError(
-                f"{what}: the model or the arguments differ across ranks; every rank must "
-                f"pass the same architecture, dtype, backend, optimizer and arguments. "
-                f"rank 0: {_describe(got[0][0])}; rank {bad}: {_describe(got[bad][0])}")
+                f"{what}: the model or the arguments differ across ranks (every rank must "
+                f"pass the same architecture, dtype, backend, optimizer and arguments); "
+                f"rank 0 vs rank {bad}: {_differences(got[0][0], got[bad][0])}")
         _apply_threads_once(self.comm)
         return [e for _, _, e in got]
 
@@ -276,7 +293,7 @@ class _Session:
 
     # -- per-step pieces ----------------------------------------------------------------
     def local_gradients(self, model: Any, X: np.ndarray, y: np.ndarray,
-                        w: Optional[np.ndarray], loss: str, lp: Dict[str, Any]) -> float:
+                        w: np.ndarray | None, loss: str, lp: dict[str, Any]) -> float:
         """Forward/backward on this rank's rows into the gradient arena, with this rank's
         dropout stream; the RNG step counter ends one step on, with the common seed."""
         eng = model._engine
@@ -323,7 +340,7 @@ def _apply_threads_once(comm: Any) -> None:
 def _session(model: Any, comm: Any) -> _Session:
     _check_comm(comm)
     s = getattr(model, "_dist", None)
-    if s is None or not (s.comm == comm):
+    if s is None or s.comm != comm:
         s = _Session(comm)
         model._dist = s
     return s
@@ -331,14 +348,14 @@ def _session(model: Any, comm: Any) -> _Session:
 
 # ------------------------------------------------------------------------------ train_step
 def train_step(model: Any, X: Any, y: Any, loss: str, optimizer: Any, sample_weight: Any,
-               comm: Any, loss_params: Dict[str, Any]) -> float:
+               comm: Any, loss_params: dict[str, Any]) -> float:
     """``model.train_step(..., comm=comm)``: one data-parallel step (module docstring).
 
     Returns the loss of the global batch (all ranks' rows), penalties included; identical on
     every rank."""
     s = _session(model, comm)
     eng = model._engine
-    err: Optional[BaseException] = None
+    err: BaseException | None = None
     undo = None
     Xa = ya = wa = None
     try:
@@ -348,7 +365,7 @@ def train_step(model: Any, X: Any, y: Any, loss: str, optimizer: Any, sample_wei
             raise ValueError(f"X has {Xa.shape[0]} rows but y has {len(ya)}"
                              + ("" if wa is None else f" and sample_weight {wa.shape[0]}"))
         undo = model._sync_optimizer(optimizer)
-    except Exception as e:  # agreed with the other ranks below, then re-raised
+    except Exception as e:  # noqa: BLE001 -- agreed with the other ranks, then re-raised
         err = e
     if not s.ready:
         try:
@@ -366,7 +383,7 @@ def train_step(model: Any, X: Any, y: Any, loss: str, optimizer: Any, sample_wei
         try:
             value = s.local_gradients(model, Xa, ya, wa, loss, loss_params)
             weight = float(Xa.shape[0]) if wa is None else float(wa.sum(dtype=np.float64))
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 -- agreed with the other ranks, then re-raised
             err = e
     red = np.array([0.0 if err is None else 1.0, weight, weight * value])
     if s.size > 1:
@@ -384,7 +401,7 @@ def train_step(model: Any, X: Any, y: Any, loss: str, optimizer: Any, sample_wei
     return float(red[2] / red[1])
 
 
-def _raise_collective(s: _Session, err: Optional[BaseException], what: str) -> None:
+def _raise_collective(s: _Session, err: BaseException | None, what: str) -> None:
     msgs = s.comm.allgather(_error_text(err))
     if err is not None:
         raise err
@@ -410,7 +427,7 @@ class _FitRunner:
     def begin(self, model: Any, n: int, n_val: int, batch_size: int) -> int:
         """Agree (collective), broadcast rank 0's state; returns the steps per epoch."""
         self.pending = False
-        err: Optional[BaseException] = None
+        err: BaseException | None = None
         b = batch_size
         from .training import _has_batchnorm
 
@@ -426,7 +443,7 @@ class _FitRunner:
         self.started = True
         return -(-max(self.s.shard_rows) // b)
 
-    def callbacks(self, cbs: Sequence[Any]) -> List[Any]:
+    def callbacks(self, cbs: Sequence[Any]) -> list[Any]:
         """The callbacks this rank runs (file writers and progress on rank 0 only)."""
         if self.s.rank == 0:
             return list(cbs)
@@ -435,9 +452,9 @@ class _FitRunner:
 
     # -- one epoch --------------------------------------------------------------------
     def train_epoch(self, model: Any, eng: Any, X: np.ndarray, y: np.ndarray,
-                    w: Optional[np.ndarray], loss: str, loss_params: Dict[str, Any],
-                    batch_size: int, shuffle: bool, lrs: Optional[np.ndarray]
-                    ) -> Tuple[float, int]:
+                    w: np.ndarray | None, loss: str, loss_params: dict[str, Any],
+                    batch_size: int, shuffle: bool, lrs: np.ndarray | None
+                    ) -> tuple[float, int]:
         """One data-parallel epoch (per step: local gradients, one allreduce, the update).
         Returns (global epoch loss, steps)."""
         s, b, n = self.s, batch_size, X.shape[0]
@@ -482,14 +499,14 @@ class _FitRunner:
         return float(sum(s.comm.allgather(acc))), steps
 
     # -- logs -------------------------------------------------------------------------
-    def reduce_logs(self, logs: Dict[str, Any]) -> Dict[str, Any]:
+    def reduce_logs(self, logs: dict[str, Any]) -> dict[str, Any]:
         """The same logs on every rank: scalars averaged over ranks weighted by their rows
         (``val_*`` by their validation rows), ``time`` the maximum, ``grad_norm`` the mean,
         ``loss`` and ``lr`` as they are (already global)."""
         s = self.s
         everyone = s.comm.allgather(logs)
         keys = list(dict.fromkeys(k for d in everyone for k in d))
-        out: Dict[str, Any] = {}
+        out: dict[str, Any] = {}
         for key in keys:
             have = [(r, d[key]) for r, d in enumerate(everyone) if key in d]
             first = have[0][1]
@@ -529,23 +546,21 @@ def fit(model: Any, X: Any, y: Any, comm: Any, **kwargs: Any) -> Any:
     except BaseException as e:
         if runner.pending:  # this rank failed before the agreement: tell the others
             runner.pending = False
-            try:
+            with contextlib.suppress(BaseException):  # re-raises e, raised below anyway
                 s.agree(model, e, runner.fingerprint, "fit")
-            except BaseException:
-                pass
         if not runner.started:
             _restore(model, snapshot)
         raise
 
 
-def _snapshot(model: Any) -> Tuple[Any, ...]:
+def _snapshot(model: Any) -> tuple[Any, ...]:
     eng = model._engine
     opt = model.optimizer
     state = eng.optimizer_state() if opt is not None else None
     return (opt, model._opt_version, getattr(model, "_opt_synced", None), state)
 
 
-def _restore(model: Any, snap: Tuple[Any, ...]) -> None:
+def _restore(model: Any, snap: tuple[Any, ...]) -> None:
     opt, version, synced, state = snap
     if model.optimizer is opt and model._opt_version == version:
         return
@@ -602,7 +617,7 @@ def save(model: Any, path: Any, comm: Any) -> None:
     if comm.Get_rank() == 0:
         try:
             model.save(path)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 -- reported to every rank, then re-raised
             err = e
     msg = comm.bcast(_error_text(err), root=0)
     if err is not None:
