@@ -57,7 +57,6 @@ from typing import Any
 import numpy as np
 
 __all__ = [
-    "ThreadBudget",
     "apply_thread_rule",
     "budget_dask_threads",
     "check_identical",
@@ -140,31 +139,10 @@ def apply_thread_rule(local_ranks: int) -> int | None:
     return n
 
 
-class ThreadBudget:
-    """A dask ``WorkerPlugin`` that sets fastbp's threads in every worker to
-    :func:`threads_per_rank` of the worker threads sharing its machine.
-
-    Use :func:`budget_dask_threads` (it counts the worker threads per host and registers the
-    plugin). ``per_host`` maps a host to the worker threads running on it; a host not listed
-    (a worker that joins later) counts its own threads only.
-    """
-
-    name = "fastbp-thread-budget"
-
-    def __init__(self, per_host: dict[str, int] | None = None) -> None:
-        self.per_host = dict(per_host or {})
-
-    def setup(self, worker: Any) -> None:
-        """Set the thread count in the worker's process (dask calls it)."""
-        from . import _runtime
-
-        host = _host(worker.address)
-        local = self.per_host.get(host, int(worker.state.nthreads))
-        _runtime._set_threads(threads_per_rank(local))
-
-
 def _host(address: str) -> str:
-    return address.split("://")[-1].rsplit(":", 1)[0]
+    """The machine of a dask address: ``tcp://10.0.0.5:4567`` -> ``10.0.0.5``,
+    ``inproc://10.0.0.5/123/4`` (a worker thread of process 123) -> ``10.0.0.5``."""
+    return address.split("://")[-1].split("/")[0].rsplit(":", 1)[0]
 
 
 def budget_dask_threads(client: Any) -> dict[str, int]:
@@ -181,6 +159,8 @@ def budget_dask_threads(client: Any) -> dict[str, int]:
     dict
         Host -> worker threads counted on it.
     """
+    from ._dask import ThreadBudget
+
     per_host: dict[str, int] = {}
     for addr, w in client.scheduler_info()["workers"].items():
         per_host[_host(addr)] = per_host.get(_host(addr), 0) + int(w.get("nthreads", 1))
