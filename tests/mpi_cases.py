@@ -12,11 +12,10 @@ import sys
 import tempfile
 import traceback
 
-import numpy as np
-from mpi4py import MPI
-
 import fastbp as fb
+import numpy as np
 from fastbp import distributed as dist
+from mpi4py import MPI
 
 COMM = MPI.COMM_WORLD
 RANK = COMM.Get_rank()
@@ -56,7 +55,7 @@ def train_step_equals_concatenated_batch():
     out = {}
     for backend in ("native", "reference"):
         for weighted in (False, True):
-            kw = dict(loss="softmax_cross_entropy", l2=0.01, l1=0.001)
+            kw = {"loss": "softmax_cross_entropy", "l2": 0.01, "l1": 0.001}
             m = fb.MLP([7, 33, 3], activation="tanh", dtype="float64", seed=3 + RANK,
                        backend=backend)  # rank 1's initial parameters are overwritten
             one = fb.MLP([7, 33, 3], activation="tanh", dtype="float64", seed=3, backend=backend)
@@ -91,7 +90,7 @@ def fit_unequal_shards():
     X, y, _ = data()
     cut = 37  # shards of 37 and 20 rows: 5 steps per epoch with batch_size 8
     shards = [(X[:cut], y[:cut]), (X[cut:], y[cut:])]
-    kw = dict(loss="softmax_cross_entropy")
+    kw = {"loss": "softmax_cross_entropy"}
     m = fb.MLP([7, 16, 3], dtype="float64", seed=11)
     h = m.fit(*shards[RANK], optimizer=fb.optim.SGD(lr=0.1, momentum=0.9), epochs=3,
               batch_size=8, shuffle=False, comm=COMM, metrics=["accuracy"], progress=False, **kw)
@@ -123,7 +122,7 @@ def fit_dropout_batchnorm_identical():
 @case
 def resume_from_rank0_checkpoint():
     X, y, _ = data(n=40 + 9 * RANK, seed=RANK)
-    kw = dict(loss="softmax_cross_entropy", batch_size=8, comm=COMM, progress=False)
+    kw = {"loss": "softmax_cross_entropy", "batch_size": 8, "comm": COMM, "progress": False}
     straight = fb.Sequential([fb.Dense(16, activation="relu"), fb.Dropout(0.2), fb.Dense(3)],
                              input_dim=7, seed=5)
     straight.fit(X, y, optimizer=fb.optim.Adam(lr=1e-2), epochs=4, **kw)

@@ -13,10 +13,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import fastbp as fb
 import numpy as np
 import pytest
-
-import fastbp as fb
 from fastbp import distributed as dist
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,7 +43,7 @@ def run_mpi(args: list, timeout: float = 120.0) -> subprocess.CompletedProcess:
     """``mpiexec -n 2 python <args>``; a hang fails the test at ``timeout``."""
     cmd = [mpiexec(), "-n", "2", "--oversubscribe", sys.executable, *args]
     return subprocess.run(cmd, env=mpi_env(), capture_output=True, text=True, timeout=timeout,
-                          cwd=str(ROOT))
+                          cwd=str(ROOT), check=False)
 
 
 def _have_mpi() -> str | None:
@@ -87,7 +86,7 @@ def test_compute_then_apply_is_train_step(backend, dtype, isa):
     a = fb.Sequential(spec, input_dim=7, dtype=dtype, seed=2, backend=backend)
     b = fb.Sequential([fb.Dense(17, activation="gelu"), fb.LayerNorm(), fb.Dense(3)],
                       input_dim=7, dtype=dtype, seed=2, backend=backend)
-    opt = dict(lr=1e-2, clip_norm=0.3, weight_decay=0.01)
+    opt = {"lr": 1e-2, "clip_norm": 0.3, "weight_decay": 0.01}
     a._sync_optimizer(fb.optim.AdamW(**opt))
     b._sync_optimizer(fb.optim.AdamW(**opt))
     for _ in range(3):
@@ -132,7 +131,8 @@ def test_not_a_communicator_without_mpi():
             "assert (m._engine.arena() == a).all() and m.optimizer is None\n"
             "print('mpi started:', 'mpi4py.MPI' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env=dict(os.environ, PYTHONPATH=str(ROOT / "python")), timeout=60)
+                         env=dict(os.environ, PYTHONPATH=str(ROOT / "python")), timeout=60,
+                         check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.count("TypeError comm must be an mpi4py communicator") == 2
     assert "mpi started: False" in out.stdout
