@@ -393,6 +393,12 @@ def _raise_collective(s: _Session, err: BaseException | None, what: str) -> None
 _RANK_ZERO_ONLY = ("ModelCheckpoint", "CSVLogger", "ProgressBar")
 
 
+def _has_batchnorm(spec: Sequence[dict[str, Any]]) -> bool:
+    return any(layer["type"] == "batchnorm"
+               or (layer["type"] == "residual" and _has_batchnorm(layer["layers"]))
+               for layer in spec)
+
+
 class _FitRunner:
     """The hooks ``training.fit`` calls when ``comm`` is given."""
 
@@ -409,8 +415,6 @@ class _FitRunner:
         self.pending = False
         err: BaseException | None = None
         b = batch_size
-        from .training import _has_batchnorm
-
         if _has_batchnorm(model.spec) and (b < 2 or n % b == 1):
             err = ValueError(f"batchnorm: this rank's shard of {n} rows leaves a mini-batch "
                              f"of 1 row with batch_size={b}; choose another batch_size")
