@@ -54,18 +54,21 @@ def train_step_equals_concatenated_batch():
     lo, hi = parts[RANK]
     out = {}
     for backend in ("native", "reference"):
-        for weighted in (False, True):
+        for weighted in (False, True, "zero"):
             kw = {"loss": "softmax_cross_entropy", "l2": 0.01, "l1": 0.001}
             m = fb.MLP([7, 33, 3], activation="tanh", dtype="float64", seed=3 + RANK,
                        backend=backend)  # rank 1's initial parameters are overwritten
             one = fb.MLP([7, 33, 3], activation="tanh", dtype="float64", seed=3, backend=backend)
+            ww = w.copy()
+            if weighted == "zero":  # rank 1's rows weigh nothing
+                ww[20:] = 0
             diffs = []
             for step in range(4):
                 opt = (lambda: fb.optim.Adam(lr=1e-2, clip_norm=0.5)) if step == 0 else (lambda: None)
-                sw = w[lo:hi] if weighted else None
+                sw = ww[lo:hi] if weighted else None
                 a = m.train_step(X[lo:hi], y[lo:hi], optimizer=opt(), sample_weight=sw,
                                  comm=COMM, **kw)
-                b = one.train_step(X, y, optimizer=opt(), sample_weight=w if weighted else None, **kw)
+                b = one.train_step(X, y, optimizer=opt(), sample_weight=ww if weighted else None, **kw)
                 diffs.append(abs(a - b))
             pdiff = float(np.abs(np.asarray(m._engine.arena()) - one._engine.arena()).max())
             out[f"{backend}-{weighted}"] = {"loss": max(diffs), "params": pdiff}
@@ -185,6 +188,9 @@ def empty_shard():
                                                       optimizer="sgd", comm=COMM)),
             "fit": raises(lambda: m.fit(Xr, yr, loss="softmax_cross_entropy", optimizer="sgd",
                                         comm=COMM, progress=False)),
+            "zero_weights": raises(lambda: m.train_step(X, y, loss="softmax_cross_entropy",
+                                                        optimizer="sgd", comm=COMM,
+                                                        sample_weight=np.zeros(len(X)))),
             "unchanged": arena_bytes(m) == before}
 
 

@@ -151,7 +151,8 @@ def test_thread_rule():
 @needs_mpi
 def test_train_step_equals_one_process_on_concatenated_batch(cases):
     for res in cases["train_step_equals_concatenated_batch"]:
-        for key in ("native-False", "native-True", "reference-False", "reference-True"):
+        for key in ("native-False", "native-True", "native-zero", "reference-False",
+                    "reference-True", "reference-zero"):
             assert res[key]["loss"] <= 1e-12 and res[key]["params"] <= 1e-12, (key, res[key])
         assert res["identical"]
 
@@ -211,6 +212,9 @@ def test_empty_shard_raises_on_every_rank(cases):
         for call in ("train_step", "fit"):
             assert res[call][0] == "ValueError" and "empty" in res[call][1]
     assert "rank 1" in r0["train_step"][1] and "rank 1" in r0["fit"][1]
+    for res in (r0, r1):  # no row of any rank weighs anything
+        assert res["zero_weights"] == ["ValueError",
+                                       "sample_weight must have a positive sum over all ranks"]
 
 
 @needs_mpi

@@ -340,7 +340,8 @@ def train_step(model: Any, X: Any, y: Any, loss: str, optimizer: Any, sample_wei
     Xa = ya = wa = None
     try:
         model._loss_args(loss, loss_params)
-        Xa, ya, wa = model._X(X), model._y(y, loss), model._w(sample_weight)
+        # weights: a rank may hold only zero weights (its rows then count for nothing)
+        Xa, ya, wa = model._X(X), model._y(y, loss), model._w(sample_weight, validate=False)
         if len(ya) != Xa.shape[0] or (wa is not None and wa.shape[0] != Xa.shape[0]):
             raise ValueError(f"X has {Xa.shape[0]} rows but y has {len(ya)}"
                              + ("" if wa is None else f" and sample_weight {wa.shape[0]}"))
@@ -359,7 +360,9 @@ def train_step(model: Any, X: Any, y: Any, loss: str, optimizer: Any, sample_wei
     rng = tuple(eng.rng_state())
     saved = [b.copy() for b in eng.buffers()]
     value, weight = 0.0, 0.0
-    if err is None:
+    if err is None and wa is not None and not wa.sum(dtype=np.float64) > 0:
+        eng.set_rng_state(rng[0], rng[1] + 1, rng[2])  # no rows that count on this rank
+    elif err is None:
         try:
             value = s.local_gradients(model, Xa, ya, wa, loss, loss_params)
             weight = float(Xa.shape[0]) if wa is None else float(wa.sum(dtype=np.float64))
@@ -368,7 +371,9 @@ def train_step(model: Any, X: Any, y: Any, loss: str, optimizer: Any, sample_wei
     red = np.array([0.0 if err is None else 1.0, weight, weight * value])
     if s.size > 1:
         comm.Allreduce(_mpi().IN_PLACE, red, op=_mpi().SUM)
-    if red[0] > 0:  # some rank failed: every rank leaves its model as it was and raises
+    if red[0] == 0 and not red[1] > 0:
+        err = ValueError("sample_weight must have a positive sum over all ranks")
+    if red[0] > 0 or err is not None:  # every rank leaves its model as it was and raises
         eng.set_rng_state(*rng)
         for b, v in zip(eng.buffers(), saved):
             b[...] = v
@@ -464,7 +469,9 @@ class _FitRunner:
         acc = 0.0
         for k in range(steps):
             lo, hi = k * b, min(n, (k + 1) * b)
-            scale = 0.0 if total[k] == 0 else mine[k] / total[k]
+            # a global batch of zero weight applies a zero gradient (as one process does
+            # without penalties)
+            scale = mine[k] / total[k] if total[k] > 0 else 0.0
             if hi > lo and mine[k] > 0:
                 v = s.local_gradients(model, X[lo:hi], y[lo:hi], None if w is None else w[lo:hi],
                                       loss, loss_params)
@@ -472,10 +479,9 @@ class _FitRunner:
             else:
                 eng.set_rng_state(seed, step0 + k + 1, epoch)
             s.allreduce_gradients(model, scale)
-            if total[k] > 0:  # a step without weight anywhere is skipped on every rank
-                if lrs is not None:
-                    eng.set_lr(float(lrs[k]))
-                eng.apply_gradients()
+            if lrs is not None:
+                eng.set_lr(float(lrs[k]))
+            eng.apply_gradients()
         eng.set_rng_state(seed, step0 + steps, epoch + (1 if shuffle else 0))
         if lrs is not None:
             eng.set_lr(saved_lr)
