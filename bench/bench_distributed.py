@@ -12,7 +12,8 @@ For each config it launches, under ``mpiexec``:
 * ``1x1``: 1 rank x 1 thread, the step at several batch sizes (the per-sample compute cost the
   paper model scales) and the cost of the allreduce of this arena between 2 ranks.
 
-Every figure is a median over ``--repeats`` runs of ``--steps`` steps, interleaved per run.
+Every figure is the minimum (``--stat min``, the default: the intrinsic cost on a busy machine)
+or the median over ``--repeats`` runs of ``--steps`` steps, the parts interleaved per run.
 It prints a Markdown table and writes every sample to the JSON. The machine in docs/SCALING.md
 was shared with other jobs: compare ratios measured in one run.
 """
@@ -126,8 +127,12 @@ def launch(config: str, ranks: int, threads: int, args) -> dict:
     return json.loads(line)
 
 
+STAT = {"fn": np.min}  # --stat: min (the intrinsic cost on a busy machine) or median
+
+
 def median(run: dict, key: str) -> float:
-    return float(np.median([s[key] for s in run["samples"]]))
+    """The chosen statistic (--stat) of a figure over the repeats."""
+    return float(STAT["fn"]([s[key] for s in run["samples"]]))
 
 
 def report(results: dict) -> str:
@@ -165,9 +170,11 @@ def allreduce_time(nbytes: float, ranks: int, link: str) -> float:
     return 0.0 if ranks == 1 else 2 * (ranks - 1) / ranks * nbytes / bw + 2 * (ranks - 1) * lat
 
 
-def paper_model(results: dict) -> str:
+def paper_model(results: dict, calibrate: dict | None = None) -> str:
     """Expected throughput against rank count (one rank per machine, 1 core each as measured
-    at 1 thread, no overlap of communication and compute)."""
+    at 1 thread, no overlap of communication and compute). ``calibrate``: config -> the
+    1-thread step time (s) at the config's batch measured elsewhere (e.g. on a quiet
+    machine), used as a pure per-row cost instead of this run's batch sweep."""
     lines = []
     for cfg, runs in results.items():
         one = runs["1x1"]
@@ -176,6 +183,8 @@ def paper_model(results: dict) -> str:
         slope, t0 = np.polyfit(bs, t, 1)  # seconds per row, fixed cost per step
         slope, t0 = max(slope, 1e-9), max(t0, 0.0)
         apply = median(one, "apply")
+        if calibrate and cfg in calibrate:
+            slope, t0, apply = calibrate[cfg] / CONFIGS[cfg][1], 0.0, 0.0
         nbytes = 4.0 * one["params"]
         batch = CONFIGS[cfg][1]
         lines += [f"**{cfg}** ({one['params']:,} parameters, {nbytes / 1e6:.1f} MB gradient; "
@@ -204,12 +213,24 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--batch-sweep", default="32,64,128,256")
     ap.add_argument("--quick", action="store_true", help="tiny config, few steps (smoke)")
+    ap.add_argument("--stat", choices=["min", "median"], default="min",
+                    help="statistic of the repeats in the tables (the JSON keeps every sample)")
+    ap.add_argument("--render", metavar="JSON", help="no measurement: tables of an earlier run")
+    ap.add_argument("--calibrate", default="", metavar="CFG=MS,...",
+                    help="with --render: 1-thread step times (ms) at each config's batch from "
+                         "another run, for the paper model")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "distributed.json"))
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--config", help=argparse.SUPPRESS)
     ap.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     args.batch_sweep = [int(b) for b in str(args.batch_sweep).split(",") if b]
+    STAT["fn"] = np.min if args.stat == "min" else np.median
+    if args.render:
+        data = json.loads(Path(args.render).read_text())
+        cal = {k: float(v) / 1e3 for k, v in (x.split("=") for x in args.calibrate.split(",") if x)}
+        print(report(data["results"]) + "\n\n" + paper_model(data["results"], cal))
+        return 0
     if args.worker:
         res = worker(args)
         if res:

@@ -229,3 +229,17 @@ def test_example_runs_under_mpiexec():
     proc = run_mpi([str(ROOT / "examples" / "distributed.py"), "--fast"])
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "ranks identical: True" in proc.stdout
+
+
+@needs_mpi
+def test_bench_distributed_quick(tmp_path):
+    """bench/bench_distributed.py runs end to end (tiny config; no timing asserted)."""
+    out = tmp_path / "d.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_distributed.py"),
+                           "--quick", "--out", str(out)], env=mpi_env(), capture_output=True,
+                          text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = json.loads(out.read_text())
+    assert set(data["results"]["tiny"]) == {"1x2", "2x1", "1x1"}
+    assert data["results"]["tiny"]["2x1"]["ranks"] == 2
+    assert "samples/s" in proc.stdout and "80 % efficiency" in proc.stdout
