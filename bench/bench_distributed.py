@@ -51,9 +51,8 @@ def _timed(fn, steps):
 
 def worker(args) -> dict:
     """Runs inside mpiexec: every rank measures, rank 0 returns the figures."""
-    from mpi4py import MPI
-
     import fastbp as fb
+    from mpi4py import MPI
 
     comm = MPI.COMM_WORLD
     rank, size = comm.Get_rank(), comm.Get_size()
@@ -136,8 +135,8 @@ def median(run: dict, key: str) -> float:
 
 
 def report(results: dict) -> str:
-    lines = ["| config | params | global batch | setup | step (ms) | compute | allreduce | "
-             "update | samples/s |", "|---|---:|---:|---|---:|---:|---:|---:|---:|"]
+    lines = [("| config | params | global batch | setup | step (ms) | compute | allreduce | "
+              "update | samples/s |"), "|---|---:|---:|---|---:|---:|---:|---:|---:|"]
     for cfg, runs in results.items():
         for name, run in runs.items():
             if name == "1x1":
@@ -148,8 +147,8 @@ def report(results: dict) -> str:
                 f"{1e3 * step:.2f} | {1e3 * median(run, 'compute'):.2f} | "
                 f"{1e3 * median(run, 'allreduce'):.3f} | {1e3 * median(run, 'apply'):.2f} | "
                 f"{run['global_batch'] / step:,.0f} |")
-    lines += ["", "| config | 1x2 fit native (ms/step) | 1x2 fit comm=COMM_SELF (ms/step) | "
-              "1x2 train_step | 1x2 train_step(comm) |", "|---|---:|---:|---:|---:|"]
+    lines += ["", ("| config | 1x2 fit native (ms/step) | 1x2 fit comm=COMM_SELF (ms/step) | "
+                   "1x2 train_step | 1x2 train_step(comm) |"), "|---|---:|---:|---:|---:|"]
     for cfg, runs in results.items():
         r = runs["1x2"]
         lines.append(f"| {cfg} | {1e3 * median(r, 'fit_native'):.2f} | "
@@ -187,11 +186,11 @@ def paper_model(results: dict, calibrate: dict | None = None) -> str:
             slope, t0, apply = calibrate[cfg] / CONFIGS[cfg][1], 0.0, 0.0
         nbytes = 4.0 * one["params"]
         batch = CONFIGS[cfg][1]
-        lines += [f"**{cfg}** ({one['params']:,} parameters, {nbytes / 1e6:.1f} MB gradient; "
-                  f"1 thread: {1e6 * slope:.1f} us/row + {1e3 * (t0 + apply):.2f} ms/step)", "",
-                  "| ranks | link | global batch | samples/s (local batch " + str(batch) +
-                  ") | efficiency | samples/s (global batch " + str(batch) + ") | "
-                  "local batch for 80 % efficiency |", "|---:|---|---:|---:|---:|---:|---:|"]
+        lines += [(f"**{cfg}** ({one['params']:,} parameters, {nbytes / 1e6:.1f} MB gradient; "
+                   f"1 thread: {1e6 * slope:.1f} us/row + {1e3 * (t0 + apply):.2f} ms/step)"), "",
+                  (f"| ranks | link | global batch | samples/s (local batch {batch}) | efficiency "
+                   f"| samples/s (global batch {batch}) | local batch for 80 % efficiency |"),
+                  "|---:|---|---:|---:|---:|---:|---:|"]
         base = batch / (t0 + slope * batch + apply)
         for link in LINKS:
             for r in RANKS:
