@@ -110,6 +110,27 @@ def fit_unequal_shards():
 
 
 @case
+def one_rank_fit_equals_native_fit():
+    """fit(comm=COMM_SELF) runs per step from Python; it must train exactly as the native
+    epoch (shuffle, dropout, per-step schedule, penalties)."""
+    from fastbp.schedules import CosineAnnealingLR
+
+    X, y, _ = data(n=75)
+    X = X.astype(np.float32)
+    out = []
+    for comm in (None, MPI.COMM_SELF):
+        m = fb.Sequential([fb.Dense(16, activation="relu"), fb.Dropout(0.2), fb.Dense(3)],
+                          input_dim=7, seed=3)
+        h = m.fit(X, y, loss="softmax_cross_entropy", optimizer=fb.optim.Adam(lr=1e-2),
+                  epochs=3, batch_size=8, schedule=CosineAnnealingLR(20), schedule_per="step",
+                  comm=comm, progress=False, l2=1e-3)
+        out.append((arena_bytes(m), h.history["loss"], list(m._engine.rng_state()),
+                    m.steps_trained))
+    return {"params_equal": out[0][0] == out[1][0], "loss": [out[0][1], out[1][1]],
+            "rng": [out[0][2], out[1][2]], "steps": [out[0][3], out[1][3]]}
+
+
+@case
 def fit_dropout_batchnorm_identical():
     X, y, w = data(n=64 + 10 * RANK)
     m = fb.Sequential([fb.Dense(16, activation="relu"), fb.BatchNorm(), fb.Dropout(0.3),

@@ -174,6 +174,15 @@ def test_fit_unequal_shards(cases):
 
 
 @needs_mpi
+def test_one_rank_fit_is_the_native_fit(cases):
+    """The per-step data-parallel epoch on one rank trains bitwise as the native epoch."""
+    for res in cases["one_rank_fit_equals_native_fit"]:
+        assert res["params_equal"]
+        assert res["rng"][0] == res["rng"][1] and res["steps"] == [30, 30]
+        np.testing.assert_allclose(res["loss"][0], res["loss"][1], rtol=1e-12)
+
+
+@needs_mpi
 def test_fit_with_dropout_batchnorm_weights_and_validation_is_identical(cases):
     r0, r1 = cases["fit_dropout_batchnorm_identical"]
     assert r0["identical"] and r1["identical"]
