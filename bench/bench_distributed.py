@@ -51,8 +51,9 @@ def _timed(fn, steps):
 
 def worker(args) -> dict:
     """Runs inside mpiexec: every rank measures, rank 0 returns the figures."""
-    import fastbp as fb
     from mpi4py import MPI
+
+    import fastbp as fb
 
     comm = MPI.COMM_WORLD
     rank, size = comm.Get_rank(), comm.Get_size()

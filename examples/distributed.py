@@ -14,11 +14,12 @@ import argparse
 import os
 import tempfile
 
-import fastbp as fb
 import numpy as np
+from mpi4py import MPI
+
+import fastbp as fb
 from fastbp import distributed
 from fastbp.datasets import load_digits
-from mpi4py import MPI
 
 
 def main(argv=None) -> int:

@@ -12,10 +12,11 @@ import sys
 import tempfile
 import traceback
 
-import fastbp as fb
 import numpy as np
-from fastbp import distributed as dist
 from mpi4py import MPI
+
+import fastbp as fb
+from fastbp import distributed as dist
 
 COMM = MPI.COMM_WORLD
 RANK = COMM.Get_rank()
@@ -64,11 +65,14 @@ def train_step_equals_concatenated_batch():
                 ww[20:] = 0
             diffs = []
             for step in range(4):
-                opt = (lambda: fb.optim.Adam(lr=1e-2, clip_norm=0.5)) if step == 0 else (lambda: None)
+                def opt(step=step):
+                    return fb.optim.Adam(lr=1e-2, clip_norm=0.5) if step == 0 else None
+
                 sw = ww[lo:hi] if weighted else None
                 a = m.train_step(X[lo:hi], y[lo:hi], optimizer=opt(), sample_weight=sw,
                                  comm=COMM, **kw)
-                b = one.train_step(X, y, optimizer=opt(), sample_weight=ww if weighted else None, **kw)
+                b = one.train_step(X, y, optimizer=opt(), sample_weight=ww if weighted else None,
+                                   **kw)
                 diffs.append(abs(a - b))
             pdiff = float(np.abs(np.asarray(m._engine.arena()) - one._engine.arena()).max())
             out[f"{backend}-{weighted}"] = {"loss": max(diffs), "params": pdiff}
@@ -84,7 +88,8 @@ def simulate_fit(X_parts, y_parts, b, epochs, seed, kw, opt):
         for k in range(steps):
             xs = [p[k * b:(k + 1) * b] for p in X_parts]
             ys = [p[k * b:(k + 1) * b] for p in y_parts]
-            m.train_step(np.concatenate(xs), np.concatenate(ys), optimizer=opt if (e, k) == (0, 0) else None, **kw)
+            m.train_step(np.concatenate(xs), np.concatenate(ys),
+                         optimizer=opt if (e, k) == (0, 0) else None, **kw)
     return m
 
 

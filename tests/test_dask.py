@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import warnings
 
-import fastbp as fb
 import numpy as np
 import pytest
+
+import fastbp as fb
 from fastbp import _runtime
 from fastbp import distributed as dist
 
@@ -38,9 +39,10 @@ def test_budget_sets_threads_per_worker(client):
 
 
 def test_grid_search_on_dask_equals_local_search(client):
+    from sklearn.model_selection import GridSearchCV
+
     from fastbp.datasets import load_digits
     from fastbp.sklearn import MLPClassifier
-    from sklearn.model_selection import GridSearchCV
 
     X, y = load_digits("float32")
     X, y = X[:450], y[:450]

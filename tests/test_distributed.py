@@ -13,9 +13,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import fastbp as fb
 import numpy as np
 import pytest
+
+import fastbp as fb
 from fastbp import distributed as dist
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,8 +88,8 @@ def test_compute_then_apply_is_train_step(backend, dtype, isa):
     b = fb.Sequential([fb.Dense(17, activation="gelu"), fb.LayerNorm(), fb.Dense(3)],
                       input_dim=7, dtype=dtype, seed=2, backend=backend)
     opt = {"lr": 1e-2, "clip_norm": 0.3, "weight_decay": 0.01}
-    a._sync_optimizer(fb.optim.AdamW(**opt))
-    b._sync_optimizer(fb.optim.AdamW(**opt))
+    a.set_optimizer(fb.optim.AdamW(**opt))
+    b.set_optimizer(fb.optim.AdamW(**opt))
     for _ in range(3):
         la = a._engine.compute_gradients(X, y, "softmax_cross_entropy", {"l2": 0.1}, None)
         g = a._engine.grad_arena()
@@ -114,7 +115,7 @@ def test_grad_arena_native_matches_reference(dtype, isa):
     tol = 1e-5 if dtype == "float32" else 1e-12
     np.testing.assert_allclose(nat._engine.grad_arena(), ref._engine.grad_arena(), atol=tol)
     for m in (nat, ref):
-        m._sync_optimizer(fb.optim.SGD(lr=0.1))
+        m.set_optimizer(fb.optim.SGD(lr=0.1))
         m._engine.apply_gradients()
     np.testing.assert_allclose(nat._engine.arena(), ref._engine.arena(), atol=tol)
 
@@ -124,8 +125,9 @@ def test_not_a_communicator_without_mpi():
     started in a process that never imported mpi4py)."""
     code = ("import numpy as np, sys, fastbp as fb\n"
             "m = fb.MLP([3, 2]); a = m._engine.arena().copy()\n"
-            "for call in (lambda: m.train_step(np.ones((4, 3)), np.ones((4, 2)), optimizer='sgd', comm=0),\n"
-            "             lambda: m.fit(np.ones((4, 3)), np.ones((4, 2)), optimizer='sgd', comm='world')):\n"
+            "X, Y = np.ones((4, 3)), np.ones((4, 2))\n"
+            "for call in (lambda: m.train_step(X, Y, optimizer='sgd', comm=0),\n"
+            "             lambda: m.fit(X, Y, optimizer='sgd', comm='world')):\n"
             "    try: call()\n"
             "    except TypeError as e: print('TypeError', e)\n"
             "assert (m._engine.arena() == a).all() and m.optimizer is None\n"

@@ -1,4 +1,4 @@
-"""Data-parallel training over MPI: ``model.train_step(..., comm=comm)``, ``model.fit(..., comm=comm)``.
+"""Data-parallel training over MPI: ``model.train_step(..., comm=)``, ``model.fit(..., comm=)``.
 
 Every rank holds a full copy of the model and its own rows of the data. One step:
 
@@ -55,6 +55,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+from .registry import resolve_loss
 
 __all__ = [
     "apply_thread_rule",
@@ -192,8 +194,8 @@ def _plain(v: Any) -> Any:
         return {str(k): _plain(x) for k, x in v.items()}
     if hasattr(v, "hyper") and hasattr(v, "name"):  # an optimizer
         return [v.name, _plain(v.hyper())]
-    fields = {k: _plain(x) for k, x in sorted(vars(v).items())
-              if isinstance(x, (bool, int, float, str, type(None)))} if hasattr(v, "__dict__") else {}
+    attrs = sorted(vars(v).items()) if hasattr(v, "__dict__") else []
+    fields = {k: _plain(x) for k, x in attrs if isinstance(x, (bool, int, float, str, type(None)))}
     return [type(v).__name__, fields]
 
 
@@ -339,13 +341,19 @@ def train_step(model: Any, X: Any, y: Any, loss: str, optimizer: Any, sample_wei
     undo = None
     Xa = ya = wa = None
     try:
-        model._loss_args(loss, loss_params)
-        # weights: a rank may hold only zero weights (its rows then count for nothing)
-        Xa, ya, wa = model._X(X), model._y(y, loss), model._w(sample_weight, validate=False)
-        if len(ya) != Xa.shape[0] or (wa is not None and wa.shape[0] != Xa.shape[0]):
-            raise ValueError(f"X has {Xa.shape[0]} rows but y has {len(ya)}"
-                             + ("" if wa is None else f" and sample_weight {wa.shape[0]}"))
-        undo = model._sync_optimizer(optimizer)
+        loss = resolve_loss(loss)
+        Xa, ya, wa = model._X(X), model._y(y, loss), model._w(sample_weight)
+        if wa is not None and wa.ndim == 1 and not wa.sum(dtype=np.float64) > 0:
+            # a rank may hold only zero weights: its rows then count for nothing
+            if not (np.all(np.isfinite(wa)) and wa.min(initial=0) >= 0):
+                raise ValueError("sample_weight must be finite and >= 0")
+            if wa.shape[0] != Xa.shape[0]:
+                raise ValueError(f"X has {Xa.shape[0]} rows but sample_weight has "
+                                 f"{wa.shape[0]}")
+            eng.check_batch(Xa, ya, loss, loss_params, None)
+        else:
+            eng.check_batch(Xa, ya, loss, loss_params, wa)
+        undo = model.set_optimizer(optimizer)
     except Exception as e:  # noqa: BLE001 -- agreed with the other ranks, then re-raised
         err = e
     if not s.ready:
@@ -413,6 +421,7 @@ class _FitRunner:
         self.pending = True  # the agreement has not run yet
         self.started = False
         self.total_rows = 0
+        self.steps = 0  # per epoch, the same on every rank (set by begin)
 
     # -- called by training.fit after its validation, before any training ----------------
     def begin(self, model: Any, n: int, n_val: int, batch_size: int) -> int:
@@ -430,7 +439,8 @@ class _FitRunner:
         self.s.broadcast_state(model)
         self.s.ready = True
         self.started = True
-        return -(-max(self.s.shard_rows) // b)
+        self.steps = -(-max(self.s.shard_rows) // b)
+        return self.steps
 
     def callbacks(self, cbs: Sequence[Any]) -> list[Any]:
         """The callbacks this rank runs (file writers and progress on rank 0 only)."""
@@ -449,10 +459,10 @@ class _FitRunner:
         s, b, n = self.s, batch_size, X.shape[0]
         steps = -(-max(s.shard_rows) // b)
         seed, step0, epoch = (int(v) for v in eng.rng_state())
-        if shuffle:
-            from .reference.rng import shuffle_permutation
-
-            perm = shuffle_permutation(s.rank_seed(seed), epoch, n)
+        if shuffle:  # the engine's shuffle, with this rank's seed
+            eng.set_rng_state(s.rank_seed(seed), step0, epoch)
+            perm = eng.permutation(n)
+            eng.set_rng_state(seed, step0, epoch)
             X, y = X[perm], y[perm]
             w = None if w is None else w[perm]
         rows = np.array([[max(0, min(b, m - k * b)) for m in s.shard_rows]
