@@ -96,6 +96,15 @@ class _Network(Generic[_F]):
                            sample_weight: Optional[NDArray[_F]] = None,
                            check_finite: Optional[bool] = None, probe: bool = False
                            ) -> Tuple[float, List[NDArray[_F]]]: ...
+    def grad_arena(self) -> NDArray[_F]:
+        """Live 1-D view of the gradient arena (same layout as arena())."""
+    def compute_gradients(self, X: NDArray[_F], y: _Target, loss: str,
+                          loss_params: Optional[Dict[str, Any]] = None,
+                          sample_weight: Optional[NDArray[_F]] = None,
+                          check_finite: Optional[bool] = None) -> float:
+        """loss_and_gradients without copies: the gradients stay in grad_arena()."""
+    def apply_gradients(self) -> None:
+        """Clip and one optimizer update from grad_arena() (train_step's second half)."""
     def train_step(self, X: NDArray[_F], y: _Target, loss: str,
                    loss_params: Optional[Dict[str, Any]] = None,
                    sample_weight: Optional[NDArray[_F]] = None,
