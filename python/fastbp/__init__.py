@@ -11,10 +11,12 @@ from .model import MLP, Sequential, get_check_finite, set_check_finite
 from .training import History
 from . import callbacks, metrics, schedules
 from .checkpoint import load
+from .ensemble import Ensemble, load_ensemble
 from .plotting import plot_history
 
 __all__ = [
     "__version__", "MLP", "Sequential", "Dense", "Activation", "Dropout", "BatchNorm",
     "LayerNorm", "Residual", "History", "optim", "info", "set_num_threads", "get_num_threads",
     "get_isa", "set_isa", "set_check_finite", "get_check_finite", "callbacks", "schedules", "metrics", "load", "plot_history",
+    "Ensemble", "load_ensemble",
 ]
