@@ -84,11 +84,11 @@ def _check_subsets(subsets: Any, n: int, k: int) -> list[np.ndarray]:
     out = []
     for i, s in enumerate(subsets):
         a = np.asarray(s)
+        if a.size == 0 and a.ndim == 1:
+            raise ValueError(f"subsets[{i}] is empty: every model needs at least one row")
         if a.dtype.kind not in "iu" or a.ndim != 1:
             raise TypeError(f"subsets[{i}] must be a 1-D array of integer row indices, got "
                             f"dtype {a.dtype} shape {a.shape}")
-        if a.size == 0:
-            raise ValueError(f"subsets[{i}] is empty: every model needs at least one row")
         if a.min() < 0 or a.max() >= n:
             raise ValueError(f"subsets[{i}] holds indices out of range [0, {n}): min "
                              f"{a.min()}, max {a.max()}")
