@@ -40,6 +40,13 @@ def make_engine(spec: list, dtype: str, seed: int, backend: str):
     raise ValueError(f"backend must be 'native' or 'reference', got {backend!r}")
 
 
+# Set by fastbp.search (its batched searches): called by ``Sequential.fit`` as
+# hook(model, X, y, loss, optimizer, epochs, batch_size, shuffle, sample_weight, kwargs); it
+# returns the History of the epoch it trained (batched with other models' epochs, with the
+# results fit would give), or None to let fit run as usual.
+_FIT_HOOK: list = [None]
+
+
 # NaN/Inf in X is rejected by default (a clear ValueError instead of NaN parameters);
 # fastbp.set_check_finite(False) skips that scan (the native engine's check_finite=None
 # default follows it; the reference backend, the test oracle, always checks).
@@ -305,6 +312,12 @@ class Sequential:
         ``schedule_per``, ``steps_per_callback``, ``progress``, loss parameters)."""
         from .training import fit
 
+        hook = _FIT_HOOK[0]
+        if hook is not None:
+            h = hook(self, X, y, loss, optimizer, epochs, batch_size, shuffle, sample_weight,
+                     kwargs)
+            if h is not None:
+                return h
         return fit(self, X, y, loss=loss, optimizer=optimizer, epochs=epochs,
                    batch_size=batch_size, shuffle=shuffle, sample_weight=sample_weight, **kwargs)
 

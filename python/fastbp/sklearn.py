@@ -74,7 +74,7 @@ from . import optim as _optim
 from .layers import ACTIVATIONS
 from .model import MLP
 
-__all__ = ["MLPClassifier", "MLPRegressor"]
+__all__ = ["MLPClassifier", "MLPRegressor", "GridSearchCV", "RandomizedSearchCV"]
 
 _ACTIVATION_ALIASES = {"logistic": "sigmoid", "linear": "identity"}
 _SOLVERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
@@ -805,3 +805,6 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         """Predictions, float64, shape (n_samples,) if fitted on a 1-D y."""
         z = self._logits(X)
         return z.ravel() if z.shape[1] == 1 else z
+
+
+from .search import GridSearchCV, RandomizedSearchCV  # noqa: E402  (needs the estimators above)
