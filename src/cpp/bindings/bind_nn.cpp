@@ -553,7 +553,8 @@ void bind_network(py::module_& m, const char* cls) {
              py::array X = check_x<T>(Xo, n.in_dim(), "X", resolve_check_finite(cf));
              const T* x = static_cast<const T*>(X.data());
              const int64_t rows = X.shape(0);
-             check_batch_memory(rows, n.row_elems, sizeof(T));
+             check_batch_memory(std::min(rows, n.predict_budget_rows()), n.row_elems, sizeof(T));
+             check_memory(double(rows) * double(n.out_dim()) * sizeof(T), "the output");
              py::array_t<T> out({py::ssize_t(rows), py::ssize_t(n.out_dim())});
              T* o = out.mutable_data();
              run_locked(n, [&] {

@@ -1,5 +1,6 @@
 #include "nn/network.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <utility>
@@ -48,11 +49,23 @@ void Network<T>::reserve(int64_t n) {
 }
 
 template <typename T>
+int64_t Network<T>::predict_budget_rows() const {
+  const int64_t per_row = std::max<int64_t>(1, row_elems) * int64_t(sizeof(T));
+  return std::max(kPredictMinRows, kPredictWorkspaceBytes / per_row);
+}
+
+template <typename T>
 void Network<T>::predict(const T* x, T* out, int64_t n) {
-  reserve(n);
+  // Inference rows are independent: bounded chunks give the rows of one big call, with a
+  // workspace that does not grow with n.
+  const int64_t chunk = std::max(reserved_, predict_budget_rows());
+  reserve(std::min(n, chunk));
   Ctx ctx;
   ctx.training = false;
-  body_.forward(x, out, n, ctx);
+  for (int64_t r = 0; r < n; r += chunk) {
+    const int64_t m = std::min(chunk, n - r);
+    body_.forward(x + r * in_dim(), out + r * out_dim(), m, ctx);
+  }
 }
 
 template <typename T>
