@@ -3,10 +3,9 @@ hyper-parameters), native vs reference, per-model options, early stopping, save/
 bad input rejected before any training."""
 import copy
 
+import fastbp as fb
 import numpy as np
 import pytest
-
-import fastbp as fb
 from fastbp import _core
 
 CE = "softmax_cross_entropy"
@@ -61,7 +60,7 @@ def test_member_contract_bitwise(backend, dtype, isa):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_native_matches_reference(dtype):
-    X, y = _data(n=57)
+    X, _y = _data(n=57)
     y2 = np.random.default_rng(2).normal(size=(57, 3))
     subs = _subsets(57, [20, 57, 33])
     w = np.random.default_rng(3).uniform(0.1, 2.0, 57)

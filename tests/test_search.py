@@ -5,6 +5,8 @@ import warnings
 
 import numpy as np
 import pytest
+from fastbp import _core, search
+from fastbp.sklearn import GridSearchCV, MLPClassifier, MLPRegressor, RandomizedSearchCV
 from scipy.stats import loguniform
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning, FitFailedWarning
@@ -13,10 +15,6 @@ from sklearn.model_selection import KFold
 from sklearn.model_selection import RandomizedSearchCV as SkRandom
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-
-import fastbp.search as search
-from fastbp import _core
-from fastbp.sklearn import GridSearchCV, MLPClassifier, MLPRegressor, RandomizedSearchCV
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +81,8 @@ def test_regressor_multimetric_refit_and_sample_weight(digits):
     est = MLPRegressor(hidden_layer_sizes=(8, 4), max_iter=4, random_state=3,
                        dtype="float64", batch_size=16)
     grid = {"learning_rate_init": [1e-3, 1e-2], "activation": ["relu", "tanh"]}
-    kw = dict(cv=KFold(3, shuffle=True, random_state=1), scoring=["r2", "neg_mean_squared_error"],
-              refit="r2")
+    kw = {"cv": KFold(3, shuffle=True, random_state=1), "scoring": ["r2", "neg_mean_squared_error"],
+              "refit": "r2"}
     ours = _quiet(lambda: GridSearchCV(est, grid, **kw).fit(X, y, sample_weight=w))
     ref = _quiet(lambda: SkGrid(est, grid, **kw).fit(X, y, sample_weight=w))
     _same_results(ours, ref)
@@ -97,7 +95,7 @@ def test_randomized_matches_sklearn(digits):
                         early_stopping=True, validation_fraction=0.2)
     dist = {"learning_rate_init": loguniform(1e-4, 1e-1), "hidden_layer_sizes": [(8,), (12,)],
             "batch_size": [16, 50]}
-    kw = dict(n_iter=5, cv=2, random_state=0)
+    kw = {"n_iter": 5, "cv": 2, "random_state": 0}
     ours = _quiet(lambda: RandomizedSearchCV(est, dist, **kw).fit(X, y))
     ref = _quiet(lambda: SkRandom(est, dist, **kw).fit(X, y))
     _same_results(ours, ref)
