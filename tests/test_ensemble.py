@@ -43,16 +43,19 @@ def test_member_contract_bitwise(backend, dtype, isa):
     betas = ([0.9, 0.8, 0.95, 0.9], 0.99)
     ens = fb.Ensemble([7, 9, 3], n_models=4, dtype=dtype, seeds=seeds, backend=backend)
     hs = ens.fit(X, y, loss=CE, optimizer=fb.optim.Adam(lr=lrs, betas=betas), epochs=3,
-                 batch_size=8, subsets=subs, l2=l2, validation_data=(X[:10], y[:10]))
+                 batch_size=8, subsets=subs, l2=l2, validation_data=(X[:10], y[:10]),
+                 schedule=fb.schedules.StepLR(step_size=2, gamma=0.5))
     for k in range(4):
         opt = fb.optim.Adam(lr=lrs[k], betas=(betas[0][k], 0.99))
         m, h = _solo([7, 9, 3], seeds[k], dtype, backend, X[subs[k]], y[subs[k]], opt,
                      loss=CE, epochs=3, batch_size=8, l2=l2[k],
-                     validation_data=(X[:10], y[:10]))
+                     validation_data=(X[:10], y[:10]),
+                     schedule=fb.schedules.StepLR(step_size=2, gamma=0.5))
         assert _same(m, ens.models[k])
         st, se = m._engine.optimizer_state(), ens.models[k]._engine.optimizer_state()
         assert all(np.array_equal(st[key], se[key]) for key in st)
         assert h["loss"] == hs[k]["loss"] and h["val_loss"] == hs[k]["val_loss"]
+        assert h["lr"] == hs[k]["lr"] and h["lr"][0] != h["lr"][2]
         assert ens.models[k].epochs_trained == 3
     assert ens.predict(X).shape == (4, 90, 3)
     np.testing.assert_array_equal(ens.predict(X)[2], ens.models[2].predict(X))
