@@ -52,7 +52,7 @@ def test_member_contract_bitwise(backend, dtype, isa):
                      validation_data=(X[:10], y[:10]),
                      schedule=fb.schedules.StepLR(step_size=2, gamma=0.5))
         assert _same(m, ens.models[k])
-        st, se = m._engine.optimizer_state(), ens.models[k]._engine.optimizer_state()
+        st, se = m.engine.optimizer_state(), ens.models[k].engine.optimizer_state()
         assert all(np.array_equal(st[key], se[key]) for key in st)
         assert h["loss"] == hs[k]["loss"] and h["val_loss"] == hs[k]["val_loss"]
         assert h["lr"] == hs[k]["lr"] and h["lr"][0] != h["lr"][2]
@@ -151,7 +151,7 @@ def test_save_load_continues_exactly(tmp_path):
 
 
 def _state(ens):
-    return [(m._engine.arena().copy(), m._engine.rng_state(), m.epochs_trained)
+    return [(m.engine.arena().copy(), m.engine.rng_state(), m.epochs_trained)
             for m in ens.models]
 
 
@@ -204,7 +204,7 @@ def test_single_model_refuses_per_model_optimizer():
 
 def test_native_call_checks_its_arguments():
     X, y = _data()
-    nets = [fb.MLP([7, 3], dtype="float64", seed=s)._engine for s in (0, 1)]
+    nets = [fb.MLP([7, 3], dtype="float64", seed=s).engine for s in (0, 1)]
     for n in nets:
         n.set_optimizer("sgd", {"lr": 0.1})
     z = np.zeros(2)

@@ -28,6 +28,25 @@ def have_openmp() -> bool:
 def openmp_runtime() -> str:
     """A short description: ``"OpenMP 201511"`` or ``"none"``."""
 
+# ---------------------------------------------------------------------- registries (bind_registry)
+
+def registry() -> Dict[str, Any]:
+    """Every registry of the engine as plain data (one fresh copy per call)::
+
+        {"activations": {name: {"params": {param: default}, "needs_z": bool}},
+         "activation_aliases": {alias: name},
+         "losses": {name: {"params": {param: default}, "labels": bool}},
+         "loss_aliases": {alias: name},
+         "optimizers": {name: {"hyper": {name: default (torch's order, then clip_norm and
+                                          clip_value)}, "state": [state array names]}},
+         "layers": {kind: {"fields": {field: default or None (required / derived)},
+                           "params": [[name, penalised], ...], "buffers": [name, ...]}},
+         "isas": [name, ...]}
+    """
+def layer_shapes(spec: Sequence[Mapping[str, Any]]) -> Dict[str, List[Tuple[Any, ...]]]:
+    """Arena layout of a layer spec: ``{"params": [(name, shape, penalised), ...],
+    "buffers": [(name, shape), ...]}`` in arena order (widths are not checked to chain)."""
+
 # ------------------------------------------------------------------------ kernels (bind_kernels)
 # C = alpha * op(A) @ op(B) + beta * C, in place on C (C-contiguous, exact dtype).
 

@@ -26,18 +26,18 @@ from typing import Any
 import numpy as np
 
 from . import callbacks as _cb
-from . import metrics as _metrics
 from . import optim as _optim
 from . import schedules as _sched
-from .layers import Dropout, Layer, Residual
-from .model import MLP, Sequential
-from .training import History, _has_batchnorm, _int_arg, _set_lr, _split
+from .layers import Dropout, Layer, Residual, spec_has
+from .metrics import METRICS, check_metrics, evaluate_outputs, parameter_names
+from .model import MLP, Sequential, from_bytes, to_bytes
+from .registry import loss_param_names, resolve_loss
+from .training import History, _Data, _int_arg, _set_lr, _split
 
 __all__ = ["Ensemble", "load_ensemble"]
 
 FORMAT = "fastbp-ensemble"
 FORMAT_VERSION = 1
-_LOSS_PARAMS = ("delta", "l1", "l2")
 
 
 def _per_model_floats(name: str, value: Any, k: int, low: float = 0.0) -> np.ndarray:
@@ -271,10 +271,10 @@ class Ensemble:
         k = self.n_models
         m0 = self.models[0]
         for key in loss_params:
-            if key not in _LOSS_PARAMS:
+            if key not in loss_param_names():
                 raise TypeError(f"fit() got an unexpected keyword argument {key!r} (loss "
-                                f"parameters are {', '.join(_LOSS_PARAMS)})")
-        m0._loss_args(loss, {})
+                                f"parameters are {', '.join(loss_param_names())})")
+        loss = resolve_loss(loss)
         delta = float(loss_params.get("delta", 1.0))
         if not (np.isfinite(delta) and delta > 0):
             raise ValueError(f"delta must be a finite number > 0, got {delta!r}")
@@ -291,24 +291,17 @@ class Ensemble:
         plateau = isinstance(schedule, _sched.ReduceLROnPlateau)
         if plateau and schedule_per != "epoch":
             raise ValueError("ReduceLROnPlateau works per epoch: use schedule_per='epoch'")
-        names = _metrics.check_metrics(metrics, loss)
-        Xa, ya, wa = m0._X(X), m0._y(y, loss), m0._w(sample_weight)
+        names = check_metrics(metrics, loss)
+        data = _Data.convert(m0, X, y, sample_weight, loss, {"delta": delta})
+        Xa, ya, wa = data.X, data.y, data.w
         n = Xa.shape[0]
-        if len(ya) != n or (wa is not None and wa.shape[0] != n):
-            raise ValueError(f"X has {n} rows but y has {len(ya)}"
-                             + ("" if wa is None else f" and sample_weight {wa.shape[0]}"))
-        from .reference import losses as _losses
-
-        _losses.check_target(loss, (n, m0.output_dim), ya, Xa.dtype)
-        if wa is not None:
-            _losses.check_sample_weight(wa, n, Xa.dtype)
-        _, val = _split(m0, Xa, ya, wa, 0.0, validation_data, loss)
+        _, val = _split(m0, data, 0.0, validation_data, loss, {"delta": delta})
         subs = _check_subsets(subsets, n, k)
         if wa is not None:
             for i, s in enumerate(subs):
                 if not wa[s].sum() > 0:
                     raise ValueError(f"sample_weight is zero on every row of subsets[{i}]")
-        if _has_batchnorm(m0.spec):
+        if spec_has(m0.spec, "batchnorm"):
             for i, s in enumerate(subs):
                 bs = min(batch_size, s.size)
                 if bs < 2 or s.size % bs == 1:
@@ -340,13 +333,13 @@ class Ensemble:
     # ---- state changes
     def _apply_optimizers(self, plan: dict[str, Any]) -> None:
         for m, opt, sched in zip(self.models, plan["opts"], plan["scheds"]):
-            m._sync_optimizer(opt)
+            m.set_optimizer(opt)
             if sched is not None and getattr(m.optimizer, "initial_lr", None) is None:
                 m.optimizer.initial_lr = float(m.optimizer.lr)
-                m._sync_optimizer(m.optimizer)
-            if isinstance(sched, _sched.ReduceLROnPlateau) and getattr(m, "_plateau_state",
+                m.set_optimizer(m.optimizer)
+            if isinstance(sched, _sched.ReduceLROnPlateau) and getattr(m, "plateau_state",
                                                                        None):
-                saved = m._plateau_state
+                saved = m.plateau_state
                 if saved.get("monitor") == sched.monitor and saved.get("mode") == sched.mode:
                     sched.load_state_dict(saved)
 
@@ -356,7 +349,7 @@ class Ensemble:
         for i, m in enumerate(self.models):
             n = plan["subsets"][i].size
             h = History()
-            h.param_names = _metrics.parameter_names(m.spec)
+            h.param_names = parameter_names(m.spec)
             params = {"epochs": plan["epochs"], "steps": -(-n // bs), "batch_size": bs,
                       "samples": n, "initial_epoch": m.epochs_trained,
                       "metrics": plan["metrics"], "do_validation": plan["val"] is not None}
@@ -412,14 +405,14 @@ class Ensemble:
             from . import _core
 
             return _core.ensemble_fit_epoch(
-                [self.models[i]._engine for i in active], X, y, plan["loss"], plan["delta"],
+                [self.models[i].engine for i in active], X, y, plan["loss"], plan["delta"],
                 np.ascontiguousarray(plan["l1"][active]), np.ascontiguousarray(plan["l2"][active]),
                 w, subs, bs, bool(shuffle), lrs)
         out = []
         for i, s, lr in zip(active, subs, lrs):
             lp = {"delta": plan["delta"], "l1": float(plan["l1"][i]),
                   "l2": float(plan["l2"][i])}
-            out.append(self.models[i]._engine.fit_epoch(
+            out.append(self.models[i].engine.fit_epoch(
                 X[s], y[s], plan["loss"], lp, None if w is None else w[s], bs, bool(shuffle),
                 lr))
         return out
@@ -440,11 +433,11 @@ class Ensemble:
             s = plan["subsets"][i]
             out = m.predict(plan["X"][s])
             for name in plan["metrics"]:
-                logs[name] = _metrics.METRICS[name](out, plan["y"][s], plan["loss"])
+                logs[name] = METRICS[name](out, plan["y"][s], plan["loss"])
         val = plan["val"]
         if val is not None:
-            vlogs = _metrics._evaluate_outputs(m, m.predict(val[0]), val[1], val[2],
-                                               plan["loss"], plan["metrics"], loss_params)
+            vlogs = evaluate_outputs(m, m.predict(val.X), val.y, val.w, plan["loss"],
+                                     plan["metrics"], loss_params)
             for key, v in vlogs.items():
                 logs["val_" + key] = v
         logs["lr"] = lr0
@@ -454,25 +447,20 @@ class Ensemble:
             new_lr = sched.step(_cb._monitored(logs, sched.monitor, "ReduceLROnPlateau"),
                                 opt.lr)
             _set_lr(m, opt, new_lr)
-            m._plateau_state = dict(sched.state_dict(), monitor=sched.monitor, mode=sched.mode)
+            m.plateau_state = dict(sched.state_dict(), monitor=sched.monitor, mode=sched.mode)
         for cb in plan["cbs"][i]:
             cb.on_epoch_end(epoch, logs)
 
     # ------------------------------------------------------------------ files
     def save(self, path: Any) -> None:
         """Write every member (architecture, parameters, optimizer and its state, counters,
-        RNG state) to one file, atomically; :func:`load_ensemble` restores it."""
+        RNG state) to one ``.npz`` file, atomically; :func:`load_ensemble` restores it."""
         path = os.fspath(path)
-        directory = os.path.dirname(os.path.abspath(path))
-        arrays: dict[str, np.ndarray] = {}
-        with tempfile.TemporaryDirectory(dir=directory) as tmp:
-            for i, m in enumerate(self.models):
-                p = os.path.join(tmp, f"member_{i}.npz")
-                m.save(p)
-                with open(p, "rb") as f:
-                    arrays[f"member_{i}"] = np.frombuffer(f.read(), dtype=np.uint8)
+        arrays = {f"member_{i}": np.frombuffer(to_bytes(m), dtype=np.uint8)
+                  for i, m in enumerate(self.models)}
         header = {"format": FORMAT, "version": FORMAT_VERSION, "n_models": self.n_models}
         arrays["header"] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
+        directory = os.path.dirname(os.path.abspath(path))
         fd, tmp_path = tempfile.mkstemp(prefix=".fastbp-", suffix=".tmp", dir=directory)
         try:
             with os.fdopen(fd, "wb") as f:
@@ -501,35 +489,32 @@ def load_ensemble(path: Any, backend: str | None = None) -> Ensemble:
     -------
     Ensemble
         Every member as ``fastbp.load`` restores a model: ``fit`` continues exactly.
-    """
-    from .checkpoint import load
 
+    Raises
+    ------
+    ValueError
+        If the file is not a valid ensemble file (each member is validated as
+        ``fastbp.load`` validates a checkpoint).
+    """
     path = os.fspath(path)
     bad = f"{path!r} is not a valid fastbp ensemble file"
     try:
         with np.load(path, allow_pickle=False) as f:
             header = json.loads(f["header"].tobytes().decode("utf-8"))
-            if header.get("format") != FORMAT or header.get("version") != FORMAT_VERSION:
-                raise ValueError(f"{bad}: unknown format or version")
-            k = int(header["n_models"])
+            if (not isinstance(header, dict) or header.get("format") != FORMAT
+                    or header.get("version") != FORMAT_VERSION):
+                raise ValueError("unknown format or version")
+            k = _int_arg("n_models", header.get("n_models"), 1)
             blobs = [f[f"member_{i}"].tobytes() for i in range(k)]
+    except FileNotFoundError:
+        raise
     except (KeyError, OSError, EOFError, ValueError, UnicodeDecodeError) as e:
-        if isinstance(e, FileNotFoundError):
-            raise
         raise ValueError(f"{bad}: {e}") from None
-    models = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for i, blob in enumerate(blobs):
-            p = os.path.join(tmp, f"member_{i}.npz")
-            with open(p, "wb") as fh:
-                fh.write(blob)
-            models.append(load(p, backend=backend))
-    specs = {json.dumps(m.spec) for m in models}
-    if len({(m.input_dim, m.output_dim, m.dtype) for m in models}) != 1 or not specs:
+    models = [from_bytes(b, backend=backend) for b in blobs]
+    if len({(json.dumps(m.spec), m.dtype, m.backend) for m in models}) != 1:
         raise ValueError(f"{bad}: the members do not share one architecture")
     ens = Ensemble.__new__(Ensemble)
     ens.models = models
     ens._set_common()
     ens.history = None
     return ens
-

@@ -14,11 +14,23 @@ optimizer per member (each validated as if constructed alone); a single model re
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-__all__ = ["SGD", "Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop"]
+from . import registry as _reg
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad"]
+
+
+def _fields(opt: str) -> tuple:
+    """The hyper-parameters of optimizer ``opt`` other than clipping, in torch's order."""
+    return tuple(k for k in _reg.optimizer_defaults(opt) if k not in ("clip_norm", "clip_value"))
+
+
+def _default(opt: str, key: str) -> Any:
+    """Hyper-parameter ``key``'s default for optimizer ``opt`` (from the engine's registry)."""
+    return _reg.optimizer_defaults(opt)[key]
 
 
 def _is_seq(value: Any) -> bool:
@@ -61,7 +73,7 @@ class Optimizer:
     _fields: tuple = ()
     _version: int  # bumped by every attribute assignment (__setattr__)
 
-    def __init__(self, clip_norm: float | None = None, clip_value: float | None = None):
+    def __init__(self, clip_norm: Optional[float] = None, clip_value: Optional[float] = None):
         self.clip_norm = None if clip_norm is None else _check_nonneg("clip_norm", clip_norm)
         self.clip_value = None if clip_value is None else _check_nonneg("clip_value", clip_value)
 
@@ -69,14 +81,14 @@ class Optimizer:
         object.__setattr__(self, key, value)
         object.__setattr__(self, "_version", getattr(self, "_version", 0) + 1)
 
-    def hyper(self) -> dict[str, Any]:
+    def hyper(self) -> Dict[str, Any]:
         """All hyper-parameters as a dict (the engine's input; saved with the model)."""
         d = {f: getattr(self, f) for f in self._fields}
         d["clip_norm"] = self.clip_norm
         d["clip_value"] = self.clip_value
         return d
 
-    def n_models(self) -> int | None:
+    def n_models(self) -> Optional[int]:
         """The number of per-model values (None when every hyper-parameter is a scalar).
 
         Raises ValueError when per-model sequences disagree in length."""
@@ -86,7 +98,7 @@ class Optimizer:
                              f"different lengths {sorted(lengths)}")
         return lengths.pop() if lengths else None
 
-    def split(self, n_models: int) -> list[Optimizer]:
+    def split(self, n_models: int) -> List[Optimizer]:
         """One ordinary optimizer per model: member k takes the k-th value of every
         per-model hyper-parameter and the scalars as they are.
 
@@ -127,10 +139,13 @@ class SGD(Optimizer):
     """Stochastic gradient descent (``torch.optim.SGD``)."""
 
     name = "sgd"
-    _fields = ("lr", "momentum", "dampening", "nesterov", "weight_decay")
+    _fields = _fields("sgd")
 
-    def __init__(self, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
-                 nesterov: bool = False, weight_decay: float = 0.0, **clip: Any):
+    def __init__(self, lr: float = _default("sgd", "lr"),
+                 momentum: float = _default("sgd", "momentum"),
+                 dampening: float = _default("sgd", "dampening"),
+                 nesterov: bool = _default("sgd", "nesterov"),
+                 weight_decay: float = _default("sgd", "weight_decay"), **clip: Any):
         super().__init__(**clip)
         self.lr = lr
         self.momentum = _check_nonneg("momentum", momentum)
@@ -146,11 +161,12 @@ class Adam(Optimizer):
     """Adam (``torch.optim.Adam``), with ``amsgrad``."""
 
     name = "adam"
-    _fields = ("lr", "beta1", "beta2", "eps", "weight_decay", "amsgrad")
-    _default_wd = 0.0
+    _fields = _fields("adam")
 
-    def __init__(self, lr: float = 1e-3, betas: tuple = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float | None = None, amsgrad: bool = False, **clip: Any):
+    def __init__(self, lr: float = _default("adam", "lr"),
+                 betas: tuple = (_default("adam", "beta1"), _default("adam", "beta2")),
+                 eps: float = _default("adam", "eps"), weight_decay: Optional[float] = None,
+                 amsgrad: bool = _default("adam", "amsgrad"), **clip: Any):
         super().__init__(**clip)
         self.lr = lr
         if not _is_seq(betas) or len(betas) != 2:
@@ -166,7 +182,8 @@ class Adam(Optimizer):
         self.beta2 = _per_model("betas[1]", betas[1], beta)
         self.eps = _check_nonneg("eps", eps)
         self.weight_decay = _check_nonneg(
-            "weight_decay", self._default_wd if weight_decay is None else weight_decay)
+            "weight_decay", _default(self.name, "weight_decay") if weight_decay is None
+            else weight_decay)
         self.amsgrad = _flag("amsgrad", amsgrad)
 
     @property
@@ -178,18 +195,20 @@ class AdamW(Adam):
     """AdamW (``torch.optim.AdamW``): decoupled weight decay, default 1e-2."""
 
     name = "adamw"
-    _default_wd = 1e-2
 
 
 class RMSprop(Optimizer):
     """RMSprop (``torch.optim.RMSprop``), with momentum and ``centered``."""
 
     name = "rmsprop"
-    _fields = ("lr", "alpha", "eps", "weight_decay", "momentum", "centered")
+    _fields = _fields("rmsprop")
 
-    def __init__(self, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
-                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False,
-                 **clip: Any):
+    def __init__(self, lr: float = _default("rmsprop", "lr"),
+                 alpha: float = _default("rmsprop", "alpha"),
+                 eps: float = _default("rmsprop", "eps"),
+                 weight_decay: float = _default("rmsprop", "weight_decay"),
+                 momentum: float = _default("rmsprop", "momentum"),
+                 centered: bool = _default("rmsprop", "centered"), **clip: Any):
         super().__init__(**clip)
         self.lr = lr
         self.alpha = _check_nonneg("alpha", alpha)
@@ -203,10 +222,14 @@ class Adagrad(Optimizer):
     """Adagrad (``torch.optim.Adagrad``)."""
 
     name = "adagrad"
-    _fields = ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps")
+    _fields = _fields("adagrad")
 
-    def __init__(self, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
-                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, **clip: Any):
+    def __init__(self, lr: float = _default("adagrad", "lr"),
+                 lr_decay: float = _default("adagrad", "lr_decay"),
+                 weight_decay: float = _default("adagrad", "weight_decay"),
+                 initial_accumulator_value: float = _default("adagrad",
+                                                             "initial_accumulator_value"),
+                 eps: float = _default("adagrad", "eps"), **clip: Any):
         super().__init__(**clip)
         self.lr = lr
         self.lr_decay = _check_nonneg("lr_decay", lr_decay)
@@ -219,7 +242,7 @@ class Adagrad(Optimizer):
 _BY_NAME = {c.name: c for c in (SGD, Adam, AdamW, RMSprop, Adagrad)}
 
 
-def from_config(name: str, hyper: dict[str, Any]) -> Optimizer:
+def from_config(name: str, hyper: Dict[str, Any]) -> Optimizer:
     """Rebuild an optimizer from ``(name, hyper())`` (used by ``fastbp.load``)."""
     if name not in _BY_NAME:
         raise ValueError(f"unknown optimizer {name!r}")

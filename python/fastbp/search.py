@@ -42,7 +42,9 @@ from sklearn.utils import indexable
 from sklearn.utils.validation import _check_method_params
 
 from . import model as _model
-from .training import History, _int_arg
+from .metrics import parameter_names
+from .registry import loss_param_names, resolve_loss
+from .training import History, _Data, _Plan
 
 __all__ = [
     "GridSearchCV",
@@ -107,7 +109,7 @@ def _train_requests(pending: dict) -> dict:
         if backend != "native":
             for t, r in zip(tids, reqs):
                 try:
-                    out[t] = float(r["model"]._engine.fit_epoch(
+                    out[t] = float(r["model"].engine.fit_epoch(
                         r["X"], r["y"], r["loss"], r["loss_params"], r["w"], r["batch_size"],
                         r["shuffle"], None))
                 except Exception as e:  # noqa: BLE001 - handed to the fit that asked
@@ -117,7 +119,7 @@ def _train_requests(pending: dict) -> dict:
 
         try:
             values = _core.ensemble_fit_each(
-                [r["model"]._engine for r in reqs], [r["X"] for r in reqs],
+                [r["model"].engine for r in reqs], [r["X"] for r in reqs],
                 [r["y"] for r in reqs], [r["w"] for r in reqs], [r["loss"] for r in reqs],
                 *(np.array([float(r["loss_params"].get(k, d)) for r in reqs])
                   for k, d in (("delta", 1.0), ("l1", 0.0), ("l2", 0.0))),
@@ -128,49 +130,41 @@ def _train_requests(pending: dict) -> dict:
     return out
 
 
-_HOOK_KWARGS = {"progress", "grad_norm", "l1", "l2", "delta"}
-
-
 def _batched_fit(model: Any, X: Any, y: Any, loss: str, optimizer: Any, epochs: int,
                  batch_size: int, shuffle: bool, sample_weight: Any,
                  kwargs: dict) -> History | None:
-    """``model.fit`` inside a group's worker thread: one plain epoch is handed to the
-    group's batcher (checked as ``fastbp.training.fit`` checks it, with the same results);
-    anything else (None) runs the ordinary ``fit``."""
+    """``model.fit`` inside a group's worker thread: one plain epoch (no validation,
+    schedule, callbacks or gradient norms) is checked as ``fastbp.training.fit`` checks it and
+    handed to the group's batcher, with the results ``fit`` gives; for anything else
+    (None) the ordinary ``fit`` runs."""
     batcher = getattr(_LOCAL, "batcher", None)
-    if (batcher is None or epochs != 1 or not set(kwargs) <= _HOOK_KWARGS
+    names = set(loss_param_names())
+    if (batcher is None or epochs != 1 or not set(kwargs) <= names | {"progress", "grad_norm"}
             or kwargs.get("grad_norm", True)):
         return None
-    from .metrics import parameter_names
-    from .reference import losses as _losses
-
-    lp = {k: kwargs[k] for k in ("delta", "l1", "l2") if k in kwargs}
-    model._loss_args(loss, lp)
-    batch_size = _int_arg("batch_size", batch_size, 1)
-    Xa, ya, wa = model._X(X), model._y(y, loss), model._w(sample_weight)
-    n = Xa.shape[0]
-    if len(ya) != n or (wa is not None and wa.shape[0] != n):
-        raise ValueError(f"X has {n} rows but y or sample_weight has a different length")
-    _losses.check_target(loss, (n, model.output_dim), ya, Xa.dtype)
-    if wa is not None:
-        _losses.check_sample_weight(wa, n, Xa.dtype)
-    if optimizer is None and model.optimizer is None:
-        raise ValueError("fit: the model has no optimizer yet; pass optimizer=")
-    model._sync_optimizer(optimizer)
+    loss = resolve_loss(loss)
+    lp = {k: v for k, v in kwargs.items() if k in names}
+    plan = _Plan(epochs, batch_size, shuffle, None, "epoch", None, None, 1, lp)
+    data = _Data.convert(model, X, y, sample_weight, loss, lp)
+    if optimizer is None and getattr(model, "optimizer", None) is None:
+        raise ValueError("fit: the model has no optimizer yet; pass optimizer= (e.g. "
+                         "fb.optim.Adam(lr=1e-3) or 'adam')")
+    model.set_optimizer(optimizer)
     lr = float(model.optimizer.lr)
+    n, bs = data.X.shape[0], plan.batch_size
     t0 = time.perf_counter()
-    value = batcher.submit(_LOCAL.slot, {"model": model, "X": Xa, "y": ya, "w": wa, "loss": loss,
-                            "loss_params": lp, "batch_size": batch_size,
-                            "shuffle": bool(shuffle)})
+    value = batcher.submit(_LOCAL.slot, {"model": model, "X": data.X, "y": data.y,
+                                         "w": data.w, "loss": loss, "loss_params": lp,
+                                         "batch_size": bs, "shuffle": plan.shuffle})
     history = History()
     history.param_names = parameter_names(model.spec)
-    history.params = {"epochs": 1, "steps": -(-n // batch_size), "batch_size": batch_size,
-                      "samples": n, "initial_epoch": model.epochs_trained, "metrics": [],
+    history.params = {"epochs": 1, "steps": -(-n // bs), "batch_size": bs, "samples": n,
+                      "initial_epoch": model.epochs_trained, "metrics": [],
                       "do_validation": False}
     model.stop_training = False
     history.on_epoch_end(model.epochs_trained, {"loss": value, "lr": lr,
                                                 "time": time.perf_counter() - t0})
-    model.steps_trained += -(-n // batch_size)
+    model.steps_trained += -(-n // bs)
     model.epochs_trained += 1
     model.history = history
     return history

@@ -17,19 +17,12 @@ void bind_core(py::module_& m) {
         "Instruction set the kernels use now.");
   m.def(
       "set_isa",
-      [](const std::string& name) {
-        Isa isa;
-        if (name == "generic") isa = Isa::generic;
-        else if (name == "avx2") isa = Isa::avx2;
-        else if (name == "avx512") isa = Isa::avx512;
-        else throw std::invalid_argument("isa must be one of generic, avx2, avx512; got '" + name + "'");
-        set_active_isa(isa);
-      },
+      [](const std::string& name) { set_active_isa(isa_from_name(name, "isa")); },
       py::arg("name"));
   m.def("supported_isas", []() {
     py::list out;
-    for (Isa i : {Isa::generic, Isa::avx2, Isa::avx512})
-      if (cpu_supports(i)) out.append(isa_name(i));
+    for (const IsaInfo& i : kIsas)
+      if (cpu_supports(i.isa)) out.append(i.name);
     return out;
   });
   m.def("get_num_threads", &get_num_threads);

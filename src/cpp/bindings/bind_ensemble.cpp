@@ -18,8 +18,10 @@
 #include <string>
 #include <vector>
 
+#include "bindings/convert.h"
 #include "core/threading.h"
 #include "nn/ensemble.h"
+#include "nn/registry.h"
 
 namespace py = pybind11;
 
@@ -115,10 +117,7 @@ py::array_t<double> run_members(std::vector<MemberEpoch<T>>& members,
       oom = "out of memory for the ensemble's gather buffers";
     }
   }
-  if (!oom.empty()) {
-    PyErr_SetString(PyExc_MemoryError, oom.c_str());
-    throw py::error_already_set();
-  }
+  if (!oom.empty()) raise_py(PyExc_MemoryError, oom);
   std::string errors;
   py::array_t<double> out(static_cast<py::ssize_t>(members.size()));
   double* o = out.mutable_data();
@@ -234,8 +233,7 @@ py::array_t<double> fit_each_impl(const py::list& nets, const py::list& Xs, cons
                              m.loss.kind, keep, at);
     m.data = &data[i];
     m.n_rows = data[i].N;
-    m.batch_size = batch_sizes[i].cast<int64_t>();
-    if (m.batch_size < 1) throw std::invalid_argument("batch_size" + at + " must be >= 1");
+    m.batch_size = to_pos_int(batch_sizes[i], "batch_sizes" + at);
     m.shuffle = shuffles[i].cast<bool>();
   }
   return run_members(members, order);
