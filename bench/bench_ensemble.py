@@ -212,9 +212,10 @@ def bench_models(ks, epochs, repeats, frameworks, n_rows):
 
 # ------------------------------------------------------------------------------ the grid
 def bench_grid(repeats, frameworks, max_iter, folds):
-    from fastbp.sklearn import GridSearchCV, MLPClassifier
     from sklearn.model_selection import GridSearchCV as SkGrid
     from sklearn.neural_network import MLPClassifier as SkMLP
+
+    from fastbp.sklearn import GridSearchCV, MLPClassifier
 
     X, y = _digits()
     X = X.astype(np.float64)

@@ -3,9 +3,10 @@ hyper-parameters), native vs reference, per-model options, early stopping, save/
 bad input rejected before any training."""
 import copy
 
-import fastbp as fb
 import numpy as np
 import pytest
+
+import fastbp as fb
 from fastbp import _core
 
 CE = "softmax_cross_entropy"

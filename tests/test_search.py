@@ -5,8 +5,6 @@ import warnings
 
 import numpy as np
 import pytest
-from fastbp import _core, search
-from fastbp.sklearn import GridSearchCV, MLPClassifier, MLPRegressor, RandomizedSearchCV
 from scipy.stats import loguniform
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning, FitFailedWarning
@@ -15,6 +13,9 @@ from sklearn.model_selection import KFold
 from sklearn.model_selection import RandomizedSearchCV as SkRandom
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+
+from fastbp import _core, search
+from fastbp.sklearn import GridSearchCV, MLPClassifier, MLPRegressor, RandomizedSearchCV
 
 
 @pytest.fixture(scope="module")
