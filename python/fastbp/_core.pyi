@@ -138,3 +138,17 @@ class Network32(_Network[np.float32]):
 
 class Network64(_Network[np.float64]):
     """The engine in float64."""
+
+
+def ensemble_fit_epoch(nets: Sequence[_Network[Any]], X: NDArray[Any], y: NDArray[Any],
+                       loss: str, delta: float, l1: NDArray[np.float64],
+                       l2: NDArray[np.float64], sample_weight: Optional[NDArray[Any]],
+                       subsets: Sequence[NDArray[np.int64]], batch_size: int, shuffle: bool,
+                       lrs: Sequence[Optional[NDArray[np.float64]]]) -> NDArray[np.float64]:
+    """One epoch of every member network on its rows of (X, y); returns the K epoch losses."""
+def ensemble_fit_each(nets: Sequence[_Network[Any]], Xs: Sequence[NDArray[Any]],
+                      ys: Sequence[NDArray[Any]], sample_weights: Sequence[Optional[NDArray[Any]]],
+                      losses: Sequence[str], deltas: NDArray[np.float64],
+                      l1: NDArray[np.float64], l2: NDArray[np.float64],
+                      batch_sizes: Sequence[int], shuffles: Sequence[bool]) -> NDArray[np.float64]:
+    """One epoch of every member network on its own data set; returns the K epoch losses."""
