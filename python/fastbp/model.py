@@ -11,7 +11,7 @@ from .layers import Dense, Layer, build_spec
 
 __all__ = ["Sequential", "MLP", "LOSSES", "set_check_finite", "get_check_finite"]
 
-LOSSES = ("mse", "mae", "huber", "binary_cross_entropy", "softmax_cross_entropy")
+LOSSES = ("mse", "mae", "huber", "binary_cross_entropy", "softmax_cross_entropy", "poisson")
 _LOSS_PARAMS = ("delta", "l1", "l2")
 _DTYPES = {"float32": np.float32, "float64": np.float64}
 

@@ -81,6 +81,18 @@ double loss_forward_backward(T* dlogits, const T* logits, const T* target,
         li /= double(k);
         break;
       }
+      case LossKind::poisson: {
+        const T scale = T(wi * inv_w / double(k));
+        for (int64_t j = 0; j < k; ++j) {
+          const T mu = std::exp(z[j]);
+          const T y = target[i * k + j];
+          const double ylogy = y > T(0) ? double(y) * std::log(double(y)) : 0.0;
+          li += double(mu) - double(y) * double(z[j]) + ylogy - double(y);
+          dz[j] = scale * (mu - y);
+        }
+        li /= double(k);
+        break;
+      }
       case LossKind::softmax_ce: {
         // e_j = exp(z_j - max) once (in T, kept in dz), softmax = e / sum(e)
         T m = z[0];
