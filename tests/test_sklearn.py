@@ -35,8 +35,9 @@ _CHECKED = [
 
 def _expected_failures(est):
     if est.dtype == "float32":
-        return {"check_sample_weight_equivalence_on_dense_data":
-                "float32 forced: weights vs repeated samples agree to float32 rounding"}
+        why = "float32 forced: weights vs repeated samples agree to float32 rounding"
+        return {"check_sample_weight_equivalence_on_dense_data": why,
+                "check_sample_weight_equivalence_on_sparse_data": why}
     return {}
 
 

@@ -188,6 +188,30 @@ def _check_sample_weight(sample_weight: Any, n: int) -> Optional[np.ndarray]:
     return w
 
 
+def _issparse(X: Any) -> bool:
+    """A scipy.sparse matrix or array (scipy is imported only when X may be one)."""
+    if not hasattr(X, "tocsr"):
+        return False
+    import scipy.sparse
+
+    return bool(scipy.sparse.issparse(X))
+
+
+def _as_rows(X: Any, dtype: str) -> Any:
+    """X as the engine takes it: a C-contiguous array, or CSR rows (int64 indices) for sparse
+    input, in ``dtype``."""
+    if not _issparse(X):
+        return np.ascontiguousarray(X, dtype=dtype)
+    X = X.tocsr().astype(dtype, copy=False)
+    X.indices = X.indices.astype(np.int64, copy=False)
+    X.indptr = X.indptr.astype(np.int64, copy=False)
+    return X
+
+
+def _csr(X: Any) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return X.data, X.indices, X.indptr
+
+
 def _lbfgs_warning(res: Any, max_iter: int) -> int:
     """Number of L-BFGS iterations run; warns as scikit-learn does when scipy did not
     converge."""
@@ -541,7 +565,8 @@ class _BaseMLP(BaseEstimator):
         has_net = "_model" in self.__dict__ or "_pending_coefs" in self.__dict__
         first_pass = not has_net or (not p["warm_start"] and not incremental)
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=self._y_numeric,
-                             dtype=(np.float64, np.float32), reset=first_pass)
+                             dtype=(np.float64, np.float32), reset=first_pass,
+                             accept_sparse=["csr", "csc"])
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         Y, n_out = self._prepare_targets(y, first_pass, incremental, classes)
@@ -558,7 +583,7 @@ class _BaseMLP(BaseEstimator):
         self.n_outputs_ = n_out
         self.out_activation_ = self._out_activation
         dt = self._model.dtype
-        X = np.ascontiguousarray(X, dtype=dt)
+        X = _as_rows(X, dt)
         if Y.dtype.kind == "f":
             Y = np.ascontiguousarray(Y, dtype=dt)
         if p["solver"] == "lbfgs":
@@ -584,8 +609,13 @@ class _BaseMLP(BaseEstimator):
         eng = self._model._engine
         s = self._scale(self._model.output_dim)
         quiet = {"check_finite": False} if self._model.backend == "native" else {}
-        loss, grads = eng.loss_and_gradients(X, Y, self._loss_name, {"l2": l2}, w, **quiet)
-        flat = np.concatenate([g.reshape(-1) for g in grads]).astype(np.float64)
+        if _issparse(X):
+            loss, flat = eng.loss_and_gradients_csr(*_csr(X), Y, self._loss_name, {"l2": l2}, w,
+                                                    **quiet)
+            flat = flat.astype(np.float64)
+        else:
+            loss, grads = eng.loss_and_gradients(X, Y, self._loss_name, {"l2": l2}, w, **quiet)
+            flat = np.concatenate([g.reshape(-1) for g in grads]).astype(np.float64)
         flat *= s
         return s * float(loss), flat
 
@@ -659,7 +689,7 @@ class _BaseMLP(BaseEstimator):
         if split[1].shape[0] < 2:
             raise ValueError("The validation set is too small. Increase 'validation_fraction' "
                              "or the size of your dataset.")
-        train = [np.ascontiguousarray(a) for a in split[0::2]]
+        train = [a if _issparse(a) else np.ascontiguousarray(a) for a in split[0::2]]
         val = split[1::2]
         return (train[0], train[1], train[2] if w is not None else None), \
             (val[0], val[1], val[2] if w is not None else None)
@@ -709,8 +739,12 @@ class _BaseMLP(BaseEstimator):
         model._sync_optimizer(self._fb_opt)
         # the data were checked for NaN/Inf once, by validate_data
         quiet = {"check_finite": False} if model.backend == "native" else {}
-        value = model._engine.fit_epoch(X, Y, self._loss_name, lp, w, batch, p["shuffle"],
-                                        None, **quiet)
+        if _issparse(X):
+            value = model._engine.fit_epoch_csr(*_csr(X), Y, self._loss_name, lp, w, batch,
+                                                p["shuffle"], **quiet)
+        else:
+            value = model._engine.fit_epoch(X, Y, self._loss_name, lp, w, batch, p["shuffle"],
+                                            None, **quiet)
         model.epochs_trained += 1
         loss = s * float(value)
         self.n_iter_ += 1
@@ -721,7 +755,7 @@ class _BaseMLP(BaseEstimator):
             print(f"Iteration {self.n_iter_}, loss = {loss:.8f}")
 
     def _validation_score(self, X: np.ndarray, Y: np.ndarray, w: Optional[np.ndarray]) -> float:
-        z = self._model.predict(X)
+        z = self._predict_rows(X)
         if not np.all(np.isfinite(z)):
             return float("nan")
         return float(self._score_outputs(z.astype(np.float64), Y, w))
@@ -776,8 +810,15 @@ class _BaseMLP(BaseEstimator):
     def _logits(self, X: Any) -> np.ndarray:
         """The network's outputs before the output activation, in the network's dtype."""
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
-        X = np.ascontiguousarray(X, dtype=self._model.dtype)
+        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False,
+                          accept_sparse=["csr", "csc"])
+        return self._predict_rows(_as_rows(X, self._model.dtype))
+
+    def _predict_rows(self, X: Any) -> np.ndarray:
+        """Outputs for rows already in the engine's form (dense, or CSR: one native call over
+        the non-zeros)."""
+        if _issparse(X):
+            return self._model._engine.predict_csr(*_csr(X))
         return self._model.predict(X)
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None):
@@ -798,7 +839,7 @@ class _BaseMLP(BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True
         tags.non_deterministic = False
         return tags
 

@@ -17,7 +17,6 @@ PRIVATE_INTERNALS: dict = {}
 
 # test name -> the fastbp feature it needs that is not there yet
 NOT_YET: dict = {
-    "test_sparse_matrices": "sparse input (issue 13 item 3) not implemented yet",
 }
 
 

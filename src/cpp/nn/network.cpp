@@ -14,6 +14,7 @@ template <typename T>
 Network<T>::Network(const std::vector<LayerSpec>& spec, uint64_t seed)
     : body_(spec, layer_count_), seed_(seed) {
   has_batchnorm_ = spec_has_batch_statistics(spec);
+  first_dense_ = !spec.empty() && spec.front().type == "dense";
   layer_shapes(spec, pinfo_, binfo_);
   int64_t np = 0, nb = 0;
   for (const auto& p : pinfo_) {
@@ -61,7 +62,8 @@ void Network<T>::predict(const T* x, T* out, int64_t n) {
 
 template <typename T>
 double Network<T>::forward_backward(const T* x, const Target<T>& t, int64_t n,
-                                    const LossArgs& loss, const PenaltyArgs& pen) {
+                                    const LossArgs& loss, const PenaltyArgs& pen,
+                                    const CsrRows& csr) {
   if (has_batchnorm_ && n < 2)
     throw std::invalid_argument(
         "batchnorm needs more than 1 sample per batch in training (got a batch of 1)");
@@ -70,6 +72,7 @@ double Network<T>::forward_backward(const T* x, const Target<T>& t, int64_t n,
   ctx.training = true;
   ctx.seed = seed_;
   ctx.step = step_counter_++;
+  ctx.csr = csr;
   body_.forward(x, out_.data(), n, ctx);
   double value = loss_forward_backward<T>(dout_.data(), out_.data(), t.values, t.labels,
                                           t.weight, n, out_dim(), loss);
@@ -133,15 +136,7 @@ double Network<T>::fit_epoch(const T* X, const Target<T>& t, int64_t N, int64_t 
   if (t.labels) lb_.resize(size_t(batch_size));
   if (t.weight) wb_.resize(size_t(batch_size));
   reserve(batch_size);
-  for (int64_t i = 0; i < N; ++i) perm_[i] = i;
-  if (shuffle) {
-    const uint64_t base = rng_mix(rng_mix(seed_, 2), epoch_counter_);
-    for (int64_t i = N - 1; i >= 1; --i) {
-      const int64_t j = int64_t(rng_bounded(splitmix64(base + uint64_t(i)), uint64_t(i + 1)));
-      std::swap(perm_[i], perm_[j]);
-    }
-    ++epoch_counter_;
-  }
+  epoch_order(N, shuffle);
   const double saved_lr = opt_.lr;
   double total = 0.0;
   int64_t step = 0;
@@ -164,6 +159,19 @@ double Network<T>::fit_epoch(const T* X, const Target<T>& t, int64_t N, int64_t 
   }
   if (lrs) opt_.lr = saved_lr;
   return total / double(N);
+}
+
+template <typename T>
+void Network<T>::epoch_order(int64_t N, bool shuffle) {
+  perm_.resize(size_t(N));
+  for (int64_t i = 0; i < N; ++i) perm_[i] = i;
+  if (!shuffle) return;
+  const uint64_t base = rng_mix(rng_mix(seed_, 2), epoch_counter_);
+  for (int64_t i = N - 1; i >= 1; --i) {
+    const int64_t j = int64_t(rng_bounded(splitmix64(base + uint64_t(i)), uint64_t(i + 1)));
+    std::swap(perm_[i], perm_[j]);
+  }
+  ++epoch_counter_;
 }
 
 template <typename T>
