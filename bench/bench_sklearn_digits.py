@@ -36,11 +36,12 @@ def main() -> None:
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
 
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier as SkMLP
+
     import fastbp as fb
     from fastbp.datasets import load_digits
     from fastbp.sklearn import MLPClassifier as FbMLP
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.neural_network import MLPClassifier as SkMLP
 
     X, y = load_digits("float64")
     kw = dict(hidden_layer_sizes=(128,), batch_size=32, max_iter=50, n_iter_no_change=np.inf,

@@ -3,9 +3,9 @@ path and against the NumPy reference (scipy.sparse), float32 and float64, awkwar
 every ISA; checks of the CSR arrays; fastbp.sklearn with sparse X."""
 import numpy as np
 import pytest
+from conftest import tol
 
 import fastbp as fb
-from conftest import tol
 from fastbp.reference.engine import Engine
 
 sp = pytest.importorskip("scipy.sparse")
@@ -20,7 +20,7 @@ def _spec(d, h, k, act="tanh"):
 
 def _pair(spec, dtype, seed=3):
     nat = fb.MLP([spec[0]["in"], spec[0]["out"], spec[1]["out"]], activation="tanh",
-                 dtype=dtype, seed=seed)._engine
+                 dtype=dtype, seed=seed).engine
     ref = Engine(spec, dtype, seed)
     ref.arena()[...] = nat.arena()
     return nat, ref
@@ -85,7 +85,7 @@ def test_results_do_not_depend_on_the_thread_count():
         before = fb.get_num_threads()
         fb.set_num_threads(nt)
         try:
-            e = fb.MLP([2000, 256, 4], dtype="float32", seed=0)._engine
+            e = fb.MLP([2000, 256, 4], dtype="float32", seed=0).engine
             e.set_optimizer("sgd", {"lr": 0.1})
             e.fit_epoch_csr(*csr, y, "softmax_cross_entropy", None, None, 300, False)
             out.append((e.arena().copy(), e.predict_csr(*csr)))
@@ -98,7 +98,7 @@ def test_results_do_not_depend_on_the_thread_count():
 @pytest.mark.parametrize("backend", ["native", "reference"])
 def test_bad_csr_arrays_are_rejected_and_change_nothing(backend):
     spec = _spec(6, 4, 2)
-    eng = fb.MLP([6, 4, 2], seed=0, dtype="float64")._engine if backend == "native" \
+    eng = fb.MLP([6, 4, 2], seed=0, dtype="float64").engine if backend == "native" \
         else Engine(spec, "float64", 0)
     eng.set_optimizer("sgd", {"lr": 0.1})
     before = eng.arena().copy()
@@ -125,7 +125,7 @@ def test_bad_csr_arrays_are_rejected_and_change_nothing(backend):
 def test_sparse_needs_a_dense_first_layer():
     spec = [{"type": "dropout", "dim": 3, "rate": 0.1},
             {"type": "dense", "in": 3, "out": 2, "activation": "identity"}]
-    for eng in (fb.Sequential([fb.Dropout(0.1), fb.Dense(2)], input_dim=3)._engine,
+    for eng in (fb.Sequential([fb.Dropout(0.1), fb.Dense(2)], input_dim=3).engine,
                 Engine(spec, "float32", 0)):
         with pytest.raises(ValueError, match="first layer is dense"):
             eng.predict_csr(np.ones(1, np.float32), np.array([0]), np.array([0, 1]))

@@ -432,7 +432,7 @@ class _BaseMLP(BaseEstimator):
     def _init_stochastic_state(self, p: Dict[str, Any]) -> None:
         self.loss_curve_: List[float] = []
         self._no_improvement_count = 0
-        self._best_arena = self._model._engine.arena().copy()
+        self._best_arena = self._model.engine.arena().copy()
         if p["early_stopping"]:
             self.validation_scores_: Any = []
             self.best_validation_score_: Any = -np.inf
@@ -529,7 +529,7 @@ class _BaseMLP(BaseEstimator):
         state = dict(super().__getstate__())
         model = state.pop("_model", None)
         if model is not None:
-            eng = model._engine
+            eng = model.engine
             state["_model_state"] = {
                 "params": [q.copy() for q in model.parameters()],
                 "optimizer": model.optimizer,
@@ -551,9 +551,9 @@ class _BaseMLP(BaseEstimator):
             for v, a in zip(model.parameters(), ms["params"]):
                 v[...] = a
             if ms["optimizer"] is not None:
-                model._sync_optimizer(ms["optimizer"])
-                model._engine.set_optimizer_state(ms["optimizer_state"])
-            model._engine.set_rng_state(*ms["rng_state"])
+                model.set_optimizer(ms["optimizer"])
+                model.engine.set_optimizer_state(ms["optimizer_state"])
+            model.engine.set_rng_state(*ms["rng_state"])
             self._model = model
 
     # ------------------------------------------------------------------ training
@@ -590,7 +590,7 @@ class _BaseMLP(BaseEstimator):
             self._fit_lbfgs(p, X, Y, w)
         else:
             self._fit_stochastic(p, X, Y, w, rng, incremental)
-        if not np.all(np.isfinite(self._model._engine.arena())):
+        if not np.all(np.isfinite(self._model.engine.arena())):
             raise ValueError(_NONFINITE_MSG)
         return self
 
@@ -606,7 +606,7 @@ class _BaseMLP(BaseEstimator):
                    l2: float) -> Tuple[float, np.ndarray]:
         """scikit-learn's objective and its gradient (flat, in the arena's order) at the
         current parameters, from one native call."""
-        eng = self._model._engine
+        eng = self._model.engine
         s = self._scale(self._model.output_dim)
         quiet = {"check_finite": False} if self._model.backend == "native" else {}
         if _issparse(X):
@@ -623,7 +623,7 @@ class _BaseMLP(BaseEstimator):
                    w: Optional[np.ndarray]) -> None:
         import scipy.optimize
 
-        arena = self._model._engine.arena()
+        arena = self._model.engine.arena()
         s = self._scale(self._model.output_dim)
         sw_sum = float(X.shape[0]) if w is None else float(w.sum())
         l2 = p["alpha"] / (s * sw_sum)
@@ -658,7 +658,7 @@ class _BaseMLP(BaseEstimator):
         starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
         order = list(range(0, len(params), 2)) + list(range(1, len(params), 2))
         perm = np.concatenate([np.arange(starts[i], starts[i] + sizes[i]) for i in order])
-        arena = self._model._engine.arena()
+        arena = self._model.engine.arena()
         arena[perm] = packed_coef_inter
         dt = arena.dtype
         Xa = np.ascontiguousarray(X, dtype=dt)
@@ -674,7 +674,7 @@ class _BaseMLP(BaseEstimator):
             return min(200, n)
         if self.batch_size > n:
             warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
-                          "going to be clipped")
+                          "going to be clipped", stacklevel=4)
         return int(np.clip(self.batch_size, 1, n))
 
     def _split(self, p: Dict[str, Any], X: np.ndarray, Y: np.ndarray, w: Optional[np.ndarray],
@@ -726,24 +726,24 @@ class _BaseMLP(BaseEstimator):
                 if self.n_iter_ == p["max_iter"]:
                     warnings.warn(f"Stochastic Optimizer: Maximum iterations ({p['max_iter']}) "
                                   "reached and the optimization hasn't converged yet.",
-                                  ConvergenceWarning)
+                                  ConvergenceWarning, stacklevel=4)
         except KeyboardInterrupt:
-            warnings.warn("Training interrupted by user.")
+            warnings.warn("Training interrupted by user.", stacklevel=4)
         if p["early_stopping"]:
-            self._model._engine.arena()[...] = self._best_arena
+            self._model.engine.arena()[...] = self._best_arena
 
     def _epoch(self, p: Dict[str, Any], X: np.ndarray, Y: np.ndarray, w: Optional[np.ndarray],
                lp: Dict[str, float], batch: int, n: int, s: float) -> None:
         """One epoch in one native call, and its bookkeeping."""
         model = self._model
-        model._sync_optimizer(self._fb_opt)
+        model.set_optimizer(self._fb_opt)
         # the data were checked for NaN/Inf once, by validate_data
         quiet = {"check_finite": False} if model.backend == "native" else {}
         if _issparse(X):
-            value = model._engine.fit_epoch_csr(*_csr(X), Y, self._loss_name, lp, w, batch,
+            value = model.engine.fit_epoch_csr(*_csr(X), Y, self._loss_name, lp, w, batch,
                                                 p["shuffle"], **quiet)
         else:
-            value = model._engine.fit_epoch(X, Y, self._loss_name, lp, w, batch, p["shuffle"],
+            value = model.engine.fit_epoch(X, Y, self._loss_name, lp, w, batch, p["shuffle"],
                                             None, **quiet)
         model.epochs_trained += 1
         loss = s * float(value)
@@ -773,7 +773,7 @@ class _BaseMLP(BaseEstimator):
                 self._no_improvement_count = 0
             if score > self.best_validation_score_:
                 self.best_validation_score_ = score
-                self._best_arena = self._model._engine.arena().copy()
+                self._best_arena = self._model.engine.arena().copy()
             return
         last = self.loss_curve_[-1]
         if last > self.best_loss_ - tol:
@@ -818,7 +818,7 @@ class _BaseMLP(BaseEstimator):
         """Outputs for rows already in the engine's form (dense, or CSR: one native call over
         the non-zeros)."""
         if _issparse(X):
-            return self._model._engine.predict_csr(*_csr(X))
+            return self._model.engine.predict_csr(*_csr(X))
         return self._model.predict(X)
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None):

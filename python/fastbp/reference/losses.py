@@ -44,6 +44,7 @@ __all__ = [
     "poisson",
 ]
 
+#: The losses this module implements (tests check it against the registry).
 LOSSES = ("mse", "mae", "huber", "binary_cross_entropy", "softmax_cross_entropy", "poisson")
 
 

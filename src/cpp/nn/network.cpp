@@ -164,14 +164,12 @@ double Network<T>::fit_epoch(const T* X, const Target<T>& t, int64_t N, int64_t 
 template <typename T>
 void Network<T>::epoch_order(int64_t N, bool shuffle) {
   perm_.resize(size_t(N));
-  for (int64_t i = 0; i < N; ++i) perm_[i] = i;
-  if (!shuffle) return;
-  const uint64_t base = rng_mix(rng_mix(seed_, 2), epoch_counter_);
-  for (int64_t i = N - 1; i >= 1; --i) {
-    const int64_t j = int64_t(rng_bounded(splitmix64(base + uint64_t(i)), uint64_t(i + 1)));
-    std::swap(perm_[i], perm_[j]);
+  if (shuffle) {
+    shuffle_permutation(seed_, epoch_counter_, N, perm_.data());
+    ++epoch_counter_;
+  } else {
+    for (int64_t i = 0; i < N; ++i) perm_[i] = i;
   }
-  ++epoch_counter_;
 }
 
 template <typename T>
