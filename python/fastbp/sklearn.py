@@ -622,6 +622,7 @@ class _BaseMLP(BaseEstimator):
     def _fit_lbfgs(self, p: Dict[str, Any], X: np.ndarray, Y: np.ndarray,
                    w: Optional[np.ndarray]) -> None:
         import scipy.optimize
+        from threadpoolctl import threadpool_limits  # a scikit-learn dependency
 
         arena = self._model.engine.arena()
         s = self._scale(self._model.output_dim)
@@ -638,10 +639,13 @@ class _BaseMLP(BaseEstimator):
         def report(res: Any) -> None:
             print(f"Iteration {calls[0]}, loss = {float(res.fun):.8f}")
 
-        res = scipy.optimize.minimize(
-            fun, arena.astype(np.float64), method="L-BFGS-B", jac=True,
-            callback=report if p["verbose"] else None,
-            options={"maxfun": p["max_fun"], "maxiter": p["max_iter"], "gtol": p["tol"]})
+        # L-BFGS-B's own linear algebra is on (m x m) and (n_params,) arrays: BLAS threads
+        # only cost it time (tens of times more on a busy machine)
+        with threadpool_limits(1, user_api="blas"):
+            res = scipy.optimize.minimize(
+                fun, arena.astype(np.float64), method="L-BFGS-B", jac=True,
+                callback=report if p["verbose"] else None,
+                options={"maxfun": p["max_fun"], "maxiter": p["max_iter"], "gtol": p["tol"]})
         self.n_iter_ = _lbfgs_warning(res, p["max_iter"])
         self.loss_ = float(res.fun)
         arena[...] = res.x
