@@ -114,6 +114,20 @@ class _Network(Generic[_F]):
                   sample_weight: Optional[NDArray[_F]] = None, batch_size: int = 32,
                   shuffle: bool = True, lrs: Optional[NDArray[np.float64]] = None,
                   check_finite: Optional[bool] = None) -> float: ...
+    # Sparse (CSR) input rows for a network whose first layer is dense: scipy.sparse's
+    # data, indices, indptr; the gradient of loss_and_gradients_csr is flat (arena layout).
+    def predict_csr(self, data: NDArray[Any], indices: NDArray[Any], indptr: NDArray[Any],
+                    check_finite: Optional[bool] = None) -> NDArray[_F]: ...
+    def loss_and_gradients_csr(self, data: NDArray[Any], indices: NDArray[Any],
+                               indptr: NDArray[Any], y: _Target, loss: str,
+                               loss_params: Optional[Dict[str, Any]] = None,
+                               sample_weight: Optional[NDArray[_F]] = None,
+                               check_finite: Optional[bool] = None
+                               ) -> Tuple[float, NDArray[_F]]: ...
+    def fit_epoch_csr(self, data: NDArray[Any], indices: NDArray[Any], indptr: NDArray[Any],
+                      y: _Target, loss: str, loss_params: Optional[Dict[str, Any]] = None,
+                      sample_weight: Optional[NDArray[_F]] = None, batch_size: int = 32,
+                      shuffle: bool = True, check_finite: Optional[bool] = None) -> float: ...
     def set_optimizer(self, name: str, hyper: Optional[Dict[str, Any]] = None,
                       reset: bool = False) -> None: ...
     def set_lr(self, lr: float) -> None: ...
