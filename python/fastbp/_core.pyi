@@ -41,6 +41,8 @@ def gemm_f64(A: NDArray[np.float64], B: NDArray[np.float64], C: NDArray[np.float
 def gemm_naive_f64(A: NDArray[np.float64], B: NDArray[np.float64], C: NDArray[np.float64],
                    transa: bool = False, transb: bool = False, alpha: float = 1.0,
                    beta: float = 0.0) -> None: ...
+def vecmath(name: str, x: NDArray[_F], isa: str = "") -> NDArray[_F]:
+    """f(x) elementwise (exp, expm1, log1p, tanh, erf) with one ISA's vector math."""
 
 # ------------------------------------------------------------------------------ engine (bind_nn)
 

@@ -5,8 +5,11 @@
 #include <array>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
+#include "core/cpu.h"
 #include "kernels/gemm/gemm.h"
+#include "kernels/vecmath.h"
 
 namespace py = pybind11;
 
@@ -71,9 +74,41 @@ void bind_gemm_dtype(py::module_& m, const char* name, const char* naive_name) {
       py::arg("transb") = false, py::arg("alpha") = T(1), py::arg("beta") = T(0));
 }
 
+template <typename T>
+py::array_t<T> vecmath_call(VecFn fn, const Arr<T>& x, Isa isa) {
+  py::array_t<T> y(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
+  vecmath_apply<T>(isa, fn, y.mutable_data(), x.data(), x.size());
+  return y;
+}
+
+Isa isa_from_name(const std::string& name) {
+  for (Isa isa : {Isa::generic, Isa::avx2, Isa::avx512})
+    if (name == isa_name(isa)) {
+      if (!cpu_supports(isa))
+        throw std::invalid_argument("instruction set '" + name +
+                                    "' is not supported by this CPU or this build");
+      return isa;
+    }
+  throw std::invalid_argument("isa must be one of generic, avx2, avx512, got '" + name + "'");
+}
+
 }  // namespace
 
 void bind_kernels(py::module_& m) {
+  m.def(
+      "vecmath",
+      [](const std::string& name, py::array x, const std::string& isa) -> py::array {
+        const VecFn fn = vecfn_from_name(name);
+        const Isa which = isa.empty() ? active_isa() : isa_from_name(isa);
+        if (x.dtype().is(py::dtype::of<float>()))
+          return vecmath_call<float>(fn, Arr<float>::ensure(x), which);
+        if (x.dtype().is(py::dtype::of<double>()))
+          return vecmath_call<double>(fn, Arr<double>::ensure(x), which);
+        throw py::type_error("vecmath: x must be a float32 or float64 array");
+      },
+      py::arg("name"), py::arg("x"), py::arg("isa") = std::string(),
+      "f(x) elementwise with the vector math of one instruction set (default: the active one); "
+      "name in exp, expm1, log1p, tanh, erf. For tests and benchmarks.");
   bind_gemm_dtype<float>(m, "gemm_f32", "gemm_naive_f32");
   bind_gemm_dtype<double>(m, "gemm_f64", "gemm_naive_f64");
 }
