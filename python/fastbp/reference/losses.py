@@ -179,9 +179,13 @@ def mse(output: np.ndarray, y: np.ndarray, w: Optional[np.ndarray] = None) -> Tu
 
 
 def mae(output: np.ndarray, y: np.ndarray, w: Optional[np.ndarray] = None) -> Tuple[float, np.ndarray]:
-    """Mean absolute error (gradient ``sign(d)``, 0 at 0 as in torch). Arguments as :func:`mse`."""
+    """Mean absolute error (gradient ``sign(d)``, 0 at 0 and at NaN as in torch).
+
+    Arguments as :func:`mse`.
+    """
     d = output - y
-    return _reduce(np.abs(d), np.sign(d), w)
+    sign = np.where(d > 0, 1, np.where(d < 0, -1, 0)).astype(d.dtype)
+    return _reduce(np.abs(d), sign, w)
 
 
 def huber(

@@ -2,12 +2,14 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <array>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "core/cpu.h"
+#include "kernels/activations.h"
 #include "kernels/gemm/gemm.h"
 #include "kernels/vecmath.h"
 
@@ -81,6 +83,18 @@ py::array_t<T> vecmath_call(VecFn fn, const Arr<T>& x, Isa isa) {
   return y;
 }
 
+// a = f(z) and dz = da * f'(z) with the activation kernels of the active ISA.
+template <typename T>
+py::tuple activation_call(Act act, const Arr<T>& z, const Arr<T>& da, double alpha) {
+  if (z.size() != da.size()) throw std::invalid_argument("activation: z and da differ in size");
+  std::vector<py::ssize_t> shape(z.shape(), z.shape() + z.ndim());
+  py::array_t<T> a(shape), dz(shape);
+  act_forward<T>(a.mutable_data(), z.data(), z.size(), act, T(alpha));
+  std::copy(da.data(), da.data() + da.size(), dz.mutable_data());
+  act_backward<T>(dz.mutable_data(), z.data(), a.data(), z.size(), act, T(alpha));
+  return py::make_tuple(a, dz);
+}
+
 Isa isa_from_name(const std::string& name) {
   for (Isa isa : {Isa::generic, Isa::avx2, Isa::avx512})
     if (name == isa_name(isa)) {
@@ -109,6 +123,20 @@ void bind_kernels(py::module_& m) {
       py::arg("name"), py::arg("x"), py::arg("isa") = std::string(),
       "f(x) elementwise with the vector math of one instruction set (default: the active one); "
       "name in exp, expm1, log1p, tanh, erf. For tests and benchmarks.");
+  m.def(
+      "activation",
+      [](const std::string& name, py::array z, py::array da, double alpha) -> py::tuple {
+        const Act act = act_from_name(name);
+        if (z.dtype().is(py::dtype::of<float>()))
+          return activation_call<float>(act, Arr<float>::ensure(z), Arr<float>::ensure(da), alpha);
+        if (z.dtype().is(py::dtype::of<double>()))
+          return activation_call<double>(act, Arr<double>::ensure(z), Arr<double>::ensure(da),
+                                         alpha);
+        throw py::type_error("activation: z must be a float32 or float64 array");
+      },
+      py::arg("name"), py::arg("z"), py::arg("da"), py::arg("alpha") = 0.0,
+      "(f(z), da * f'(z)) elementwise with the active ISA's activation kernels (da converted "
+      "to z's dtype). For tests.");
   bind_gemm_dtype<float>(m, "gemm_f32", "gemm_naive_f32");
   bind_gemm_dtype<double>(m, "gemm_f64", "gemm_naive_f64");
 }

@@ -1,7 +1,7 @@
 // Activation functions, forward and backward, elementwise (torch formulas and torch's NaN
 // behaviour: NaN in z gives NaN in f(z) for every activation; backward, NaN in z gives a NaN
-// gradient except where torch's derivative rule selects a constant branch for it: relu and
-// elu pass da, leaky_relu passes alpha da).
+// gradient except where torch's derivative rule selects a constant branch for it: relu passes
+// da, leaky_relu passes alpha da).
 //   forward:  a = f(z)                      z, a: (n*dim)
 //   backward: dz = da * f'(z)   (in place on da; uses z, or a where the derivative is
 //             expressible from the output: identity, sigmoid, tanh, relu)
@@ -12,7 +12,7 @@
 //   tanh        tanh z                              1 - a^2
 //   relu        z > 0 ? z : 0 (NaN -> NaN)          a <= 0 ? 0 : 1
 //   leaky_relu  z > 0 ? z : alpha z                 z > 0 ? 1 : alpha
-//   elu         z > 0 ? z : alpha expm1(z)          z <= 0 ? alpha exp(z) : 1
+//   elu         z > 0 ? z : alpha expm1(z)          z > 0 ? 1 : alpha exp(z)
 //   gelu        z Phi(z)                            Phi(z) + z phi(z)
 //   silu        z sigmoid(z)                        s (1 + z (1 - s)),  s = sigmoid(z)
 //   softplus    z > 20 ? z : log1p(exp z)           z > 20 ? 1 : sigmoid(z)

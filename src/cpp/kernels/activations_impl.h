@@ -40,7 +40,7 @@ FASTBP_ACT_OPS(relu, false, select(cmp_le(z, V(T(0))), V(T(0)), z),
 FASTBP_ACT_OPS(leaky_relu, true, select(cmp_lt(V(T(0)), z), z, alpha * z),
                select(cmp_lt(V(T(0)), z), da, alpha * da))
 FASTBP_ACT_OPS(elu, true, select(cmp_lt(V(T(0)), z), z, alpha * vexpm1(z)),
-               select(cmp_le(z, V(T(0))), da * (alpha * vexp(z)), da))
+               select(cmp_lt(V(T(0)), z), da, da * (alpha * vexp(z))))
 FASTBP_ACT_OPS(gelu, true, z * vncdf(z),
                da * fma(z * vexp(V(T(-0.5)) * (z * z)), V(T(0.39894228040143267794)),
                         vncdf(z)))
