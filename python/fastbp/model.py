@@ -308,6 +308,23 @@ class Sequential:
         return fit(self, X, y, loss=loss, optimizer=optimizer, epochs=epochs,
                    batch_size=batch_size, shuffle=shuffle, sample_weight=sample_weight, **kwargs)
 
+    # ------------------------------------------------------------------ copies
+    def __reduce__(self) -> Tuple[Any, Tuple[bytes]]:
+        """Pickle through the checkpoint format (:func:`fastbp.checkpoint.to_bytes`): the
+        copy holds everything a checkpoint holds (not ``history``)."""
+        from . import checkpoint
+
+        return checkpoint.from_bytes, (checkpoint.to_bytes(self),)
+
+    def __deepcopy__(self, memo: Dict[int, Any]) -> "Sequential":
+        from . import checkpoint
+
+        return checkpoint.from_bytes(checkpoint.to_bytes(self))
+
+    def __copy__(self) -> "Sequential":
+        """``copy.copy`` is a deep copy: a shallow one would share the engine."""
+        return self.__deepcopy__({})
+
     def save(self, path: Any) -> None:
         """Save architecture, parameters, buffers, optimizer (and its state), epoch count and
         RNG state to ``path`` (an ``.npz``, written atomically); ``fastbp.load(path)`` restores

@@ -368,6 +368,8 @@ class Engine:
         Input and output widths.
     """
 
+    PREDICT_CHUNK_ROWS = 1024  # rows per predict chunk (bounded memory)
+
     def __init__(self, spec: List[Dict[str, Any]], dtype: str = "float32", seed: int = 0):
         self._dtype = _parse_dtype(dtype)
         self._spec, self.in_dim, self.out_dim = normalize_spec(spec)
@@ -625,7 +627,13 @@ class Engine:
             ``(n, out_dim)`` network outputs (logits for classification losses).
         """
         X = self._check_X(X)
-        out, _ = self._forward(X, training=False)
+        # bounded chunks: the intermediate activations never grow with n
+        rows = self.PREDICT_CHUNK_ROWS
+        if X.shape[0] <= rows:
+            return self._forward(X, training=False)[0]
+        out = np.empty((X.shape[0], self.out_dim), dtype=self._dtype)
+        for start in range(0, X.shape[0], rows):
+            out[start:start + rows] = self._forward(X[start:start + rows], training=False)[0]
         return out
 
     def loss_and_gradients(

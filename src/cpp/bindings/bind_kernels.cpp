@@ -12,6 +12,7 @@
 #include "kernels/activations.h"
 #include "kernels/gemm/gemm.h"
 #include "kernels/vecmath.h"
+#include "nn/registry.h"
 
 namespace py = pybind11;
 
@@ -95,15 +96,13 @@ py::tuple activation_call(Act act, const Arr<T>& z, const Arr<T>& da, double alp
   return py::make_tuple(a, dz);
 }
 
-Isa isa_from_name(const std::string& name) {
-  for (Isa isa : {Isa::generic, Isa::avx2, Isa::avx512})
-    if (name == isa_name(isa)) {
-      if (!cpu_supports(isa))
-        throw std::invalid_argument("instruction set '" + name +
-                                    "' is not supported by this CPU or this build");
-      return isa;
-    }
-  throw std::invalid_argument("isa must be one of generic, avx2, avx512, got '" + name + "'");
+// An ISA by name, which this CPU must support.
+Isa supported_isa(const std::string& name) {
+  const Isa isa = isa_from_name(name, "isa");
+  if (!cpu_supports(isa))
+    throw std::invalid_argument("instruction set '" + name +
+                                "' is not supported by this CPU or this build");
+  return isa;
 }
 
 }  // namespace
@@ -113,7 +112,7 @@ void bind_kernels(py::module_& m) {
       "vecmath",
       [](const std::string& name, py::array x, const std::string& isa) -> py::array {
         const VecFn fn = vecfn_from_name(name);
-        const Isa which = isa.empty() ? active_isa() : isa_from_name(isa);
+        const Isa which = isa.empty() ? active_isa() : supported_isa(isa);
         if (x.dtype().is(py::dtype::of<float>()))
           return vecmath_call<float>(fn, Arr<float>::ensure(x), which);
         if (x.dtype().is(py::dtype::of<double>()))

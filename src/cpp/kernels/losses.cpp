@@ -1,27 +1,9 @@
+// The loss kernel of the active instruction set.
 #include "kernels/losses.h"
-
-#include <stdexcept>
 
 #include "core/cpu.h"
 
 namespace fastbp {
-
-LossKind loss_from_name(const std::string& name) {
-  if (name == "mse") return LossKind::mse;
-  if (name == "mae" || name == "l1") return LossKind::mae;
-  if (name == "huber") return LossKind::huber;
-  if (name == "binary_cross_entropy" || name == "bce") return LossKind::bce;
-  if (name == "softmax_cross_entropy" || name == "cross_entropy") return LossKind::softmax_ce;
-  throw std::invalid_argument("unknown loss '" + name +
-                              "'; expected one of mse, mae, huber, binary_cross_entropy, "
-                              "softmax_cross_entropy");
-}
-
-const char* loss_name(LossKind kind) {
-  static const char* names[] = {"mse", "mae", "huber", "binary_cross_entropy",
-                                "softmax_cross_entropy"};
-  return names[static_cast<int>(kind)];
-}
 
 #define FASTBP_LOSS_DECLARE(NS)                                                              \
   namespace NS {                                                                             \

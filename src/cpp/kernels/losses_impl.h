@@ -107,6 +107,11 @@ double loss_forward_backward_isa(T* dlogits, const T* logits, const T* target,
   } else {
     wsum = double(n);
   }
+  // A mini-batch whose weights sum to zero contributes nothing: loss 0, zero gradient.
+  if (!(wsum > 0.0)) {
+    std::fill(dlogits, dlogits + n * k, T(0));
+    return 0.0;
+  }
   const double inv_w = 1.0 / wsum;
   double total = 0.0;
   for (int64_t i = 0; i < n; ++i) {
