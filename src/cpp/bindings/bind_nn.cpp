@@ -22,6 +22,7 @@
 #include "bindings/convert.h"
 #include "bindings/spec_parse.h"
 #include "core/finite.h"
+#include "core/rng.h"
 #include "nn/layer_table.h"
 #include "nn/network.h"
 #include "nn/registry.h"
@@ -221,6 +222,43 @@ CheckedBatch<T> check_batch(const Network<T>& n, const py::object& Xo, const py:
   b.ct = check_target<T>(yo, sample_weight, b.rows, n.out_dim(), b.la.kind);
   b.x = static_cast<const T*>(b.X.data());
   return b;
+}
+
+// The loss of given outputs (no forward pass, no state touched): the engine's loss kernel on
+// `outputs` (rows x out_dim), used for evaluation and metrics.
+template <typename T>
+double loss_of_outputs(const Network<T>& n, const py::object& outo, const py::object& yo,
+                       const std::string& loss, const py::object& loss_params_o,
+                       const py::object& sample_weight) {
+  PenaltyArgs pen;
+  const LossArgs la = parse_loss(loss, as_dict(loss_params_o, "loss_params"), pen);
+  py::array out = check_x<T>(outo, n.out_dim(), "outputs", false);
+  const int64_t rows = out.shape(0);
+  CheckedTarget<T> ct = check_target<T>(yo, sample_weight, rows, n.out_dim(), la.kind);
+  check_memory(double(rows) * double(n.out_dim()) * sizeof(T), "the loss gradient");
+  std::vector<T> dlogits(size_t(rows * n.out_dim()));
+  const T* o = static_cast<const T*>(out.data());
+  py::gil_scoped_release release;
+  return loss_forward_backward<T>(dlogits.data(), o, ct.t.values, ct.t.labels, ct.t.weight,
+                                  rows, n.out_dim(), la);
+}
+
+// The permutation the next shuffled epoch of fit_epoch will use (counters not advanced).
+template <typename T>
+py::array_t<int64_t> next_permutation(Network<T>& n, const py::object& rows_o) {
+  const int64_t rows = to_pos_int(rows_o, "n");
+  check_memory(double(rows) * 8.0, "the shuffle of " + std::to_string(rows) + " rows");
+  py::array_t<int64_t> perm(rows);
+  uint64_t seed, epoch;
+  {
+    std::lock_guard<std::mutex> lock(n.mutex());
+    seed = n.seed();
+    epoch = n.epoch_counter();
+  }
+  int64_t* p = perm.mutable_data();
+  py::gil_scoped_release release;
+  shuffle_permutation(seed, epoch, rows, p);
+  return perm;
 }
 
 template <typename T>
@@ -454,6 +492,21 @@ void bind_network(py::module_& m, const char* cls) {
              st.step = int64_t(step);
            },
            py::arg("state"))
+      .def("check_batch",
+           [](Net& n, const py::object& Xo, const py::object& yo, const std::string& loss,
+              const py::object& loss_params_o, const py::object& sample_weight,
+              const py::object& cf) {
+             check_batch<T>(n, Xo, yo, loss, loss_params_o, sample_weight, cf);
+           },
+           py::arg("X"), py::arg("y"), py::arg("loss"), py::arg("loss_params") = py::none(),
+           py::arg("sample_weight") = py::none(), py::arg("check_finite") = py::none(),
+           "Check a batch as train_step would, without computing anything.")
+      .def("loss_value", &loss_of_outputs<T>, py::arg("outputs"), py::arg("y"),
+           py::arg("loss"), py::arg("loss_params") = py::none(),
+           py::arg("sample_weight") = py::none(),
+           "The loss (no penalties) of given outputs against y.")
+      .def("permutation", &next_permutation<T>, py::arg("n"),
+           "The row order the next shuffled fit_epoch over n rows uses.")
       .def("rng_state",
            [](Net& n) {
              uint64_t a, b, c;
