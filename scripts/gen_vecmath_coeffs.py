@@ -102,8 +102,8 @@ def main() -> None:
             what = f"erf(x) / x = P(x^2) for x^2 in [{a}, {b}]; max relative error {err:.2e}"
         else:
             xs = np.linspace(a, b, 400)
-            err = max(abs(float((_horner(cs, dt(x - shift), dt) - f(mp.mpf(x))) * mp.exp(-mp.mpf(x) ** 2)))
-                      for x in xs)
+            err = max(abs(float((_horner(cs, dt(x - shift), dt) - f(mp.mpf(x)))
+                                * mp.exp(-mp.mpf(x) ** 2))) for x in xs)
             what = (f"erfc(x) exp(x^2) = P(x - {shift}) for x in [{a}, {b}]; max absolute error "
                     f"of erfc {err:.2e}")
         typ, suf = ("double", "") if dt is np.float64 else ("float", "f")

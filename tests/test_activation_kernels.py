@@ -7,11 +7,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import tol
 
 from fastbp import _core
 from fastbp.reference import activations as RA
-
-from conftest import tol
 
 ACTS = list(RA.ACTIVATIONS)
 TORCH = {

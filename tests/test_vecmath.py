@@ -84,7 +84,8 @@ def test_accuracy_against_libm(isa_name, name, dt):
     assert y.dtype == dt and y.shape == x.shape
     err = ulp_error(y, exact(name, x), dt)
     worst = int(np.argmax(err))
-    assert err[worst] <= BOUND[dt][name], (name, x[worst], y[worst], exact(name, x[worst:worst + 1]))
+    assert err[worst] <= BOUND[dt][name], (name, x[worst], y[worst],
+                                           exact(name, x[worst:worst + 1]))
 
 
 @pytest.mark.parametrize("dt", [np.float64, np.float32])

@@ -157,7 +157,9 @@ def _reduce(per_elem: np.ndarray, dper_elem: np.ndarray, w: Optional[np.ndarray]
     return float(loss), grad.astype(dt, copy=False)
 
 
-def mse(output: np.ndarray, y: np.ndarray, w: Optional[np.ndarray] = None) -> Tuple[float, np.ndarray]:
+def mse(
+    output: np.ndarray, y: np.ndarray, w: Optional[np.ndarray] = None
+) -> Tuple[float, np.ndarray]:
     """Mean squared error. See the module docstring for the reduction.
 
     Parameters
@@ -179,7 +181,9 @@ def mse(output: np.ndarray, y: np.ndarray, w: Optional[np.ndarray] = None) -> Tu
     return _reduce(d * d, 2 * d, w)
 
 
-def mae(output: np.ndarray, y: np.ndarray, w: Optional[np.ndarray] = None) -> Tuple[float, np.ndarray]:
+def mae(
+    output: np.ndarray, y: np.ndarray, w: Optional[np.ndarray] = None
+) -> Tuple[float, np.ndarray]:
     """Mean absolute error (gradient ``sign(d)``, 0 at 0 and at NaN as in torch).
 
     Arguments as :func:`mse`.
