@@ -33,11 +33,10 @@ def _dtype_name(dtype: Any) -> str:
 # test oracle, always checks.
 
 
-# Set by fastbp.search (its batched searches): called by ``Sequential.fit`` as
-# hook(model, X, y, loss, optimizer, epochs, batch_size, shuffle, sample_weight, kwargs); it
-# returns the History of the epoch it trained (batched with other models' epochs, with the
-# results fit would give), or None to let fit run as usual.
-_FIT_HOOK: list = [None]
+# Set by fastbp.search (its batched searches): ``model.engine`` returns hook(model), the
+# model's engine or, in a search's worker thread, a stand-in whose ``fit_epoch`` trains the
+# epoch batched with other models' epochs (with the results the engine's own call gives).
+_ENGINE_HOOK: list = [None]
 
 
 def set_check_finite(on: bool) -> None:
@@ -106,7 +105,8 @@ class Sequential:
     def engine(self) -> Any:
         """The backend engine (``fastbp._core.Network32/64`` or ``fastbp.reference.Engine``):
         the contract of docs/ENGINE.md, for the training loop, metrics and tools."""
-        return self._engine
+        hook = _ENGINE_HOOK[0]
+        return self._engine if hook is None else hook(self)
 
     def parameters(self) -> List[np.ndarray]:
         """Live, writable views of the parameters: ``[W1, b1, W2, b2, ...]``, W shaped
@@ -236,12 +236,6 @@ class Sequential:
                                    sample_weight=sample_weight, **kwargs)
         from .training import fit
 
-        hook = _FIT_HOOK[0]
-        if hook is not None:
-            h = hook(self, X, y, loss, optimizer, epochs, batch_size, shuffle, sample_weight,
-                     kwargs)
-            if h is not None:
-                return h
         return fit(self, X, y, loss=loss, optimizer=optimizer, epochs=epochs,
                    batch_size=batch_size, shuffle=shuffle, sample_weight=sample_weight, **kwargs)
 

@@ -7,8 +7,8 @@ the fits of fastbp's ``MLPClassifier`` / ``MLPRegressor`` whose candidates share
 architecture form one group, across all folds; anything else is a group of one. A group
 (:func:`run_group`) runs scikit-learn's own per-fit routine (``_fit_and_score``: clone, set
 the parameters, fit, score) for each of its fits at once, one Python thread per fit; every
-epoch those fits request from their fastbp models (``model.fit(..., epochs=1)``) is trained in
-ONE native call for the whole group (``_core.ensemble_fit_each``: the members in parallel over
+epoch those fits request from their fastbp models' engines (``model.engine.fit_epoch``, also
+what ``model.fit`` calls) is trained in ONE native call for the whole group (``_core.ensemble_fit_each``: the members in parallel over
 the cores, the GIL released). The estimator's own code therefore runs unchanged around every
 epoch (its stopping rule, learning-rate schedule, early stopping, warnings), and every fit
 ends exactly as it would alone: ``cv_results_`` holds the scores scikit-learn's search over
@@ -42,9 +42,8 @@ from sklearn.utils import indexable
 from sklearn.utils.validation import _check_method_params
 
 from . import model as _model
-from .metrics import parameter_names
-from .registry import loss_param_names, resolve_loss
-from .training import History, _Data, _Plan
+from .registry import resolve_loss
+from .training import _int_arg
 
 __all__ = [
     "GridSearchCV",
@@ -109,7 +108,7 @@ def _train_requests(pending: dict) -> dict:
         if backend != "native":
             for t, r in zip(tids, reqs):
                 try:
-                    out[t] = float(r["model"].engine.fit_epoch(
+                    out[t] = float(r["model"]._engine.fit_epoch(
                         r["X"], r["y"], r["loss"], r["loss_params"], r["w"], r["batch_size"],
                         r["shuffle"], None))
                 except Exception as e:  # noqa: BLE001 - handed to the fit that asked
@@ -119,7 +118,7 @@ def _train_requests(pending: dict) -> dict:
 
         try:
             values = _core.ensemble_fit_each(
-                [r["model"].engine for r in reqs], [r["X"] for r in reqs],
+                [r["model"]._engine for r in reqs], [r["X"] for r in reqs],
                 [r["y"] for r in reqs], [r["w"] for r in reqs], [r["loss"] for r in reqs],
                 *(np.array([float(r["loss_params"].get(k, d)) for r in reqs])
                   for k, d in (("delta", 1.0), ("l1", 0.0), ("l2", 0.0))),
@@ -130,47 +129,44 @@ def _train_requests(pending: dict) -> dict:
     return out
 
 
-def _batched_fit(model: Any, X: Any, y: Any, loss: str, optimizer: Any, epochs: int,
-                 batch_size: int, shuffle: bool, sample_weight: Any,
-                 kwargs: dict) -> History | None:
-    """``model.fit`` inside a group's worker thread: one plain epoch (no validation,
-    schedule, callbacks or gradient norms) is checked as ``fastbp.training.fit`` checks it and
-    handed to the group's batcher, with the results ``fit`` gives; for anything else
-    (None) the ordinary ``fit`` runs."""
+class _BatchingEngine:
+    """A model's engine inside a group's worker thread: ``fit_epoch`` without per-step rates
+    is checked as the engine checks it and handed to the group's batcher (the epoch the
+    engine's own call would train); everything else is the engine's."""
+
+    def __init__(self, model: Any, batcher: _Batcher, slot: int) -> None:
+        self._model, self._engine, self._batcher, self._slot = (model, model._engine, batcher,
+                                                                 slot)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._engine, name)
+
+    def fit_epoch(self, X: Any, y: Any, loss: str, loss_params: Any = None,
+                  sample_weight: Any = None, batch_size: Any = 32, shuffle: bool = True,
+                  lrs: Any = None, **kw: Any) -> float:
+        if lrs is not None or set(kw) - {"check_finite"}:
+            return self._engine.fit_epoch(X, y, loss, loss_params, sample_weight, batch_size,
+                                          shuffle, lrs, **kw)
+        m = self._model
+        loss = resolve_loss(loss)
+        lp = dict(loss_params or {})
+        bs = _int_arg("batch_size", batch_size, 1)
+        Xa, ya, wa = m._X(X), m._y(y, loss), m._w(sample_weight)
+        self._engine.check_batch(Xa, ya, loss, lp, wa)
+        return self._batcher.submit(self._slot, {"model": m, "X": Xa, "y": ya, "w": wa,
+                                                 "loss": loss, "loss_params": lp,
+                                                 "batch_size": bs, "shuffle": bool(shuffle)})
+
+
+def _engine_of(model: Any) -> Any:
+    """``model.engine``: the batching stand-in in a group's worker thread, else the engine."""
     batcher = getattr(_LOCAL, "batcher", None)
-    names = set(loss_param_names())
-    if (batcher is None or epochs != 1 or not set(kwargs) <= names | {"progress", "grad_norm"}
-            or kwargs.get("grad_norm", True)):
-        return None
-    loss = resolve_loss(loss)
-    lp = {k: v for k, v in kwargs.items() if k in names}
-    plan = _Plan(epochs, batch_size, shuffle, None, "epoch", None, None, 1, lp)
-    data = _Data.convert(model, X, y, sample_weight, loss, lp)
-    if optimizer is None and getattr(model, "optimizer", None) is None:
-        raise ValueError("fit: the model has no optimizer yet; pass optimizer= (e.g. "
-                         "fb.optim.Adam(lr=1e-3) or 'adam')")
-    model.set_optimizer(optimizer)
-    lr = float(model.optimizer.lr)
-    n, bs = data.X.shape[0], plan.batch_size
-    t0 = time.perf_counter()
-    value = batcher.submit(_LOCAL.slot, {"model": model, "X": data.X, "y": data.y,
-                                         "w": data.w, "loss": loss, "loss_params": lp,
-                                         "batch_size": bs, "shuffle": plan.shuffle})
-    history = History()
-    history.param_names = parameter_names(model.spec)
-    history.params = {"epochs": 1, "steps": -(-n // bs), "batch_size": bs, "samples": n,
-                      "initial_epoch": model.epochs_trained, "metrics": [],
-                      "do_validation": False}
-    model.stop_training = False
-    history.on_epoch_end(model.epochs_trained, {"loss": value, "lr": lr,
-                                                "time": time.perf_counter() - t0})
-    model.steps_trained += -(-n // bs)
-    model.epochs_trained += 1
-    model.history = history
-    return history
+    if batcher is None:
+        return model._engine
+    return _BatchingEngine(model, batcher, _LOCAL.slot)
 
 
-_model._FIT_HOOK[0] = _batched_fit
+_model._ENGINE_HOOK[0] = _engine_of
 
 
 # ------------------------------------------------------------------------- groups of fits
