@@ -8,7 +8,8 @@ architecture form one group, across all folds; anything else is a group of one. 
 (:func:`run_group`) runs scikit-learn's own per-fit routine (``_fit_and_score``: clone, set
 the parameters, fit, score) for each of its fits at once, one Python thread per fit; every
 epoch those fits request from their fastbp models' engines (``model.engine.fit_epoch``, also
-what ``model.fit`` calls) is trained in ONE native call for the whole group (``_core.ensemble_fit_each``: the members in parallel over
+what ``model.fit`` calls) is trained in ONE native call for the whole group
+(``_core.ensemble_fit_each``: the members in parallel over
 the cores, the GIL released). The estimator's own code therefore runs unchanged around every
 epoch (its stopping rule, learning-rate schedule, early stopping, warnings), and every fit
 ends exactly as it would alone: ``cv_results_`` holds the scores scikit-learn's search over
