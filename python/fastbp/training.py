@@ -49,8 +49,8 @@ class History(_cb.Callback):
     * ``grad_norm``: for each epoch, a list with the L2 norm of the gradient of each
       parameter (names in ``history.param_names``: ``dense1.W``, ``dense1.b``, ...),
       computed at the end of the epoch by one ``loss_and_gradients`` on a fixed sample of the
-      training data (it does not change the training: the RNG counters and BatchNorm running
-      statistics are restored afterwards).
+      training data (a probe: it leaves the RNG counters and BatchNorm running statistics
+      alone, so it changes nothing for training in this or another thread).
 
     ``history.epoch`` lists the global epoch indices (``model.epochs_trained`` before each).
     """
@@ -144,17 +144,10 @@ class _Data:
 
 def _grad_norms(model: Any, sample: _Data, loss: str,
                 loss_params: Dict[str, Any]) -> List[float]:
-    """L2 norm of each parameter's gradient on a fixed sample, without side effects on the
-    training (RNG counters and BatchNorm running statistics are restored)."""
-    eng = model.engine
-    rng = tuple(eng.rng_state())
-    bufs = [b.copy() for b in eng.buffers()]
-    try:
-        _, grads = eng.loss_and_gradients(sample.X, sample.y, loss, loss_params, sample.w)
-    finally:
-        eng.set_rng_state(*rng)
-        for dst, src in zip(eng.buffers(), bufs):
-            dst[...] = src
+    """L2 norm of each parameter's gradient on a fixed sample: a probe, which changes no
+    state a training step (in this or another thread) reads."""
+    _, grads = model.engine.loss_and_gradients(sample.X, sample.y, loss, loss_params, sample.w,
+                                               probe=True)
     return [float(np.sqrt(np.square(g, dtype=np.float64).sum())) for g in grads]
 
 
@@ -266,6 +259,30 @@ def _epoch_logs(model: Any, train: _Data, val: Optional[_Data], gsample: Optiona
     return logs
 
 
+def _counted(model: Any, opt: Any, lrs: Any, train: Any) -> Tuple[float, int]:
+    """Run one epoch's training, then advance the model's epoch and step counters (and the
+    learning rate of a per-step schedule). On KeyboardInterrupt (Ctrl-C stops the engine
+    between mini-batches) the counters take what the engine did -- its steps, and the epoch
+    if it started -- so they agree with the engine's and a checkpoint resumes exactly."""
+    steps0, epochs0 = model.steps_trained, model.epochs_trained
+    _, estep0, eepoch0 = (int(v) for v in model.engine.rng_state())
+
+    def advance(steps: int, epoch_started: bool) -> None:
+        model.steps_trained = steps0 + steps
+        if lrs is not None and steps:
+            _set_lr(model, opt, float(lrs[steps - 1]))
+        model.epochs_trained = epochs0 + int(epoch_started)
+
+    try:
+        value, steps_done = train()
+    except KeyboardInterrupt:
+        _, estep, eepoch = (int(v) for v in model.engine.rng_state())
+        advance(estep - estep0, estep > estep0 or eepoch != eepoch0)
+        raise
+    advance(steps_done, True)
+    return value, steps_done
+
+
 def _run_epoch(model: Any, plan: _Plan, opt: Any, train: _Data, val: Optional[_Data],
                gsample: Optional[_Data], loss: str, loss_params: Dict[str, Any],
                metric_names: List[str], cbs: List[_cb.Callback]) -> None:
@@ -276,12 +293,9 @@ def _run_epoch(model: Any, plan: _Plan, opt: Any, train: _Data, val: Optional[_D
     lrs = _epoch_lrs(model, plan, opt, -(-train.X.shape[0] // plan.batch_size))
     lr0 = float(lrs[0]) if lrs is not None else float(opt.lr)
     t0 = time.perf_counter()
-    value, steps_done = _train_epoch(model, train, loss, loss_params, plan, lrs, cbs)
+    value, _ = _counted(model, opt, lrs, lambda: _train_epoch(model, train, loss, loss_params,
+                                                             plan, lrs, cbs))
     elapsed = time.perf_counter() - t0
-    model.steps_trained += steps_done
-    if lrs is not None and steps_done:
-        _set_lr(model, opt, float(lrs[steps_done - 1]))
-    model.epochs_trained += 1
     logs: Dict[str, Any] = {"loss": value}
     logs.update(_epoch_logs(model, train, val, gsample, loss, loss_params, metric_names))
     logs["lr"] = lr0
@@ -391,6 +405,7 @@ def fit(model: Any, X: Any, y: Any, loss: str = "mse", optimizer: Any = None, ep
     metric_names = check_metrics(metrics, loss)
     data = _Data.convert(model, X, y, sample_weight, loss, loss_params)
     train, val = _split(model, data, validation_split, validation_data, loss, loss_params)
+    _cb.check_callbacks(plan.callbacks, _cb.epoch_log_keys(metric_names, val is not None))
     if optimizer is None and getattr(model, "optimizer", None) is None:
         raise ValueError("fit: the model has no optimizer yet; pass optimizer= (e.g. "
                          "fb.optim.Adam(lr=1e-3) or 'adam')")
