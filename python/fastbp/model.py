@@ -33,6 +33,13 @@ def _dtype_name(dtype: Any) -> str:
 # test oracle, always checks.
 
 
+# Set by fastbp.search (its batched searches): called by ``Sequential.fit`` as
+# hook(model, X, y, loss, optimizer, epochs, batch_size, shuffle, sample_weight, kwargs); it
+# returns the History of the epoch it trained (batched with other models' epochs, with the
+# results fit would give), or None to let fit run as usual.
+_FIT_HOOK: list = [None]
+
+
 def set_check_finite(on: bool) -> None:
     """Whether ``predict``/``train_step``/``loss_and_gradients``/``fit`` reject inputs ``X``
     holding NaN or Inf with a ``ValueError`` (default ``True``).
@@ -191,9 +198,16 @@ class Sequential:
                                                self._w(sample_weight))
 
     def train_step(self, X: Any, y: Any, loss: str = "mse", optimizer: Any = None,
-                   sample_weight: Any = None, **loss_params: Any) -> float:
+                   sample_weight: Any = None, comm: Any = None, **loss_params: Any) -> float:
         """One optimizer step on a batch (one native call). Returns the batch loss before the
-        update (penalties included)."""
+        update (penalties included).
+
+        ``comm`` (an mpi4py communicator): data-parallel step, each rank passing its own rows;
+        the loss and the update are those of the concatenated batch (:mod:`fastbp.distributed`)."""
+        if comm is not None:
+            from .distributed import train_step
+
+            return train_step(self, X, y, loss, optimizer, sample_weight, comm, loss_params)
         loss = resolve_loss(loss)
         check_loss_kwargs("train_step", loss_params)
         Xa, ya, wa = self._X(X), self._y(y, loss), self._w(sample_weight)
@@ -206,12 +220,28 @@ class Sequential:
             raise
 
     def fit(self, X: Any, y: Any, loss: str = "mse", optimizer: Any = None, epochs: int = 1,
-            batch_size: int = 32, shuffle: bool = True, sample_weight: Any = None, **kwargs: Any):
+            batch_size: int = 32, shuffle: bool = True, sample_weight: Any = None,
+            comm: Any = None, **kwargs: Any):
         """Train for ``epochs`` over (X, y); see :func:`fastbp.training.fit` for every option
         (``validation_split``, ``validation_data``, ``metrics``, ``callbacks``, ``schedule``,
-        ``schedule_per``, ``steps_per_callback``, ``progress``, loss parameters)."""
+        ``schedule_per``, ``steps_per_callback``, ``progress``, loss parameters).
+
+        ``comm`` (an mpi4py communicator): data-parallel training, (X, y) being this rank's
+        shard and ``batch_size`` per rank (:mod:`fastbp.distributed`)."""
+        if comm is not None:
+            from .distributed import fit as distributed_fit
+
+            return distributed_fit(self, X, y, comm, loss=loss, optimizer=optimizer,
+                                   epochs=epochs, batch_size=batch_size, shuffle=shuffle,
+                                   sample_weight=sample_weight, **kwargs)
         from .training import fit
 
+        hook = _FIT_HOOK[0]
+        if hook is not None:
+            h = hook(self, X, y, loss, optimizer, epochs, batch_size, shuffle, sample_weight,
+                     kwargs)
+            if h is not None:
+                return h
         return fit(self, X, y, loss=loss, optimizer=optimizer, epochs=epochs,
                    batch_size=batch_size, shuffle=shuffle, sample_weight=sample_weight, **kwargs)
 
