@@ -94,8 +94,17 @@ class _Network(Generic[_F]):
     def loss_and_gradients(self, X: NDArray[_F], y: _Target, loss: str,
                            loss_params: Optional[Dict[str, Any]] = None,
                            sample_weight: Optional[NDArray[_F]] = None,
-                           check_finite: Optional[bool] = None
+                           check_finite: Optional[bool] = None, probe: bool = False
                            ) -> Tuple[float, List[NDArray[_F]]]: ...
+    def grad_arena(self) -> NDArray[_F]:
+        """Live 1-D view of the gradient arena (same layout as arena())."""
+    def compute_gradients(self, X: NDArray[_F], y: _Target, loss: str,
+                          loss_params: Optional[Dict[str, Any]] = None,
+                          sample_weight: Optional[NDArray[_F]] = None,
+                          check_finite: Optional[bool] = None) -> float:
+        """loss_and_gradients without copies: the gradients stay in grad_arena()."""
+    def apply_gradients(self) -> None:
+        """Clip and one optimizer update from grad_arena() (train_step's second half)."""
     def train_step(self, X: NDArray[_F], y: _Target, loss: str,
                    loss_params: Optional[Dict[str, Any]] = None,
                    sample_weight: Optional[NDArray[_F]] = None,
@@ -126,6 +135,14 @@ class _Network(Generic[_F]):
     def optimizer_state(self) -> Dict[str, Any]:
         """``{"step": int, "<state name>": 1-D array over the arena, ...}``."""
     def set_optimizer_state(self, arg0: Dict[str, Any], /) -> None: ...
+    def check_batch(self, X: NDArray[_F], y: _Target, loss: str,
+                    loss_params: Optional[Dict[str, Any]] = None,
+                    sample_weight: Optional[NDArray[_F]] = None,
+                    check_finite: Optional[bool] = None) -> None: ...
+    def loss_value(self, outputs: NDArray[_F], y: _Target, loss: str,
+                   loss_params: Optional[Dict[str, Any]] = None,
+                   sample_weight: Optional[NDArray[_F]] = None) -> float: ...
+    def permutation(self, n: int) -> NDArray[np.int64]: ...
     def rng_state(self) -> Tuple[int, int, int]:
         """(seed, step_counter, epoch_counter)."""
     def set_rng_state(self, seed: int, step: int, epoch: int) -> None: ...

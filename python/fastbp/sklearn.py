@@ -518,6 +518,13 @@ class _BaseMLP(BaseEstimator):
             raise AttributeError("_optimizer is set by fit with a stochastic solver")
         return _LearningRate(self)
 
+    def to_sklearn(self) -> Any:
+        """The equivalent fitted scikit-learn estimator (scikit-learn's activations only);
+        see :func:`fastbp.io.sklearn.to_sklearn`."""
+        from .io.sklearn import to_sklearn
+
+        return to_sklearn(self)
+
     @property
     def fastbp_model_(self) -> MLP:
         """The underlying :class:`fastbp.MLP` (outputs are logits)."""
@@ -1211,3 +1218,13 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         z = self._logits(X)
         out = self._outputs(z)
         return out.ravel() if out.shape[1] == 1 else out
+
+
+def _register_exchange_converters() -> None:
+    """skl2onnx converters for these estimators, registered when skl2onnx is imported."""
+    from .io.skl2onnx import install_import_hook
+
+    install_import_hook()
+
+
+_register_exchange_converters()
