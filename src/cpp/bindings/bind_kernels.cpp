@@ -6,7 +6,9 @@
 #include <stdexcept>
 #include <string>
 
+#include "core/cpu.h"
 #include "kernels/gemm/gemm.h"
+#include "kernels/gemm/gemm_kernels.h"
 
 namespace py = pybind11;
 
@@ -71,9 +73,74 @@ void bind_gemm_dtype(py::module_& m, const char* name, const char* naive_name) {
       py::arg("transb") = false, py::arg("alpha") = T(1), py::arg("beta") = T(0));
 }
 
+template <typename T>
+py::dict gemm_kernel_dict(Isa isa) {
+  const auto& k = gemm_detail::gemm_kernel_for<T>(isa);
+  py::dict d;
+  d["name"] = k.name;
+  d["mr"] = k.mr;
+  d["nr"] = k.nr;
+  d["mc"] = k.blk.mc;
+  d["kc"] = k.blk.kc;
+  d["nc"] = k.blk.nc;
+  d["narrow_max_k"] = k.blk.narrow_max_k;
+  d["small_max_work"] = k.small_max_work;
+  return d;
+}
+
+Isa isa_from_name(const std::string& name) {
+  for (Isa isa : {Isa::generic, Isa::avx2, Isa::avx512})
+    if (name == isa_name(isa)) return isa;
+  throw std::invalid_argument("isa must be one of generic, avx2, avx512; got '" + name + "'");
+}
+
+void bind_gemm_info(py::module_& m) {
+  m.def(
+      "gemm_info",
+      [](const std::string& isa_arg) {
+        const Isa isa = isa_arg.empty() ? active_isa() : isa_from_name(isa_arg);
+        const auto& c = gemm_detail::cache_sizes();
+        py::dict caches;
+        caches["l1d"] = c.l1d;
+        caches["l2"] = c.l2;
+        caches["l3"] = c.l3;
+        caches["from_os"] = c.from_os;
+        py::dict d;
+        d["isa"] = isa_name(isa);
+        d["caches"] = caches;
+        d["f32"] = gemm_kernel_dict<float>(isa);
+        d["f64"] = gemm_kernel_dict<double>(isa);
+        return d;
+      },
+      py::arg("isa") = "",
+      "GEMM kernel of an ISA (default: the active one): tile, blocking, cache sizes used.");
+  m.def(
+      "gemm_blocking",
+      [](const std::string& isa_arg, const std::string& dtype, int64_t l1d, int64_t l2,
+         int64_t l3) {
+        const Isa isa = isa_from_name(isa_arg);
+        if (dtype != "f32" && dtype != "f64")
+          throw std::invalid_argument("dtype must be 'f32' or 'f64'");
+        const gemm_detail::CacheSizes caches{l1d, l2, l3, true};
+        gemm_detail::GemmBlocking b;
+        if (dtype == "f32") {
+          const auto& k = gemm_detail::gemm_kernel_for<float>(isa);
+          b = gemm_detail::derive_blocking(k.cache, k.mr, k.nr, 4, caches);
+        } else {
+          const auto& k = gemm_detail::gemm_kernel_for<double>(isa);
+          b = gemm_detail::derive_blocking(k.cache, k.mr, k.nr, 8, caches);
+        }
+        return py::dict(py::arg("mc") = b.mc, py::arg("kc") = b.kc, py::arg("nc") = b.nc,
+                        py::arg("narrow_max_k") = b.narrow_max_k);
+      },
+      py::arg("isa"), py::arg("dtype"), py::arg("l1d"), py::arg("l2"), py::arg("l3"),
+      "The blocking an ISA's GEMM would derive for the given cache sizes in bytes (0: unknown).");
+}
+
 }  // namespace
 
 void bind_kernels(py::module_& m) {
+  bind_gemm_info(m);
   bind_gemm_dtype<float>(m, "gemm_f32", "gemm_naive_f32");
   bind_gemm_dtype<double>(m, "gemm_f64", "gemm_naive_f64");
 }

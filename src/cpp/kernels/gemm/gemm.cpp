@@ -14,8 +14,8 @@
 // K is never split across threads and every C element always sees the same sequence of
 // operations whatever tile or thread it lands in, so results are bitwise identical for any
 // thread count.
-// The kernel table (tile, blocking, micro-kernel, packing, small path) is chosen from
-// active_isa() on every call, so set_isa() at run time takes effect immediately.
+// The kernel (tile, blocking, micro-kernel, packing, small path) is looked up by active_isa()
+// in a table built once (gemm_kernel_for), so set_isa() at run time takes effect immediately.
 #include "kernels/gemm/gemm.h"
 
 #include <cstdlib>
@@ -71,39 +71,11 @@ inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 inline Trans flip(Trans t) { return t == Trans::N ? Trans::T : Trans::N; }
 
-// Narrow C (N <= NR) goes to the unpacked small path while its B strip (K x NR) stays in L2.
-constexpr int64_t kSmallNarrowMaxK = 2048;
-
 // Work (M*N*K) below which no parallel region is opened. Measured on the 2-core Zen 4 box: an
 // OpenMP region with 2 threads costs ~1.3 us (median; 1.0 us min), each barrier a bit less,
 // and one core does ~1e11 flop/s; so splitting pays off from ~3e5 and gives >= 1.5x from
 // ~1e6 (about 20 us of single-thread work).
 constexpr double kParallelMinWork = 1.0e6;
-
-template <typename T>
-const GemmKernel<T>* select_kernel();
-template <>
-const GemmKernel<float>* select_kernel<float>() {
-#if defined(FASTBP_HAVE_X86_KERNELS)
-  switch (active_isa()) {
-    case Isa::avx512: return kernel_avx512_f32();
-    case Isa::avx2: return kernel_avx2_f32();
-    default: break;
-  }
-#endif
-  return kernel_generic_f32();
-}
-template <>
-const GemmKernel<double>* select_kernel<double>() {
-#if defined(FASTBP_HAVE_X86_KERNELS)
-  switch (active_isa()) {
-    case Isa::avx512: return kernel_avx512_f64();
-    case Isa::avx2: return kernel_avx2_f64();
-    default: break;
-  }
-#endif
-  return kernel_generic_f64();
-}
 
 // C = beta * C for K == 0 or alpha == 0 (beta == 0 writes zeros without reading C).
 template <typename T>
@@ -146,8 +118,8 @@ template <typename T>
 bool gemm_packed(const GemmKernel<T>& kd, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K,
                  T alpha, const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C,
                  int64_t rs_c, int64_t cs_c) {
-  const int64_t MR = kd.mr, NR = kd.nr, KC = kd.kc;
-  const int64_t NC = imin(kd.nc > NR ? kd.nc / NR * NR : NR, round_up(N, NR));  // panels fit
+  const int64_t MR = kd.mr, NR = kd.nr, KC = kd.blk.kc;
+  const int64_t NC = imin(kd.blk.nc, round_up(N, NR));  // whole panels (blk.nc is a multiple of NR)
   const int64_t kc_max = imin(KC, K);
 
   int nthreads = 1;
@@ -159,7 +131,7 @@ bool gemm_packed(const GemmKernel<T>& kd, Trans ta, Trans tb, int64_t M, int64_t
   // Enough row blocks: split M (blocks of at most MC rows, a multiple of nthreads of them).
   // Too few rows (M <= MC): split the NR panels of each B block into nthreads groups instead;
   // then every thread packs the (small) A block itself and reads only the B panels it packed.
-  int64_t nblk = ceil_div(M, kd.mc);
+  int64_t nblk = ceil_div(M, kd.blk.mc);
   int64_t ngroups = 1;
   if (nthreads > 1) {
     if (nblk >= nthreads) {
@@ -263,8 +235,9 @@ void small_rows_parallel(const GemmKernel<T>& kd, Trans ta, Trans tb, int64_t M,
 #pragma omp parallel num_threads(nthreads)
   {
     const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-    // Row ranges on multiples of 6 (the usual register-tile height).
-    const int64_t r0 = (t * M / nt) / 6 * 6, r1 = (t + 1 == nt) ? M : ((t + 1) * M / nt) / 6 * 6;
+    // Row ranges on multiples of the small path's register block height.
+    const int64_t rb = kd.small_mr;
+    const int64_t r0 = (t * M / nt) / rb * rb, r1 = (t + 1 == nt) ? M : ((t + 1) * M / nt) / rb * rb;
     if (r1 > r0)
       kd.small(ta, tb, r1 - r0, N, K, alpha, ta == Trans::N ? A + r0 * lda : A + r0, lda, B, ldb,
                beta, C + r0 * ldc, ldc);
@@ -280,7 +253,7 @@ void gemm_dispatch(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, 
     scale_c(M, N, beta, C, ldc);
     return;
   }
-  const GemmKernel<T>& kd = *select_kernel<T>();
+  const GemmKernel<T>& kd = gemm_kernel_for<T>(active_isa());
   const double work = double(M) * double(N) * double(K);
   if (work <= double(kd.small_max_work) &&
       (transb == Trans::N || K * N <= small_trans_b_max<T>())) {
@@ -290,7 +263,7 @@ void gemm_dispatch(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, 
   // A narrow C (N <= NR, e.g. an output layer with 10 units): the unpacked small path streams
   // op(A) once with at most NR/width masked vectors per row and no packing at all; rows are
   // split across threads (each row is computed the same way whatever the split).
-  if (N <= kd.nr && K <= kSmallNarrowMaxK &&
+  if (N <= kd.nr && K <= kd.blk.narrow_max_k &&
       (transb == Trans::N || K * N <= small_trans_b_max<T>())) {
     small_rows_parallel<T>(kd, transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
