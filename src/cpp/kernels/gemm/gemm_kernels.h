@@ -1,7 +1,8 @@
 // Internal interface between the GEMM driver (gemm.cpp) and the per-ISA kernel files.
 //
 // Every ISA x dtype provides one GemmConfig table (in its ukernel_<isa>_<dtype>_<tile>.cpp):
-// the register tile (MR x NR), the micro-kernel and its narrow-edge variants, the packing
+// the register tile (MR x NR), the micro-kernel (inlined into its column loop, MacroFn) and
+// its narrow-edge variants, the packing
 // routines, the small direct path, and a GemmCacheModel saying how its cache blocking
 // (MC, KC, NC) follows the cache sizes. The blocking is derived once per process from the
 // cache sizes the OS reports (gemm_blocking.cpp); the resulting GemmKernel (config + blocking)
@@ -19,7 +20,7 @@
 namespace fastbp {
 namespace gemm_detail {
 
-// C tile (m x n, m <= MR, n <= NR) at c, element (i, j) at c[i*rs_c + j*cs_c]:
+// The micro-kernel contract. C tile (m x n, m <= MR, n <= NR) at c, element (i, j) at c[i*rs_c + j*cs_c]:
 //   C = alpha * (A_tile . b_panel) + beta * C    (beta == 0: C is not read)
 // A_tile(i, p) = a[i*rs_a + p*cs_a] for i < m: either a packed panel (rs_a = 1, cs_a = MR) or
 // op(A) read in place when A is not transposed (rs_a = lda, cs_a = 1); rows i >= m are never
@@ -28,6 +29,15 @@ namespace gemm_detail {
 template <typename T>
 using UKernelFn = void (*)(int64_t k, const T* a, int64_t rs_a, int64_t cs_a, const T* b, T* c,
                            int64_t rs_c, int64_t cs_c, T alpha, T beta, int64_t m, int64_t n);
+
+// Column of register tiles over one packed B panel: C(0:mc, 0:n) (n <= NR, element (i, j) at
+// c[i*rs_c + j*cs_c]) = alpha * op(A)(0:mc, 0:kc) . b_panel + beta * C, MR rows at a time.
+// op(A) is a packed A block (a_packed: panel r at a + r*MR*kc) or A read in place (row i at
+// a + i*lda). Each tile is computed exactly as UKernelFn computes it.
+template <typename T>
+using MacroFn = void (*)(int64_t kc, int64_t mc, int64_t n, const T* a, int64_t lda,
+                         bool a_packed, const T* b, T* c, int64_t rs_c, int64_t cs_c, T alpha,
+                         T beta);
 
 // Pack op(A)(0:mc, 0:kc) where `a` points at op(A)(0, 0) (trans says how it is stored).
 template <typename T>
@@ -72,12 +82,12 @@ template <typename T>
 struct GemmConfig {
   const char* name;
   int64_t mr, nr;   // register tile
-  // Narrow last panels: nr_step = SIMD width; edge[v-1] computes only the first v vectors of
-  // a panel (for n <= v*nr_step), so a ragged N edge wastes at most one vector, not a tile.
+  // Narrow last panels: nr_step = SIMD width; macro[v-1] computes only the first v vectors of
+  // a panel (for n <= v*nr_step), so a ragged N edge wastes at most one vector, not a tile;
+  // macro[nr/nr_step - 1] is the full tile.
   int64_t nr_step;
   GemmCacheModel cache;
-  UKernelFn<T> ukernel;
-  UKernelFn<T> edge[8];
+  MacroFn<T> macro[8];
   PackAFn<T> pack_a;
   PackBFn<T> pack_b;
   SmallFn<T> small;

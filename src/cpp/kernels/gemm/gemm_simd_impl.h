@@ -17,6 +17,7 @@ namespace gemm_detail {
 namespace {
 
 #define FASTBP_UNROLL _Pragma("GCC unroll 32")
+#define FASTBP_UNROLL_K _Pragma("GCC unroll 4")
 
 // Epilogue shared by the micro-kernel and the small path, so every element of C is finished
 // by the same operations: r = alpha*acc; C = beta == 0 ? r : fma(beta, C, r).
@@ -45,56 +46,15 @@ inline void store_row(typename S::T* c, const typename S::V* acc, typename S::V 
   }
 }
 
-// Micro-kernel: MR x (NV*L) register tile over packed panels (see gemm_kernels.h).
-template <class S, int MR, int NV, int NVB = NV>
-void ukernel_simd(int64_t k, const typename S::T* __restrict a, int64_t rs_a, int64_t cs_a,
-                  const typename S::T* __restrict b, typename S::T* c, int64_t rs_c,
-                  int64_t cs_c, typename S::T alpha, typename S::T beta, int64_t m, int64_t n) {
+// The micro-kernel's epilogue: the m x n part of the MR x (NV*L) accumulator tile to C.
+template <class S, int MR, int NV>
+inline void store_tile(const typename S::V (*acc)[NV], typename S::T* c, int64_t rs_c,
+                       int64_t cs_c, typename S::T alpha, typename S::T beta, int64_t m,
+                       int64_t n) {
   using T = typename S::T;
   using V = typename S::V;
   constexpr int L = S::L;
-  constexpr int NR = NV * L;    // columns computed
-  constexpr int LDB = NVB * L;  // packed panel width (>= NR for the narrow-edge variants)
-  V acc[MR][NV];
-  FASTBP_UNROLL
-  for (int i = 0; i < MR; ++i)
-    FASTBP_UNROLL
-    for (int v = 0; v < NV; ++v) acc[i][v] = S::zero();
-
-  if (rs_a == 1 && cs_a == MR) {
-    // Packed A panel.
-    for (int64_t p = 0; p < k; ++p) {
-      V bv[NV];
-      FASTBP_UNROLL
-      for (int v = 0; v < NV; ++v) bv[v] = S::load(b + v * L);
-      FASTBP_UNROLL
-      for (int i = 0; i < MR; ++i) {
-        const V ai = S::set1(a[i]);
-        FASTBP_UNROLL
-        for (int v = 0; v < NV; ++v) acc[i][v] = S::fmadd(ai, bv[v], acc[i][v]);
-      }
-      a += MR;
-      b += LDB;
-    }
-  } else {
-    // A in place: MR row pointers (rows past m repeat row m-1, never stored).
-    const T* ar[MR];
-    FASTBP_UNROLL
-    for (int i = 0; i < MR; ++i) ar[i] = a + ((i < m) ? i : (m - 1)) * rs_a;
-    for (int64_t p = 0; p < k; ++p) {
-      V bv[NV];
-      FASTBP_UNROLL
-      for (int v = 0; v < NV; ++v) bv[v] = S::load(b + v * L);
-      FASTBP_UNROLL
-      for (int i = 0; i < MR; ++i) {
-        const V ai = S::set1(ar[i][p * cs_a]);
-        FASTBP_UNROLL
-        for (int v = 0; v < NV; ++v) acc[i][v] = S::fmadd(ai, bv[v], acc[i][v]);
-      }
-      b += LDB;
-    }
-  }
-
+  constexpr int NR = NV * L;
   const V valpha = S::set1(alpha);
   const V vbeta = S::set1(beta);
   const bool beta0 = (beta == T(0));
@@ -125,6 +85,70 @@ void ukernel_simd(int64_t k, const typename S::T* __restrict a, int64_t rs_a, in
       }
     }
   }
+}
+
+// Micro-kernel: MR x (NV*L) register tile over packed panels (see gemm_kernels.h).
+template <class S, int MR, int NV, int NVB = NV>
+void ukernel_simd(int64_t k, const typename S::T* __restrict a, int64_t rs_a, int64_t cs_a,
+                  const typename S::T* __restrict b, typename S::T* c, int64_t rs_c,
+                  int64_t cs_c, typename S::T alpha, typename S::T beta, int64_t m, int64_t n) {
+  using T = typename S::T;
+  using V = typename S::V;
+  constexpr int L = S::L;
+  constexpr int NR = NV * L;    // columns computed
+  constexpr int LDB = NVB * L;  // packed panel width (>= NR for the narrow-edge variants)
+  V acc[MR][NV];
+  FASTBP_UNROLL
+  for (int i = 0; i < MR; ++i)
+    FASTBP_UNROLL
+    for (int v = 0; v < NV; ++v) acc[i][v] = S::zero();
+  // Start fetching the C tile now: it is read and written only after the k loop, and on a
+  // large C it comes from L3 or memory.
+  if (cs_c == 1) {
+    FASTBP_UNROLL
+    for (int i = 0; i < MR; ++i) {
+      __builtin_prefetch(c + i * rs_c, 1, 3);
+      __builtin_prefetch(c + i * rs_c + (NR - 1), 1, 3);
+    }
+  }
+
+  if (rs_a == 1 && cs_a == MR) {
+    // Packed A panel.
+    FASTBP_UNROLL_K
+    for (int64_t p = 0; p < k; ++p) {
+      V bv[NV];
+      FASTBP_UNROLL
+      for (int v = 0; v < NV; ++v) bv[v] = S::load(b + v * L);
+      FASTBP_UNROLL
+      for (int i = 0; i < MR; ++i) {
+        const V ai = S::set1(a[i]);
+        FASTBP_UNROLL
+        for (int v = 0; v < NV; ++v) acc[i][v] = S::fmadd(ai, bv[v], acc[i][v]);
+      }
+      a += MR;
+      b += LDB;
+    }
+  } else {
+    // A in place: MR row pointers (rows past m repeat row m-1, never stored).
+    const T* ar[MR];
+    FASTBP_UNROLL
+    for (int i = 0; i < MR; ++i) ar[i] = a + ((i < m) ? i : (m - 1)) * rs_a;
+    FASTBP_UNROLL_K
+    for (int64_t p = 0; p < k; ++p) {
+      V bv[NV];
+      FASTBP_UNROLL
+      for (int v = 0; v < NV; ++v) bv[v] = S::load(b + v * L);
+      FASTBP_UNROLL
+      for (int i = 0; i < MR; ++i) {
+        const V ai = S::set1(ar[i][p * cs_a]);
+        FASTBP_UNROLL
+        for (int v = 0; v < NV; ++v) acc[i][v] = S::fmadd(ai, bv[v], acc[i][v]);
+      }
+      b += LDB;
+    }
+  }
+
+  store_tile<S, MR, NV>(acc, c, rs_c, cs_c, alpha, beta, m, n);
 }
 
 // ---- Small direct path (no packing) -------------------------------------------------------
@@ -237,6 +261,7 @@ void small_simd(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, typ
 }
 
 #undef FASTBP_UNROLL
+#undef FASTBP_UNROLL_K
 
 }  // namespace
 }  // namespace gemm_detail

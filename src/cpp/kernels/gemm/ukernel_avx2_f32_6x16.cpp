@@ -4,6 +4,7 @@
 // Cache shares tuned on Zen 4 (32 KiB L1d, 1 MiB L2 per core, 32 MiB L3), where they give
 // KC = 256, MC = 144, NC = 4096.
 #include "kernels/gemm/gemm_kernels.h"
+#include "kernels/gemm/gemm_macro.h"
 #include "kernels/gemm/gemm_pack.h"
 #include "kernels/gemm/gemm_simd_impl.h"
 
@@ -27,9 +28,8 @@ constexpr GemmConfig<float> make_config() {
   c.cache.mc_share = 0.140625;
   c.cache.nc_share = 0.125;
   c.cache.nc_max = 8192;
-  c.ukernel = &ukernel_simd<Avx2F32, 6, 2>;
-  c.edge[0] = &ukernel_simd<Avx2F32, 6, 1, 2>;
-  c.edge[1] = &ukernel_simd<Avx2F32, 6, 2, 2>;
+  c.macro[0] = &macro_kernel<float, 6, &ukernel_simd<Avx2F32, 6, 1, 2>>;
+  c.macro[1] = &macro_kernel<float, 6, &ukernel_simd<Avx2F32, 6, 2, 2>>;
   c.pack_a = &pack_a_tmpl<float, 6>;
   c.pack_b = &pack_b_tmpl<float, 16>;
   c.small = &small_simd<Avx2F32, 6, 2>;

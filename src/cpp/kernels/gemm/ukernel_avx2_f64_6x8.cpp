@@ -4,6 +4,7 @@
 // Cache shares tuned on Zen 4 (32 KiB L1d, 1 MiB L2 per core, 32 MiB L3), where they give
 // KC = 256, MC = 144, NC = 2048.
 #include "kernels/gemm/gemm_kernels.h"
+#include "kernels/gemm/gemm_macro.h"
 #include "kernels/gemm/gemm_pack.h"
 #include "kernels/gemm/gemm_simd_impl.h"
 
@@ -27,9 +28,8 @@ constexpr GemmConfig<double> make_config() {
   c.cache.mc_share = 0.28125;
   c.cache.nc_share = 0.125;
   c.cache.nc_max = 8192;
-  c.ukernel = &ukernel_simd<Avx2F64, 6, 2>;
-  c.edge[0] = &ukernel_simd<Avx2F64, 6, 1, 2>;
-  c.edge[1] = &ukernel_simd<Avx2F64, 6, 2, 2>;
+  c.macro[0] = &macro_kernel<double, 6, &ukernel_simd<Avx2F64, 6, 1, 2>>;
+  c.macro[1] = &macro_kernel<double, 6, &ukernel_simd<Avx2F64, 6, 2, 2>>;
   c.pack_a = &pack_a_tmpl<double, 6>;
   c.pack_b = &pack_b_tmpl<double, 8>;
   c.small = &small_simd<Avx2F64, 6, 2>;

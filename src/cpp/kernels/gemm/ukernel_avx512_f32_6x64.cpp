@@ -4,6 +4,7 @@
 // Cache shares tuned on Zen 4 (32 KiB L1d, 1 MiB L2 per core, 32 MiB L3), where they give
 // KC = 512, MC = 144, NC = 2048.
 #include "kernels/gemm/gemm_kernels.h"
+#include "kernels/gemm/gemm_macro.h"
 #include "kernels/gemm/gemm_pack.h"
 #include "kernels/gemm/gemm_simd_impl.h"
 #include "kernels/gemm/pack_avx512.h"
@@ -27,11 +28,10 @@ constexpr GemmConfig<float> make_config() {
   c.cache.mc_share = 0.28125;
   c.cache.nc_share = 0.125;
   c.cache.nc_max = 8192;
-  c.ukernel = &ukernel_simd<Avx512F32, 6, 4>;
-  c.edge[0] = &ukernel_simd<Avx512F32, 6, 1, 4>;
-  c.edge[1] = &ukernel_simd<Avx512F32, 6, 2, 4>;
-  c.edge[2] = &ukernel_simd<Avx512F32, 6, 3, 4>;
-  c.edge[3] = &ukernel_simd<Avx512F32, 6, 4, 4>;
+  c.macro[0] = &macro_kernel<float, 6, &ukernel_simd<Avx512F32, 6, 1, 4>>;
+  c.macro[1] = &macro_kernel<float, 6, &ukernel_simd<Avx512F32, 6, 2, 4>>;
+  c.macro[2] = &macro_kernel<float, 6, &ukernel_simd<Avx512F32, 6, 3, 4>>;
+  c.macro[3] = &macro_kernel<float, 6, &ukernel_simd<Avx512F32, 6, 4, 4>>;
   c.pack_a = &pack_a_tmpl<float, 6>;
   c.pack_b = &pack_b_avx512_f32<64>;
   c.small = &small_simd<Avx512F32, 6, 4>;

@@ -4,6 +4,7 @@
 // Cache shares tuned on Zen 4 (32 KiB L1d, 1 MiB L2 per core, 32 MiB L3), where they give
 // KC = 512, MC = 144, NC = 2040.
 #include "kernels/gemm/gemm_kernels.h"
+#include "kernels/gemm/gemm_macro.h"
 #include "kernels/gemm/gemm_pack.h"
 #include "kernels/gemm/gemm_simd_impl.h"
 #include "kernels/gemm/pack_avx512.h"
@@ -27,10 +28,9 @@ constexpr GemmConfig<double> make_config() {
   c.cache.mc_share = 0.5625;
   c.cache.nc_share = 0.25;
   c.cache.nc_max = 8192;
-  c.ukernel = &ukernel_simd<Avx512F64, 8, 3>;
-  c.edge[0] = &ukernel_simd<Avx512F64, 8, 1, 3>;
-  c.edge[1] = &ukernel_simd<Avx512F64, 8, 2, 3>;
-  c.edge[2] = &ukernel_simd<Avx512F64, 8, 3, 3>;
+  c.macro[0] = &macro_kernel<double, 8, &ukernel_simd<Avx512F64, 8, 1, 3>>;
+  c.macro[1] = &macro_kernel<double, 8, &ukernel_simd<Avx512F64, 8, 2, 3>>;
+  c.macro[2] = &macro_kernel<double, 8, &ukernel_simd<Avx512F64, 8, 3, 3>>;
   c.pack_a = &pack_a_tmpl<double, 8>;
   c.pack_b = &pack_b_avx512_f64<24>;
   c.small = &small_simd<Avx512F64, 6, 4>;

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "kernels/gemm/gemm_kernels.h"
+#include "kernels/gemm/gemm_macro.h"
 #include "kernels/gemm/gemm_pack.h"
 
 namespace fastbp {
@@ -131,8 +132,7 @@ constexpr GemmConfig<T> make_config(const char* name, double mc_share, double nc
   c.cache.mc_share = mc_share;
   c.cache.nc_share = nc_share;
   c.cache.nc_max = 8192;
-  c.ukernel = &ukernel_generic<T, 6, NR>;
-  c.edge[0] = &ukernel_generic<T, 6, NR>;
+  c.macro[0] = &macro_kernel<T, 6, &ukernel_generic<T, 6, NR>>;
   c.pack_a = &pack_a_tmpl<T, 6>;
   c.pack_b = &pack_b_tmpl<T, NR>;
   c.small = &small_generic<T>;
