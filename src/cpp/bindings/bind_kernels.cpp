@@ -137,10 +137,34 @@ void bind_gemm_info(py::module_& m) {
       "The blocking an ISA's GEMM would derive for the given cache sizes in bytes (0: unknown).");
 }
 
+void bind_fma_peak(py::module_& m) {
+  m.def(
+      "fma_peak",
+      [](const std::string& dtype, int64_t iters) {
+        if (iters < 1) throw std::invalid_argument("iters must be >= 1");
+        const Isa isa = active_isa();
+        py::gil_scoped_release release;
+        if (dtype == "f32") {
+          float sink = 0.0f;
+          return gemm_detail::gemm_kernel_for<float>(isa).peak(iters, &sink);
+        }
+        if (dtype == "f64") {
+          double sink = 0.0;
+          return gemm_detail::gemm_kernel_for<double>(isa).peak(iters, &sink);
+        }
+        throw std::invalid_argument("dtype must be 'f32' or 'f64'");
+      },
+      py::arg("dtype"), py::arg("iters"),
+      "Run the active ISA's FMA peak probe (independent FMA chains on its widest vectors) on "
+      "the calling thread; returns the floating-point operations done. Time it to get the "
+      "core's peak FLOP/s.");
+}
+
 }  // namespace
 
 void bind_kernels(py::module_& m) {
   bind_gemm_info(m);
+  bind_fma_peak(m);
   bind_gemm_dtype<float>(m, "gemm_f32", "gemm_naive_f32");
   bind_gemm_dtype<double>(m, "gemm_f64", "gemm_naive_f64");
 }

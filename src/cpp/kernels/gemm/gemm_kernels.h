@@ -51,6 +51,14 @@ using SmallFn = void (*)(Trans transa, Trans transb, int64_t M, int64_t N, int64
                          const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C,
                          int64_t ldc);
 
+// FMA peak probe: `iters` rounds of independent fused multiply-add chains over this ISA's
+// widest vectors, as many chains as needed to cover the FMA latency of current cores. Writes a
+// value that depends on every chain to *sink (so the work cannot be elided) and returns the
+// number of floating-point operations done (2 per lane per FMA).
+template <typename T>
+using PeakFn = double (*)(int64_t iters, T* sink);
+constexpr int kPeakChains = 12;
+
 // Cache sizes in bytes (per core for L1d and L2; the L3 size as the OS reports it).
 struct CacheSizes {
   int64_t l1d, l2, l3;
@@ -93,6 +101,7 @@ struct GemmConfig {
   SmallFn<T> small;
   int64_t small_mr;        // rows per register block of `small` (row splits land on multiples)
   int64_t small_max_work;  // use `small` when M*N*K <= this (and the shape allows it)
+  PeakFn<T> peak;
 };
 
 // Blocking derived from a GemmCacheModel and the cache sizes.

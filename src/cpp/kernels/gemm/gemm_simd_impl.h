@@ -260,6 +260,29 @@ void small_simd(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, typ
     small_simd_bn<S, RMAX, NVMAX>(at, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
+// PeakFn (gemm_kernels.h) on S's vectors.
+template <class S>
+double fma_peak_simd(int64_t iters, typename S::T* sink) {
+  using T = typename S::T;
+  using V = typename S::V;
+  V acc[kPeakChains];
+  const V x = S::set1(T(0.999999)), y = S::set1(T(1e-6));
+  FASTBP_UNROLL
+  for (int i = 0; i < kPeakChains; ++i) acc[i] = S::set1(T(i));
+  for (int64_t it = 0; it < iters; ++it) {
+    FASTBP_UNROLL
+    for (int i = 0; i < kPeakChains; ++i) acc[i] = S::fmadd(acc[i], x, y);
+  }
+  alignas(64) T lanes[S::L];
+  T total = T(0);
+  for (int i = 0; i < kPeakChains; ++i) {
+    S::storeu(lanes, acc[i]);
+    for (int l = 0; l < S::L; ++l) total += lanes[l];
+  }
+  *sink = total;
+  return 2.0 * double(iters) * kPeakChains * S::L;
+}
+
 #undef FASTBP_UNROLL
 #undef FASTBP_UNROLL_K
 

@@ -117,6 +117,31 @@ void small_generic(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, 
   }
 }
 
+// PeakFn (gemm_kernels.h) on 16-byte vectors (GCC/Clang) or scalars.
+template <typename T>
+double fma_peak_generic(int64_t iters, T* sink) {
+#if defined(__GNUC__)
+  typedef T V __attribute__((vector_size(16)));
+  constexpr int W = 16 / sizeof(T);
+#else
+  typedef T V;
+  constexpr int W = 1;
+#endif
+  V acc[kPeakChains];
+  const T x = T(0.999999), y = T(1e-6);
+  for (int i = 0; i < kPeakChains; ++i) acc[i] = V{} + T(i);
+  for (int64_t it = 0; it < iters; ++it)
+    for (int i = 0; i < kPeakChains; ++i) acc[i] = acc[i] * x + y;
+  T total = T(0);
+  for (int i = 0; i < kPeakChains; ++i) {
+    T lanes[W];
+    __builtin_memcpy(lanes, &acc[i], sizeof(lanes));
+    for (int l = 0; l < W; ++l) total += lanes[l];
+  }
+  *sink = total;
+  return 2.0 * double(iters) * kPeakChains * W;
+}
+
 // Cache shares tuned on Zen 4 (32 KiB L1d, 1 MiB L2, 32 MiB L3): KC = 256, MC = 72, NC = 2048.
 template <typename T, int NR>
 constexpr GemmConfig<T> make_config(const char* name, double mc_share, double nc_share) {
@@ -138,6 +163,7 @@ constexpr GemmConfig<T> make_config(const char* name, double mc_share, double nc
   c.small = &small_generic<T>;
   c.small_mr = 1;
   c.small_max_work = 16 * 16 * 16;
+  c.peak = &fma_peak_generic<T>;
   return c;
 }
 
