@@ -19,12 +19,33 @@ def supported_isas() -> List[str]:
     """Instruction sets this CPU and this build support (always includes generic)."""
 def get_num_threads() -> int: ...
 def set_num_threads(n: int) -> None: ...
+def max_threads() -> int: ...
+def fork_serial() -> bool: ...
 def set_check_finite(on: bool) -> None: ...
 def get_check_finite() -> bool: ...
 def have_openmp() -> bool:
     """Whether the engine was built with OpenMP (else it runs on one thread)."""
 def openmp_runtime() -> str:
     """A short description: ``"OpenMP 201511"`` or ``"none"``."""
+
+# ---------------------------------------------------------------------- registries (bind_registry)
+
+def registry() -> Dict[str, Any]:
+    """Every registry of the engine as plain data (one fresh copy per call)::
+
+        {"activations": {name: {"params": {param: default}, "needs_z": bool}},
+         "activation_aliases": {alias: name},
+         "losses": {name: {"params": {param: default}, "labels": bool}},
+         "loss_aliases": {alias: name},
+         "optimizers": {name: {"hyper": {name: default (torch's order, then clip_norm and
+                                          clip_value)}, "state": [state array names]}},
+         "layers": {kind: {"fields": {field: default or None (required / derived)},
+                           "params": [[name, penalised], ...], "buffers": [name, ...]}},
+         "isas": [name, ...]}
+    """
+def layer_shapes(spec: Sequence[Mapping[str, Any]]) -> Dict[str, List[Tuple[Any, ...]]]:
+    """Arena layout of a layer spec: ``{"params": [(name, shape, penalised), ...],
+    "buffers": [(name, shape), ...]}`` in arena order (widths are not checked to chain)."""
 
 # ------------------------------------------------------------------------ kernels (bind_kernels)
 # C = alpha * op(A) @ op(B) + beta * C, in place on C (C-contiguous, exact dtype).

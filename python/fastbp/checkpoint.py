@@ -1,4 +1,7 @@
-"""Checkpoints: ``model.save(path)`` / ``fastbp.load(path)``.
+"""Checkpoints: the file format behind ``model.save(path)`` / ``fastbp.load(path)``.
+
+This module turns a model's config and state (``model.get_config()``,
+``model.state_dict()``) into a file or bytes and back; it knows no model class.
 
 A checkpoint is an uncompressed ``.npz`` archive (a zip of ``.npy`` arrays, CRC-checked)
 without any pickle: it is read with ``allow_pickle=False``. It holds
@@ -20,100 +23,56 @@ fsynced, then ``os.replace``-d over the target. A truncated, corrupted or foreig
 """
 from __future__ import annotations
 
+import io
 import json
 import os
+import struct
 import tempfile
 import zipfile
-from typing import Any, Dict, List, Optional, Sequence
+import zlib
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from . import optim as _optim
-
-__all__ = ["save", "load", "layers_from_spec", "FORMAT", "FORMAT_VERSION"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "write", "read", "dumps", "loads"]
 
 FORMAT = "fastbp-checkpoint"
 FORMAT_VERSION = 1
 
-
-# ------------------------------------------------------------------------------- spec → layers
-def layers_from_spec(spec: Sequence[Dict[str, Any]]) -> List[Any]:
-    """Rebuild the layer objects (``Dense``, ``Dropout``, ...) that produce ``spec``.
-
-    Parameters
-    ----------
-    spec : list of dict
-        A layer spec (``model.spec``, see docs/ENGINE.md).
-
-    Returns
-    -------
-    list of Layer
-        ``Sequential(layers_from_spec(spec), input_dim)`` has the same spec.
-    """
-    from . import layers as L
-
-    if not isinstance(spec, (list, tuple)) or not spec:
-        raise ValueError("spec must be a non-empty list of layer dicts")
-    out: List[Any] = []
-    for i, d in enumerate(spec):
-        if not isinstance(d, dict) or "type" not in d:
-            raise ValueError(f"spec[{i}] must be a dict with a 'type'")
-        kind = d["type"]
-        try:
-            if kind == "dense":
-                out.append(L.Dense(int(d["out"]), activation=d.get("activation", "identity"),
-                                   init=d.get("init"), alpha=d.get("alpha")))
-            elif kind == "activation":
-                out.append(L.Activation(d["activation"], alpha=d.get("alpha")))
-            elif kind == "dropout":
-                out.append(L.Dropout(float(d["rate"])))
-            elif kind == "batchnorm":
-                out.append(L.BatchNorm(eps=float(d.get("eps", 1e-5)),
-                                       momentum=float(d.get("momentum", 0.1))))
-            elif kind == "layernorm":
-                out.append(L.LayerNorm(eps=float(d.get("eps", 1e-5))))
-            elif kind == "residual":
-                out.append(L.Residual(layers_from_spec(d["layers"])))
-            else:
-                raise ValueError(f"unknown layer type {kind!r}")
-        except KeyError as e:
-            raise ValueError(f"spec[{i}] ({kind}) lacks key {e.args[0]!r}") from None
-    return out
+Config = Dict[str, Any]
+State = Dict[str, Any]
 
 
-# ------------------------------------------------------------------------------------ save
-def _header(model: Any, arrays: Dict[str, np.ndarray]) -> Dict[str, Any]:
+# ----------------------------------------------------------------------------------- write
+def _arrays(state: State) -> Dict[str, np.ndarray]:
+    arrays: Dict[str, np.ndarray] = {"arena": np.asarray(state["arena"])}
+    for i, b in enumerate(state["buffers"]):
+        arrays[f"buffer_{i}"] = np.asarray(b)
+    opt = state.get("optimizer")
+    if opt is not None:
+        for k, v in opt["state"].items():
+            arrays["opt_" + k] = np.asarray(v)
+    return arrays
+
+
+def _header(config: Config, state: State, arrays: Dict[str, np.ndarray]) -> Dict[str, Any]:
     from ._version import __version__
 
-    eng = model._engine
-    opt = getattr(model, "optimizer", None)
-    opt_h: Optional[Dict[str, Any]] = None
-    if opt is not None:
-        model._sync_optimizer(opt)  # the engine holds exactly opt's hyper-parameters
-        st = eng.optimizer_state()
-        opt_h = {"name": opt.name, "hyper": opt.hyper(), "step": int(st["step"]),
-                 "initial_lr": getattr(opt, "initial_lr", None),
-                 "state": sorted(k for k in st if k != "step")}
-    cls = type(model).__name__
-    h: Dict[str, Any] = {
-        "format": FORMAT,
-        "version": FORMAT_VERSION,
-        "fastbp_version": __version__,
-        "class": cls if cls in ("MLP", "Sequential") else "Sequential",
-        "spec": model.spec,
-        "input_dim": int(model.input_dim),
-        "dtype": model.dtype,
-        "backend": model.backend,
-        "seed": int(model.seed),
+    opt = state.get("optimizer")
+    opt_h = None if opt is None else {
+        "name": opt["name"], "hyper": opt["hyper"], "step": int(opt["step"]),
+        "initial_lr": opt.get("initial_lr"), "state": sorted(opt["state"])}
+    h: Dict[str, Any] = {"format": FORMAT, "version": FORMAT_VERSION,
+                         "fastbp_version": __version__}
+    h.update(config)
+    h.update({
         "optimizer": opt_h,
-        "epochs_trained": int(getattr(model, "epochs_trained", 0)),
-        "steps_trained": int(getattr(model, "steps_trained", 0)),
-        "rng_state": [int(v) for v in eng.rng_state()],
-        "plateau_state": _json_state(getattr(model, "_plateau_state", None)),
+        "epochs_trained": int(state.get("epochs_trained", 0)),
+        "steps_trained": int(state.get("steps_trained", 0)),
+        "rng_state": [int(v) for v in state["rng_state"]],
+        "plateau_state": _json_state(state.get("plateau_state")),
         "arrays": {k: {"shape": list(a.shape), "dtype": a.dtype.str} for k, a in arrays.items()},
-    }
-    if h["class"] == "MLP":
-        h["sizes"] = [int(s) for s in model.sizes]
+    })
     return h
 
 
@@ -128,33 +87,33 @@ def _json_state(state: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
     return out
 
 
-def save(model: Any, path: Any) -> None:
-    """Write ``model`` (architecture, parameters, buffers, optimizer and its state, epoch
-    and step counts, RNG state) to ``path`` atomically.
+def _write(f: Any, config: Config, state: State) -> None:
+    """Write a checkpoint to the binary file object ``f``."""
+    arrays = _arrays(state)
+    header = _header(config, state, arrays)
+    blob = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
+    np.savez(f, header=blob, **arrays)  # type: ignore[arg-type]
+
+
+def write(path: Any, config: Config, state: State) -> None:
+    """Write a model's config and state to ``path`` atomically: a temporary file in the
+    target directory, flushed and fsynced, then renamed over the target.
 
     Parameters
     ----------
-    model : Sequential
     path : str or os.PathLike
         Target file; written as given (no suffix is added).
+    config : dict
+        ``model.get_config()``.
+    state : dict
+        ``model.state_dict()``.
     """
     path = os.fspath(path)
-    eng = model._engine
-    arrays: Dict[str, np.ndarray] = {"arena": np.array(eng.arena(), copy=True)}
-    for i, b in enumerate(eng.buffers()):
-        arrays[f"buffer_{i}"] = np.array(b, copy=True)
-    if getattr(model, "optimizer", None) is not None:
-        model._sync_optimizer(model.optimizer)
-        for k, v in eng.optimizer_state().items():
-            if k != "step":
-                arrays["opt_" + k] = np.asarray(v)
-    header = _header(model, arrays)
-    blob = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".fastbp-", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, header=blob, **arrays)  # type: ignore[arg-type]
+            _write(f, config, state)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -174,128 +133,246 @@ def save(model: Any, path: Any) -> None:
         pass
 
 
+def dumps(config: Config, state: State) -> bytes:
+    """The checkpoint bytes :func:`write` would write (for pickle and ``copy.deepcopy``)."""
+    buf = io.BytesIO()
+    _write(buf, config, state)
+    return buf.getvalue()
+
+
 # ------------------------------------------------------------------------------------ load
-def _read(path: str) -> tuple:
-    bad = f"{path!r} is not a valid fastbp checkpoint"
+# Loading validates before it allocates: the JSON header (bounded size, bounded nesting, every
+# field's type), then the sizes the layer spec implies against the header's array list and
+# against each member's .npy header and uncompressed size in the zip directory; only then is
+# the model built and each array read, never decompressing more than its justified size.
+_MAX_HEADER_BYTES = 1 << 24   # a header is a few KB; 16 MiB leaves room for huge specs
+_MAX_NPY_HEADER = 4096        # .npy header bytes (numpy writes ~128)
+_DTYPES = {"float32": "<f4", "float64": "<f8"}
+
+
+class _Bad(Exception):
+    """A malformed checkpoint (turned into ValueError with the file's name)."""
+
+
+def _need(cond: bool, msg: str) -> None:
+    if not cond:
+        raise _Bad(msg)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _spec_sizes(spec: Any) -> tuple:
+    """(number of parameters, buffer lengths) a layer spec implies, from the engine's layer
+    table (``_core.layer_shapes``: parses and checks the spec, allocates nothing)."""
+    from . import _core
+
+    _need(isinstance(spec, list) and len(spec) > 0, "spec must be a non-empty list")
     try:
-        with np.load(path, allow_pickle=False) as f:
-            names = set(f.files)
-            if "header" not in names:
-                raise ValueError(f"{bad}: it has no header entry")
-            raw = f["header"]
-            if raw.dtype != np.uint8 or raw.ndim != 1:
-                raise ValueError(f"{bad}: malformed header entry")
-            try:
-                header = json.loads(raw.tobytes().decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as e:
-                raise ValueError(f"{bad}: garbled header ({e})") from None
-            if not isinstance(header, dict) or header.get("format") != FORMAT:
-                raise ValueError(f"{bad}: the header does not name the {FORMAT!r} format")
-            if header.get("version") != FORMAT_VERSION:
-                raise ValueError(f"{path!r}: checkpoint format version {header.get('version')!r} "
-                                 f"is not supported (this fastbp reads version {FORMAT_VERSION})")
-            expected = header.get("arrays")
-            if not isinstance(expected, dict):
-                raise ValueError(f"{bad}: the header lacks the array list")
-            arrays = {}
-            for name, meta in expected.items():
-                if name not in names:
-                    raise ValueError(f"{bad}: array {name!r} is missing (truncated or edited?)")
-                a = f[name]
-                if list(a.shape) != list(meta.get("shape", [])) or a.dtype.str != meta.get("dtype"):
-                    raise ValueError(f"{bad}: array {name!r} has shape {a.shape} dtype {a.dtype}, "
-                                     f"the header says {meta}")
-                arrays[name] = a
-    except FileNotFoundError:
+        shapes = _core.layer_shapes(spec)
+    except (ValueError, TypeError, OverflowError, MemoryError) as e:
+        raise _Bad(f"bad layer spec: {str(e)[:300]}") from None
+    params = sum(int(np.prod(s, dtype=object)) for _, s, _ in shapes["params"])
+    return params, [int(np.prod(s, dtype=object)) for _, s in shapes["buffers"]]
+
+
+def _optimizer_state_names(oh: Any) -> list:
+    """Check the header's optimizer entry; return the names of its state arrays."""
+    _need(isinstance(oh, dict) and isinstance(oh.get("name"), str)
+          and isinstance(oh.get("hyper"), dict) and _is_int(oh.get("step"))
+          and 0 <= oh["step"] < 2**63 and isinstance(oh.get("state"), list),
+          "malformed optimizer entry")
+    _need(all(isinstance(k, str) and isinstance(v, (int, float, bool, type(None)))
+              for k, v in oh["hyper"].items()), "malformed optimizer hyper-parameters")
+    _need(oh.get("initial_lr") is None or isinstance(oh["initial_lr"], (int, float)),
+          "malformed initial_lr")
+    for k in oh["state"]:
+        _need(isinstance(k, str) and k.isidentifier() and len(k) < 64,
+              f"bad optimizer state name {k!r}")
+    return list(oh["state"])
+
+
+def _check_header(h: Any) -> Dict[str, tuple]:
+    """Validate the parsed header; return the arrays it implies: name -> (shape, dtype)."""
+    _need(isinstance(h, dict) and h.get("format") == FORMAT,
+          f"the header does not name the {FORMAT!r} format")
+    if h.get("version") != FORMAT_VERSION:
+        raise ValueError(f"checkpoint format version {h.get('version')!r} is not supported "
+                         f"(this fastbp reads version {FORMAT_VERSION})")
+    _need(h.get("class") in ("MLP", "Sequential"), f"unknown model class {h.get('class')!r}")
+    _need(h.get("dtype") in _DTYPES, f"dtype must be float32 or float64, got {h.get('dtype')!r}")
+    _need(h.get("backend") in ("native", "reference"), f"bad backend {h.get('backend')!r}")
+    for k in ("seed", "input_dim", "epochs_trained", "steps_trained"):
+        _need(_is_int(h.get(k, 0)) and 0 <= h.get(k, 0) < 2**64, f"{k} must be an int >= 0")
+    _need(h["input_dim"] >= 1, "input_dim must be >= 1")
+    rng = h.get("rng_state")
+    _need(isinstance(rng, list) and len(rng) == 3 and all(_is_int(v) and 0 <= v < 2**64
+                                                          for v in rng), "bad rng_state")
+    if h["class"] == "MLP":
+        sizes = h.get("sizes")
+        _need(isinstance(sizes, list) and len(sizes) >= 2 and all(_is_int(v) for v in sizes),
+              "MLP sizes must be a list of ints")
+    nparams, buffers = _spec_sizes(h.get("spec"))
+    dt = _DTYPES[h["dtype"]]
+    expected = {"arena": ((nparams,), dt)}
+    expected.update({f"buffer_{i}": ((n,), dt) for i, n in enumerate(buffers)})
+    oh = h.get("optimizer")
+    if oh is not None:
+        for k in _optimizer_state_names(oh):
+            expected["opt_" + k] = ((nparams,), dt)
+    ps = h.get("plateau_state")
+    _need(ps is None or (isinstance(ps, dict) and isinstance(ps.get("best"), (int, float, str))),
+          "malformed plateau_state")
+    arrays = h.get("arrays")
+    _need(isinstance(arrays, dict), "the header lacks the array list")
+    for name in expected:
+        if name not in arrays:
+            raise _Bad(f"array {name!r} is missing (truncated or edited?)")
+    for name, meta in arrays.items():
+        want = expected.get(name)
+        _need(want is not None, f"unexpected array {name!r}")
+        _need(isinstance(meta, dict) and meta.get("shape") == list(want[0])
+              and meta.get("dtype") == want[1],
+              f"array {name!r}: the header says {meta!r}, the layer spec implies shape "
+              f"{want[0]} dtype {want[1]}")
+    return expected
+
+
+def _member(zf: zipfile.ZipFile, name: str, file_len: int) -> zipfile.ZipInfo:
+    """The zip entry of array ``name``, refused unless its sizes are possible: stored or
+    deflated, within the file, and its uncompressed size reachable from its compressed one
+    (deflate expands at most ~1032 times), so no claim can exceed ~1032 x the file's size."""
+    try:
+        info = zf.getinfo(name + ".npy")
+    except KeyError:
+        raise _Bad(f"array {name!r} is missing (truncated or edited?)") from None
+    _need(info.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED),
+          f"array {name!r}: unsupported compression method {info.compress_type}")
+    _need(info.header_offset + info.compress_size <= file_len,
+          f"array {name!r} extends past the end of the file (truncated?)")
+    limit = (info.compress_size if info.compress_type == zipfile.ZIP_STORED
+             else 1032 * info.compress_size + 64)
+    _need(info.file_size <= limit, f"array {name!r}: {info.file_size} bytes cannot come from "
+                                   f"{info.compress_size} compressed bytes")
+    return info
+
+
+def _npy_meta(f: Any) -> tuple:
+    """(shape, fortran_order, dtype string, header bytes) from a .npy stream's header."""
+    version = np.lib.format.read_magic(f)
+    _need(version in ((1, 0), (2, 0), (3, 0)), f"unsupported .npy version {version}")
+    read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+            else np.lib.format.read_array_header_2_0)
+    shape, fortran, dtype = read(f, max_header_size=_MAX_NPY_HEADER)
+    _need(not dtype.hasobject, "object arrays are refused (they would need pickle)")
+    return tuple(shape), bool(fortran), dtype.str
+
+
+def _read_member(zf: zipfile.ZipFile, file_len: int, name: str, shape: tuple, dtype: str,
+                 data: bool) -> Optional[np.ndarray]:
+    """Check a member's .npy header and uncompressed size against (shape, dtype); with
+    ``data``, read exactly the bytes that justifies (the zip CRC is checked at its end)."""
+    info = _member(zf, name, file_len)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+    _need(info.file_size <= nbytes + _MAX_NPY_HEADER + 16,
+          f"array {name!r}: member of {info.file_size} bytes for {nbytes} bytes of data")
+    with zf.open(info) as f:
+        got = _npy_meta(f)
+        _need(got[0] == shape and not got[1] and got[2] == dtype,
+              f"array {name!r} has shape {got[0]} dtype {got[2]}, expected {shape} {dtype}")
+        _need(info.file_size == f.tell() + nbytes,
+              f"array {name!r}: member size {info.file_size} does not match its header")
+        if not data:
+            return None
+        raw = f.read(nbytes)
+        _need(len(raw) == nbytes and f.read(1) == b"", f"array {name!r} is truncated")
+    return np.frombuffer(raw, dtype=dtype).reshape(shape)
+
+
+def _read_header(zf: zipfile.ZipFile, file_len: int) -> Any:
+    if "header.npy" not in zf.NameToInfo:
+        raise _Bad("it has no header entry")
+    info = _member(zf, "header", file_len)
+    _need(info.file_size <= _MAX_HEADER_BYTES, "the header entry is too large")
+    with zf.open(info) as f:
+        shape, fortran, dtype = _npy_meta(f)
+        _need(dtype == "|u1" and len(shape) == 1 and not fortran, "malformed header entry")
+        raw = f.read(_MAX_HEADER_BYTES + 1)
+    _need(len(raw) == shape[0], "malformed header entry")
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise _Bad(f"garbled header ({type(e).__name__}: {str(e)[:200]})") from None
+
+
+# Everything a malformed zip, .npy header or header field can raise while being parsed.
+_MALFORMED = (_Bad, zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, KeyError,
+              zlib.error, NotImplementedError, RuntimeError, struct.error, OverflowError,
+              TypeError, IndexError, AttributeError, RecursionError, SyntaxError, ValueError)
+
+_CONFIG_KEYS = ("class", "spec", "input_dim", "dtype", "seed", "backend", "sizes")
+
+
+def _state(header: Dict[str, Any], arrays: Dict[str, np.ndarray]) -> State:
+    """The model state a validated header and its arrays describe."""
+    oh = header.get("optimizer")
+    opt = None if oh is None else {
+        "name": oh["name"], "hyper": oh["hyper"], "initial_lr": oh.get("initial_lr"),
+        "step": int(oh["step"]), "state": {k: arrays["opt_" + k] for k in oh["state"]}}
+    ps = header.get("plateau_state")
+    n_buf = sum(1 for k in arrays if k.startswith("buffer_"))
+    return {"arena": arrays["arena"], "buffers": [arrays[f"buffer_{i}"] for i in range(n_buf)],
+            "optimizer": opt, "rng_state": [int(v) for v in header["rng_state"]],
+            "epochs_trained": int(header.get("epochs_trained", 0)),
+            "steps_trained": int(header.get("steps_trained", 0)),
+            "plateau_state": dict(ps, best=float(ps["best"])) if ps else None}
+
+
+def _read(f: Any, name: str) -> Tuple[Config, State]:
+    bad = f"{name!r} is not a valid fastbp checkpoint"
+    try:
+        file_len = f.seek(0, io.SEEK_END)
+        f.seek(0)
+        with zipfile.ZipFile(f) as zf:
+            header = _read_header(zf, file_len)
+            expected = _check_header(header)
+            for key, (shape, dtype) in expected.items():  # metadata only: nothing allocated
+                _read_member(zf, file_len, key, shape, dtype, data=False)
+            arrays = {key: _read_member(zf, file_len, key, shape, dtype, data=True)
+                      for key, (shape, dtype) in expected.items()}
+        config = {k: header[k] for k in _CONFIG_KEYS if k in header}
+        return config, _state(header, arrays)
+    except MemoryError:
         raise
-    except ValueError as e:
-        if str(e).startswith(repr(path)):
-            raise
-        raise ValueError(f"{bad}: {e}") from None
-    except (zipfile.BadZipFile, EOFError, OSError, KeyError) as e:
-        raise ValueError(f"{bad} (truncated or corrupted): {type(e).__name__}: {e}") from None
-    return header, arrays
+    except _MALFORMED as e:
+        if isinstance(e, ValueError) and str(e).startswith("checkpoint format version"):
+            raise ValueError(f"{name!r}: {e}") from None
+        detail = str(e) if isinstance(e, _Bad) else f"{type(e).__name__}: {e}"
+        raise ValueError(f"{bad}: {detail[:500]}") from None
 
 
-def load(path: Any, backend: Optional[str] = None) -> Any:
-    """Load a model saved by ``model.save`` / :func:`save`.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-    backend : {"native", "reference"}, optional
-        Override the saved backend (e.g. load a native model into the NumPy reference).
-
-    Returns
-    -------
-    Sequential or MLP
-        With its parameters, buffers, optimizer (``model.optimizer``, state included), epoch
-        and step counts and RNG state restored: ``model.fit(...)`` without an optimizer
-        continues the saved training exactly.
+def read(path: Any) -> Tuple[Config, State]:
+    """Read a checkpoint file: ``(config, state)`` as ``model.get_config()`` and
+    ``model.state_dict()`` gave them.
 
     Raises
     ------
     ValueError
-        If the file is truncated, corrupted, not a fastbp checkpoint, or of an unsupported
-        format version.
+        If the file is truncated, corrupted, malformed, not a fastbp checkpoint, or of an
+        unsupported format version. Nothing is allocated for the arrays before the header
+        and every array's metadata agree; no member is decompressed beyond the size the
+        header justifies.
+    FileNotFoundError, PermissionError, IsADirectoryError
+        If the file cannot be opened.
     """
-    from .model import MLP, Sequential
-
     path = os.fspath(path)
-    header, arrays = _read(path)
-    try:
-        spec = header["spec"]
-        dtype = header["dtype"]
-        seed = int(header["seed"])
-        input_dim = int(header["input_dim"])
-        backend = backend or header["backend"]
-        layers = layers_from_spec(spec)
-        model: Any = None
-        if header["class"] == "MLP":
-            model = MLP.__new__(MLP)
-            model.sizes = list(header["sizes"])
-            Sequential.__init__(model, layers, input_dim=input_dim, dtype=dtype, seed=seed,
-                                backend=backend)
-        else:
-            model = Sequential(layers, input_dim=input_dim, dtype=dtype, seed=seed,
-                               backend=backend)
-        if model.spec != spec:
-            raise ValueError("the rebuilt layer spec differs from the saved one")
-        eng = model._engine
-        arena = eng.arena()
-        if arrays["arena"].shape != arena.shape or arrays["arena"].dtype != arena.dtype:
-            raise ValueError(f"parameters have shape {arrays['arena'].shape} dtype "
-                             f"{arrays['arena'].dtype}, the architecture needs {arena.shape} "
-                             f"{arena.dtype}")
-        bufs = eng.buffers()
-        for i, b in enumerate(bufs):
-            key = f"buffer_{i}"
-            if key not in arrays or arrays[key].shape != b.shape:
-                raise ValueError(f"buffer {i} is missing or has the wrong shape")
-        arena[...] = arrays["arena"]
-        for i, b in enumerate(bufs):
-            b[...] = arrays[f"buffer_{i}"]
-        oh = header.get("optimizer")
-        if oh is not None:
-            opt = _optim.from_config(oh["name"], oh["hyper"])
-            if oh.get("initial_lr") is not None:
-                opt.initial_lr = float(oh["initial_lr"])
-            model._sync_optimizer(opt)
-            state: Dict[str, Any] = {"step": int(oh["step"])}
-            for k in oh["state"]:
-                if "opt_" + k not in arrays:
-                    raise ValueError(f"optimizer state {k!r} is missing")
-                state[k] = arrays["opt_" + k]
-            eng.set_optimizer_state(state)
-        eng.set_rng_state(*(int(v) for v in header["rng_state"]))
-        model.epochs_trained = int(header.get("epochs_trained", 0))
-        model.steps_trained = int(header.get("steps_trained", 0))
-        ps = header.get("plateau_state")
-        if ps:
-            ps = dict(ps)
-            ps["best"] = float(ps["best"])
-            model._plateau_state = ps
-    except (KeyError, TypeError) as e:
-        raise ValueError(f"{path!r} is not a valid fastbp checkpoint: bad header "
-                         f"({type(e).__name__}: {e})") from None
-    return model
+    with open(path, "rb") as f:
+        return _read(f, path)
+
+
+def loads(data: bytes) -> Tuple[Config, State]:
+    """:func:`read` for checkpoint bytes from :func:`dumps`."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"data must be bytes, got {type(data).__name__}")
+    return _read(io.BytesIO(bytes(data)), "<bytes>")

@@ -10,8 +10,6 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -21,8 +19,13 @@
 #include <stdexcept>
 #include <string>
 
+#include "bindings/convert.h"
+#include "bindings/spec_parse.h"
 #include "core/finite.h"
+#include "core/rng.h"
+#include "nn/layer_table.h"
 #include "nn/network.h"
+#include "nn/registry.h"
 
 namespace py = pybind11;
 
@@ -38,283 +41,9 @@ bool resolve_check_finite(const py::object& o) {
   return o.cast<bool>();
 }
 
-// Raise a Python exception of a given type (GIL held).
-[[noreturn]] void raise_py(PyObject* type, const std::string& msg) {
-  PyErr_SetString(type, msg.c_str());
-  throw py::error_already_set();
-}
-
-std::string shape_str(const py::array& a) {
-  std::string s = "(";
-  for (py::ssize_t i = 0; i < a.ndim(); ++i) {
-    if (i) s += ", ";
-    s += std::to_string(a.shape(i));
-  }
-  if (a.ndim() == 1) s += ",";
-  return s + ")";
-}
-
-std::string repr_of(const py::handle& h) { return py::repr(h).cast<std::string>(); }
-
-// Physical memory in bytes (0 if unknown): requests above it are refused up front with a
-// MemoryError rather than risking the OOM killer on an over-committing kernel.
-// Read once: sysconf(_SC_PHYS_PAGES) is a sysinfo() system call (~1 us), too slow for every
-// training step.
-double physical_memory() {
-  static const double bytes = [] {
-    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-    return (pages > 0 && page > 0) ? double(pages) * double(page) : 0.0;
-  }();
-  return bytes;
-}
-
-void check_memory(double bytes, const std::string& what) {
-  const double phys = physical_memory();
-  if (!(bytes < 9.0e18) || (phys > 0.0 && bytes > phys))
-    raise_py(PyExc_MemoryError, what + " would need " + std::to_string(bytes / 1e9) +
-                                    " GB, more than this machine's memory");
-}
-
-// A real number from a Python object (int, float, NumPy scalar); anything else is a
-// ValueError naming the key.
-double to_double(const py::handle& v, const std::string& what) {
-  if (PyUnicode_Check(v.ptr()) || PyBytes_Check(v.ptr()) || PyComplex_Check(v.ptr()))
-    throw std::invalid_argument(what + " must be a real number, got " + repr_of(v));
-  const double x = PyFloat_AsDouble(v.ptr());
-  if (x == -1.0 && PyErr_Occurred()) {
-    PyErr_Clear();
-    throw std::invalid_argument(what + " must be a real number, got " + repr_of(v));
-  }
-  return x;
-}
-
-double dget(const py::dict& d, const char* key, double dflt, const std::string& where) {
-  if (!d.contains(key)) return dflt;
-  py::object v = d[key];
-  if (v.is_none()) return dflt;
-  const double x = to_double(v, where + "['" + key + "']");
-  if (!std::isfinite(x))
-    throw std::invalid_argument(where + "['" + key + "'] must be finite, got " + repr_of(v));
-  return x;
-}
-
-bool bget(const py::dict& d, const char* key, bool dflt) {
-  if (!d.contains(key)) return dflt;
-  py::object v = d[key];
-  if (v.is_none()) return dflt;
-  const int t = PyObject_IsTrue(v.ptr());
-  if (t < 0) {  // e.g. an array of several values: its truth is ambiguous
-    PyErr_Clear();
-    throw std::invalid_argument(std::string("hyper['") + key + "'] must be a bool, got " +
-                                repr_of(v));
-  }
-  return t == 1;
-}
-
-// A positive integer (int or NumPy integer, not bool) that fits in int64.
-int64_t to_pos_int(const py::handle& v, const std::string& what) {
-  if (PyBool_Check(v.ptr()) || !PyIndex_Check(v.ptr()))
-    throw std::invalid_argument(what + " must be a positive integer, got " + repr_of(v));
-  py::object i = py::reinterpret_steal<py::object>(PyNumber_Index(v.ptr()));
-  if (!i) throw py::error_already_set();
-  int overflow = 0;
-  const long long x = PyLong_AsLongLongAndOverflow(i.ptr(), &overflow);
-  if (overflow > 0) throw std::invalid_argument(what + " is too large: " + repr_of(v));
-  if (overflow < 0 || x < 1)
-    throw std::invalid_argument(what + " must be a positive integer, got " + repr_of(v));
-  return int64_t(x);
-}
-
-// Checked int64 arithmetic for sizes: any overflow means "cannot be allocated".
-int64_t mul_checked(int64_t a, int64_t b, const std::string& what) {
-  int64_t r;
-  if (__builtin_mul_overflow(a, b, &r))
-    throw std::invalid_argument(what + ": size overflows 64-bit integers");
-  return r;
-}
-int64_t add_checked(int64_t a, int64_t b, const std::string& what) {
-  int64_t r;
-  if (__builtin_add_overflow(a, b, &r))
-    throw std::invalid_argument(what + ": size overflows 64-bit integers");
-  return r;
-}
-
-constexpr int kMaxDepth = 64;  // residual nesting (recursion in parse, forward, backward)
-
-// Totals of a spec: parameters, buffers, workspace elements per batch row.
-struct SpecSize {
-  int64_t params = 0, buffers = 0, row = 0;
-};
-
-LayerSpec parse_layer(const py::handle& h, const std::string& where, int depth, SpecSize& sz) {
-  if (depth > kMaxDepth)
-    throw std::invalid_argument("spec: residual blocks nested deeper than " +
-                                std::to_string(kMaxDepth) + " levels");
-  if (!py::isinstance<py::dict>(h))
-    throw py::type_error("spec" + where + " must be a dict, got " +
-                                std::string(py::str(py::type::handle_of(h).attr("__name__"))));
-  py::dict d = py::reinterpret_borrow<py::dict>(h);
-  LayerSpec s;
-  if (!d.contains("type")) throw std::invalid_argument("spec" + where + " has no 'type'");
-  py::object type = d["type"];
-  if (!PyUnicode_Check(type.ptr()))
-    throw std::invalid_argument("spec" + where + "['type'] must be a string, got " + repr_of(type));
-  s.type = type.cast<std::string>();
-  auto geti = [&](const char* k) -> int64_t {
-    if (!d.contains(k))
-      throw std::invalid_argument("spec" + where + ": layer '" + s.type + "' needs '" + k + "'");
-    return to_pos_int(d[k], "spec" + where + "['" + k + "']");
-  };
-  if (s.type == "dense") {
-    s.in = geti("in");
-    s.out = geti("out");
-  } else {
-    s.in = s.out = geti("dim");
-  }
-  if (d.contains("activation") && !d["activation"].is_none()) {
-    py::object a = d["activation"];
-    if (!PyUnicode_Check(a.ptr()))
-      throw std::invalid_argument("spec" + where + "['activation'] must be a string, got " +
-                                  repr_of(a));
-    s.act = act_from_name(a.cast<std::string>());
-  }
-  const std::string w = "spec" + where;
-  double default_alpha = s.act == Act::leaky_relu ? 0.01 : (s.act == Act::elu ? 1.0 : 0.0);
-  s.alpha = dget(d, "alpha", default_alpha, w);
-  s.rate = dget(d, "rate", 0.0, w);
-  s.eps = dget(d, "eps", 1e-5, w);
-  s.momentum = dget(d, "momentum", 0.1, w);
-  const std::string what = "spec" + where;
-  if (s.type == "dense") {
-    sz.params = add_checked(sz.params, add_checked(mul_checked(s.in, s.out, what), s.out, what),
-                            what);
-  } else if (s.type == "batchnorm" || s.type == "layernorm") {
-    sz.params = add_checked(sz.params, mul_checked(2, s.in, what), what);
-    if (s.type == "batchnorm") sz.buffers = add_checked(sz.buffers, mul_checked(2, s.in, what), what);
-  }
-  // workspace per row (upper bound): outputs, their gradients, pre-activations, masks, ...
-  sz.row = add_checked(sz.row, mul_checked(3, add_checked(s.in, s.out, what), what), what);
-  if (s.type == "residual") {
-    if (!d.contains("layers")) throw std::invalid_argument(what + ": residual needs 'layers'");
-    py::object layers = d["layers"];
-    if (!py::isinstance<py::list>(layers) && !py::isinstance<py::tuple>(layers))
-      throw std::invalid_argument(what + "['layers'] must be a list of layer dicts");
-    int i = 0;
-    for (auto c : layers)
-      s.children.push_back(parse_layer(c, where + "['layers'][" + std::to_string(i++) + "]",
-                                       depth + 1, sz));
-  }
-  return s;
-}
-
-std::vector<LayerSpec> parse_spec(const py::handle& spec, SpecSize& sz) {
-  if (!py::isinstance<py::list>(spec) && !py::isinstance<py::tuple>(spec))
-    throw py::type_error("spec must be a list of layer dicts");
-  std::vector<LayerSpec> out;
-  int i = 0;
-  for (auto h : spec) out.push_back(parse_layer(h, "[" + std::to_string(i++) + "]", 0, sz));
-  return out;
-}
-
-OptConfig parse_opt(const std::string& name, const py::dict& h) {
-  OptConfig c;
-  c.kind = opt_from_name(name);
-  const std::string w = "hyper";
-  const bool adam = c.kind == OptKind::adam || c.kind == OptKind::adamw;
-  const double lr_default = adam ? 1e-3 : (c.kind == OptKind::sgd ? 1e-3 : 1e-2);
-  c.lr = dget(h, "lr", lr_default, w);
-  c.momentum = dget(h, "momentum", 0.0, w);
-  c.dampening = dget(h, "dampening", 0.0, w);
-  c.nesterov = bget(h, "nesterov", false);
-  c.weight_decay = dget(h, "weight_decay", c.kind == OptKind::adamw ? 1e-2 : 0.0, w);
-  c.beta1 = dget(h, "beta1", 0.9, w);
-  c.beta2 = dget(h, "beta2", 0.999, w);
-  c.eps = dget(h, "eps", c.kind == OptKind::adagrad ? 1e-10 : 1e-8, w);
-  c.amsgrad = bget(h, "amsgrad", false);
-  c.alpha = dget(h, "alpha", 0.99, w);
-  c.centered = bget(h, "centered", false);
-  c.lr_decay = dget(h, "lr_decay", 0.0, w);
-  c.initial_accumulator_value = dget(h, "initial_accumulator_value", 0.0, w);
-  c.clip_value = dget(h, "clip_value", 0.0, w);
-  c.clip_norm = dget(h, "clip_norm", 0.0, w);
-  for (const char* k : {"clip_value", "clip_norm"})
-    if (h.contains(k) && !h[k].is_none() && !(dget(h, k, 0.0, w) > 0.0))
-      throw std::invalid_argument(std::string("hyper['") + k + "'] must be a positive finite number");
-  if (!(c.lr >= 0.0)) throw std::invalid_argument("optimizer lr must be a finite number >= 0");
-  if (c.nesterov && (c.momentum <= 0.0 || c.dampening != 0.0))
-    throw std::invalid_argument("nesterov momentum requires a momentum and zero dampening");
-  if (!(c.beta1 >= 0.0 && c.beta1 < 1.0) || !(c.beta2 >= 0.0 && c.beta2 < 1.0))
-    throw std::invalid_argument("adam betas must be in [0, 1)");
-  if (!(c.eps >= 0.0)) throw std::invalid_argument("optimizer eps must be >= 0");
-  if (c.momentum < 0.0) throw std::invalid_argument("optimizer momentum must be >= 0");
-  if (c.weight_decay < 0.0) throw std::invalid_argument("weight_decay must be >= 0");
-  if (c.alpha < 0.0) throw std::invalid_argument("rmsprop alpha must be >= 0");
-  if (c.lr_decay < 0.0 || c.initial_accumulator_value < 0.0)
-    throw std::invalid_argument("adagrad lr_decay and initial_accumulator_value must be >= 0");
-  return c;
-}
-
-LossArgs parse_loss(const std::string& name, const py::dict& p, PenaltyArgs& pen) {
-  LossArgs a;
-  a.kind = loss_from_name(name);
-  for (auto item : p) {
-    const std::string k = py::str(item.first);
-    if (k != "delta" && k != "l1" && k != "l2")
-      throw std::invalid_argument("loss_params has an unknown key '" + k +
-                                  "'; allowed: delta, l1, l2");
-  }
-  a.delta = dget(p, "delta", 1.0, "loss_params");
-  if (!(a.delta > 0.0)) throw std::invalid_argument("huber delta must be > 0");
-  pen.l1 = dget(p, "l1", 0.0, "loss_params");
-  pen.l2 = dget(p, "l2", 0.0, "loss_params");
-  if (pen.l1 < 0.0 || pen.l2 < 0.0) throw std::invalid_argument("l1 and l2 must be >= 0");
-  return a;
-}
-
-py::dict as_dict(const py::object& o, const char* what) {
-  if (o.is_none()) return py::dict();
-  if (!py::isinstance<py::dict>(o)) throw py::type_error(std::string(what) + " must be a dict or None");
-  return py::reinterpret_borrow<py::dict>(o);
-}
-
 template <typename T>
 const char* dtype_name() {
   return sizeof(T) == 4 ? "float32" : "float64";
-}
-
-// Deliberately never destroyed: a static py::object would be released by the C++ exit
-// handlers after the interpreter is finalised (a segfault at exit, found by ASan).
-py::module_& numpy() {
-  static py::module_* np = new py::module_(py::module_::import("numpy"));
-  return *np;
-}
-
-// Converts user data to an aligned, C-contiguous array of dtype `dt` (a copy only when
-// needed: other real dtypes, strides, Fortran order, misalignment, byte order).
-// kinds: the accepted dtype kinds ("biuf" or "iuf"); anything else is a TypeError.
-py::array to_ndarray(const py::handle& obj, const char* name) {
-  if (py::isinstance<py::array>(obj)) return py::reinterpret_borrow<py::array>(obj);
-  try {
-    return numpy().attr("asarray")(obj);
-  } catch (py::error_already_set& e) {  // ragged nested lists and the like
-    throw py::type_error(std::string(name) + " must be a numeric array: " + e.what());
-  }
-}
-
-py::array as_array(const py::handle& obj, const char* name, const py::dtype& dt,
-                   const char* kinds) {
-  py::array a = to_ndarray(obj, name);
-  const char kind = a.dtype().kind();
-  if (!std::strchr(kinds, kind))
-    throw py::type_error(std::string(name) + " must hold real numbers, got dtype " +
-                         std::string(py::str(a.dtype())));
-  const bool ok = a.dtype().is(dt) && (a.flags() & py::array::c_style) &&
-                  (a.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_);
-  if (ok) return a;
-  py::array out = numpy().attr("ascontiguousarray")(a, dt);
-  // ascontiguousarray returns a misaligned buffer as it is (UBSan found the misaligned loads)
-  if (!(out.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_)) out = out.attr("copy")();
-  return out;
 }
 
 // X: (n, in_dim), n >= 1, finite (when checked). Returns the converted array.
@@ -432,19 +161,6 @@ double run_locked(Net& n, F&& f) {
   return result;
 }
 
-uint64_t to_u64(const py::handle& v, const char* what) {
-  if (PyBool_Check(v.ptr()) || !PyIndex_Check(v.ptr()))
-    throw py::type_error(std::string(what) + " must be an int, got " + repr_of(v));
-  py::object i = py::reinterpret_steal<py::object>(PyNumber_Index(v.ptr()));
-  if (!i) throw py::error_already_set();
-  const unsigned long long x = PyLong_AsUnsignedLongLong(i.ptr());
-  if (x == (unsigned long long)-1 && PyErr_Occurred()) {
-    PyErr_Clear();
-    throw std::invalid_argument(std::string(what) + " must be in [0, 2**64), got " + repr_of(v));
-  }
-  return uint64_t(x);
-}
-
 template <typename T>
 py::array_t<T> view(std::vector<T>& v, int64_t offset, const std::vector<int64_t>& shape,
                     py::handle base) {
@@ -508,14 +224,51 @@ CheckedBatch<T> check_batch(const Network<T>& n, const py::object& Xo, const py:
   return b;
 }
 
+// The loss of given outputs (no forward pass, no state touched): the engine's loss kernel on
+// `outputs` (rows x out_dim), used for evaluation and metrics.
+template <typename T>
+double loss_of_outputs(const Network<T>& n, const py::object& outo, const py::object& yo,
+                       const std::string& loss, const py::object& loss_params_o,
+                       const py::object& sample_weight) {
+  PenaltyArgs pen;
+  const LossArgs la = parse_loss(loss, as_dict(loss_params_o, "loss_params"), pen);
+  py::array out = check_x<T>(outo, n.out_dim(), "outputs", false);
+  const int64_t rows = out.shape(0);
+  CheckedTarget<T> ct = check_target<T>(yo, sample_weight, rows, n.out_dim(), la.kind);
+  check_memory(double(rows) * double(n.out_dim()) * sizeof(T), "the loss gradient");
+  std::vector<T> dlogits(size_t(rows * n.out_dim()));
+  const T* o = static_cast<const T*>(out.data());
+  py::gil_scoped_release release;
+  return loss_forward_backward<T>(dlogits.data(), o, ct.t.values, ct.t.labels, ct.t.weight,
+                                  rows, n.out_dim(), la);
+}
+
+// The permutation the next shuffled epoch of fit_epoch will use (counters not advanced).
+template <typename T>
+py::array_t<int64_t> next_permutation(Network<T>& n, const py::object& rows_o) {
+  const int64_t rows = to_pos_int(rows_o, "n");
+  check_memory(double(rows) * 8.0, "the shuffle of " + std::to_string(rows) + " rows");
+  py::array_t<int64_t> perm(rows);
+  uint64_t seed, epoch;
+  {
+    std::lock_guard<std::mutex> lock(n.mutex());
+    seed = n.seed();
+    epoch = n.epoch_counter();
+  }
+  int64_t* p = perm.mutable_data();
+  py::gil_scoped_release release;
+  shuffle_permutation(seed, epoch, rows, p);
+  return perm;
+}
+
 template <typename T>
 void bind_network(py::module_& m, const char* cls) {
   using Net = Network<T>;
   py::class_<Net>(m, cls)
       .def(py::init([](const py::object& spec, const py::object& seed) {
              const uint64_t s = to_u64(seed, "seed");
-             SpecSize sz;
-             std::vector<LayerSpec> parsed = parse_spec(spec, sz);
+             const std::vector<LayerSpec> parsed = parse_spec(spec);
+             const SpecTotals sz = spec_totals(parsed);
              // parameters + gradients + up to 3 optimizer state arrays, and the buffers
              check_memory(5.0 * double(sz.params) * sizeof(T) + double(sz.buffers) * sizeof(T),
                           "a network of " + std::to_string(sz.params) + " parameters");
@@ -553,7 +306,8 @@ void bind_network(py::module_& m, const char* cls) {
              py::array X = check_x<T>(Xo, n.in_dim(), "X", resolve_check_finite(cf));
              const T* x = static_cast<const T*>(X.data());
              const int64_t rows = X.shape(0);
-             check_batch_memory(rows, n.row_elems, sizeof(T));
+             check_batch_memory(std::min(rows, n.predict_budget_rows()), n.row_elems, sizeof(T));
+             check_memory(double(rows) * double(n.out_dim()) * sizeof(T), "the output");
              py::array_t<T> out({py::ssize_t(rows), py::ssize_t(n.out_dim())});
              T* o = out.mutable_data();
              run_locked(n, [&] {
@@ -674,10 +428,11 @@ void bind_network(py::module_& m, const char* cls) {
              }
              py::dict d;
              d["step"] = copy.step;
-             for (size_t i = 0; i < copy.names.size(); ++i) {
+             const std::vector<std::string> names = copy.names();
+             for (size_t i = 0; i < names.size(); ++i) {
                py::array_t<T> a(py::ssize_t(copy.arrays[i].size()));
                std::copy(copy.arrays[i].begin(), copy.arrays[i].end(), a.mutable_data());
-               d[py::str(copy.names[i])] = a;
+               d[py::str(names[i])] = a;
              }
              return d;
            })
@@ -685,13 +440,13 @@ void bind_network(py::module_& m, const char* cls) {
            [](Net& n, const py::object& state) {
              if (!py::isinstance<py::dict>(state))
                throw py::type_error("state must be a dict, got " +
-                                    std::string(py::str(py::type::handle_of(state).attr("__name__"))));
+                                    type_name(state));
              py::dict d = py::reinterpret_borrow<py::dict>(state);
              std::vector<std::string> names;
              size_t count;
              {
                std::lock_guard<std::mutex> lock(n.mutex());
-               names = n.opt_state().names;
+               names = n.opt_state().names();
                count = n.arena().size();
              }
              // Validate and convert everything (Python calls) before touching the state.
@@ -728,7 +483,7 @@ void bind_network(py::module_& m, const char* cls) {
              }
              std::lock_guard<std::mutex> lock(n.mutex());  // pure C++ below
              auto& st = n.opt_state();
-             if (st.names != names)
+             if (st.names() != names)
                throw std::runtime_error("the optimizer changed while its state was being set");
              for (size_t i = 0; i < names.size(); ++i) {
                const T* src = static_cast<const T*>(arrays[i].data());
@@ -737,6 +492,21 @@ void bind_network(py::module_& m, const char* cls) {
              st.step = int64_t(step);
            },
            py::arg("state"))
+      .def("check_batch",
+           [](Net& n, const py::object& Xo, const py::object& yo, const std::string& loss,
+              const py::object& loss_params_o, const py::object& sample_weight,
+              const py::object& cf) {
+             check_batch<T>(n, Xo, yo, loss, loss_params_o, sample_weight, cf);
+           },
+           py::arg("X"), py::arg("y"), py::arg("loss"), py::arg("loss_params") = py::none(),
+           py::arg("sample_weight") = py::none(), py::arg("check_finite") = py::none(),
+           "Check a batch as train_step would, without computing anything.")
+      .def("loss_value", &loss_of_outputs<T>, py::arg("outputs"), py::arg("y"),
+           py::arg("loss"), py::arg("loss_params") = py::none(),
+           py::arg("sample_weight") = py::none(),
+           "The loss (no penalties) of given outputs against y.")
+      .def("permutation", &next_permutation<T>, py::arg("n"),
+           "The row order the next shuffled fit_epoch over n rows uses.")
       .def("rng_state",
            [](Net& n) {
              uint64_t a, b, c;

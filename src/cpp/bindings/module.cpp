@@ -7,6 +7,7 @@ namespace fastbp {
 void bind_core(py::module_& m);
 void bind_kernels(py::module_& m);
 void bind_nn(py::module_& m);
+void bind_registry(py::module_& m);
 }  // namespace fastbp
 
 PYBIND11_MODULE(_core, m) {
@@ -16,4 +17,5 @@ PYBIND11_MODULE(_core, m) {
   fastbp::bind_core(m);
   fastbp::bind_kernels(m);
   fastbp::bind_nn(m);
+  fastbp::bind_registry(m);
 }

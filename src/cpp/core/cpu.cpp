@@ -1,5 +1,7 @@
 #include "core/cpu.h"
 
+#include "core/names.h"
+
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
@@ -35,12 +37,13 @@ Isa best_isa() {
 
 Isa active_isa() { return g_active; }
 
-const char* isa_name(Isa isa) {
-  switch (isa) {
-    case Isa::avx2: return "avx2";
-    case Isa::avx512: return "avx512";
-    default: return "generic";
-  }
+const char* isa_name(Isa isa) { return kIsas[static_cast<int>(isa)].name; }
+
+Isa isa_from_name(const std::string& name, const std::string& what) {
+  const int i = find_name(name, kIsas);
+  if (i < 0)
+    throw std::invalid_argument(what + "='" + name + "' is not one of " + joined_names(kIsas));
+  return kIsas[i].isa;
 }
 
 void set_active_isa(Isa isa) {
@@ -56,14 +59,8 @@ void init_isa_from_env() {
     g_active = best_isa();
     return;
   }
-  std::string v(env);
-  Isa want;
-  if (v == "generic") want = Isa::generic;
-  else if (v == "avx2") want = Isa::avx2;
-  else if (v == "avx512") want = Isa::avx512;
-  else
-    throw std::invalid_argument("FASTBP_ISA='" + v +
-                                "' is not one of generic, avx2, avx512");
+  const std::string v(env);
+  const Isa want = isa_from_name(v, "FASTBP_ISA");
   if (!cpu_supports(want))
     throw std::invalid_argument("FASTBP_ISA=" + v +
                                 " was requested but this CPU (or this build) lacks it");

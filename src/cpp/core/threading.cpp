@@ -1,8 +1,15 @@
 #include "core/threading.h"
 
+#include <algorithm>
 #include <atomic>
 #include <stdexcept>
 #include <string>
+#include <thread>
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <pthread.h>
+#define FASTBP_HAVE_PTHREAD_ATFORK 1
+#endif
 
 #ifdef FASTBP_HAVE_OPENMP
 #include <omp.h>
@@ -19,10 +26,22 @@ namespace fastbp {
 // omp_set_num_threads) is honoured too.
 static std::atomic<int> g_num_threads{0};
 
+// Set in a forked child whose parent could not shut its worker pool down before the fork.
+static std::atomic<bool> g_fork_serial{false};
+
+int max_threads() {
+  static const int bound = [] {
+    const unsigned cpus = std::thread::hardware_concurrency();  // 0 when unknown
+    return int(std::min(1024u, std::max(4u, 4u * cpus)));
+  }();
+  return bound;
+}
+
 int get_num_threads() {
 #ifdef FASTBP_HAVE_OPENMP
+  if (g_fork_serial.load(std::memory_order_relaxed)) return 1;
   const int n = g_num_threads.load(std::memory_order_relaxed);
-  const int icv = omp_get_max_threads();
+  const int icv = std::min(omp_get_max_threads(), max_threads());
   return n > 0 && n < icv ? n : icv;
 #else
   return 1;
@@ -30,12 +49,16 @@ int get_num_threads() {
 }
 
 void set_num_threads(int n) {
-  if (n < 1) throw std::invalid_argument("num_threads must be >= 1, got " + std::to_string(n));
+  if (n < 1 || n > max_threads())
+    throw std::invalid_argument("num_threads must be in [1, " + std::to_string(max_threads()) +
+                                "] (4 per logical CPU), got " + std::to_string(n));
   g_num_threads.store(n, std::memory_order_relaxed);
 #ifdef FASTBP_HAVE_OPENMP
   omp_set_num_threads(n);
 #endif
 }
+
+bool fork_serial() { return g_fork_serial.load(); }
 
 bool have_openmp() {
 #ifdef FASTBP_HAVE_OPENMP
@@ -53,5 +76,30 @@ const char* openmp_runtime() {
   return "none";
 #endif
 }
+
+#if defined(FASTBP_HAVE_OPENMP) && defined(FASTBP_HAVE_PTHREAD_ATFORK)
+namespace {
+
+// Written in the parent by the prepare handler, read by the child handler (the child's
+// memory is a copy of the parent's at fork time, so a plain flag carries it across).
+std::atomic<bool> g_pool_paused{true};
+
+// A libgomp worker pool belongs to the thread that started it; after fork() the child has
+// only the forking thread, whose pool then refers to workers that do not exist: its next
+// parallel region waits for them forever. Shutting the pool down first avoids that.
+void prepare_fork() {
+  g_pool_paused.store(omp_in_parallel() == 0 && omp_pause_resource_all(omp_pause_soft) == 0);
+}
+
+void child_after_fork() {
+  if (!g_pool_paused.load()) g_fork_serial.store(true);
+}
+
+const bool g_fork_handlers = [] {
+  return pthread_atfork(prepare_fork, nullptr, child_after_fork) == 0;
+}();
+
+}  // namespace
+#endif
 
 }  // namespace fastbp

@@ -2,23 +2,6 @@
 
 namespace fastbp {
 
-Act act_from_name(const std::string& name) {
-  static const char* names[] = {"identity", "sigmoid", "tanh", "relu", "leaky_relu",
-                                "elu",      "gelu",    "silu", "softplus"};
-  for (int i = 0; i < 9; ++i)
-    if (name == names[i]) return static_cast<Act>(i);
-  if (name == "linear" || name == "none") return Act::identity;
-  throw std::invalid_argument(
-      "unknown activation '" + name +
-      "'; expected one of identity, sigmoid, tanh, relu, leaky_relu, elu, gelu, silu, softplus");
-}
-
-const char* act_name(Act act) {
-  static const char* names[] = {"identity", "sigmoid", "tanh", "relu", "leaky_relu",
-                                "elu",      "gelu",    "silu", "softplus"};
-  return names[static_cast<int>(act)];
-}
-
 template <typename T>
 void bias_act_forward(T* y, T* z, const T* bias, int64_t n, int64_t dim, int64_t ld, Act act,
                       T alpha) {

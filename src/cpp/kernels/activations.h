@@ -8,18 +8,40 @@
 #include <stdexcept>
 #include <string>
 
+#include "core/names.h"
+
 namespace fastbp {
 
 enum class Act : int {
   identity = 0, sigmoid, tanh, relu, leaky_relu, elu, gelu, silu, softplus
 };
 
-Act act_from_name(const std::string& name);   // throws std::invalid_argument
-const char* act_name(Act act);
-// Does the backward pass need the pre-activation z (otherwise the output a suffices)?
-inline bool act_needs_z(Act act) {
-  return !(act == Act::identity || act == Act::sigmoid || act == Act::tanh || act == Act::relu);
-}
+// The activation registry, one row per Act in enum order (nn/registry.cpp parses names with
+// it, fastbp._core.registry() exports it): the name, the one parameter (nullptr: none) with
+// torch's default, and whether the backward needs the pre-activation z (otherwise the output
+// a suffices).
+struct ActInfo {
+  Act act;
+  const char* name;
+  const char* param;
+  double param_default;
+  bool needs_z;
+};
+inline constexpr ActInfo kActivations[] = {
+    {Act::identity, "identity", nullptr, 0.0, false},
+    {Act::sigmoid, "sigmoid", nullptr, 0.0, false},
+    {Act::tanh, "tanh", nullptr, 0.0, false},
+    {Act::relu, "relu", nullptr, 0.0, false},
+    {Act::leaky_relu, "leaky_relu", "alpha", 0.01, true},
+    {Act::elu, "elu", "alpha", 1.0, true},
+    {Act::gelu, "gelu", nullptr, 0.0, true},
+    {Act::silu, "silu", nullptr, 0.0, true},
+    {Act::softplus, "softplus", nullptr, 0.0, true},
+};
+inline constexpr NameAlias kActivationAliases[] = {{"linear", "identity"}, {"none", "identity"}};
+
+inline const ActInfo& act_info(Act act) { return kActivations[static_cast<int>(act)]; }
+inline bool act_needs_z(Act act) { return act_info(act).needs_z; }
 
 template <typename T>
 inline T sigmoid_scalar(T z) {

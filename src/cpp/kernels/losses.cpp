@@ -6,23 +6,6 @@
 
 namespace fastbp {
 
-LossKind loss_from_name(const std::string& name) {
-  if (name == "mse") return LossKind::mse;
-  if (name == "mae" || name == "l1") return LossKind::mae;
-  if (name == "huber") return LossKind::huber;
-  if (name == "binary_cross_entropy" || name == "bce") return LossKind::bce;
-  if (name == "softmax_cross_entropy" || name == "cross_entropy") return LossKind::softmax_ce;
-  throw std::invalid_argument("unknown loss '" + name +
-                              "'; expected one of mse, mae, huber, binary_cross_entropy, "
-                              "softmax_cross_entropy");
-}
-
-const char* loss_name(LossKind kind) {
-  static const char* names[] = {"mse", "mae", "huber", "binary_cross_entropy",
-                                "softmax_cross_entropy"};
-  return names[static_cast<int>(kind)];
-}
-
 template <typename T>
 double loss_forward_backward(T* dlogits, const T* logits, const T* target,
                              const int64_t* labels, const T* weight, int64_t n, int64_t k,
@@ -33,6 +16,11 @@ double loss_forward_backward(T* dlogits, const T* logits, const T* target,
     for (int64_t i = 0; i < n; ++i) wsum += double(weight[i]);
   } else {
     wsum = double(n);
+  }
+  // A mini-batch whose weights sum to zero contributes nothing: loss 0, zero gradient.
+  if (!(wsum > 0.0)) {
+    std::fill(dlogits, dlogits + n * k, T(0));
+    return 0.0;
   }
   const double inv_w = 1.0 / wsum;
   double total = 0.0;

@@ -9,17 +9,39 @@
 #include <cstdint>
 #include <string>
 
+#include "core/names.h"
+
 namespace fastbp {
 
 enum class LossKind : int { mse = 0, mae, huber, bce, softmax_ce };
-
-LossKind loss_from_name(const std::string& name);  // throws std::invalid_argument
-const char* loss_name(LossKind kind);
 
 struct LossArgs {
   LossKind kind = LossKind::mse;
   double delta = 1.0;  // huber
 };
+
+// The loss registry, one row per LossKind in enum order (nn/registry.cpp parses names with it,
+// fastbp._core.registry() exports it): the name, the one parameter (nullptr: none) with its
+// default and its LossArgs field, and whether integer class labels are accepted as targets.
+struct LossInfo {
+  LossKind kind;
+  const char* name;
+  const char* param;
+  double param_default;
+  double LossArgs::*param_field;
+  bool labels;
+};
+inline constexpr LossInfo kLosses[] = {
+    {LossKind::mse, "mse", nullptr, 0.0, nullptr, false},
+    {LossKind::mae, "mae", nullptr, 0.0, nullptr, false},
+    {LossKind::huber, "huber", "delta", 1.0, &LossArgs::delta, false},
+    {LossKind::bce, "binary_cross_entropy", nullptr, 0.0, nullptr, false},
+    {LossKind::softmax_ce, "softmax_cross_entropy", nullptr, 0.0, nullptr, true},
+};
+inline constexpr NameAlias kLossAliases[] = {
+    {"l1", "mae"}, {"bce", "binary_cross_entropy"}, {"cross_entropy", "softmax_cross_entropy"}};
+
+inline const LossInfo& loss_info(LossKind kind) { return kLosses[static_cast<int>(kind)]; }
 
 template <typename T>
 double loss_forward_backward(T* dlogits, const T* logits, const T* target,

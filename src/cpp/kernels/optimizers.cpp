@@ -13,48 +13,25 @@
 
 namespace fastbp {
 
-OptKind opt_from_name(const std::string& name) {
-  if (name == "sgd") return OptKind::sgd;
-  if (name == "adam") return OptKind::adam;
-  if (name == "adamw") return OptKind::adamw;
-  if (name == "rmsprop") return OptKind::rmsprop;
-  if (name == "adagrad") return OptKind::adagrad;
-  throw std::invalid_argument("unknown optimizer '" + name +
-                              "'; expected one of sgd, adam, adamw, rmsprop, adagrad");
-}
-
-const char* opt_name(OptKind kind) {
-  static const char* names[] = {"sgd", "adam", "adamw", "rmsprop", "adagrad"};
-  return names[static_cast<int>(kind)];
+template <typename T>
+std::vector<std::string> OptState<T>::names() const {
+  std::vector<std::string> out;
+  for (StateSlot s : slots) out.emplace_back(kStateSlotNames[static_cast<int>(s)]);
+  return out;
 }
 
 template <typename T>
-std::vector<T>* OptState<T>::find(const std::string& name) {
-  for (size_t i = 0; i < names.size(); ++i)
-    if (names[i] == name) return &arrays[i];
-  return nullptr;
+OptSlots<T> OptState<T>::pointers() {
+  OptSlots<T> out;
+  for (size_t i = 0; i < slots.size(); ++i) out.p[static_cast<int>(slots[i])] = arrays[i].data();
+  return out;
 }
 
-std::vector<std::pair<std::string, double>> opt_state_layout(const OptConfig& c) {
-  std::vector<std::pair<std::string, double>> out;
-  switch (c.kind) {
-    case OptKind::sgd:
-      if (c.momentum != 0.0) out.emplace_back("momentum_buffer", 0.0);
-      break;
-    case OptKind::adam:
-    case OptKind::adamw:
-      out.emplace_back("exp_avg", 0.0);
-      out.emplace_back("exp_avg_sq", 0.0);
-      if (c.amsgrad) out.emplace_back("max_exp_avg_sq", 0.0);
-      break;
-    case OptKind::rmsprop:
-      out.emplace_back("square_avg", 0.0);
-      if (c.momentum > 0.0) out.emplace_back("momentum_buffer", 0.0);
-      if (c.centered) out.emplace_back("grad_avg", 0.0);
-      break;
-    case OptKind::adagrad:
-      out.emplace_back("sum", c.initial_accumulator_value);
-      break;
+std::vector<std::pair<StateSlot, double>> opt_state_layout(const OptConfig& c) {
+  std::vector<std::pair<StateSlot, double>> out;
+  for (const StateDef& d : opt_info(c.kind).state) {
+    if (d.kept == nullptr) break;
+    if (d.kept(c)) out.emplace_back(d.slot, d.init ? c.*d.init : 0.0);
   }
   return out;
 }
@@ -81,16 +58,16 @@ double clip_gradients(T* g, int64_t count, const OptConfig& c) {
 
 namespace generic {
 template <typename T>
-void opt_step_kernel(T*, T*, int64_t, int64_t, const OptConfig&, OptState<T>&, int64_t);
+void opt_step_kernel(T*, T*, int64_t, const OptConfig&, const OptSlots<T>&, int64_t);
 }
 #if defined(FASTBP_HAVE_X86_KERNELS)
 namespace avx2 {
 template <typename T>
-void opt_step_kernel(T*, T*, int64_t, int64_t, const OptConfig&, OptState<T>&, int64_t);
+void opt_step_kernel(T*, T*, int64_t, const OptConfig&, const OptSlots<T>&, int64_t);
 }
 namespace avx512 {
 template <typename T>
-void opt_step_kernel(T*, T*, int64_t, int64_t, const OptConfig&, OptState<T>&, int64_t);
+void opt_step_kernel(T*, T*, int64_t, const OptConfig&, const OptSlots<T>&, int64_t);
 }
 #endif
 
@@ -99,7 +76,7 @@ void opt_step_kernel(T*, T*, int64_t, int64_t, const OptConfig&, OptState<T>&, i
 // any thread count).
 template <typename T>
 void opt_step(T* p, T* g, int64_t n, const OptConfig& c, OptState<T>& st) {
-  using Kernel = void (*)(T*, T*, int64_t, int64_t, const OptConfig&, OptState<T>&, int64_t);
+  using Kernel = void (*)(T*, T*, int64_t, const OptConfig&, const OptSlots<T>&, int64_t);
   Kernel kernel = &generic::opt_step_kernel<T>;
 #if defined(FASTBP_HAVE_X86_KERNELS)
   switch (active_isa()) {
@@ -110,6 +87,7 @@ void opt_step(T* p, T* g, int64_t n, const OptConfig& c, OptState<T>& st) {
 #endif
   st.step += 1;
   const int64_t step = st.step;
+  const OptSlots<T> slots = st.pointers();
   int nthreads = 1;
 #ifdef FASTBP_HAVE_OPENMP
   // below ~64k parameters a parallel region costs more than it saves
@@ -121,12 +99,12 @@ void opt_step(T* p, T* g, int64_t n, const OptConfig& c, OptState<T>& st) {
       // contiguous ranges on 64-element (cache-line) boundaries
       const int64_t b = (t * n / nt) & ~int64_t(63);
       const int64_t e = t + 1 == nt ? n : ((t + 1) * n / nt) & ~int64_t(63);
-      if (e > b) kernel(p + b, g + b, e - b, b, c, st, step);
+      if (e > b) kernel(p + b, g + b, e - b, c, slots.offset(b), step);
     }
     return;
   }
 #endif
-  kernel(p, g, n, 0, c, st, step);
+  kernel(p, g, n, c, slots, step);
 }
 
 #define FASTBP_INST(T)                                                                 \

@@ -10,9 +10,6 @@ namespace fastbp {
 
 enum class OptKind : int { sgd = 0, adam, adamw, rmsprop, adagrad };
 
-OptKind opt_from_name(const std::string& name);  // throws std::invalid_argument
-const char* opt_name(OptKind kind);
-
 struct OptConfig {
   OptKind kind = OptKind::sgd;
   double lr = 1e-3;
@@ -27,16 +24,130 @@ struct OptConfig {
   double clip_norm = 0.0;   // > 0: rescale the gradient to this global L2 norm at most
 };
 
+// Every state array an optimizer may keep (torch's names, kStateSlotNames).
+enum class StateSlot : int {
+  momentum_buffer = 0, exp_avg, exp_avg_sq, max_exp_avg_sq, square_avg, grad_avg, sum
+};
+inline constexpr int kNumStateSlots = 7;
+inline constexpr const char* kStateSlotNames[kNumStateSlots] = {
+    "momentum_buffer", "exp_avg", "exp_avg_sq", "max_exp_avg_sq", "square_avg", "grad_avg",
+    "sum"};
+
+// How a hyper-parameter is read and checked:
+//   nonneg: a finite real >= 0;  real: any finite real;  unit: a finite real in [0, 1);
+//   flag: a bool;  clip: None/absent (off) or a finite real > 0.
+enum class HyperType : int { nonneg, real, unit, flag, clip };
+struct HyperDef {
+  const char* name;  // nullptr ends a row's list
+  HyperType type;
+  double dflt;                 // flag: 0 or 1; clip: 0 (off)
+  double OptConfig::*field;    // real-valued types
+  bool OptConfig::*flag;       // HyperType::flag
+};
+// A state array and when it is kept (its initial value: `init`, or 0 when null).
+struct StateDef {
+  StateSlot slot;
+  bool (*kept)(const OptConfig&);  // nullptr ends a row's list
+  double OptConfig::*init;
+};
+inline bool opt_always(const OptConfig&) { return true; }
+inline bool opt_with_momentum(const OptConfig& c) { return c.momentum != 0.0; }
+inline bool opt_with_amsgrad(const OptConfig& c) { return c.amsgrad; }
+inline bool opt_with_centered(const OptConfig& c) { return c.centered; }
+
+// The optimizer registry, one row per OptKind in enum order (nn/registry.cpp parses names and
+// hyper-parameters with it, fastbp._core.registry() exports it): the name, the
+// hyper-parameters in torch's argument order with torch's defaults, and the state arrays.
+// kClipHypers follow every optimizer's own hyper-parameters.
+struct OptInfo {
+  OptKind kind;
+  const char* name;
+  HyperDef hyper[7];
+  StateDef state[4];
+};
+namespace opt_table {
+using HT = HyperType;
+using OC = OptConfig;
+inline constexpr OptInfo kOptimizers[] = {
+    {OptKind::sgd, "sgd",
+     {{"lr", HT::nonneg, 1e-3, &OC::lr, nullptr},
+      {"momentum", HT::nonneg, 0.0, &OC::momentum, nullptr},
+      {"dampening", HT::real, 0.0, &OC::dampening, nullptr},
+      {"weight_decay", HT::nonneg, 0.0, &OC::weight_decay, nullptr},
+      {"nesterov", HT::flag, 0.0, nullptr, &OC::nesterov}},
+     {{StateSlot::momentum_buffer, &opt_with_momentum, nullptr}}},
+    {OptKind::adam, "adam",
+     {{"lr", HT::nonneg, 1e-3, &OC::lr, nullptr},
+      {"beta1", HT::unit, 0.9, &OC::beta1, nullptr},
+      {"beta2", HT::unit, 0.999, &OC::beta2, nullptr},
+      {"eps", HT::nonneg, 1e-8, &OC::eps, nullptr},
+      {"weight_decay", HT::nonneg, 0.0, &OC::weight_decay, nullptr},
+      {"amsgrad", HT::flag, 0.0, nullptr, &OC::amsgrad}},
+     {{StateSlot::exp_avg, &opt_always, nullptr},
+      {StateSlot::exp_avg_sq, &opt_always, nullptr},
+      {StateSlot::max_exp_avg_sq, &opt_with_amsgrad, nullptr}}},
+    {OptKind::adamw, "adamw",
+     {{"lr", HT::nonneg, 1e-3, &OC::lr, nullptr},
+      {"beta1", HT::unit, 0.9, &OC::beta1, nullptr},
+      {"beta2", HT::unit, 0.999, &OC::beta2, nullptr},
+      {"eps", HT::nonneg, 1e-8, &OC::eps, nullptr},
+      {"weight_decay", HT::nonneg, 1e-2, &OC::weight_decay, nullptr},
+      {"amsgrad", HT::flag, 0.0, nullptr, &OC::amsgrad}},
+     {{StateSlot::exp_avg, &opt_always, nullptr},
+      {StateSlot::exp_avg_sq, &opt_always, nullptr},
+      {StateSlot::max_exp_avg_sq, &opt_with_amsgrad, nullptr}}},
+    {OptKind::rmsprop, "rmsprop",
+     {{"lr", HT::nonneg, 1e-2, &OC::lr, nullptr},
+      {"alpha", HT::nonneg, 0.99, &OC::alpha, nullptr},
+      {"eps", HT::nonneg, 1e-8, &OC::eps, nullptr},
+      {"weight_decay", HT::nonneg, 0.0, &OC::weight_decay, nullptr},
+      {"momentum", HT::nonneg, 0.0, &OC::momentum, nullptr},
+      {"centered", HT::flag, 0.0, nullptr, &OC::centered}},
+     {{StateSlot::square_avg, &opt_always, nullptr},
+      {StateSlot::momentum_buffer, &opt_with_momentum, nullptr},
+      {StateSlot::grad_avg, &opt_with_centered, nullptr}}},
+    {OptKind::adagrad, "adagrad",
+     {{"lr", HT::nonneg, 1e-2, &OC::lr, nullptr},
+      {"lr_decay", HT::nonneg, 0.0, &OC::lr_decay, nullptr},
+      {"weight_decay", HT::nonneg, 0.0, &OC::weight_decay, nullptr},
+      {"initial_accumulator_value", HT::nonneg, 0.0, &OC::initial_accumulator_value, nullptr},
+      {"eps", HT::nonneg, 1e-10, &OC::eps, nullptr}},
+     {{StateSlot::sum, &opt_always, &OC::initial_accumulator_value}}},
+};
+inline constexpr HyperDef kClipHypers[] = {
+    {"clip_norm", HT::clip, 0.0, &OC::clip_norm, nullptr},
+    {"clip_value", HT::clip, 0.0, &OC::clip_value, nullptr}};
+}  // namespace opt_table
+using opt_table::kClipHypers;
+using opt_table::kOptimizers;
+
+inline const OptInfo& opt_info(OptKind kind) { return kOptimizers[static_cast<int>(kind)]; }
+
+// Typed pointers to the state arrays of one range of the arena, indexed by slot (nullptr: the
+// configuration keeps no such array). Built once per step; the update loops read only these.
+template <typename T>
+struct OptSlots {
+  T* p[kNumStateSlots] = {};
+  T* operator[](StateSlot s) const { return p[static_cast<int>(s)]; }
+  OptSlots offset(int64_t k) const {
+    OptSlots o;
+    for (int i = 0; i < kNumStateSlots; ++i) o.p[i] = p[i] ? p[i] + k : nullptr;
+    return o;
+  }
+};
+
+// The state of an optimizer: the arrays its configuration keeps, in registry order.
 template <typename T>
 struct OptState {
   int64_t step = 0;
-  std::vector<std::string> names;       // state array names, in a fixed order
-  std::vector<std::vector<T>> arrays;   // one per name, each `count` long
-  std::vector<T>* find(const std::string& name);
+  std::vector<StateSlot> slots;        // which array each entry of `arrays` is
+  std::vector<std::vector<T>> arrays;  // one per slot, each `count` long
+  std::vector<std::string> names() const;
+  OptSlots<T> pointers();
 };
 
-// The state arrays a configuration needs (names in order), with their initial values.
-std::vector<std::pair<std::string, double>> opt_state_layout(const OptConfig& cfg);
+// The state arrays a configuration keeps (registry order), with their initial values.
+std::vector<std::pair<StateSlot, double>> opt_state_layout(const OptConfig& cfg);
 
 // Clip by value, then by global norm; returns the global norm before norm-clipping.
 template <typename T>

@@ -1,5 +1,5 @@
 // The optimizer update loops, compiled once per instruction set: this header is included by
-// optimizers.cpp (baseline), optimizers_avx2.cpp and optimizers_avx512.cpp (with their ISA
+// optimizers_generic.cpp (baseline), optimizers_avx2.cpp and optimizers_avx512.cpp (with their ISA
 // flags), each inside its own namespace FASTBP_OPT_NS so the copies never mix at link time.
 // Shapes: param, grad and every state array are the flat arena (n values).
 #pragma once
@@ -16,10 +16,10 @@ namespace fastbp {
 namespace FASTBP_OPT_NS {
 
 template <typename T>
-void opt_step_kernel(T* p, T* g, int64_t n, int64_t offset, const OptConfig& c,
-                     OptState<T>& st, int64_t step) {
-  // p, g: this range of the arena; the state arrays are indexed from `offset`; `step` is the
-  // step count after this update (1 on the first).
+void opt_step_kernel(T* p, T* g, int64_t n, const OptConfig& c, const OptSlots<T>& st,
+                     int64_t step) {
+  // p, g and the state pointers: this range of the arena; `step` is the step count after
+  // this update (1 on the first).
   const bool first = step == 1;
   const T lr = T(c.lr);
   const T wd = T(c.weight_decay);
@@ -32,7 +32,7 @@ void opt_step_kernel(T* p, T* g, int64_t n, int64_t offset, const OptConfig& c,
         for (int64_t i = 0; i < n; ++i) p[i] -= lr * g[i];
         return;
       }
-      T* buf = (st.find("momentum_buffer")->data() + offset);
+      T* buf = st[StateSlot::momentum_buffer];
       const T mom = T(c.momentum), damp = T(1.0 - c.dampening);
       for (int64_t i = 0; i < n; ++i) {
         buf[i] = first ? g[i] : mom * buf[i] + damp * g[i];
@@ -47,9 +47,9 @@ void opt_step_kernel(T* p, T* g, int64_t n, int64_t offset, const OptConfig& c,
         const T f = T(1.0 - c.lr * c.weight_decay);
         for (int64_t i = 0; i < n; ++i) p[i] *= f;
       }
-      T* m = (st.find("exp_avg")->data() + offset);
-      T* v = (st.find("exp_avg_sq")->data() + offset);
-      T* vmax = c.amsgrad ? (st.find("max_exp_avg_sq")->data() + offset) : nullptr;
+      T* m = st[StateSlot::exp_avg];
+      T* v = st[StateSlot::exp_avg_sq];
+      T* vmax = st[StateSlot::max_exp_avg_sq];
       const T b1 = T(c.beta1), b2 = T(c.beta2);
       const T one_b1 = T(1.0 - c.beta1), one_b2 = T(1.0 - c.beta2);
       const double bc1 = 1.0 - std::pow(c.beta1, double(step));
@@ -82,9 +82,9 @@ void opt_step_kernel(T* p, T* g, int64_t n, int64_t offset, const OptConfig& c,
       return;
     }
     case OptKind::rmsprop: {
-      T* sq = (st.find("square_avg")->data() + offset);
-      T* buf = c.momentum > 0.0 ? (st.find("momentum_buffer")->data() + offset) : nullptr;
-      T* ga = c.centered ? (st.find("grad_avg")->data() + offset) : nullptr;
+      T* sq = st[StateSlot::square_avg];
+      T* buf = st[StateSlot::momentum_buffer];
+      T* ga = st[StateSlot::grad_avg];
       const T a = T(c.alpha), one_a = T(1.0 - c.alpha), eps = T(c.eps), mom = T(c.momentum);
       for (int64_t i = 0; i < n; ++i) {
         sq[i] = a * sq[i] + one_a * g[i] * g[i];
@@ -105,7 +105,7 @@ void opt_step_kernel(T* p, T* g, int64_t n, int64_t offset, const OptConfig& c,
       return;
     }
     case OptKind::adagrad: {
-      T* s = (st.find("sum")->data() + offset);
+      T* s = st[StateSlot::sum];
       const T clr = T(c.lr / (1.0 + double(step - 1) * c.lr_decay));
       const T eps = T(c.eps);
       for (int64_t i = 0; i < n; ++i) {
@@ -118,10 +118,10 @@ void opt_step_kernel(T* p, T* g, int64_t n, int64_t offset, const OptConfig& c,
 }
 
 #define FASTBP_OPT_INSTANTIATE                                                              \
-  template void opt_step_kernel<float>(float*, float*, int64_t, int64_t, const OptConfig&, \
-                                       OptState<float>&, int64_t);                        \
-  template void opt_step_kernel<double>(double*, double*, int64_t, int64_t,               \
-                                        const OptConfig&, OptState<double>&, int64_t);
+  template void opt_step_kernel<float>(float*, float*, int64_t, const OptConfig&,          \
+                                       const OptSlots<float>&, int64_t);                    \
+  template void opt_step_kernel<double>(double*, double*, int64_t, const OptConfig&,       \
+                                        const OptSlots<double>&, int64_t);
 
 }  // namespace FASTBP_OPT_NS
 }  // namespace fastbp

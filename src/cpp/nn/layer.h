@@ -1,8 +1,9 @@
 // The engine's layer abstraction. A layer maps x (n x in_dim) to y (n x out_dim); backward
 // takes dy (n x out_dim, which it may overwrite) and writes its parameter gradients
 // (overwriting) and, when dx != nullptr, dx (n x in_dim).
-// Layers own their workspace (grown in reserve(), never on the hot path) and get pointers into
-// the network's flat parameter / gradient / buffer arenas in bind().
+// Layers own their workspace (grown in reserve(), never on the hot path) and take pointers
+// into the network's flat parameter / gradient / buffer arenas in bind(), in the order and
+// sizes of their kind's row of the layer table (nn/layer_table.h), which alone knows shapes.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -15,7 +16,7 @@ namespace fastbp {
 
 // A parsed layer spec (docs/ENGINE.md), free of Python.
 struct LayerSpec {
-  std::string type;        // dense | activation | dropout | batchnorm | layernorm | residual
+  std::string type;        // a layer_kinds() name
   int64_t in = 0, out = 0; // dims (dim-preserving layers have in == out)
   Act act = Act::identity;
   double alpha = 0.0;      // leaky_relu slope / elu alpha
@@ -24,13 +25,40 @@ struct LayerSpec {
   std::vector<LayerSpec> children;    // residual block
 };
 
+// One parameter (or buffer) array of the arena layout.
 struct ParamInfo {
+  std::string name;
   std::vector<int64_t> shape;
   bool penalised = false;  // L1/L2 apply (dense weights)
   int64_t size() const {
     int64_t s = 1;
     for (auto d : shape) s *= d;
     return s;
+  }
+};
+
+// Hands out consecutive slices of the arenas, sized by the layout (layer_shapes()).
+template <typename T>
+struct ArenaCursor {
+  T* params;
+  T* grads;
+  T* buffers;
+  const ParamInfo* pinfo;  // the next parameter's layout entry
+  const ParamInfo* binfo;  // the next buffer's layout entry
+  // The next parameter; its gradient goes to `grad`.
+  T* param(T*& grad) {
+    const int64_t n = (pinfo++)->size();
+    T* p = params;
+    grad = grads;
+    params += n;
+    grads += n;
+    return p;
+  }
+  T* buffer() {
+    const int64_t n = (binfo++)->size();
+    T* b = buffers;
+    buffers += n;
+    return b;
   }
 };
 
@@ -46,10 +74,8 @@ class Layer {
   virtual ~Layer() = default;
   int64_t in_dim = 0, out_dim = 0;
   int index = 0;  // position in a pre-order walk of the spec
-  virtual void collect_params(std::vector<ParamInfo>& out) const {}
-  virtual void collect_buffers(std::vector<ParamInfo>& out) const {}
-  // Take this layer's slices of the arenas, advancing the pointers.
-  virtual void bind(T*& params, T*& grads, T*& buffers) {}
+  // Take this layer's slices of the arenas (its parameters, then its buffers).
+  virtual void bind(ArenaCursor<T>& arenas) {}
   virtual void reserve(int64_t n) {}
   virtual void forward(const T* x, T* y, int64_t n, const Ctx& ctx) = 0;
   virtual void backward(const T* x, const T* y, T* dy, T* dx, int64_t n, const Ctx& ctx) = 0;
@@ -63,9 +89,7 @@ template <typename T>
 class Sequential : public Layer<T> {
  public:
   Sequential(const std::vector<LayerSpec>& specs, int& counter);
-  void collect_params(std::vector<ParamInfo>& out) const override;
-  void collect_buffers(std::vector<ParamInfo>& out) const override;
-  void bind(T*& params, T*& grads, T*& buffers) override;
+  void bind(ArenaCursor<T>& arenas) override;
   void reserve(int64_t n) override;
   void forward(const T* x, T* y, int64_t n, const Ctx& ctx) override;
   void backward(const T* x, const T* y, T* dy, T* dx, int64_t n, const Ctx& ctx) override;

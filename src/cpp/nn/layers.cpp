@@ -6,8 +6,7 @@
 #include "core/rng.h"
 #include "kernels/activations.h"
 #include "kernels/gemm/gemm.h"
-#include "nn/layer.h"
-#include "nn/norm_layers.h"
+#include "nn/layers.h"
 
 namespace fastbp {
 
@@ -28,15 +27,9 @@ class Dense : public Layer<T> {
     this->in_dim = s.in;
     this->out_dim = s.out;
   }
-  void collect_params(std::vector<ParamInfo>& out) const override {
-    out.push_back({{this->in_dim, this->out_dim}, true});
-    out.push_back({{this->out_dim}, false});
-  }
-  void bind(T*& p, T*& g, T*&) override {
-    W_ = p; p += this->in_dim * this->out_dim;
-    b_ = p; p += this->out_dim;
-    dW_ = g; g += this->in_dim * this->out_dim;
-    db_ = g; g += this->out_dim;
+  void bind(ArenaCursor<T>& a) override {
+    W_ = a.param(dW_);
+    b_ = a.param(db_);
   }
   void reserve(int64_t n) override {
     if (act_needs_z(act_)) grow(z_, size_t(n * this->out_dim));
@@ -131,9 +124,7 @@ class Residual : public Layer<T> {
       throw std::invalid_argument("residual: the block must map width " + std::to_string(s.in) +
                                   " to the same width");
   }
-  void collect_params(std::vector<ParamInfo>& out) const override { block_.collect_params(out); }
-  void collect_buffers(std::vector<ParamInfo>& out) const override { block_.collect_buffers(out); }
-  void bind(T*& p, T*& g, T*& b) override { block_.bind(p, g, b); }
+  void bind(ArenaCursor<T>& a) override { block_.bind(a); }
   void reserve(int64_t n) override {
     block_.reserve(n);
     grow(yblock_, size_t(n * this->in_dim));
@@ -178,16 +169,8 @@ Sequential<T>::Sequential(const std::vector<LayerSpec>& specs, int& counter) {
 }
 
 template <typename T>
-void Sequential<T>::collect_params(std::vector<ParamInfo>& out) const {
-  for (const auto& l : layers_) l->collect_params(out);
-}
-template <typename T>
-void Sequential<T>::collect_buffers(std::vector<ParamInfo>& out) const {
-  for (const auto& l : layers_) l->collect_buffers(out);
-}
-template <typename T>
-void Sequential<T>::bind(T*& p, T*& g, T*& b) {
-  for (auto& l : layers_) l->bind(p, g, b);
+void Sequential<T>::bind(ArenaCursor<T>& a) {
+  for (auto& l : layers_) l->bind(a);
 }
 template <typename T>
 void Sequential<T>::reserve(int64_t n) {
@@ -221,29 +204,33 @@ void Sequential<T>::backward(const T* x, const T* y, T* dy, T* dx, int64_t n, co
 }
 
 template <typename T>
-std::unique_ptr<Layer<T>> make_layer(const LayerSpec& s, int& counter) {
-  const int my_index = counter++;
-  std::unique_ptr<Layer<T>> l;
-  if (s.in <= 0 || s.out <= 0)
-    throw std::invalid_argument("layer '" + s.type + "' has a non-positive width");
-  if (s.type == "dense") l = std::make_unique<Dense<T>>(s);
-  else if (s.type == "activation") l = std::make_unique<Activation<T>>(s);
-  else if (s.type == "dropout") {
-    if (!(s.rate >= 0.0 && s.rate < 1.0))
-      throw std::invalid_argument("dropout rate must be in [0, 1), got " + std::to_string(s.rate));
-    l = std::make_unique<Dropout<T>>(s);
-  } else if (s.type == "residual") l = std::make_unique<Residual<T>>(s, counter);
-  else if (s.type == "batchnorm") l = make_batchnorm<T>(s);
-  else if (s.type == "layernorm") l = make_layernorm<T>(s);
-  else
-    throw std::invalid_argument("unknown layer type '" + s.type + "'");
-  l->index = my_index;
-  return l;
+std::unique_ptr<Layer<T>> make_dense(const LayerSpec& s, int&) {
+  return std::make_unique<Dense<T>>(s);
+}
+template <typename T>
+std::unique_ptr<Layer<T>> make_activation(const LayerSpec& s, int&) {
+  return std::make_unique<Activation<T>>(s);
+}
+template <typename T>
+std::unique_ptr<Layer<T>> make_dropout(const LayerSpec& s, int&) {
+  if (!(s.rate >= 0.0 && s.rate < 1.0))
+    throw std::invalid_argument("dropout rate must be in [0, 1), got " + std::to_string(s.rate));
+  return std::make_unique<Dropout<T>>(s);
+}
+template <typename T>
+std::unique_ptr<Layer<T>> make_residual(const LayerSpec& s, int& counter) {
+  return std::make_unique<Residual<T>>(s, counter);
 }
 
 template class Sequential<float>;
 template class Sequential<double>;
-template std::unique_ptr<Layer<float>> make_layer<float>(const LayerSpec&, int&);
-template std::unique_ptr<Layer<double>> make_layer<double>(const LayerSpec&, int&);
+#define FASTBP_INST(T)                                                        \
+  template std::unique_ptr<Layer<T>> make_dense<T>(const LayerSpec&, int&);      \
+  template std::unique_ptr<Layer<T>> make_activation<T>(const LayerSpec&, int&); \
+  template std::unique_ptr<Layer<T>> make_dropout<T>(const LayerSpec&, int&);    \
+  template std::unique_ptr<Layer<T>> make_residual<T>(const LayerSpec&, int&);
+FASTBP_INST(float)
+FASTBP_INST(double)
+#undef FASTBP_INST
 
 }  // namespace fastbp

@@ -1,27 +1,20 @@
 #include "nn/network.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <utility>
 
 #include "core/rng.h"
+#include "nn/layer_table.h"
 
 namespace fastbp {
-
-namespace {
-bool spec_has(const std::vector<LayerSpec>& spec, const char* type) {
-  for (const auto& s : spec)
-    if (s.type == type || spec_has(s.children, type)) return true;
-  return false;
-}
-}  // namespace
 
 template <typename T>
 Network<T>::Network(const std::vector<LayerSpec>& spec, uint64_t seed)
     : body_(spec, layer_count_), seed_(seed) {
-  has_batchnorm_ = spec_has(spec, "batchnorm");
-  body_.collect_params(pinfo_);
-  body_.collect_buffers(binfo_);
+  has_batchnorm_ = spec_has_batch_statistics(spec);
+  layer_shapes(spec, pinfo_, binfo_);
   int64_t np = 0, nb = 0;
   for (const auto& p : pinfo_) {
     if (p.penalised) penalised_.emplace_back(np, p.size());
@@ -31,10 +24,9 @@ Network<T>::Network(const std::vector<LayerSpec>& spec, uint64_t seed)
   params_.assign(size_t(np), T(0));
   grads_.assign(size_t(np), T(0));
   buffers_.assign(size_t(nb), T(0));
-  T* p = params_.data();
-  T* g = grads_.data();
-  T* b = buffers_.data();
-  body_.bind(p, g, b);
+  ArenaCursor<T> cursor{params_.data(), grads_.data(), buffers_.data(), pinfo_.data(),
+                        binfo_.data()};
+  body_.bind(cursor);
   set_optimizer(OptConfig{});
 }
 
@@ -48,11 +40,23 @@ void Network<T>::reserve(int64_t n) {
 }
 
 template <typename T>
+int64_t Network<T>::predict_budget_rows() const {
+  const int64_t per_row = std::max<int64_t>(1, row_elems) * int64_t(sizeof(T));
+  return std::max(kPredictMinRows, kPredictWorkspaceBytes / per_row);
+}
+
+template <typename T>
 void Network<T>::predict(const T* x, T* out, int64_t n) {
-  reserve(n);
+  // Inference rows are independent: bounded chunks give the rows of one big call, with a
+  // workspace that does not grow with n.
+  const int64_t chunk = std::max(reserved_, predict_budget_rows());
+  reserve(std::min(n, chunk));
   Ctx ctx;
   ctx.training = false;
-  body_.forward(x, out, n, ctx);
+  for (int64_t r = 0; r < n; r += chunk) {
+    const int64_t m = std::min(chunk, n - r);
+    body_.forward(x + r * in_dim(), out + r * out_dim(), m, ctx);
+  }
 }
 
 template <typename T>
@@ -129,14 +133,11 @@ double Network<T>::fit_epoch(const T* X, const Target<T>& t, int64_t N, int64_t 
   if (t.labels) lb_.resize(size_t(batch_size));
   if (t.weight) wb_.resize(size_t(batch_size));
   reserve(batch_size);
-  for (int64_t i = 0; i < N; ++i) perm_[i] = i;
   if (shuffle) {
-    const uint64_t base = rng_mix(rng_mix(seed_, 2), epoch_counter_);
-    for (int64_t i = N - 1; i >= 1; --i) {
-      const int64_t j = int64_t(rng_bounded(splitmix64(base + uint64_t(i)), uint64_t(i + 1)));
-      std::swap(perm_[i], perm_[j]);
-    }
+    shuffle_permutation(seed_, epoch_counter_, N, perm_.data());
     ++epoch_counter_;
+  } else {
+    for (int64_t i = 0; i < N; ++i) perm_[i] = i;
   }
   const double saved_lr = opt_.lr;
   double total = 0.0;
@@ -165,9 +166,9 @@ double Network<T>::fit_epoch(const T* X, const Target<T>& t, int64_t N, int64_t 
 template <typename T>
 void Network<T>::set_optimizer(const OptConfig& cfg, bool reset) {
   const auto layout = opt_state_layout(cfg);
-  bool same = cfg.kind == opt_.kind && layout.size() == opt_state_.names.size();
+  bool same = cfg.kind == opt_.kind && layout.size() == opt_state_.slots.size();
   for (size_t i = 0; same && i < layout.size(); ++i)
-    same = layout[i].first == opt_state_.names[i];
+    same = layout[i].first == opt_state_.slots[i];
   if (same && !reset) {
     opt_ = cfg;
     return;
@@ -176,7 +177,7 @@ void Network<T>::set_optimizer(const OptConfig& cfg, bool reset) {
   // std::bad_alloc here must not leave opt_ describing state arrays that do not exist.
   OptState<T> fresh;
   for (const auto& e : layout) {
-    fresh.names.push_back(e.first);
+    fresh.slots.push_back(e.first);
     fresh.arrays.emplace_back(params_.size(), T(e.second));
   }
   opt_state_ = std::move(fresh);

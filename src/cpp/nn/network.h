@@ -39,8 +39,13 @@ class Network {
   std::vector<T>& buffer_arena() { return buffers_; }
   std::mutex& mutex() { return mu_; }
 
-  // Inference: out (n x out_dim).
+  // Inference: out (n x out_dim), in chunks of max(rows training reserved,
+  // predict_budget_rows()) rows: the workspace does not grow with n.
   void predict(const T* x, T* out, int64_t n);
+  // As many rows as fit in kPredictWorkspaceBytes of workspace (at least kPredictMinRows).
+  int64_t predict_budget_rows() const;
+  static constexpr int64_t kPredictWorkspaceBytes = int64_t(16) << 20;
+  static constexpr int64_t kPredictMinRows = 64;
   // Training-mode forward + loss + backward; gradients land in grad_arena(). Returns the loss
   // (penalties included).
   double loss_and_gradients(const T* x, const Target<T>& t, int64_t n, const LossArgs& loss,

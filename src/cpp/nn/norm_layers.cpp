@@ -6,7 +6,7 @@
 //   backward (both): dxhat = dy*gamma; dgamma = sum dy*xhat; dbeta = sum dy;
 //     dx = invstd/m * (m*dxhat - sum(dxhat) - xhat*sum(dxhat*xhat)), sums over the m values
 //     that share a mean (batch rows for BatchNorm, features for LayerNorm).
-#include "nn/norm_layers.h"
+#include "nn/layers.h"
 
 #include <cmath>
 #include <stdexcept>
@@ -21,19 +21,11 @@ class BatchNorm : public Layer<T> {
   explicit BatchNorm(const LayerSpec& s) : eps_(s.eps), momentum_(s.momentum) {
     this->in_dim = this->out_dim = s.in;
   }
-  void collect_params(std::vector<ParamInfo>& out) const override {
-    out.push_back({{this->in_dim}, false});
-    out.push_back({{this->in_dim}, false});
-  }
-  void collect_buffers(std::vector<ParamInfo>& out) const override {
-    out.push_back({{this->in_dim}, false});
-    out.push_back({{this->in_dim}, false});
-  }
-  void bind(T*& p, T*& g, T*& b) override {
-    const int64_t d = this->in_dim;
-    gamma_ = p; beta_ = p + d; p += 2 * d;
-    dgamma_ = g; dbeta_ = g + d; g += 2 * d;
-    rmean_ = b; rvar_ = b + d; b += 2 * d;
+  void bind(ArenaCursor<T>& a) override {
+    gamma_ = a.param(dgamma_);
+    beta_ = a.param(dbeta_);
+    rmean_ = a.buffer();
+    rvar_ = a.buffer();
   }
   void reserve(int64_t n) override {
     if (xhat_.size() < size_t(n * this->in_dim)) xhat_.resize(size_t(n * this->in_dim));
@@ -111,14 +103,9 @@ template <typename T>
 class LayerNorm : public Layer<T> {
  public:
   explicit LayerNorm(const LayerSpec& s) : eps_(s.eps) { this->in_dim = this->out_dim = s.in; }
-  void collect_params(std::vector<ParamInfo>& out) const override {
-    out.push_back({{this->in_dim}, false});
-    out.push_back({{this->in_dim}, false});
-  }
-  void bind(T*& p, T*& g, T*&) override {
-    const int64_t d = this->in_dim;
-    gamma_ = p; beta_ = p + d; p += 2 * d;
-    dgamma_ = g; dbeta_ = g + d; g += 2 * d;
+  void bind(ArenaCursor<T>& a) override {
+    gamma_ = a.param(dgamma_);
+    beta_ = a.param(dbeta_);
   }
   void reserve(int64_t n) override {
     if (xhat_.size() < size_t(n * this->in_dim)) xhat_.resize(size_t(n * this->in_dim));
@@ -176,21 +163,21 @@ class LayerNorm : public Layer<T> {
 }  // namespace
 
 template <typename T>
-std::unique_ptr<Layer<T>> make_batchnorm(const LayerSpec& s) {
+std::unique_ptr<Layer<T>> make_batchnorm(const LayerSpec& s, int&) {
   if (!(s.eps > 0.0)) throw std::invalid_argument("batchnorm eps must be > 0");
   if (!(s.momentum >= 0.0 && s.momentum <= 1.0))
     throw std::invalid_argument("batchnorm momentum must be in [0, 1]");
   return std::make_unique<BatchNorm<T>>(s);
 }
 template <typename T>
-std::unique_ptr<Layer<T>> make_layernorm(const LayerSpec& s) {
+std::unique_ptr<Layer<T>> make_layernorm(const LayerSpec& s, int&) {
   if (!(s.eps > 0.0)) throw std::invalid_argument("layernorm eps must be > 0");
   return std::make_unique<LayerNorm<T>>(s);
 }
 
-template std::unique_ptr<Layer<float>> make_batchnorm<float>(const LayerSpec&);
-template std::unique_ptr<Layer<double>> make_batchnorm<double>(const LayerSpec&);
-template std::unique_ptr<Layer<float>> make_layernorm<float>(const LayerSpec&);
-template std::unique_ptr<Layer<double>> make_layernorm<double>(const LayerSpec&);
+template std::unique_ptr<Layer<float>> make_batchnorm<float>(const LayerSpec&, int&);
+template std::unique_ptr<Layer<double>> make_batchnorm<double>(const LayerSpec&, int&);
+template std::unique_ptr<Layer<float>> make_layernorm<float>(const LayerSpec&, int&);
+template std::unique_ptr<Layer<double>> make_layernorm<double>(const LayerSpec&, int&);
 
 }  // namespace fastbp

@@ -1,0 +1,44 @@
+// Platform shim: every compiler- or OS-specific call of the engine goes through here, with
+// one branch per platform (GCC/Clang builtins; MSVC intrinsics / Win32; a portable fallback).
+#pragma once
+#include <cstdint>
+
+#if defined(_MSC_VER) && !defined(__clang__)
+#include <intrin.h>
+#endif
+
+namespace fastbp {
+
+// r = a * b; true when the product overflows int64 (r is then unspecified).
+inline bool mul_overflow(int64_t a, int64_t b, int64_t* r) {
+#if defined(__GNUC__) || defined(__clang__)
+  return __builtin_mul_overflow(a, b, r);
+#elif defined(_MSC_VER) && defined(_M_X64)
+  int64_t hi = 0;
+  const int64_t lo = _mul128(a, b, &hi);
+  *r = lo;
+  return hi != (lo < 0 ? -1 : 0);
+#else
+  if (a != 0 && ((a > 0 && b > 0 && a > INT64_MAX / b) || (a > 0 && b < 0 && b < INT64_MIN / a) ||
+                 (a < 0 && b > 0 && a < INT64_MIN / b) || (a < 0 && b < 0 && a < INT64_MAX / b)))
+    return true;
+  *r = a * b;
+  return false;
+#endif
+}
+
+// r = a + b; true when the sum overflows int64.
+inline bool add_overflow(int64_t a, int64_t b, int64_t* r) {
+#if defined(__GNUC__) || defined(__clang__)
+  return __builtin_add_overflow(a, b, r);
+#else
+  if ((b > 0 && a > INT64_MAX - b) || (b < 0 && a < INT64_MIN - b)) return true;
+  *r = a + b;
+  return false;
+#endif
+}
+
+// Physical memory in bytes (0 if unknown), read once (sysconf is a system call).
+double physical_memory_bytes();
+
+}  // namespace fastbp
