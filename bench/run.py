@@ -31,12 +31,22 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
-from fastbp_bench.frameworks import (CONFIGS, FRAMEWORKS, Config,  # noqa: E402
-                                    available, make_runner)
-from fastbp_bench.harness import (Budget, cpu_snapshot, foreign_load,  # noqa: E402
-                                  machine_info, measure, os_thread_count, peak_rss_kib,
-                                  pin_current_process, reset_peak_rss, rss_kib, run_child,
-                                  versions, wait_quiet)
+from fastbp_bench.frameworks import CONFIGS, FRAMEWORKS, Config, available, make_runner  # noqa: E402
+from fastbp_bench.harness import (  # noqa: E402
+    Budget,
+    cpu_snapshot,
+    foreign_load,
+    machine_info,
+    measure,
+    os_thread_count,
+    peak_rss_kib,
+    pin_current_process,
+    reset_peak_rss,
+    rss_kib,
+    run_child,
+    versions,
+    wait_quiet,
+)
 
 PARTS = ("gemm", "step", "fit", "memory", "sklearn", "activations")
 
@@ -94,8 +104,8 @@ def _loadavg() -> Optional[List[float]]:
 
 def child_gemm(task: Dict[str, Any]) -> Dict[str, Any]:
     import numpy as np  # noqa: F401  (load before limiting the pools)
-    import fastbp
 
+    import fastbp
     from fastbp_bench.gemm import run_gemm
 
     threads = task["threads"]

@@ -169,7 +169,8 @@ def test_gemm_isas_agree_with_naive(dtype, isa_guard):
         np.testing.assert_allclose(c, ref, rtol=0, atol=100 * 90 * np.finfo(dtype).eps)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     m=st.integers(1, 300),
     n=st.integers(1, 300),

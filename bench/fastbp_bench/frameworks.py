@@ -17,7 +17,7 @@ torch and jax are imported inside their runners only, so fastbp-only runs need N
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
 import numpy as np
 

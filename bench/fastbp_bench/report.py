@@ -203,11 +203,13 @@ def render_markdown(res: Dict[str, Any], name: str = "", stat: str = "median") -
              f"({m.get('logical_cpus', '?')} logical CPUs)")
     L.append("")
     L.append(f"- run: {meta.get('started', '?')} → {meta.get('finished', '?')} "
-             f"({meta.get('wall_s', 0):.0f} s){' — **quick smoke run**' if opts.get('quick') else ''}"
+             f"({meta.get('wall_s', 0):.0f} s)"
+             f"{' — **quick smoke run**' if opts.get('quick') else ''}"
              f"; command: `{meta.get('command', '')}`")
     L.append(f"- machine: {m.get('cpu_model', '?')}, {m.get('logical_cpus', '?')} logical CPUs, "
              f"caches {', '.join(f'{k} {x}' for k, x in (m.get('caches') or {}).items())}, "
-             f"{m.get('mem_total_gib', '?')} GiB, {m.get('system', '')}, Python {m.get('python', '')}")
+             f"{m.get('mem_total_gib', '?')} GiB, {m.get('system', '')}, "
+             f"Python {m.get('python', '')}")
     loads = [c.get("foreign_load") for c in res.get("children", [])
              if c.get("foreign_load") is not None]
     L.append(f"- load average at start {_load(m.get('loadavg'))}, at end "
@@ -234,7 +236,8 @@ def render_markdown(res: Dict[str, Any], name: str = "", stat: str = "median") -
     targets = evaluate_targets(res, stat) if res.get("meta") else (res.get("targets") or [])
     _set_stat(stat)
     if loads and sorted(loads)[len(loads) // 2] > 0.3:
-        L.append(f"> **Warning:** other processes used a median {sorted(loads)[len(loads) // 2]:.2f}"
+        med_load = sorted(loads)[len(loads) // 2]
+        L.append(f"> **Warning:** other processes used a median {med_load:.2f}"
                  f" cores of {m.get('logical_cpus', '?')} while this ran; timings (above all the "
                  f"multi-threaded ones) are disturbed. "
                  + ("Re-render with `--stat min` for the best-case cost, or re-run on a quiet "
@@ -410,7 +413,8 @@ def render_markdown(res: Dict[str, Any], name: str = "", stat: str = "median") -
                 what += f" {c['config']}"
             tiu = c.get("threads_in_use") or {}
             tiu_s = ", ".join(f"{k}={v}" for k, v in tiu.items()
-                              if k not in ("jax_devices", "isa", "fit_kwargs") and v not in ("", None))
+                              if k not in ("jax_devices", "isa", "fit_kwargs")
+                              and v not in ("", None))
             fl = c.get("foreign_load")
             L.append(f"| {what} | {c.get('threads')} | {c.get('affinity', '')} | {tiu_s} | "
                      f"{c.get('child_wall_s', 0) or 0:.1f} s | "
