@@ -79,6 +79,7 @@ class Network {
   void reserve(int64_t n);
   double forward_backward(const T* x, const Target<T>& t, int64_t n, const LossArgs& loss,
                           const PenaltyArgs& pen);
+  double add_penalty(const PenaltyArgs& pen);
   void update();
 
   int layer_count_ = 0;  // declared before body_: body_'s constructor numbers the layers
