@@ -489,8 +489,9 @@ def _extra_parts(opts: Options, frameworks: Sequence[str], call: Any, res: Dict[
             if opts.quick:
                 fws = [f for f in fws if f != "torch"]
             for fw in fws:
+                bud = opts.budgets["gemm" if opts.quick else "step"]
                 out = call(dict(kind="activations", framework=fw, threads=threads,
-                                activations=acts, budget=opts.budgets["step"].as_dict()))
+                                activations=acts, budget=bud.as_dict()))
                 res["activations"].extend(out.get("rows", []))
                 log(f"  activations {fw}: {len(out.get('rows', []))} measured")
 
