@@ -250,3 +250,22 @@ def test_gemm_spans_several_blocks(isa, dtype, isa_guard):
         for threads in (1, 2):
             _core.set_num_threads(threads)
             _check(a, b, c0, ta, tb, 1.0, 0.3, dtype, ref)
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_gemm_one_row(isa, dtype, isa_guard):
+    # A batch of one (M == 1): the vector-matrix path, every transposition, chunk and lane
+    # tails (N, K not multiples of the vector width), C accumulated or overwritten.
+    _core.set_isa(isa)
+    rng = np.random.default_rng(5)
+    for n, k in [(1031, 513), (700, 2100), (5, 3), (64, 64), (257, 1)]:
+        for ta, tb in TRANS:
+            a, b = _operands(rng, 1, n, k, ta, tb, dtype)
+            c_init = rng.standard_normal((1, n)).astype(dtype)
+            ref = _reference(a, b, ta, tb)
+            for threads in (1, 2):
+                _core.set_num_threads(threads)
+                for alpha, beta in [(1.0, 0.0), (-0.5, 0.3)]:
+                    c0 = np.full((1, n), np.nan, dtype) if beta == 0.0 else c_init
+                    _check(a, b, c0, ta, tb, alpha, beta, dtype, ref)

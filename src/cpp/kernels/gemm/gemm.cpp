@@ -263,6 +263,14 @@ void gemm_dispatch(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, 
   }
   const GemmKernel<T>& kd = gemm_kernel_for<T>(active_isa());
   const double work = double(M) * double(N) * double(K);
+  // One row (a batch of one): a vector-matrix product, no packing, one thread (memory bound).
+  if (M == 1) {
+    T* abuf = static_cast<T*>(tl_apack.get(size_t((K > N ? K : N) + 16) * sizeof(T)));
+    if (abuf != nullptr) {
+      kd.gemv(transa, transb, N, K, alpha, A, lda, B, ldb, beta, C, abuf);
+      return;
+    }
+  }
   if (work <= double(kd.small_max_work) &&
       (transb == Trans::N || K * N <= small_trans_b_max<T>())) {
     small_rows_parallel<T>(kd, transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);

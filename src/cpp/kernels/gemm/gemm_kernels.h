@@ -51,6 +51,13 @@ using SmallFn = void (*)(Trans transa, Trans transb, int64_t M, int64_t N, int64
                          const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C,
                          int64_t ldc);
 
+// One row of C (M == 1, a vector-matrix product): C(1 x N) = alpha * op(A)(1 x K) . op(B)
+// + beta * C, where op(A)(0, p) = A[p] (transa N) or A[p*lda] (transa T). abuf: scratch for
+// max(K, N) + 16 elements (the gathered op(A) row, or running sums).
+template <typename T>
+using GemvFn = void (*)(Trans transa, Trans transb, int64_t N, int64_t K, T alpha, const T* A,
+                        int64_t lda, const T* B, int64_t ldb, T beta, T* C, T* abuf);
+
 // FMA peak probe: `iters` rounds of independent fused multiply-add chains over this ISA's
 // widest vectors, as many chains as needed to cover the FMA latency of current cores. Writes a
 // value that depends on every chain to *sink (so the work cannot be elided) and returns the
@@ -101,6 +108,7 @@ struct GemmConfig {
   SmallFn<T> small;
   int64_t small_mr;        // rows per register block of `small` (row splits land on multiples)
   int64_t small_max_work;  // use `small` when M*N*K <= this (and the shape allows it)
+  GemvFn<T> gemv;  // M == 1
   PeakFn<T> peak;
 };
 

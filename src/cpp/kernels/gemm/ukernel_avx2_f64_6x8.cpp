@@ -35,6 +35,7 @@ constexpr GemmConfig<double> make_config() {
   c.small = &small_simd<Avx2F64, 6, 2>;
   c.small_mr = 6;
   c.small_max_work = 1048576;
+  c.gemv = &gemv_simd<Avx2F64, 8>;
   c.peak = &fma_peak_simd<Avx2F64>;
   return c;
 }

@@ -37,6 +37,7 @@ constexpr GemmConfig<float> make_config() {
   c.small = &small_simd<Avx512F32, 6, 4>;
   c.small_mr = 6;
   c.small_max_work = 2097152;
+  c.gemv = &gemv_simd<Avx512F32, 8>;
   c.peak = &fma_peak_simd<Avx512F32>;
   return c;
 }

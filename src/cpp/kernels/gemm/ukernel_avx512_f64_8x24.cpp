@@ -36,6 +36,7 @@ constexpr GemmConfig<double> make_config() {
   c.small = &small_simd<Avx512F64, 6, 4>;
   c.small_mr = 6;
   c.small_max_work = 2097152;
+  c.gemv = &gemv_simd<Avx512F64, 8>;
   c.peak = &fma_peak_simd<Avx512F64>;
   return c;
 }

@@ -117,6 +117,13 @@ void small_generic(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, 
   }
 }
 
+// GemvFn (gemm_kernels.h): the small path on the one row.
+template <typename T>
+void gemv_generic(Trans transa, Trans transb, int64_t N, int64_t K, T alpha, const T* A,
+                  int64_t lda, const T* B, int64_t ldb, T beta, T* C, T* abuf) {
+  small_generic<T>(transa, transb, 1, N, K, alpha, A, lda, B, ldb, beta, C, N);
+}
+
 // PeakFn (gemm_kernels.h) on 16-byte vectors (GCC/Clang) or scalars.
 template <typename T>
 double fma_peak_generic(int64_t iters, T* sink) {
@@ -163,6 +170,7 @@ constexpr GemmConfig<T> make_config(const char* name, double mc_share, double nc
   c.small = &small_generic<T>;
   c.small_mr = 1;
   c.small_max_work = 16 * 16 * 16;
+  c.gemv = &gemv_generic<T>;
   c.peak = &fma_peak_generic<T>;
   return c;
 }
