@@ -63,9 +63,14 @@ def gemm_naive_f64(A: NDArray[np.float64], B: NDArray[np.float64], C: NDArray[np
                    transa: bool = False, transb: bool = False, alpha: float = 1.0,
                    beta: float = 0.0) -> None: ...
 
-# ------------------------------------------------------------------------------ engine (bind_nn)
-
 _F = TypeVar("_F", np.float32, np.float64)
+def vecmath(name: str, x: NDArray[_F], isa: str = "") -> NDArray[_F]:
+    """f(x) elementwise (exp, expm1, log1p, tanh, erf) with one ISA's vector math."""
+def activation(name: str, z: NDArray[_F], da: NDArray[_F],
+               alpha: float = 0.0) -> Tuple[NDArray[_F], NDArray[_F]]:
+    """(f(z), da * f'(z)) with the active ISA's activation kernels."""
+
+# ------------------------------------------------------------------------------ engine (bind_nn)
 
 # A layer dict of the spec (docs/ENGINE.md, "Layer spec").
 _LayerSpec = Mapping[str, Any]
@@ -152,3 +157,17 @@ class Network32(_Network[np.float32]):
 
 class Network64(_Network[np.float64]):
     """The engine in float64."""
+
+
+def ensemble_fit_epoch(nets: Sequence[_Network[Any]], X: NDArray[Any], y: NDArray[Any],
+                       loss: str, delta: float, l1: NDArray[np.float64],
+                       l2: NDArray[np.float64], sample_weight: Optional[NDArray[Any]],
+                       subsets: Sequence[NDArray[np.int64]], batch_size: int, shuffle: bool,
+                       lrs: Sequence[Optional[NDArray[np.float64]]]) -> NDArray[np.float64]:
+    """One epoch of every member network on its rows of (X, y); returns the K epoch losses."""
+def ensemble_fit_each(nets: Sequence[_Network[Any]], Xs: Sequence[NDArray[Any]],
+                      ys: Sequence[NDArray[Any]], sample_weights: Sequence[Optional[NDArray[Any]]],
+                      losses: Sequence[str], deltas: NDArray[np.float64],
+                      l1: NDArray[np.float64], l2: NDArray[np.float64],
+                      batch_sizes: Sequence[int], shuffles: Sequence[bool]) -> NDArray[np.float64]:
+    """One epoch of every member network on its own data set; returns the K epoch losses."""

@@ -33,6 +33,13 @@ def _dtype_name(dtype: Any) -> str:
 # test oracle, always checks.
 
 
+# Set by fastbp.search (its batched searches): called by ``Sequential.fit`` as
+# hook(model, X, y, loss, optimizer, epochs, batch_size, shuffle, sample_weight, kwargs); it
+# returns the History of the epoch it trained (batched with other models' epochs, with the
+# results fit would give), or None to let fit run as usual.
+_FIT_HOOK: list = [None]
+
+
 def set_check_finite(on: bool) -> None:
     """Whether ``predict``/``train_step``/``loss_and_gradients``/``fit`` reject inputs ``X``
     holding NaN or Inf with a ``ValueError`` (default ``True``).
@@ -229,6 +236,12 @@ class Sequential:
                                    sample_weight=sample_weight, **kwargs)
         from .training import fit
 
+        hook = _FIT_HOOK[0]
+        if hook is not None:
+            h = hook(self, X, y, loss, optimizer, epochs, batch_size, shuffle, sample_weight,
+                     kwargs)
+            if h is not None:
+                return h
         return fit(self, X, y, loss=loss, optimizer=optimizer, epochs=epochs,
                    batch_size=batch_size, shuffle=shuffle, sample_weight=sample_weight, **kwargs)
 

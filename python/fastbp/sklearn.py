@@ -92,7 +92,7 @@ from . import optim as _optim
 from .layers import ACTIVATIONS
 from .model import MLP
 
-__all__ = ["MLPClassifier", "MLPRegressor"]
+__all__ = ["MLPClassifier", "MLPRegressor", "GridSearchCV", "RandomizedSearchCV"]
 
 _ACTIVATION_ALIASES = {"logistic": "sigmoid", "linear": "identity"}
 _STOCHASTIC = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
@@ -1228,3 +1228,5 @@ def _register_exchange_converters() -> None:
 
 
 _register_exchange_converters()
+
+from .search import GridSearchCV, RandomizedSearchCV  # noqa: E402  (needs the estimators above)

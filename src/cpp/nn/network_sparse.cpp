@@ -43,7 +43,7 @@ template <typename T>
 double Network<T>::loss_and_gradients_csr(const CsrRows& x, const Target<T>& t, int64_t n,
                                           const LossArgs& loss, const PenaltyArgs& pen) {
   require_dense_first(first_dense_);
-  return forward_backward(nullptr, t, n, loss, pen, false, x);
+  return forward_backward(nullptr, t, n, loss, pen, x);
 }
 
 template <typename T>
@@ -94,7 +94,7 @@ double Network<T>::fit_epoch_csr(const CsrRows& x, const Target<T>& t, int64_t N
     tb.weight = t.weight ? wb_.data() : nullptr;
     const CsrRows xb{csr_ptr_.data(), csr_idx_.data(), csr_val_.data()};
     if (lrs) opt_.lr = lrs[step];
-    total += forward_backward(nullptr, tb, nb, loss, pen, false, xb) * double(nb);
+    total += forward_backward(nullptr, tb, nb, loss, pen, xb) * double(nb);
     update();
   }
   if (lrs) opt_.lr = saved_lr;
