@@ -102,6 +102,7 @@ class Network {
   double forward_backward(const T* x, const Target<T>& t, int64_t n, const LossArgs& loss,
                           const PenaltyArgs& pen, const CsrRows& csr = CsrRows{},
                           bool probe = false);
+  double add_penalty(const PenaltyArgs& pen);
   void update();
   // perm_ = 0..N-1, shuffled with the epoch's counter-based stream when `shuffle` (which
   // advances the epoch counter).
