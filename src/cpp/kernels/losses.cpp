@@ -6,6 +6,20 @@
 
 namespace fastbp {
 
+// One sample of the poisson loss: returns the mean over its k outputs of
+// exp(z) - y z + y log(y) - y and writes dz = scale * (exp(z) - y).
+template <typename T>
+static double poisson_row(T* dz, const T* z, const T* y, int64_t k, T scale) {
+  double li = 0.0;
+  for (int64_t j = 0; j < k; ++j) {
+    const T mu = std::exp(z[j]);
+    const double ylogy = y[j] > T(0) ? double(y[j]) * std::log(double(y[j])) : 0.0;
+    li += double(mu) - double(y[j]) * double(z[j]) + ylogy - double(y[j]);
+    dz[j] = scale * (mu - y[j]);
+  }
+  return li / double(k);
+}
+
 template <typename T>
 double loss_forward_backward(T* dlogits, const T* logits, const T* target,
                              const int64_t* labels, const T* weight, int64_t n, int64_t k,
@@ -81,6 +95,9 @@ double loss_forward_backward(T* dlogits, const T* logits, const T* target,
         li /= double(k);
         break;
       }
+      case LossKind::poisson:
+        li = poisson_row(dz, z, target + i * k, k, T(wi * inv_w / double(k)));
+        break;
       case LossKind::softmax_ce: {
         // e_j = exp(z_j - max) once (in T, kept in dz), softmax = e / sum(e)
         T m = z[0];
