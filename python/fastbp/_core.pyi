@@ -63,9 +63,14 @@ def gemm_naive_f64(A: NDArray[np.float64], B: NDArray[np.float64], C: NDArray[np
                    transa: bool = False, transb: bool = False, alpha: float = 1.0,
                    beta: float = 0.0) -> None: ...
 
-# ------------------------------------------------------------------------------ engine (bind_nn)
-
 _F = TypeVar("_F", np.float32, np.float64)
+def vecmath(name: str, x: NDArray[_F], isa: str = "") -> NDArray[_F]:
+    """f(x) elementwise (exp, expm1, log1p, tanh, erf) with one ISA's vector math."""
+def activation(name: str, z: NDArray[_F], da: NDArray[_F],
+               alpha: float = 0.0) -> Tuple[NDArray[_F], NDArray[_F]]:
+    """(f(z), da * f'(z)) with the active ISA's activation kernels."""
+
+# ------------------------------------------------------------------------------ engine (bind_nn)
 
 # A layer dict of the spec (docs/ENGINE.md, "Layer spec").
 _LayerSpec = Mapping[str, Any]

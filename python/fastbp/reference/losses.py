@@ -162,7 +162,9 @@ def _reduce(per_elem: np.ndarray, dper_elem: np.ndarray, w: Optional[np.ndarray]
     return float(loss), grad.astype(dt, copy=False)
 
 
-def mse(output: np.ndarray, y: np.ndarray, w: Optional[np.ndarray] = None) -> Tuple[float, np.ndarray]:
+def mse(
+    output: np.ndarray, y: np.ndarray, w: Optional[np.ndarray] = None
+) -> Tuple[float, np.ndarray]:
     """Mean squared error. See the module docstring for the reduction.
 
     Parameters
@@ -184,10 +186,16 @@ def mse(output: np.ndarray, y: np.ndarray, w: Optional[np.ndarray] = None) -> Tu
     return _reduce(d * d, 2 * d, w)
 
 
-def mae(output: np.ndarray, y: np.ndarray, w: Optional[np.ndarray] = None) -> Tuple[float, np.ndarray]:
-    """Mean absolute error (gradient ``sign(d)``, 0 at 0 as in torch). Arguments as :func:`mse`."""
+def mae(
+    output: np.ndarray, y: np.ndarray, w: Optional[np.ndarray] = None
+) -> Tuple[float, np.ndarray]:
+    """Mean absolute error (gradient ``sign(d)``, 0 at 0 and at NaN as in torch).
+
+    Arguments as :func:`mse`.
+    """
     d = output - y
-    return _reduce(np.abs(d), np.sign(d), w)
+    sign = np.where(d > 0, 1, np.where(d < 0, -1, 0)).astype(d.dtype)
+    return _reduce(np.abs(d), sign, w)
 
 
 def huber(

@@ -2,13 +2,18 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <array>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "core/cpu.h"
+#include "kernels/activations.h"
 #include "kernels/gemm/gemm.h"
 #include "kernels/gemm/gemm_kernels.h"
+#include "kernels/vecmath.h"
+#include "nn/registry.h"
 
 namespace py = pybind11;
 
@@ -74,6 +79,34 @@ void bind_gemm_dtype(py::module_& m, const char* name, const char* naive_name) {
 }
 
 template <typename T>
+py::array_t<T> vecmath_call(VecFn fn, const Arr<T>& x, Isa isa) {
+  py::array_t<T> y(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
+  vecmath_apply<T>(isa, fn, y.mutable_data(), x.data(), x.size());
+  return y;
+}
+
+// a = f(z) and dz = da * f'(z) with the activation kernels of the active ISA.
+template <typename T>
+py::tuple activation_call(Act act, const Arr<T>& z, const Arr<T>& da, double alpha) {
+  if (z.size() != da.size()) throw std::invalid_argument("activation: z and da differ in size");
+  std::vector<py::ssize_t> shape(z.shape(), z.shape() + z.ndim());
+  py::array_t<T> a(shape), dz(shape);
+  act_forward<T>(a.mutable_data(), z.data(), z.size(), act, T(alpha));
+  std::copy(da.data(), da.data() + da.size(), dz.mutable_data());
+  act_backward<T>(dz.mutable_data(), z.data(), a.data(), z.size(), act, T(alpha));
+  return py::make_tuple(a, dz);
+}
+
+// An ISA by name, which this CPU must support.
+Isa supported_isa(const std::string& name) {
+  const Isa isa = isa_from_name(name, "isa");
+  if (!cpu_supports(isa))
+    throw std::invalid_argument("instruction set '" + name +
+                                "' is not supported by this CPU or this build");
+  return isa;
+}
+
+template <typename T>
 py::dict gemm_kernel_dict(Isa isa) {
   const auto& k = gemm_detail::gemm_kernel_for<T>(isa);
   py::dict d;
@@ -88,17 +121,11 @@ py::dict gemm_kernel_dict(Isa isa) {
   return d;
 }
 
-Isa isa_from_name(const std::string& name) {
-  for (Isa isa : {Isa::generic, Isa::avx2, Isa::avx512})
-    if (name == isa_name(isa)) return isa;
-  throw std::invalid_argument("isa must be one of generic, avx2, avx512; got '" + name + "'");
-}
-
 void bind_gemm_info(py::module_& m) {
   m.def(
       "gemm_info",
       [](const std::string& isa_arg) {
-        const Isa isa = isa_arg.empty() ? active_isa() : isa_from_name(isa_arg);
+        const Isa isa = isa_arg.empty() ? active_isa() : isa_from_name(isa_arg, "isa");
         const auto& c = gemm_detail::cache_sizes();
         py::dict caches;
         caches["l1d"] = c.l1d;
@@ -118,7 +145,7 @@ void bind_gemm_info(py::module_& m) {
       "gemm_blocking",
       [](const std::string& isa_arg, const std::string& dtype, int64_t l1d, int64_t l2,
          int64_t l3) {
-        const Isa isa = isa_from_name(isa_arg);
+        const Isa isa = isa_from_name(isa_arg, "isa");
         if (dtype != "f32" && dtype != "f64")
           throw std::invalid_argument("dtype must be 'f32' or 'f64'");
         const gemm_detail::CacheSizes caches{l1d, l2, l3, true};
@@ -163,6 +190,34 @@ void bind_fma_peak(py::module_& m) {
 }  // namespace
 
 void bind_kernels(py::module_& m) {
+  m.def(
+      "vecmath",
+      [](const std::string& name, py::array x, const std::string& isa) -> py::array {
+        const VecFn fn = vecfn_from_name(name);
+        const Isa which = isa.empty() ? active_isa() : supported_isa(isa);
+        if (x.dtype().is(py::dtype::of<float>()))
+          return vecmath_call<float>(fn, Arr<float>::ensure(x), which);
+        if (x.dtype().is(py::dtype::of<double>()))
+          return vecmath_call<double>(fn, Arr<double>::ensure(x), which);
+        throw py::type_error("vecmath: x must be a float32 or float64 array");
+      },
+      py::arg("name"), py::arg("x"), py::arg("isa") = std::string(),
+      "f(x) elementwise with the vector math of one instruction set (default: the active one); "
+      "name in exp, expm1, log1p, tanh, erf. For tests and benchmarks.");
+  m.def(
+      "activation",
+      [](const std::string& name, py::array z, py::array da, double alpha) -> py::tuple {
+        const Act act = act_from_name(name);
+        if (z.dtype().is(py::dtype::of<float>()))
+          return activation_call<float>(act, Arr<float>::ensure(z), Arr<float>::ensure(da), alpha);
+        if (z.dtype().is(py::dtype::of<double>()))
+          return activation_call<double>(act, Arr<double>::ensure(z), Arr<double>::ensure(da),
+                                         alpha);
+        throw py::type_error("activation: z must be a float32 or float64 array");
+      },
+      py::arg("name"), py::arg("z"), py::arg("da"), py::arg("alpha") = 0.0,
+      "(f(z), da * f'(z)) elementwise with the active ISA's activation kernels (da converted "
+      "to z's dtype). For tests.");
   bind_gemm_info(m);
   bind_fma_peak(m);
   bind_gemm_dtype<float>(m, "gemm_f32", "gemm_naive_f32");
