@@ -192,6 +192,7 @@ class _Plan:
         if self.plateau and schedule_per != "epoch":
             raise ValueError("ReduceLROnPlateau works per epoch: use schedule_per='epoch'")
         self.schedule, self.schedule_per = schedule, schedule_per
+        self.runner: Any = None  # fastbp.distributed's hooks when fit runs with comm=
         self.callbacks = list(callbacks or [])
         for cb in self.callbacks:
             if not isinstance(cb, _cb.Callback):
@@ -223,6 +224,8 @@ def _callbacks(model: Any, plan: _Plan, n: int, metric_names: List[str], has_val
     cbs: List[_cb.Callback] = [history] + plan.callbacks
     if progress and _is_terminal(sys.stdout):
         cbs.append(_cb.ProgressBar())
+    if plan.runner is not None:
+        cbs = plan.runner.callbacks(cbs)
     for cb in cbs:
         cb.set_model(model)
         cb.set_params(params)
@@ -290,16 +293,26 @@ def _run_epoch(model: Any, plan: _Plan, opt: Any, train: _Data, val: Optional[_D
     epoch = model.epochs_trained
     for cb in cbs:
         cb.on_epoch_begin(epoch, {})
-    lrs = _epoch_lrs(model, plan, opt, -(-train.X.shape[0] // plan.batch_size))
+    runner = plan.runner
+    steps = -(-train.X.shape[0] // plan.batch_size) if runner is None else runner.steps
+    lrs = _epoch_lrs(model, plan, opt, steps)
     lr0 = float(lrs[0]) if lrs is not None else float(opt.lr)
     t0 = time.perf_counter()
-    value, _ = _counted(model, opt, lrs, lambda: _train_epoch(model, train, loss, loss_params,
-                                                             plan, lrs, cbs))
+    if runner is None:
+        def train_once() -> Tuple[float, int]:
+            return _train_epoch(model, train, loss, loss_params, plan, lrs, cbs)
+    else:
+        def train_once() -> Tuple[float, int]:
+            return runner.train_epoch(model, model.engine, train.X, train.y, train.w, loss,
+                                      loss_params, plan.batch_size, plan.shuffle, lrs)
+    value, _ = _counted(model, opt, lrs, train_once)
     elapsed = time.perf_counter() - t0
     logs: Dict[str, Any] = {"loss": value}
     logs.update(_epoch_logs(model, train, val, gsample, loss, loss_params, metric_names))
     logs["lr"] = lr0
     logs["time"] = elapsed
+    if runner is not None:  # the same logs on every rank
+        logs = runner.reduce_logs(logs)
     if plan.plateau:
         monitored = _cb._monitored(logs, plan.schedule.monitor, "ReduceLROnPlateau")
         _set_lr(model, opt, plan.schedule.step(monitored, opt.lr))
@@ -316,7 +329,7 @@ def fit(model: Any, X: Any, y: Any, loss: str = "mse", optimizer: Any = None, ep
         metrics: Optional[Sequence[str]] = None, callbacks: Optional[Sequence[Any]] = None,
         schedule: Any = None, schedule_per: str = "epoch",
         steps_per_callback: Optional[int] = None, progress: bool = True,
-        grad_norm: bool = True, grad_norm_samples: int = 256,
+        grad_norm: bool = True, grad_norm_samples: int = 256, _runner: Any = None,
         **loss_params: Any) -> History:
     """Train ``model`` on (X, y) for ``epochs`` epochs of mini-batches.
 
@@ -412,6 +425,10 @@ def fit(model: Any, X: Any, y: Any, loss: str = "mse", optimizer: Any = None, ep
     model.set_optimizer(optimizer)
     opt = model.optimizer
     _start_schedule(model, plan, opt)
+    if _runner is not None:  # data-parallel (fastbp.distributed): the ranks agree here
+        plan.runner = _runner
+        _runner.begin(model, train.X.shape[0], 0 if val is None else val.X.shape[0],
+                      plan.batch_size)
     gsample = _grad_sample(model, train, grad_norm, plan.grad_norm_samples)
     history, cbs = _callbacks(model, plan, train.X.shape[0], metric_names, val is not None,
                               progress)

@@ -813,6 +813,48 @@ class Engine:
             new["_fresh_momentum"] = int(step) == 0
         self._opt_state = new
 
+    def grad_arena(self) -> np.ndarray:
+        """Return the flat gradient arena (a live, writable 1-D view, layout of :meth:`arena`).
+
+        Returns
+        -------
+        numpy.ndarray
+            Length :attr:`num_params`, dtype :attr:`dtype`.
+        """
+        return self._grad[:]
+
+    def compute_gradients(
+        self,
+        X: Any,
+        y: Any,
+        loss: str,
+        loss_params: Optional[Dict[str, float]] = None,
+        sample_weight: Any = None,
+    ) -> float:
+        """:meth:`loss_and_gradients` without copies: the gradients stay in :meth:`grad_arena`.
+
+        Parameters
+        ----------
+        X, y, loss, loss_params, sample_weight
+            As in :meth:`loss_and_gradients`.
+
+        Returns
+        -------
+        float
+            The loss (including penalties).
+        """
+        X, y, lp, w = self._check_batch(X, y, loss, loss_params, sample_weight)
+        self._check_bn_batch(X.shape[0], "X")
+        return self._loss_and_grad(X, y, loss, lp, w)
+
+    def apply_gradients(self) -> None:
+        """Clip the gradient in :meth:`grad_arena` and take one optimizer step with it (the
+        second half of :meth:`train_step`). The arena's content afterwards is unspecified."""
+        self._require_optimizer("apply_gradients")
+        opt.clip_gradient(self._grad, self._opt_hyper["clip_value"], self._opt_hyper["clip_norm"])
+        opt.optimizer_step(self._opt_name, self._opt_hyper, self._arena, self._grad,
+                           self._opt_state)
+
     def train_step(
         self,
         X: Any,

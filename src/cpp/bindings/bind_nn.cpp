@@ -379,6 +379,28 @@ void bind_network(py::module_& m, const char* cls) {
            py::arg("X"), py::arg("y"), py::arg("loss"), py::arg("loss_params") = py::none(),
            py::arg("sample_weight") = py::none(), py::arg("check_finite") = py::none(),
            py::arg("probe") = false)
+      .def("grad_arena", [](py::object self) {
+        Net& n = self.cast<Net&>();
+        return view(n.grad_arena(), 0, {int64_t(n.grad_arena().size())}, self);
+      })
+      .def("compute_gradients",
+           [](Net& n, const py::object& Xo, const py::object& yo, const std::string& loss,
+              const py::object& loss_params_o, const py::object& sample_weight,
+              const py::object& cf) {
+             CheckedBatch<T> b = check_batch<T>(n, Xo, yo, loss, loss_params_o, sample_weight, cf);
+             check_batch_memory(b.rows, n.row_elems, sizeof(T));
+             return run_locked(n, [&] {
+               return n.loss_and_gradients(b.x, b.ct.t, b.rows, b.la, b.pen);
+             });
+           },
+           py::arg("X"), py::arg("y"), py::arg("loss"), py::arg("loss_params") = py::none(),
+           py::arg("sample_weight") = py::none(), py::arg("check_finite") = py::none())
+      .def("apply_gradients", [](Net& n) {
+        run_locked(n, [&] {
+          n.apply_gradients();
+          return 0.0;
+        });
+      })
       .def("train_step",
            [](Net& n, const py::object& Xo, const py::object& yo, const std::string& loss,
               const py::object& loss_params_o, const py::object& sample_weight,

@@ -58,6 +58,11 @@ class Network {
                             const PenaltyArgs& pen, bool probe = false);
   double train_step(const T* x, const Target<T>& t, int64_t n, const LossArgs& loss,
                     const PenaltyArgs& pen);
+  // The second half of train_step on whatever grad_arena() holds (e.g. gradients summed over
+  // ranks by an allreduce): clip, then one optimizer update. Penalties belong to the gradient
+  // (loss_and_gradients adds them). grad_arena()'s content afterwards is unspecified
+  // (clipping and weight decay work on it in place).
+  void apply_gradients() { update(); }
   // One epoch over all N rows in mini-batches (shuffled with the counter-based stream when
   // `shuffle`); lrs: null or one learning rate per step. Returns sum_b loss_b * n_b / N.
   // When `stop` becomes true (polled before each mini-batch) the epoch ends there, between
