@@ -519,3 +519,25 @@ def test_soak_resident_memory_stays_flat(backend, steps):
     done, growth_kib, finite = out.split()
     assert int(done) >= steps and finite == "True"
     assert int(growth_kib) < 2048, f"RSS grew by {growth_kib} KiB over {done} steps"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("how", ["pickle", "deepcopy", "copy"])
+def test_ensemble_copies_are_independent_and_train_identically(backend, how):
+    X, Y = _data(32)
+    ens = fb.Ensemble([5, 6, 2], n_models=3, seeds=[1, 2, 3], backend=backend)
+    ens.fit(X, Y, optimizer=fb.optim.Adam(lr=0.01), epochs=2, batch_size=8)
+    c = {"pickle": lambda: pickle.loads(pickle.dumps(ens)), "deepcopy": lambda: copy.deepcopy(ens),
+         "copy": lambda: copy.copy(ens)}[how]()
+    assert type(c) is fb.Ensemble and c.n_models == 3
+    for a, b in zip(ens.models, c.models):
+        assert a.engine is not b.engine
+        _assert_same(a, b)
+    before = [p.copy() for m in ens.models for p in m.parameters()]
+    c.fit(X, Y, epochs=2, batch_size=8)
+    for x, m in zip(before, [p for m in ens.models for p in m.parameters()]):
+        np.testing.assert_array_equal(x, m)
+    ens.fit(X, Y, epochs=2, batch_size=8)
+    for a, b in zip(ens.models, c.models):
+        _assert_same(a, b)
+    np.testing.assert_array_equal(ens.predict(X), c.predict(X))
