@@ -535,8 +535,9 @@ def test_ensemble_copies_are_independent_and_train_identically(backend, how):
         _assert_same(a, b)
     before = [p.copy() for m in ens.models for p in m.parameters()]
     c.fit(X, Y, epochs=2, batch_size=8)
-    for x, m in zip(before, [p for m in ens.models for p in m.parameters()]):
-        np.testing.assert_array_equal(x, m)
+    after = [p for member in ens.models for p in member.parameters()]
+    for x, p in zip(before, after):
+        np.testing.assert_array_equal(x, p)
     ens.fit(X, Y, epochs=2, batch_size=8)
     for a, b in zip(ens.models, c.models):
         _assert_same(a, b)
