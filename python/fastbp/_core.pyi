@@ -99,8 +99,17 @@ class _Network(Generic[_F]):
     def loss_and_gradients(self, X: NDArray[_F], y: _Target, loss: str,
                            loss_params: Optional[Dict[str, Any]] = None,
                            sample_weight: Optional[NDArray[_F]] = None,
-                           check_finite: Optional[bool] = None
+                           check_finite: Optional[bool] = None, probe: bool = False
                            ) -> Tuple[float, List[NDArray[_F]]]: ...
+    def grad_arena(self) -> NDArray[_F]:
+        """Live 1-D view of the gradient arena (same layout as arena())."""
+    def compute_gradients(self, X: NDArray[_F], y: _Target, loss: str,
+                          loss_params: Optional[Dict[str, Any]] = None,
+                          sample_weight: Optional[NDArray[_F]] = None,
+                          check_finite: Optional[bool] = None) -> float:
+        """loss_and_gradients without copies: the gradients stay in grad_arena()."""
+    def apply_gradients(self) -> None:
+        """Clip and one optimizer update from grad_arena() (train_step's second half)."""
     def train_step(self, X: NDArray[_F], y: _Target, loss: str,
                    loss_params: Optional[Dict[str, Any]] = None,
                    sample_weight: Optional[NDArray[_F]] = None,
@@ -110,6 +119,20 @@ class _Network(Generic[_F]):
                   sample_weight: Optional[NDArray[_F]] = None, batch_size: int = 32,
                   shuffle: bool = True, lrs: Optional[NDArray[np.float64]] = None,
                   check_finite: Optional[bool] = None) -> float: ...
+    # Sparse (CSR) input rows for a network whose first layer is dense: scipy.sparse's
+    # data, indices, indptr; the gradient of loss_and_gradients_csr is flat (arena layout).
+    def predict_csr(self, data: NDArray[Any], indices: NDArray[Any], indptr: NDArray[Any],
+                    check_finite: Optional[bool] = None) -> NDArray[_F]: ...
+    def loss_and_gradients_csr(self, data: NDArray[Any], indices: NDArray[Any],
+                               indptr: NDArray[Any], y: _Target, loss: str,
+                               loss_params: Optional[Dict[str, Any]] = None,
+                               sample_weight: Optional[NDArray[_F]] = None,
+                               check_finite: Optional[bool] = None
+                               ) -> Tuple[float, NDArray[_F]]: ...
+    def fit_epoch_csr(self, data: NDArray[Any], indices: NDArray[Any], indptr: NDArray[Any],
+                      y: _Target, loss: str, loss_params: Optional[Dict[str, Any]] = None,
+                      sample_weight: Optional[NDArray[_F]] = None, batch_size: int = 32,
+                      shuffle: bool = True, check_finite: Optional[bool] = None) -> float: ...
     def set_optimizer(self, name: str, hyper: Optional[Dict[str, Any]] = None,
                       reset: bool = False) -> None: ...
     def set_lr(self, lr: float) -> None: ...
@@ -117,6 +140,14 @@ class _Network(Generic[_F]):
     def optimizer_state(self) -> Dict[str, Any]:
         """``{"step": int, "<state name>": 1-D array over the arena, ...}``."""
     def set_optimizer_state(self, arg0: Dict[str, Any], /) -> None: ...
+    def check_batch(self, X: NDArray[_F], y: _Target, loss: str,
+                    loss_params: Optional[Dict[str, Any]] = None,
+                    sample_weight: Optional[NDArray[_F]] = None,
+                    check_finite: Optional[bool] = None) -> None: ...
+    def loss_value(self, outputs: NDArray[_F], y: _Target, loss: str,
+                   loss_params: Optional[Dict[str, Any]] = None,
+                   sample_weight: Optional[NDArray[_F]] = None) -> float: ...
+    def permutation(self, n: int) -> NDArray[np.int64]: ...
     def rng_state(self) -> Tuple[int, int, int]:
         """(seed, step_counter, epoch_counter)."""
     def set_rng_state(self, seed: int, step: int, epoch: int) -> None: ...
@@ -126,3 +157,17 @@ class Network32(_Network[np.float32]):
 
 class Network64(_Network[np.float64]):
     """The engine in float64."""
+
+
+def ensemble_fit_epoch(nets: Sequence[_Network[Any]], X: NDArray[Any], y: NDArray[Any],
+                       loss: str, delta: float, l1: NDArray[np.float64],
+                       l2: NDArray[np.float64], sample_weight: Optional[NDArray[Any]],
+                       subsets: Sequence[NDArray[np.int64]], batch_size: int, shuffle: bool,
+                       lrs: Sequence[Optional[NDArray[np.float64]]]) -> NDArray[np.float64]:
+    """One epoch of every member network on its rows of (X, y); returns the K epoch losses."""
+def ensemble_fit_each(nets: Sequence[_Network[Any]], Xs: Sequence[NDArray[Any]],
+                      ys: Sequence[NDArray[Any]], sample_weights: Sequence[Optional[NDArray[Any]]],
+                      losses: Sequence[str], deltas: NDArray[np.float64],
+                      l1: NDArray[np.float64], l2: NDArray[np.float64],
+                      batch_sizes: Sequence[int], shuffles: Sequence[bool]) -> NDArray[np.float64]:
+    """One epoch of every member network on its own data set; returns the K epoch losses."""

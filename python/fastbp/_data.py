@@ -7,11 +7,13 @@ that the engine reports it with its own error.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Dict
 
 import numpy as np
 
-__all__ = ["as_model_array", "as_target"]
+from .registry import loss_param_names
+
+__all__ = ["as_model_array", "as_target", "check_loss_kwargs"]
 
 
 def as_model_array(a: Any, dtype: np.dtype, kinds: str = "fiub") -> Any:
@@ -50,3 +52,12 @@ def as_target(y: Any, dtype: np.dtype, takes_labels: bool) -> Any:
             return arr  # values above 2**63 would wrap in int64: the engine checks the range
         return np.ascontiguousarray(arr, dtype=np.int64)
     return as_model_array(arr, dtype, kinds="fiu")
+
+
+def check_loss_kwargs(where: str, loss_params: Dict[str, Any]) -> None:
+    """Keyword arguments of ``train_step`` / ``fit`` ... that no loss takes: TypeError, as for
+    any unexpected keyword argument."""
+    unknown = sorted(set(loss_params) - set(loss_param_names()))
+    if unknown:
+        raise TypeError(f"{where}() got an unexpected keyword argument {unknown[0]!r} (loss "
+                        f"parameters are {', '.join(loss_param_names())})")

@@ -14,6 +14,10 @@ Elementwise losses (``d = output - target``):
   gradient ``clip(d, -delta, delta)``                                      (torch ``HuberLoss``)
 * ``binary_cross_entropy`` (logits ``x``, targets ``t``):
   ``max(x, 0) - x t + log1p(exp(-|x|))``; gradient ``sigmoid(x) - t``      (``BCEWithLogitsLoss``)
+* ``poisson`` (log link: logits ``x``, predictions ``exp(x)``, targets ``t >= 0``): the half
+  Poisson deviance ``exp(x) - t x + t log(t) - t`` (``t log t`` = 0 for ``t <= 0``);
+  gradient ``exp(x) - t``. (torch ``PoissonNLLLoss(log_input=True)`` without the constant
+  ``t log t - t``; scikit-learn's MLPRegressor ``loss="poisson"``.)
 
 ``softmax_cross_entropy`` (logits ``x``, shape ``(n, k)``): ``logsumexp(x_i) - x_i[y_i]`` for
 integer labels, ``-sum_c t_ic log_softmax(x_i)_c`` for probability targets; gradient
@@ -37,10 +41,11 @@ __all__ = [
     "huber",
     "binary_cross_entropy",
     "softmax_cross_entropy",
+    "poisson",
 ]
 
 #: The losses this module implements (tests check it against the registry).
-LOSSES = ("mse", "mae", "huber", "binary_cross_entropy", "softmax_cross_entropy")
+LOSSES = ("mse", "mae", "huber", "binary_cross_entropy", "softmax_cross_entropy", "poisson")
 
 
 def _stable_sigmoid(x: np.ndarray) -> np.ndarray:
@@ -216,6 +221,17 @@ def binary_cross_entropy(
     return _reduce(per.astype(x.dtype, copy=False), grad, w)
 
 
+def poisson(
+    output: np.ndarray, y: np.ndarray, w: Optional[np.ndarray] = None
+) -> Tuple[float, np.ndarray]:
+    """Half Poisson deviance with a log link on logits. Arguments as :func:`mse`."""
+    mu = np.exp(output)
+    y64 = y.astype(np.float64)
+    ylogy = np.where(y64 > 0, y64 * np.log(np.where(y64 > 0, y64, 1.0)), 0.0)
+    per = mu.astype(np.float64) - y64 * output.astype(np.float64) + ylogy - y64
+    return _reduce(per.astype(output.dtype), (mu - y).astype(output.dtype, copy=False), w)
+
+
 def softmax_cross_entropy(
     output: np.ndarray, y: np.ndarray, w: Optional[np.ndarray] = None
 ) -> Tuple[float, np.ndarray]:
@@ -303,4 +319,6 @@ def compute_loss(
         return binary_cross_entropy(output, y, sample_weight)
     if name == "softmax_cross_entropy":
         return softmax_cross_entropy(output, y, sample_weight)
+    if name == "poisson":
+        return poisson(output, y, sample_weight)
     raise ValueError(f"loss must be one of {LOSSES}, got {name!r}")

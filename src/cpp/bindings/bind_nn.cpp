@@ -16,12 +16,15 @@
 #include <cstring>
 #include <limits>
 #include <new>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
 #include "bindings/convert.h"
+#include "bindings/convert_sparse.h"
 #include "bindings/spec_parse.h"
 #include "core/finite.h"
+#include "core/interrupt.h"
 #include "core/rng.h"
 #include "nn/layer_table.h"
 #include "nn/network.h"
@@ -134,6 +137,16 @@ CheckedTarget<T> check_target(const py::handle& yo, const py::handle& sw, int64_
   return ct;
 }
 
+// Whether a SIGINT now would raise KeyboardInterrupt in this thread: the main thread, with
+// Python's default SIGINT handler. Only then does fit_epoch stop early on Ctrl-C (with any
+// other handler the epoch completes and the handler runs afterwards, as for other code).
+bool sigint_raises_here() {
+  py::module_ threading = py::module_::import("threading");
+  if (!threading.attr("current_thread")().is(threading.attr("main_thread")())) return false;
+  py::module_ signal = py::module_::import("signal");
+  return signal.attr("getsignal")(signal.attr("SIGINT")).is(signal.attr("default_int_handler"));
+}
+
 // Refuses a batch whose workspace cannot exist, before any allocation.
 void check_batch_memory(int64_t rows, int64_t row_elems, size_t elem_size) {
   const double bytes = double(rows) * double(row_elems) * double(elem_size);
@@ -159,6 +172,24 @@ double run_locked(Net& n, F&& f) {
   }
   if (!oom.empty()) raise_py(PyExc_MemoryError, oom);
   return result;
+}
+
+// run_locked for a loop that polls a stop flag between mini-batches: when a SIGINT would
+// raise KeyboardInterrupt here (sigint_raises_here), Ctrl-C sets the flag, the loop ends after
+// its current step, and KeyboardInterrupt is raised once the network is consistent again.
+template <typename Net, typename F>
+double run_interruptible(Net& n, F&& f) {
+  std::optional<SigintWatch> watch;
+  if (sigint_raises_here()) watch.emplace();
+  if (watch && PyErr_CheckSignals() != 0) throw py::error_already_set();
+  const double v = run_locked(n, [&] { return f(watch ? watch->flag() : nullptr); });
+  const bool interrupted = watch && watch->fired();
+  watch.reset();
+  if (interrupted) {
+    if (PyErr_CheckSignals() == 0) PyErr_SetNone(PyExc_KeyboardInterrupt);
+    throw py::error_already_set();
+  }
+  return v;
 }
 
 template <typename T>
@@ -262,10 +293,14 @@ py::array_t<int64_t> next_permutation(Network<T>& n, const py::object& rows_o) {
 }
 
 template <typename T>
+void bind_network_sparse(py::class_<Network<T>>& c);
+
+template <typename T>
 void bind_network(py::module_& m, const char* cls) {
   using Net = Network<T>;
-  py::class_<Net>(m, cls)
-      .def(py::init([](const py::object& spec, const py::object& seed) {
+  py::class_<Net> c(m, cls);
+  bind_network_sparse<T>(c);
+  c.def(py::init([](const py::object& spec, const py::object& seed) {
              const uint64_t s = to_u64(seed, "seed");
              const std::vector<LayerSpec> parsed = parse_spec(spec);
              const SpecTotals sz = spec_totals(parsed);
@@ -320,7 +355,7 @@ void bind_network(py::module_& m, const char* cls) {
       .def("loss_and_gradients",
            [](Net& n, const py::object& Xo, const py::object& yo, const std::string& loss,
               const py::object& loss_params_o, const py::object& sample_weight,
-              const py::object& cf) {
+              const py::object& cf, bool probe) {
              CheckedBatch<T> b = check_batch<T>(n, Xo, yo, loss, loss_params_o, sample_weight, cf);
              check_batch_memory(b.rows, n.row_elems, sizeof(T));
              // Output arrays first (GIL held); filled under the mutex, so the gradients
@@ -334,7 +369,7 @@ void bind_network(py::module_& m, const char* cls) {
                grads.append(a);
              }
              const double v = run_locked(n, [&] {
-               const double r = n.loss_and_gradients(b.x, b.ct.t, b.rows, b.la, b.pen);
+               const double r = n.loss_and_gradients(b.x, b.ct.t, b.rows, b.la, b.pen, probe);
                int64_t off = 0;
                for (size_t i = 0; i < dst.size(); ++i) {
                  const int64_t sz = n.param_info()[i].size();
@@ -347,7 +382,30 @@ void bind_network(py::module_& m, const char* cls) {
              return py::make_tuple(v, grads);
            },
            py::arg("X"), py::arg("y"), py::arg("loss"), py::arg("loss_params") = py::none(),
+           py::arg("sample_weight") = py::none(), py::arg("check_finite") = py::none(),
+           py::arg("probe") = false)
+      .def("grad_arena", [](py::object self) {
+        Net& n = self.cast<Net&>();
+        return view(n.grad_arena(), 0, {int64_t(n.grad_arena().size())}, self);
+      })
+      .def("compute_gradients",
+           [](Net& n, const py::object& Xo, const py::object& yo, const std::string& loss,
+              const py::object& loss_params_o, const py::object& sample_weight,
+              const py::object& cf) {
+             CheckedBatch<T> b = check_batch<T>(n, Xo, yo, loss, loss_params_o, sample_weight, cf);
+             check_batch_memory(b.rows, n.row_elems, sizeof(T));
+             return run_locked(n, [&] {
+               return n.loss_and_gradients(b.x, b.ct.t, b.rows, b.la, b.pen);
+             });
+           },
+           py::arg("X"), py::arg("y"), py::arg("loss"), py::arg("loss_params") = py::none(),
            py::arg("sample_weight") = py::none(), py::arg("check_finite") = py::none())
+      .def("apply_gradients", [](Net& n) {
+        run_locked(n, [&] {
+          n.apply_gradients();
+          return 0.0;
+        });
+      })
       .def("train_step",
            [](Net& n, const py::object& Xo, const py::object& yo, const std::string& loss,
               const py::object& loss_params_o, const py::object& sample_weight,
@@ -384,8 +442,8 @@ void bind_network(py::module_& m, const char* cls) {
                  if (!(lp[i] >= 0.0) || !std::isfinite(lp[i]))
                    throw std::invalid_argument("lrs must be finite and >= 0");
              }
-             return run_locked(n, [&] {
-               return n.fit_epoch(b.x, b.ct.t, N, bs, shuffle, lp, b.la, b.pen);
+             return run_interruptible(n, [&](const std::atomic<bool>* stop) {
+               return n.fit_epoch(b.x, b.ct.t, N, bs, shuffle, lp, b.la, b.pen, stop);
              });
            },
            py::arg("X"), py::arg("y"), py::arg("loss"), py::arg("loss_params") = py::none(),
@@ -524,6 +582,82 @@ void bind_network(py::module_& m, const char* cls) {
              n.set_rng_state(a, b, c);
            },
            py::arg("seed"), py::arg("step"), py::arg("epoch"));
+}
+
+// Sparse input rows (CSR: X.data, X.indices, X.indptr of scipy.sparse) for networks whose
+// first layer is dense: predict, loss and FLAT gradient (the arena's layout), and a whole
+// epoch, each checked as its dense counterpart.
+template <typename T>
+CheckedBatch<T> check_sparse_batch(const Network<T>& n, const CheckedCsr& x,
+                                   const py::object& yo, const std::string& loss,
+                                   const py::object& loss_params_o,
+                                   const py::object& sample_weight) {
+  if (!n.first_layer_dense())
+    throw std::invalid_argument("sparse input needs a network whose first layer is dense");
+  CheckedBatch<T> b;
+  b.la = parse_loss(loss, as_dict(loss_params_o, "loss_params"), b.pen);
+  b.rows = x.rows;
+  b.ct = check_target<T>(yo, sample_weight, b.rows, n.out_dim(), b.la.kind);
+  return b;
+}
+
+template <typename T>
+void bind_network_sparse(py::class_<Network<T>>& c) {
+  using Net = Network<T>;
+  c.def("predict_csr",
+        [](Net& n, const py::object& d, const py::object& j, const py::object& p,
+           const py::object& cf) {
+          if (!n.first_layer_dense())
+            throw std::invalid_argument("sparse input needs a network whose first layer is dense");
+          CheckedCsr x = check_csr<T>(d, j, p, n.in_dim(), resolve_check_finite(cf));
+          check_batch_memory(std::min(x.rows, n.predict_budget_rows()), n.row_elems, sizeof(T));
+          py::array_t<T> out({py::ssize_t(x.rows), py::ssize_t(n.out_dim())});
+          T* o = out.mutable_data();
+          run_locked(n, [&] {
+            n.predict_csr(x.view, o, x.rows);
+            return 0.0;
+          });
+          return out;
+        },
+        py::arg("data"), py::arg("indices"), py::arg("indptr"),
+        py::arg("check_finite") = py::none());
+  c.def("loss_and_gradients_csr",
+        [](Net& n, const py::object& d, const py::object& j, const py::object& p,
+           const py::object& yo, const std::string& loss, const py::object& lp,
+           const py::object& sw, const py::object& cf) {
+          CheckedCsr x = check_csr<T>(d, j, p, n.in_dim(), resolve_check_finite(cf));
+          CheckedBatch<T> b = check_sparse_batch<T>(n, x, yo, loss, lp, sw);
+          check_batch_memory(b.rows, n.row_elems, sizeof(T));
+          py::array_t<T> g(py::ssize_t(n.arena().size()));
+          T* gp = g.mutable_data();
+          const double v = run_locked(n, [&] {
+            const double r = n.loss_and_gradients_csr(x.view, b.ct.t, b.rows, b.la, b.pen);
+            std::copy(n.grad_arena().begin(), n.grad_arena().end(), gp);
+            return r;
+          });
+          return py::make_tuple(v, g);
+        },
+        py::arg("data"), py::arg("indices"), py::arg("indptr"), py::arg("y"), py::arg("loss"),
+        py::arg("loss_params") = py::none(), py::arg("sample_weight") = py::none(),
+        py::arg("check_finite") = py::none());
+  c.def("fit_epoch_csr",
+        [](Net& n, const py::object& d, const py::object& j, const py::object& p,
+           const py::object& yo, const std::string& loss, const py::object& lp,
+           const py::object& sw, const py::object& batch_size_o, bool shuffle,
+           const py::object& cf) {
+          CheckedCsr x = check_csr<T>(d, j, p, n.in_dim(), resolve_check_finite(cf));
+          CheckedBatch<T> b = check_sparse_batch<T>(n, x, yo, loss, lp, sw);
+          const int64_t bs = std::min(to_pos_int(batch_size_o, "batch_size"), b.rows);
+          check_batch_memory(bs, n.row_elems + n.out_dim() + 2, sizeof(T));
+          check_memory(double(b.rows) * 16.0, "the shuffle of " + std::to_string(b.rows) + " rows");
+          return run_locked(n, [&] {
+            return n.fit_epoch_csr(x.view, b.ct.t, b.rows, bs, shuffle, nullptr, b.la, b.pen);
+          });
+        },
+        py::arg("data"), py::arg("indices"), py::arg("indptr"), py::arg("y"), py::arg("loss"),
+        py::arg("loss_params") = py::none(), py::arg("sample_weight") = py::none(),
+        py::arg("batch_size") = 32, py::arg("shuffle") = true,
+        py::arg("check_finite") = py::none());
 }
 
 }  // namespace

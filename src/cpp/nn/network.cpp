@@ -14,6 +14,7 @@ template <typename T>
 Network<T>::Network(const std::vector<LayerSpec>& spec, uint64_t seed)
     : body_(spec, layer_count_), seed_(seed) {
   has_batchnorm_ = spec_has_batch_statistics(spec);
+  first_dense_ = !spec.empty() && spec.front().type == "dense";
   layer_shapes(spec, pinfo_, binfo_);
   int64_t np = 0, nb = 0;
   for (const auto& p : pinfo_) {
@@ -61,7 +62,8 @@ void Network<T>::predict(const T* x, T* out, int64_t n) {
 
 template <typename T>
 double Network<T>::forward_backward(const T* x, const Target<T>& t, int64_t n,
-                                    const LossArgs& loss, const PenaltyArgs& pen) {
+                                    const LossArgs& loss, const PenaltyArgs& pen,
+                                    const CsrRows& csr, bool probe) {
   if (has_batchnorm_ && n < 2)
     throw std::invalid_argument(
         "batchnorm needs more than 1 sample per batch in training (got a batch of 1)");
@@ -69,7 +71,9 @@ double Network<T>::forward_backward(const T* x, const Target<T>& t, int64_t n,
   Ctx ctx;
   ctx.training = true;
   ctx.seed = seed_;
-  ctx.step = step_counter_++;
+  ctx.step = probe ? step_counter_ : step_counter_++;
+  ctx.update_state = !probe;
+  ctx.csr = csr;
   body_.forward(x, out_.data(), n, ctx);
   double value = loss_forward_backward<T>(dout_.data(), out_.data(), t.values, t.labels,
                                           t.weight, n, out_dim(), loss);
@@ -101,8 +105,8 @@ void Network<T>::update() {
 
 template <typename T>
 double Network<T>::loss_and_gradients(const T* x, const Target<T>& t, int64_t n,
-                                      const LossArgs& loss, const PenaltyArgs& pen) {
-  return forward_backward(x, t, n, loss, pen);
+                                      const LossArgs& loss, const PenaltyArgs& pen, bool probe) {
+  return forward_backward(x, t, n, loss, pen, CsrRows{}, probe);
 }
 
 template <typename T>
@@ -116,7 +120,7 @@ double Network<T>::train_step(const T* x, const Target<T>& t, int64_t n, const L
 template <typename T>
 double Network<T>::fit_epoch(const T* X, const Target<T>& t, int64_t N, int64_t batch_size,
                              bool shuffle, const double* lrs, const LossArgs& loss,
-                             const PenaltyArgs& pen) {
+                             const PenaltyArgs& pen, const std::atomic<bool>* stop) {
   if (batch_size < 1) throw std::invalid_argument("batch_size must be >= 1");
   if (batch_size > N) batch_size = N;
   // (batch_size == 1 too: then every mini-batch holds 1 sample -- found by tests/test_fuzz.py:
@@ -133,16 +137,12 @@ double Network<T>::fit_epoch(const T* X, const Target<T>& t, int64_t N, int64_t 
   if (t.labels) lb_.resize(size_t(batch_size));
   if (t.weight) wb_.resize(size_t(batch_size));
   reserve(batch_size);
-  if (shuffle) {
-    shuffle_permutation(seed_, epoch_counter_, N, perm_.data());
-    ++epoch_counter_;
-  } else {
-    for (int64_t i = 0; i < N; ++i) perm_[i] = i;
-  }
+  epoch_order(N, shuffle);
   const double saved_lr = opt_.lr;
   double total = 0.0;
-  int64_t step = 0;
-  for (int64_t start = 0; start < N; start += batch_size, ++step) {
+  int64_t step = 0, start = 0;
+  for (; start < N; start += batch_size, ++step) {
+    if (stop && stop->load(std::memory_order_relaxed)) break;
     const int64_t nb = std::min(batch_size, N - start);
     for (int64_t r = 0; r < nb; ++r) {
       const int64_t src = perm_[start + r];
@@ -160,7 +160,18 @@ double Network<T>::fit_epoch(const T* X, const Target<T>& t, int64_t N, int64_t 
     update();
   }
   if (lrs) opt_.lr = saved_lr;
-  return total / double(N);
+  return start > 0 ? total / double(std::min(start, N)) : 0.0;
+}
+
+template <typename T>
+void Network<T>::epoch_order(int64_t N, bool shuffle) {
+  perm_.resize(size_t(N));
+  if (shuffle) {
+    shuffle_permutation(seed_, epoch_counter_, N, perm_.data());
+    ++epoch_counter_;
+  } else {
+    for (int64_t i = 0; i < N; ++i) perm_[i] = i;
+  }
 }
 
 template <typename T>

@@ -3,6 +3,7 @@
 // epochs natively. No allocation per step after the first step at a given batch size.
 // Every public method takes the network's mutex: calls from several threads are serialised.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <vector>
@@ -47,15 +48,36 @@ class Network {
   static constexpr int64_t kPredictWorkspaceBytes = int64_t(16) << 20;
   static constexpr int64_t kPredictMinRows = 64;
   // Training-mode forward + loss + backward; gradients land in grad_arena(). Returns the loss
-  // (penalties included).
+  // (penalties included). A `probe` changes no state a training step reads: it uses the
+  // dropout stream of the next step without advancing the step counter, and BatchNorm uses
+  // batch statistics without updating its running statistics (diagnostics).
   double loss_and_gradients(const T* x, const Target<T>& t, int64_t n, const LossArgs& loss,
-                            const PenaltyArgs& pen);
+                            const PenaltyArgs& pen, bool probe = false);
   double train_step(const T* x, const Target<T>& t, int64_t n, const LossArgs& loss,
                     const PenaltyArgs& pen);
+  // The second half of train_step on whatever grad_arena() holds (e.g. gradients summed over
+  // ranks by an allreduce): clip, then one optimizer update. Penalties belong to the gradient
+  // (loss_and_gradients adds them). grad_arena()'s content afterwards is unspecified
+  // (clipping and weight decay work on it in place).
+  void apply_gradients() { update(); }
   // One epoch over all N rows in mini-batches (shuffled with the counter-based stream when
   // `shuffle`); lrs: null or one learning rate per step. Returns sum_b loss_b * n_b / N.
+  // When `stop` becomes true (polled before each mini-batch) the epoch ends there, between
+  // two complete steps; the return value then averages the rows trained.
   double fit_epoch(const T* X, const Target<T>& t, int64_t N, int64_t batch_size, bool shuffle,
-                   const double* lrs, const LossArgs& loss, const PenaltyArgs& pen);
+                   const double* lrs, const LossArgs& loss, const PenaltyArgs& pen,
+                   const std::atomic<bool>* stop = nullptr);
+
+  // Sparse input rows (CSR, in this network's dtype; nn/network_sparse.cpp): the methods
+  // above with the first layer's products taken over the non-zeros. Needs a first layer of
+  // kind dense (first_layer_dense()); `x` holds n rows (N for fit_epoch_csr) of in_dim().
+  bool first_layer_dense() const { return first_dense_; }
+  void predict_csr(const CsrRows& x, T* out, int64_t n);
+  double loss_and_gradients_csr(const CsrRows& x, const Target<T>& t, int64_t n,
+                                const LossArgs& loss, const PenaltyArgs& pen);
+  double fit_epoch_csr(const CsrRows& x, const Target<T>& t, int64_t N, int64_t batch_size,
+                       bool shuffle, const double* lrs, const LossArgs& loss,
+                       const PenaltyArgs& pen);
 
   // Keeps the state when only hyper-parameters change; resets it when `reset`, or when the
   // kind or the state layout changes.
@@ -78,8 +100,12 @@ class Network {
  private:
   void reserve(int64_t n);
   double forward_backward(const T* x, const Target<T>& t, int64_t n, const LossArgs& loss,
-                          const PenaltyArgs& pen);
+                          const PenaltyArgs& pen, const CsrRows& csr = CsrRows{},
+                          bool probe = false);
   void update();
+  // perm_ = 0..N-1, shuffled with the epoch's counter-based stream when `shuffle` (which
+  // advances the epoch counter).
+  void epoch_order(int64_t N, bool shuffle);
 
   int layer_count_ = 0;  // declared before body_: body_'s constructor numbers the layers
   Sequential<T> body_;
@@ -90,6 +116,9 @@ class Network {
   std::vector<T> out_, dout_;                            // logits and their gradient
   std::vector<T> xb_, yb_, wb_;                          // fit mini-batch gather buffers
   std::vector<int64_t> lb_, perm_;
+  std::vector<int64_t> csr_ptr_, csr_idx_;                // fit_epoch_csr mini-batch rows
+  std::vector<T> csr_val_;
+  bool first_dense_ = false;
   int64_t reserved_ = 0;
   OptConfig opt_;
   OptState<T> opt_state_;
