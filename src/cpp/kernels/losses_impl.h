@@ -119,20 +119,6 @@ double loss_row_softmax(T* dz, const T* z, const T* p, int64_t c, int64_t k, T s
   return li;
 }
 
-// The half Poisson deviance on a log link (losses.h), per element exp(z) - y z + y log(y) - y;
-// dz = scale * (exp(z) - y).
-template <typename T>
-double loss_row_poisson(T* dz, const T* z, const T* y, int64_t k, T scale) {
-  double li = 0.0;
-  for (int64_t j = 0; j < k; ++j) {
-    const T mu = std::exp(z[j]);
-    const double ylogy = y[j] > T(0) ? double(y[j]) * std::log(double(y[j])) : 0.0;
-    li += double(mu) - double(y[j]) * double(z[j]) + ylogy - double(y[j]);
-    dz[j] = scale * (mu - y[j]);
-  }
-  return li / double(k);
-}
-
 template <typename T>
 double loss_forward_backward_isa(T* dlogits, const T* logits, const T* target,
                                  const int64_t* labels, const T* weight, int64_t n, int64_t k,
@@ -165,9 +151,6 @@ double loss_forward_backward_isa(T* dlogits, const T* logits, const T* target,
       case LossKind::softmax_ce:
         li = loss_row_softmax(dz, z, labels ? nullptr : target + i * k, labels ? labels[i] : -1,
                               k, T(wi * inv_w));
-        break;
-      case LossKind::poisson:
-        li = loss_row_poisson(dz, z, target + i * k, k, T(wi * inv_w / double(k)));
         break;
       default:
         li = loss_row_regression(dz, z, target + i * k, k, args.kind,
