@@ -23,6 +23,8 @@ TORCH = {
     "gelu": lambda z, a: F.gelu(z),
     "silu": lambda z, a: F.silu(z),
     "softplus": lambda z, a: F.softplus(z),
+    "mish": lambda z, a: F.mish(z),
+    "hardswish": lambda z, a: F.hardswish(z),
 }
 
 
@@ -80,7 +82,8 @@ def test_both_backends_vs_torch(name, dtype):
     for a, d, who in [(*_core.activation(name, z, da, alpha), "native"),
                       (*reference(name, z, da, alpha), "reference")]:
         # torch disagrees with itself at two points (its vectorised path vs its scalar tail):
-        # elu'(NaN) is NaN or 1, float32 gelu(+inf) is NaN or inf; those are checked below
+        # elu'(NaN) and hardswish'(NaN) are NaN or 1, float32 gelu(+inf) is NaN or inf; those
+        # are checked below
         odd = np.isinf(z) if name == "gelu" else None
         assert_same(a, a_t, dtype, f"{who} {name} forward", skip=odd)
         assert_same(d, d_t, dtype, f"{who} {name} backward",

@@ -15,6 +15,7 @@ TORCH_ACT = {
     "identity": torch.nn.Identity(), "sigmoid": torch.nn.Sigmoid(), "tanh": torch.nn.Tanh(),
     "relu": torch.nn.ReLU(), "leaky_relu": torch.nn.LeakyReLU(0.01), "elu": torch.nn.ELU(1.0),
     "gelu": torch.nn.GELU(), "silu": torch.nn.SiLU(), "softplus": torch.nn.Softplus(),
+    "mish": torch.nn.Mish(), "hardswish": torch.nn.Hardswish(),
 }
 
 

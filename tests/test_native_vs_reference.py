@@ -11,7 +11,8 @@ import pytest
 import fastbp as fb
 from conftest import tol
 
-ACTS = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "silu", "softplus"]
+ACTS = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "silu", "softplus",
+        "mish", "hardswish"]
 DTYPES = ["float32", "float64"]
 
 

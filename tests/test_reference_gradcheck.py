@@ -42,7 +42,7 @@ def away_from_kinks(rng, shape, kinks=(0.0,), gap=0.05, scale=2.0):
 @pytest.mark.parametrize("alpha", [None, 0.3])
 def test_activation_derivative(name, alpha):
     rng = np.random.default_rng(0)
-    z = away_from_kinks(rng, (7, 5))
+    z = away_from_kinks(rng, (7, 5), kinks=(-3.0, 0.0, 3.0) if name == "hardswish" else (0.0,))
     if name == "softplus":  # both sides of the threshold 20
         z[0] = np.linspace(18.5, 19.5, 5)
         z[1] = np.linspace(20.5, 22.0, 5)

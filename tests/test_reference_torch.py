@@ -78,6 +78,10 @@ class TorchMirror:
             return F.silu(x)
         if name == "softplus":
             return F.softplus(x, beta=1.0, threshold=20.0)
+        if name == "mish":
+            return F.mish(x)
+        if name == "hardswish":
+            return F.hardswish(x)
         raise AssertionError(name)
 
     def forward(self, X, training, step=0):
@@ -254,7 +258,7 @@ def test_huge_logits(loss):
 
 # ------------------------------------------------------------------------------ activations / layers
 @pytest.mark.parametrize("act", ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu",
-                                 "gelu", "silu", "softplus"])
+                                 "gelu", "silu", "softplus", "mish", "hardswish"])
 def test_every_activation(act):
     X, y = data()
     X[:3] *= 15  # softplus beyond its threshold, saturated sigmoid/tanh

@@ -14,12 +14,15 @@ elu            ``z if z > 0 else alpha (exp(z) - 1)`` (1.0) ``1 if z > 0 else al
 gelu           ``z Phi(z) = z/2 (1 + erf(z/sqrt 2))``       ``Phi(z) + z phi(z)``
 silu           ``z sigmoid(z)``                             ``s (1 + z (1 - s))``
 softplus       ``log(1 + exp(z))``, ``z`` where ``z > 20``  ``sigmoid(z)``, ``1`` where ``z > 20``
+mish           ``z tanh(log(1 + exp(z)))``                  ``t + z sigmoid(z) (1 - t^2)``
+hardswish      ``z min(max(z + 3, 0), 6) / 6``              ``0 if z <= -3, z/3 + 1/2 if z < 3, 1``
 =============  ===========================================  =====================================
 
 NaN behaves as in PyTorch: NaN in ``z`` gives NaN in ``f(z)`` for every activation, and a NaN
 gradient except where torch's rule picks a constant branch for it (the comparisons above are
-false for NaN): relu passes ``da``, leaky_relu passes ``alpha da``. (torch's own elu backward
-gives NaN on its vectorised path and ``da`` on its scalar tail; both backends give NaN.)
+false for NaN): relu passes ``da``, leaky_relu passes ``alpha da``. (torch's own elu and
+hardswish backward give NaN on its vectorised path and ``da`` on its scalar tail; both backends
+give NaN.)
 """
 from __future__ import annotations
 
@@ -50,6 +53,8 @@ ACTIVATIONS = (
     "gelu",
     "silu",
     "softplus",
+    "mish",
+    "hardswish",
 )
 
 #: Default ``alpha`` per activation that has one (from the engine's registry, the one source).
@@ -147,6 +152,11 @@ def act_forward(name: str, z: np.ndarray, alpha: Optional[float] = None) -> np.n
         return (z * (1 + erf(z / dt.type(math.sqrt(2.0)))) / 2).astype(dt, copy=False)
     if name == "silu":
         return z * _sigmoid(z)
+    if name == "mish":
+        with np.errstate(over="ignore"):
+            return z * np.tanh(np.log1p(np.exp(z)))
+    if name == "hardswish":
+        return z * np.minimum(np.maximum(z + dt.type(3), dt.type(0)), dt.type(6)) / dt.type(6)
     # softplus, beta = 1, threshold = 20: linear above the threshold.
     soft = np.log1p(np.exp(np.minimum(z, _SOFTPLUS_THRESHOLD)))
     return np.where(z > _SOFTPLUS_THRESHOLD, z, soft).astype(dt, copy=False)
@@ -203,5 +213,12 @@ def act_backward(
     if name == "silu":
         s = _sigmoid(z)
         return da * s * (one + z * (one - s))
+    if name == "mish":
+        with np.errstate(over="ignore"):
+            t = np.tanh(np.log1p(np.exp(z)))
+        return da * (t + z * _sigmoid(z) * (one - t * t))
+    if name == "hardswish":
+        mid = da * (z / dt.type(3) + dt.type(0.5))
+        return np.where(z <= -3, np.zeros((), dt), np.where(z >= 3, da, mid))
     # softplus
     return np.where(z > _SOFTPLUS_THRESHOLD, da, da * _sigmoid(z)).astype(dt, copy=False)

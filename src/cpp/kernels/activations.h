@@ -16,6 +16,8 @@
 //   gelu        z Phi(z)                            Phi(z) + z phi(z)
 //   silu        z sigmoid(z)                        s (1 + z (1 - s)),  s = sigmoid(z)
 //   softplus    z > 20 ? z : log1p(exp z)           z > 20 ? 1 : sigmoid(z)
+//   mish        z tanh(log1p(exp z))                t + z s (1 - t^2),  t = tanh(log1p(exp z))
+//   hardswish   z min(max(z + 3, 0), 6) / 6         z <= -3 ? 0 : (z < 3 ? z/3 + 1/2 : 1)
 //
 // Every kernel is compiled per instruction set (activations_impl.h in activations_generic.cpp,
 // activations_avx2.cpp, activations_avx512.cpp) on the vector math of vecmath.h; the functions
@@ -30,7 +32,7 @@
 namespace fastbp {
 
 enum class Act : int {
-  identity = 0, sigmoid, tanh, relu, leaky_relu, elu, gelu, silu, softplus
+  identity = 0, sigmoid, tanh, relu, leaky_relu, elu, gelu, silu, softplus, mish, hardswish
 };
 
 // The activation registry, one row per Act in enum order (nn/registry.cpp parses names with
@@ -54,6 +56,8 @@ inline constexpr ActInfo kActivations[] = {
     {Act::gelu, "gelu", nullptr, 0.0, true},
     {Act::silu, "silu", nullptr, 0.0, true},
     {Act::softplus, "softplus", nullptr, 0.0, true},
+    {Act::mish, "mish", nullptr, 0.0, true},
+    {Act::hardswish, "hardswish", nullptr, 0.0, true},
 };
 inline constexpr NameAlias kActivationAliases[] = {{"linear", "identity"}, {"none", "identity"}};
 

@@ -17,6 +17,26 @@ inline Vec<T> silu_bwd(Vec<T> da, Vec<T> z) {
   return da * (s * fma(z, one - s, one));
 }
 
+template <typename T>
+inline Vec<T> mish_bwd(Vec<T> da, Vec<T> z) {
+  const Vec<T> one(T(1));
+  const Vec<T> t = vtanh(vlog1p(vexp(z)));
+  return da * fma(z * vsigmoid(z), fma(Vec<T>(T(0)) - t, t, one), t);
+}
+
+template <typename T>
+inline Vec<T> hardswish_fwd(Vec<T> z) {
+  const Vec<T> r = vmin(Vec<T>(T(6)), vmax(Vec<T>(T(0)), z + Vec<T>(T(3))));  // NaN kept
+  return z * r / Vec<T>(T(6));
+}
+
+template <typename T>
+inline Vec<T> hardswish_bwd(Vec<T> da, Vec<T> z) {
+  const Vec<T> mid = da * (z / Vec<T>(T(3)) + Vec<T>(T(0.5)));
+  const Vec<T> upper = select(cmp_le(Vec<T>(T(3)), z), da, mid);  // NaN -> mid (NaN)
+  return select(cmp_le(z, Vec<T>(T(-3))), Vec<T>(T(0)), upper);
+}
+
 template <typename T, Act A>
 struct ActOps;
 
@@ -47,6 +67,8 @@ FASTBP_ACT_OPS(gelu, true, z * vncdf(z),
 FASTBP_ACT_OPS(silu, true, z * vsigmoid(z), silu_bwd(da, z))
 FASTBP_ACT_OPS(softplus, true, select(cmp_lt(V(T(20)), z), z, vlog1p(vexp(z))),
                select(cmp_lt(V(T(20)), z), da, da * vsigmoid(z)))
+FASTBP_ACT_OPS(mish, true, z * vtanh(vlog1p(vexp(z))), mish_bwd(da, z))
+FASTBP_ACT_OPS(hardswish, true, hardswish_fwd(z), hardswish_bwd(da, z))
 #undef FASTBP_ACT_OPS
 
 template <typename T, Act A>
@@ -115,6 +137,8 @@ void act_forward_k(T* a, const T* z, int64_t count, T alpha) {
     case Act::gelu: return KERNEL<T, Act::gelu>(__VA_ARGS__);                     \
     case Act::silu: return KERNEL<T, Act::silu>(__VA_ARGS__);                     \
     case Act::softplus: return KERNEL<T, Act::softplus>(__VA_ARGS__);             \
+    case Act::mish: return KERNEL<T, Act::mish>(__VA_ARGS__);                     \
+    case Act::hardswish: return KERNEL<T, Act::hardswish>(__VA_ARGS__);           \
   }
 
 template <typename T>

@@ -1,5 +1,5 @@
 // The loss kernel of losses.h, compiled once per instruction set inside namespace
-// FASTBP_VM_NS: binary cross-entropy and softmax cross-entropy on the vector math
+// FASTBP_VM_NS: binary cross-entropy, softmax cross-entropy and poisson on the vector math
 // (vecmath_impl.h), the others as plain loops. NaN in the logits gives a NaN loss and NaN
 // gradients where torch gives them (mse, huber, bce: that element; softmax cross-entropy:
 // the whole row); mae's gradient is sign(d), 0 for NaN, as torch's.
@@ -67,6 +67,28 @@ double loss_row_bce(T* dz, const T* z, const T* t, int64_t k, T scale) {
   return li / double(k);
 }
 
+// Poisson half deviance with a log link: the mean over the k outputs of
+// exp(z) - y z + y log(y) - y, and dz = scale * (exp(z) - y).
+template <typename T>
+double loss_row_poisson(T* dz, const T* z, const T* y, int64_t k, T scale) {
+  using V = Vec<T>;
+  constexpr int W = V::W;
+  double li = 0.0;
+  for (int64_t j = 0; j < k; j += W) {
+    const int64_t m = k - j < W ? k - j : W;
+    const V mu = vexp(load_n(z + j, m));
+    store_n(dz + j, m, V(scale) * (mu - load_n(y + j, m)));
+    alignas(64) T mus[W];
+    mu.store(mus);
+    for (int64_t i = 0; i < m; ++i) {
+      const double yi = double(y[j + i]);
+      const double ylogy = yi > 0.0 ? yi * std::log(yi) : 0.0;
+      li += double(mus[i]) - yi * double(z[j + i]) + ylogy - yi;
+    }
+  }
+  return li / double(k);
+}
+
 // Cross-entropy of softmax(z) against a label c (c >= 0) or probabilities p.
 template <typename T>
 double loss_row_softmax(T* dz, const T* z, const T* p, int64_t c, int64_t k, T scale) {
@@ -95,20 +117,6 @@ double loss_row_softmax(T* dz, const T* z, const T* p, int64_t c, int64_t k, T s
   }
   for (int64_t j = 0; j < k; ++j) dz[j] = scale * ((dz[j] * inv_se) * T(psum) - p[j]);
   return li;
-}
-
-// The half Poisson deviance on a log link (losses.h), per element exp(z) - y z + y log(y) - y;
-// dz = scale * (exp(z) - y).
-template <typename T>
-double loss_row_poisson(T* dz, const T* z, const T* y, int64_t k, T scale) {
-  double li = 0.0;
-  for (int64_t j = 0; j < k; ++j) {
-    const T mu = std::exp(z[j]);
-    const double ylogy = y[j] > T(0) ? double(y[j]) * std::log(double(y[j])) : 0.0;
-    li += double(mu) - double(y[j]) * double(z[j]) + ylogy - double(y[j]);
-    dz[j] = scale * (mu - y[j]);
-  }
-  return li / double(k);
 }
 
 template <typename T>
