@@ -102,9 +102,10 @@ void ukernel_simd(int64_t k, const typename S::T* __restrict a, int64_t rs_a, in
   for (int i = 0; i < MR; ++i)
     FASTBP_UNROLL
     for (int v = 0; v < NV; ++v) acc[i][v] = S::zero();
-  // Start fetching the C tile now: it is read and written only after the k loop, and on a
-  // large C it comes from L3 or memory.
-  if (cs_c == 1) {
+  // When C is read (beta != 0), start fetching the C tile now: it is read and written only
+  // after the k loop, and on a large C it comes from L3 or memory. (A write-only C is not
+  // prefetched: a read prefetch followed by the store costs a second transaction per line.)
+  if (cs_c == 1 && beta != typename S::T(0)) {
     FASTBP_UNROLL
     for (int i = 0; i < MR; ++i) {
       __builtin_prefetch(c + i * rs_c, 1, 3);
