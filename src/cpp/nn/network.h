@@ -7,9 +7,8 @@
 #include <mutex>
 #include <vector>
 
-#include "kernels/losses.h"
-#include "kernels/optimizers.h"
 #include "nn/layer.h"
+#include "nn/registry.h"
 
 namespace fastbp {
 

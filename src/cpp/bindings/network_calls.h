@@ -1,0 +1,59 @@
+// The work behind each method of Network32 / Network64 (bind_nn.cpp binds them): convert and
+// check every argument (convert.h, spec_parse.h), refuse what cannot fit in memory, then call
+// the network. A rejected call raises before the network is touched, so it leaves the network
+// unchanged (parameters, buffers, optimizer state, RNG counters).
+//
+// Locking rule (GIL and the network mutex): the mutex is only ever waited for by a thread
+// that either released the GIL first (compute calls) or holds the GIL and runs pure C++ under
+// the mutex (state getters/setters: no Python call while the mutex is held); no thread waits
+// for the GIL while holding the mutex. So the two locks cannot deadlock.
+#pragma once
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <memory>
+#include <string>
+
+#include "nn/network.h"
+
+namespace fastbp {
+
+namespace py = pybind11;
+
+template <typename T>
+struct NetworkCalls {
+  using Net = Network<T>;
+  static std::unique_ptr<Net> create(const py::object& spec, const py::object& seed);
+  // Live views (keeping `self` alive): the whole arena, the parameters, the buffers.
+  static py::array_t<T> arena(const py::object& self);
+  static py::list parameters(const py::object& self);
+  static py::list buffers(const py::object& self);
+
+  static py::array_t<T> predict(Net& n, const py::object& X, const py::object& check_finite);
+  static py::tuple loss_and_gradients(Net& n, const py::object& X, const py::object& y,
+                                      const std::string& loss, const py::object& loss_params,
+                                      const py::object& sample_weight,
+                                      const py::object& check_finite);
+  static double train_step(Net& n, const py::object& X, const py::object& y,
+                           const std::string& loss, const py::object& loss_params,
+                           const py::object& sample_weight, const py::object& check_finite);
+  static double fit_epoch(Net& n, const py::object& X, const py::object& y,
+                          const std::string& loss, const py::object& loss_params,
+                          const py::object& sample_weight, const py::object& batch_size,
+                          bool shuffle, const py::object& lrs, const py::object& check_finite);
+
+  static void set_optimizer(Net& n, const std::string& name, const py::object& hyper,
+                            bool reset);
+  static void set_lr(Net& n, const py::object& lr);
+  static std::string optimizer_name(Net& n);
+  static py::dict optimizer_state(Net& n);
+  static void set_optimizer_state(Net& n, const py::object& state);
+  static py::tuple rng_state(Net& n);
+  static void set_rng_state(Net& n, const py::object& seed, const py::object& step,
+                            const py::object& epoch);
+};
+
+extern template struct NetworkCalls<float>;
+extern template struct NetworkCalls<double>;
+
+}  // namespace fastbp
