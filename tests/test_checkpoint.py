@@ -245,10 +245,10 @@ def test_no_pickle_on_load(saved, tmp_path):
 def test_layers_from_spec_round_trip():
     m = fb.Sequential([fb.Dense(5, "softplus"), fb.BatchNorm(eps=1e-3, momentum=0.2),
                        fb.Dropout(0.1), fb.Dense(2)], input_dim=3)
-    rebuilt = fb.Sequential(checkpoint.layers_from_spec(m.spec), input_dim=3)
+    rebuilt = fb.Sequential(fb.layers.from_spec(m.spec), input_dim=3)
     assert rebuilt.spec == m.spec
     with pytest.raises(ValueError, match="unknown layer type"):
-        checkpoint.layers_from_spec([{"type": "conv"}])
+        fb.layers.from_spec([{"type": "conv"}])
 
 
 @pytest.mark.parametrize("backend", ["native", "reference"])

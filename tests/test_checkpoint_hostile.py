@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 
 import fastbp as fb
+from fastbp.model import from_bytes, to_bytes
 from fastbp import checkpoint
 
 
 def _blob(model):
-    return checkpoint.to_bytes(model)
+    return to_bytes(model)
 
 
 @pytest.fixture(scope="module")
@@ -73,14 +74,14 @@ def test_header_claiming_a_bigger_network_is_refused_before_building(good, no_mo
     h["spec"][1]["in"] = 30000
     h["spec"][0]["in"] = 10000
     with pytest.raises(ValueError, match="layer spec implies"):
-        checkpoint.from_bytes(_zip(_with_header(good, h)))
+        from_bytes(_zip(_with_header(good, h)))
     # the header's array list made consistent with the claim: the .npy header disagrees
     n = 10000 * 30000 + 30000 + 30000 * 3 + 3
     for k, meta in h["arrays"].items():
         if k == "arena" or k.startswith("opt_"):
             meta["shape"] = [n]
     with pytest.raises(ValueError, match="expected"):
-        checkpoint.from_bytes(_zip(_with_header(good, h)))
+        from_bytes(_zip(_with_header(good, h)))
     # and the .npy header too: the zip member's size does not match 1.2 GB of data
     m = _with_header(good, h)
     hdr = np.lib.format.header_data_from_array_1_0(np.zeros(1, np.float32))
@@ -89,7 +90,7 @@ def test_header_claiming_a_bigger_network_is_refused_before_building(good, no_mo
     np.lib.format.write_array_header_1_0(b, hdr)
     m["arena.npy"] = b.getvalue() + b"\0" * 64
     with pytest.raises(ValueError, match="bytes"):
-        checkpoint.from_bytes(_zip(m))
+        from_bytes(_zip(m))
 
 
 def test_decompression_is_bounded_by_the_justified_size(good):
@@ -110,7 +111,7 @@ def test_decompression_is_bounded_by_the_justified_size(good):
     tracemalloc.start()
     try:
         with pytest.raises(ValueError, match="not a valid fastbp checkpoint"):
-            checkpoint.from_bytes(bytes(buf))
+            from_bytes(bytes(buf))
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -126,7 +127,7 @@ def test_claimed_sizes_beyond_the_compression_limit_are_refused(good):
     new = (2**31).to_bytes(4, "little")
     data = bytes(data).replace(old, new)
     with pytest.raises(ValueError, match="cannot come from|not a valid"):
-        checkpoint.from_bytes(data)
+        from_bytes(data)
 
 
 @pytest.mark.parametrize("text", [
@@ -137,7 +138,7 @@ def test_claimed_sizes_beyond_the_compression_limit_are_refused(good):
 ])
 def test_deep_or_malformed_json_gives_value_error(good, text):
     with pytest.raises(ValueError, match="not a valid fastbp checkpoint"):
-        checkpoint.from_bytes(_zip(_with_header(good, None, raw=text)))
+        from_bytes(_zip(_with_header(good, None, raw=text)))
 
 
 def _nested_spec(depth):
@@ -189,7 +190,7 @@ def test_malformed_header_fields_give_value_error(good, edit):
     h = _header(good)
     edit(h)
     with pytest.raises(ValueError):
-        checkpoint.from_bytes(_zip(_with_header(good, h)))
+        from_bytes(_zip(_with_header(good, h)))
 
 
 @pytest.mark.parametrize("offset,value", [(10, 99), (10, 12), (8, 1)])
@@ -200,10 +201,10 @@ def test_unsupported_compression_and_encryption_flags(good, offset, value):
     at = data.index(b"PK\x01\x02" + b"", data.index(b"arena.npy", data.index(b"PK\x01\x02")) - 46)
     data[at + offset:at + offset + 2] = value.to_bytes(2, "little")
     with pytest.raises(ValueError, match="not a valid fastbp checkpoint"):
-        checkpoint.from_bytes(bytes(data))
+        from_bytes(bytes(data))
 
 
 def test_valid_round_trip_still_loads(good):
-    m = checkpoint.from_bytes(good)
+    m = from_bytes(good)
     assert m.num_params == 6 * 8 + 8 + 8 * 3 + 3
-    assert checkpoint.to_bytes(m) == good
+    assert to_bytes(m) == good

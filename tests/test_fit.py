@@ -110,7 +110,7 @@ def test_bad_arguments_leave_the_model_unchanged(digits):
         (dict(callbacks=[print]), TypeError, "callbacks"),
         (dict(validaton_split=0.1), TypeError, "unexpected keyword argument 'validaton_split'"),
         (dict(validation_split=0.999), ValueError, "validation"),
-        (dict(validation_data=(X, y + 10)), ValueError, "validation_data: y:? labels"),
+        (dict(validation_data=(X, y + 10)), ValueError, "validation_data: y:? labels?"),
         (dict(validation_split=0.5, sample_weight=-np.ones(len(y))), ValueError, "(non-negative|>= 0)"),
         (dict(validation_data=(X[:5], y[:4])), ValueError, "validation_data"),
     ]

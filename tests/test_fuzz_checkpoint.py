@@ -19,6 +19,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 import fastbp as fb  # noqa: E402
 from fastbp import checkpoint  # noqa: E402
+from fastbp.model import from_bytes, to_bytes  # noqa: E402
 
 EXAMPLES = int(os.environ.get("FASTBP_FUZZ_EXAMPLES", "40"))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=False,
@@ -33,9 +34,9 @@ def _checkpoints():
                            fb.Dense(2)], input_dim=3, backend=backend, dtype="float64")
         X = rng.normal(size=(16, 3))
         m.fit(X, X[:, :2], optimizer="adam", epochs=1, batch_size=8, progress=False)
-        out.append(checkpoint.to_bytes(m))
+        out.append(to_bytes(m))
     m = fb.MLP([4, 3, 2], seed=1)  # no optimizer
-    out.append(checkpoint.to_bytes(m))
+    out.append(to_bytes(m))
     return out
 
 
@@ -44,7 +45,7 @@ VALID = _checkpoints()
 
 def _load(data):
     try:
-        m = checkpoint.from_bytes(data)
+        m = from_bytes(data)
     except ValueError:
         return None
     assert isinstance(m, fb.Sequential)

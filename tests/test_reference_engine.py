@@ -127,7 +127,7 @@ def test_initialiser_aliases_and_errors():
     with pytest.raises(ValueError, match="init"):
         Engine([dense(3, 4, init="orthogonal")], "float64", 1)
     with pytest.raises(ValueError, match="init"):
-        initializers.init_parameters([dense(3, 4, init="bogus")], [np.zeros((3, 4)), np.zeros(4)], [], 0)
+        fb.layers.init_parameters([dense(3, 4, init="bogus")], [np.zeros((3, 4)), np.zeros(4)], [], 0)
     assert initializers.default_init("elu") == "he_uniform"
     assert initializers.default_init("gelu") == "glorot_uniform"
 

@@ -14,7 +14,7 @@ F = torch.nn.functional
 torch.set_num_threads(1)  # tiny tensors: threads only add overhead (and contention on CI)
 
 from fastbp import _core  # noqa: E402
-from fastbp.initializers import init_parameters  # noqa: E402
+from fastbp.layers import init_parameters  # noqa: E402
 from fastbp.reference import Engine as ReferenceEngine, rng  # noqa: E402
 from fastbp.reference.engine import normalize_spec  # noqa: E402
 

@@ -7,14 +7,14 @@ from ._version import __version__
 from ._runtime import get_isa, get_num_threads, info, set_isa, set_num_threads
 from . import optim
 from .layers import Activation, BatchNorm, Dense, Dropout, LayerNorm, Residual
-from .model import MLP, Sequential, get_check_finite, set_check_finite
+from .model import MLP, Sequential, get_check_finite, load, set_check_finite
 from .training import History
-from . import callbacks, metrics, schedules
-from .checkpoint import load
+from . import callbacks, metrics, registry, schedules
 from .plotting import plot_history
 
 __all__ = [
     "__version__", "MLP", "Sequential", "Dense", "Activation", "Dropout", "BatchNorm",
     "LayerNorm", "Residual", "History", "optim", "info", "set_num_threads", "get_num_threads",
-    "get_isa", "set_isa", "set_check_finite", "get_check_finite", "callbacks", "schedules", "metrics", "load", "plot_history",
+    "get_isa", "set_isa", "set_check_finite", "get_check_finite", "callbacks", "schedules", "metrics",
+    "registry", "load", "plot_history",
 ]

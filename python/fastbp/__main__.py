@@ -191,7 +191,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.set_defaults(func=info_cmd)
 
     from fastbp.layers import ACTIVATIONS
-    from fastbp.model import LOSSES
+    from fastbp.registry import losses
 
     p = sub.add_parser(
         "profile", formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -226,7 +226,7 @@ example:
     p.add_argument("--dtype", default="float32", choices=("float32", "float64"))
     p.add_argument("--threads", type=_positive, default=None,
                    help="native engine threads (default: current setting)")
-    p.add_argument("--loss", default="softmax_cross_entropy", choices=LOSSES,
+    p.add_argument("--loss", default="softmax_cross_entropy", choices=losses(),
                    help="loss of the output layer (default softmax_cross_entropy)")
     p.add_argument("--repeats", type=_positive, default=5,
                    help="timed repeats, the minimum is reported (default 5)")

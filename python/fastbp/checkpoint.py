@@ -1,4 +1,7 @@
-"""Checkpoints: ``model.save(path)`` / ``fastbp.load(path)``.
+"""Checkpoints: the file format behind ``model.save(path)`` / ``fastbp.load(path)``.
+
+This module turns a model's config and state (``model.get_config()``,
+``model.state_dict()``) into a file or bytes and back; it knows no model class.
 
 A checkpoint is an uncompressed ``.npz`` archive (a zip of ``.npy`` arrays, CRC-checked)
 without any pickle: it is read with ``allow_pickle=False``. It holds
@@ -27,97 +30,49 @@ import struct
 import tempfile
 import zipfile
 import zlib
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from . import optim as _optim
-
-__all__ = ["FORMAT", "FORMAT_VERSION", "from_bytes", "layers_from_spec", "load", "save",
-           "to_bytes"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "write", "read", "dumps", "loads"]
 
 FORMAT = "fastbp-checkpoint"
 FORMAT_VERSION = 1
 
-
-# ------------------------------------------------------------------------------- spec → layers
-def layers_from_spec(spec: Sequence[Dict[str, Any]]) -> List[Any]:
-    """Rebuild the layer objects (``Dense``, ``Dropout``, ...) that produce ``spec``.
-
-    Parameters
-    ----------
-    spec : list of dict
-        A layer spec (``model.spec``, see docs/ENGINE.md).
-
-    Returns
-    -------
-    list of Layer
-        ``Sequential(layers_from_spec(spec), input_dim)`` has the same spec.
-    """
-    from . import layers as L
-
-    if not isinstance(spec, (list, tuple)) or not spec:
-        raise ValueError("spec must be a non-empty list of layer dicts")
-    out: List[Any] = []
-    for i, d in enumerate(spec):
-        if not isinstance(d, dict) or "type" not in d:
-            raise ValueError(f"spec[{i}] must be a dict with a 'type'")
-        kind = d["type"]
-        try:
-            if kind == "dense":
-                out.append(L.Dense(int(d["out"]), activation=d.get("activation", "identity"),
-                                   init=d.get("init"), alpha=d.get("alpha")))
-            elif kind == "activation":
-                out.append(L.Activation(d["activation"], alpha=d.get("alpha")))
-            elif kind == "dropout":
-                out.append(L.Dropout(float(d["rate"])))
-            elif kind == "batchnorm":
-                out.append(L.BatchNorm(eps=float(d.get("eps", 1e-5)),
-                                       momentum=float(d.get("momentum", 0.1))))
-            elif kind == "layernorm":
-                out.append(L.LayerNorm(eps=float(d.get("eps", 1e-5))))
-            elif kind == "residual":
-                out.append(L.Residual(layers_from_spec(d["layers"])))
-            else:
-                raise ValueError(f"unknown layer type {kind!r}")
-        except KeyError as e:
-            raise ValueError(f"spec[{i}] ({kind}) lacks key {e.args[0]!r}") from None
-    return out
+Config = Dict[str, Any]
+State = Dict[str, Any]
 
 
-# ------------------------------------------------------------------------------------ save
-def _header(model: Any, arrays: Dict[str, np.ndarray]) -> Dict[str, Any]:
+# ----------------------------------------------------------------------------------- write
+def _arrays(state: State) -> Dict[str, np.ndarray]:
+    arrays: Dict[str, np.ndarray] = {"arena": np.asarray(state["arena"])}
+    for i, b in enumerate(state["buffers"]):
+        arrays[f"buffer_{i}"] = np.asarray(b)
+    opt = state.get("optimizer")
+    if opt is not None:
+        for k, v in opt["state"].items():
+            arrays["opt_" + k] = np.asarray(v)
+    return arrays
+
+
+def _header(config: Config, state: State, arrays: Dict[str, np.ndarray]) -> Dict[str, Any]:
     from ._version import __version__
 
-    eng = model._engine
-    opt = getattr(model, "optimizer", None)
-    opt_h: Optional[Dict[str, Any]] = None
-    if opt is not None:
-        model._sync_optimizer(opt)  # the engine holds exactly opt's hyper-parameters
-        st = eng.optimizer_state()
-        opt_h = {"name": opt.name, "hyper": opt.hyper(), "step": int(st["step"]),
-                 "initial_lr": getattr(opt, "initial_lr", None),
-                 "state": sorted(k for k in st if k != "step")}
-    cls = type(model).__name__
-    h: Dict[str, Any] = {
-        "format": FORMAT,
-        "version": FORMAT_VERSION,
-        "fastbp_version": __version__,
-        "class": cls if cls in ("MLP", "Sequential") else "Sequential",
-        "spec": model.spec,
-        "input_dim": int(model.input_dim),
-        "dtype": model.dtype,
-        "backend": model.backend,
-        "seed": int(model.seed),
+    opt = state.get("optimizer")
+    opt_h = None if opt is None else {
+        "name": opt["name"], "hyper": opt["hyper"], "step": int(opt["step"]),
+        "initial_lr": opt.get("initial_lr"), "state": sorted(opt["state"])}
+    h: Dict[str, Any] = {"format": FORMAT, "version": FORMAT_VERSION,
+                         "fastbp_version": __version__}
+    h.update(config)
+    h.update({
         "optimizer": opt_h,
-        "epochs_trained": int(getattr(model, "epochs_trained", 0)),
-        "steps_trained": int(getattr(model, "steps_trained", 0)),
-        "rng_state": [int(v) for v in eng.rng_state()],
-        "plateau_state": _json_state(getattr(model, "_plateau_state", None)),
+        "epochs_trained": int(state.get("epochs_trained", 0)),
+        "steps_trained": int(state.get("steps_trained", 0)),
+        "rng_state": [int(v) for v in state["rng_state"]],
+        "plateau_state": _json_state(state.get("plateau_state")),
         "arrays": {k: {"shape": list(a.shape), "dtype": a.dtype.str} for k, a in arrays.items()},
-    }
-    if h["class"] == "MLP":
-        h["sizes"] = [int(s) for s in model.sizes]
+    })
     return h
 
 
@@ -132,38 +87,33 @@ def _json_state(state: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
     return out
 
 
-def _write(model: Any, f: Any) -> None:
-    """Write the checkpoint of ``model`` to the binary file object ``f``."""
-    eng = model._engine
-    arrays: Dict[str, np.ndarray] = {"arena": np.array(eng.arena(), copy=True)}
-    for i, b in enumerate(eng.buffers()):
-        arrays[f"buffer_{i}"] = np.array(b, copy=True)
-    if getattr(model, "optimizer", None) is not None:
-        model._sync_optimizer(model.optimizer)
-        for k, v in eng.optimizer_state().items():
-            if k != "step":
-                arrays["opt_" + k] = np.asarray(v)
-    header = _header(model, arrays)
+def _write(f: Any, config: Config, state: State) -> None:
+    """Write a checkpoint to the binary file object ``f``."""
+    arrays = _arrays(state)
+    header = _header(config, state, arrays)
     blob = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
     np.savez(f, header=blob, **arrays)  # type: ignore[arg-type]
 
 
-def save(model: Any, path: Any) -> None:
-    """Write ``model`` (architecture, parameters, buffers, optimizer and its state, epoch
-    and step counts, RNG state) to ``path`` atomically.
+def write(path: Any, config: Config, state: State) -> None:
+    """Write a model's config and state to ``path`` atomically: a temporary file in the
+    target directory, flushed and fsynced, then renamed over the target.
 
     Parameters
     ----------
-    model : Sequential
     path : str or os.PathLike
         Target file; written as given (no suffix is added).
+    config : dict
+        ``model.get_config()``.
+    state : dict
+        ``model.state_dict()``.
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".fastbp-", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
-            _write(model, f)
+            _write(f, config, state)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -183,40 +133,11 @@ def save(model: Any, path: Any) -> None:
         pass
 
 
-def to_bytes(model: Any) -> bytes:
-    """The checkpoint of ``model`` as bytes (what :func:`save` writes); used by pickle and
-    ``copy.deepcopy``.
-
-    Parameters
-    ----------
-    model : Sequential
-
-    Returns
-    -------
-    bytes
-    """
+def dumps(config: Config, state: State) -> bytes:
+    """The checkpoint bytes :func:`write` would write (for pickle and ``copy.deepcopy``)."""
     buf = io.BytesIO()
-    _write(model, buf)
+    _write(buf, config, state)
     return buf.getvalue()
-
-
-def from_bytes(data: bytes, backend: Optional[str] = None) -> Any:
-    """The model held by checkpoint bytes from :func:`to_bytes` (validated as :func:`load`
-    validates a file).
-
-    Parameters
-    ----------
-    data : bytes
-    backend : {"native", "reference"}, optional
-        Override the saved backend.
-
-    Returns
-    -------
-    Sequential or MLP
-    """
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise TypeError(f"data must be bytes, got {type(data).__name__}")
-    return _load(io.BytesIO(bytes(data)), "<bytes>", backend)
 
 
 # ------------------------------------------------------------------------------------ load
@@ -225,8 +146,6 @@ def from_bytes(data: bytes, backend: Optional[str] = None) -> Any:
 # against each member's .npy header and uncompressed size in the zip directory; only then is
 # the model built and each array read, never decompressing more than its justified size.
 _MAX_HEADER_BYTES = 1 << 24   # a header is a few KB; 16 MiB leaves room for huge specs
-_MAX_WIDTH = 1 << 40          # any layer width (products of two stay below 2**80 in Python)
-_MAX_NESTING = 64             # residual blocks (the native engine's limit)
 _MAX_NPY_HEADER = 4096        # .npy header bytes (numpy writes ~128)
 _DTYPES = {"float32": "<f4", "float64": "<f8"}
 
@@ -244,36 +163,34 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _width(d: Dict[str, Any], key: str, where: str) -> int:
-    v = d.get(key)
-    _need(_is_int(v) and 1 <= v <= _MAX_WIDTH, f"{where}[{key!r}] must be a width in "
-                                                f"[1, 2**40], got {v!r}")
-    return int(v)
+def _spec_sizes(spec: Any) -> tuple:
+    """(number of parameters, buffer lengths) a layer spec implies, from the engine's layer
+    table (``_core.layer_shapes``: parses and checks the spec, allocates nothing)."""
+    from . import _core
+
+    _need(isinstance(spec, list) and len(spec) > 0, "spec must be a non-empty list")
+    try:
+        shapes = _core.layer_shapes(spec)
+    except (ValueError, TypeError, OverflowError, MemoryError) as e:
+        raise _Bad(f"bad layer spec: {str(e)[:300]}") from None
+    params = sum(int(np.prod(s, dtype=object)) for _, s, _ in shapes["params"])
+    return params, [int(np.prod(s, dtype=object)) for _, s in shapes["buffers"]]
 
 
-def _spec_sizes(spec: Any, where: str = "spec", depth: int = 0) -> tuple:
-    """(number of parameters, buffer lengths) a layer spec implies; checks its structure."""
-    _need(depth <= _MAX_NESTING, f"{where}: residual blocks nested deeper than {_MAX_NESTING}")
-    _need(isinstance(spec, list) and len(spec) > 0, f"{where} must be a non-empty list")
-    params, buffers = 0, []
-    for i, d in enumerate(spec):
-        w = f"{where}[{i}]"
-        _need(isinstance(d, dict) and isinstance(d.get("type"), str),
-              f"{w} must be a dict with a string 'type'")
-        kind = d["type"]
-        if kind == "dense":
-            params += _width(d, "in", w) * _width(d, "out", w) + _width(d, "out", w)
-            continue
-        dim = _width(d, "dim", w)
-        if kind in ("batchnorm", "layernorm"):
-            params += 2 * dim
-            buffers += [dim, dim] if kind == "batchnorm" else []
-        elif kind == "residual":
-            p, b = _spec_sizes(d.get("layers"), w + "['layers']", depth + 1)
-            params, buffers = params + p, buffers + b
-        else:
-            _need(kind in ("activation", "dropout"), f"{w}: unknown layer type {kind!r}")
-    return params, buffers
+def _optimizer_state_names(oh: Any) -> list:
+    """Check the header's optimizer entry; return the names of its state arrays."""
+    _need(isinstance(oh, dict) and isinstance(oh.get("name"), str)
+          and isinstance(oh.get("hyper"), dict) and _is_int(oh.get("step"))
+          and 0 <= oh["step"] < 2**63 and isinstance(oh.get("state"), list),
+          "malformed optimizer entry")
+    _need(all(isinstance(k, str) and isinstance(v, (int, float, bool, type(None)))
+              for k, v in oh["hyper"].items()), "malformed optimizer hyper-parameters")
+    _need(oh.get("initial_lr") is None or isinstance(oh["initial_lr"], (int, float)),
+          "malformed initial_lr")
+    for k in oh["state"]:
+        _need(isinstance(k, str) and k.isidentifier() and len(k) < 64,
+              f"bad optimizer state name {k!r}")
+    return list(oh["state"])
 
 
 def _check_header(h: Any) -> Dict[str, tuple]:
@@ -302,17 +219,7 @@ def _check_header(h: Any) -> Dict[str, tuple]:
     expected.update({f"buffer_{i}": ((n,), dt) for i, n in enumerate(buffers)})
     oh = h.get("optimizer")
     if oh is not None:
-        _need(isinstance(oh, dict) and isinstance(oh.get("name"), str)
-              and isinstance(oh.get("hyper"), dict) and _is_int(oh.get("step"))
-              and 0 <= oh["step"] < 2**63 and isinstance(oh.get("state"), list),
-              "malformed optimizer entry")
-        _need(all(isinstance(k, str) and isinstance(v, (int, float, bool, type(None)))
-                  for k, v in oh["hyper"].items()), "malformed optimizer hyper-parameters")
-        _need(oh.get("initial_lr") is None or isinstance(oh["initial_lr"], (int, float)),
-              "malformed initial_lr")
-        for k in oh["state"]:
-            _need(isinstance(k, str) and k.isidentifier() and len(k) < 64,
-                  f"bad optimizer state name {k!r}")
+        for k in _optimizer_state_names(oh):
             expected["opt_" + k] = ((nparams,), dt)
     ps = h.get("plateau_state")
     _need(ps is None or (isinstance(ps, dict) and isinstance(ps.get("best"), (int, float, str))),
@@ -399,54 +306,31 @@ def _read_header(zf: zipfile.ZipFile, file_len: int) -> Any:
         raise _Bad(f"garbled header ({type(e).__name__}: {str(e)[:200]})") from None
 
 
-def _build(header: Dict[str, Any], arrays: Dict[str, np.ndarray], backend: str) -> Any:
-    """The model described by a validated header, with the arrays' contents."""
-    from .model import MLP, Sequential
-
-    spec = header["spec"]
-    layers = layers_from_spec(spec)
-    kw = dict(input_dim=header["input_dim"], dtype=header["dtype"], seed=header["seed"],
-              backend=backend)
-    if header["class"] == "MLP":
-        model: Any = MLP.__new__(MLP)
-        model.sizes = list(header["sizes"])
-        Sequential.__init__(model, layers, **kw)
-    else:
-        model = Sequential(layers, **kw)
-    _need(model.spec == spec, "the rebuilt layer spec differs from the saved one")
-    eng = model._engine
-    _need(eng.arena().shape == arrays["arena"].shape, "the parameters do not fit the spec")
-    eng.arena()[...] = arrays["arena"]
-    for i, b in enumerate(eng.buffers()):
-        b[...] = arrays[f"buffer_{i}"]
-    oh = header.get("optimizer")
-    if oh is not None:
-        opt = _optim.from_config(oh["name"], oh["hyper"])
-        if oh.get("initial_lr") is not None:
-            opt.initial_lr = float(oh["initial_lr"])
-        model._sync_optimizer(opt)
-        state: Dict[str, Any] = {"step": oh["step"]}
-        state.update({k: arrays["opt_" + k] for k in oh["state"]})
-        eng.set_optimizer_state(state)
-    eng.set_rng_state(*header["rng_state"])
-    model.epochs_trained = header.get("epochs_trained", 0)
-    model.steps_trained = header.get("steps_trained", 0)
-    ps = header.get("plateau_state")
-    if ps:
-        model._plateau_state = dict(ps, best=float(ps["best"]))
-    return model
-
-
 # Everything a malformed zip, .npy header or header field can raise while being parsed.
 _MALFORMED = (_Bad, zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, KeyError,
               zlib.error, NotImplementedError, RuntimeError, struct.error, OverflowError,
               TypeError, IndexError, AttributeError, RecursionError, SyntaxError, ValueError)
 
+_CONFIG_KEYS = ("class", "spec", "input_dim", "dtype", "seed", "backend", "sizes")
 
-def _load(f: Any, name: str, backend: Optional[str]) -> Any:
+
+def _state(header: Dict[str, Any], arrays: Dict[str, np.ndarray]) -> State:
+    """The model state a validated header and its arrays describe."""
+    oh = header.get("optimizer")
+    opt = None if oh is None else {
+        "name": oh["name"], "hyper": oh["hyper"], "initial_lr": oh.get("initial_lr"),
+        "step": int(oh["step"]), "state": {k: arrays["opt_" + k] for k in oh["state"]}}
+    ps = header.get("plateau_state")
+    n_buf = sum(1 for k in arrays if k.startswith("buffer_"))
+    return {"arena": arrays["arena"], "buffers": [arrays[f"buffer_{i}"] for i in range(n_buf)],
+            "optimizer": opt, "rng_state": [int(v) for v in header["rng_state"]],
+            "epochs_trained": int(header.get("epochs_trained", 0)),
+            "steps_trained": int(header.get("steps_trained", 0)),
+            "plateau_state": dict(ps, best=float(ps["best"])) if ps else None}
+
+
+def _read(f: Any, name: str) -> Tuple[Config, State]:
     bad = f"{name!r} is not a valid fastbp checkpoint"
-    if backend is not None and backend not in ("native", "reference"):
-        raise ValueError(f"backend must be 'native' or 'reference', got {backend!r}")
     try:
         file_len = f.seek(0, io.SEEK_END)
         f.seek(0)
@@ -457,7 +341,8 @@ def _load(f: Any, name: str, backend: Optional[str]) -> Any:
                 _read_member(zf, file_len, key, shape, dtype, data=False)
             arrays = {key: _read_member(zf, file_len, key, shape, dtype, data=True)
                       for key, (shape, dtype) in expected.items()}
-        return _build(header, arrays, backend or header["backend"])
+        config = {k: header[k] for k in _CONFIG_KEYS if k in header}
+        return config, _state(header, arrays)
     except MemoryError:
         raise
     except _MALFORMED as e:
@@ -467,27 +352,15 @@ def _load(f: Any, name: str, backend: Optional[str]) -> Any:
         raise ValueError(f"{bad}: {detail[:500]}") from None
 
 
-def load(path: Any, backend: Optional[str] = None) -> Any:
-    """Load a model saved by ``model.save`` / :func:`save`.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-    backend : {"native", "reference"}, optional
-        Override the saved backend (e.g. load a native model into the NumPy reference).
-
-    Returns
-    -------
-    Sequential or MLP
-        With its parameters, buffers, optimizer (``model.optimizer``, state included), epoch
-        and step counts and RNG state restored: ``model.fit(...)`` without an optimizer
-        continues the saved training exactly.
+def read(path: Any) -> Tuple[Config, State]:
+    """Read a checkpoint file: ``(config, state)`` as ``model.get_config()`` and
+    ``model.state_dict()`` gave them.
 
     Raises
     ------
     ValueError
         If the file is truncated, corrupted, malformed, not a fastbp checkpoint, or of an
-        unsupported format version. Nothing is allocated for the model before the header
+        unsupported format version. Nothing is allocated for the arrays before the header
         and every array's metadata agree; no member is decompressed beyond the size the
         header justifies.
     FileNotFoundError, PermissionError, IsADirectoryError
@@ -495,4 +368,11 @@ def load(path: Any, backend: Optional[str] = None) -> Any:
     """
     path = os.fspath(path)
     with open(path, "rb") as f:
-        return _load(f, path, backend)
+        return _read(f, path)
+
+
+def loads(data: bytes) -> Tuple[Config, State]:
+    """:func:`read` for checkpoint bytes from :func:`dumps`."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"data must be bytes, got {type(data).__name__}")
+    return _read(io.BytesIO(bytes(data)), "<bytes>")

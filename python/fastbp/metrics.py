@@ -1,18 +1,21 @@
 """Metrics and inference-mode evaluation for ``fit`` (validation loss, accuracy).
 
 Everything here runs on the outputs of ``model.predict`` (the native inference forward
-pass), then reduces in NumPy: the loss with the reference backend's loss functions (the
-same formulas the engines train with) plus the ``l1`` / ``l2`` penalties, so ``val_loss``
-is directly comparable to the training ``loss``.
+pass); the loss comes from the model's engine (``engine.loss_value``: the same loss kernel it
+trains with) plus the ``l1`` / ``l2`` penalties, so ``val_loss`` is directly comparable to the
+training ``loss``; metrics reduce in NumPy.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .layers import walk_spec
+from .registry import layer_kinds, resolve_loss
+
 __all__ = ["accuracy", "mse", "mae", "METRICS", "get_metric", "penalty", "parameter_names",
-           "evaluate"]
+           "evaluate_outputs", "evaluate"]
 
 _CLASSIFICATION = ("softmax_cross_entropy", "binary_cross_entropy")
 
@@ -102,41 +105,36 @@ def check_metrics(metrics: Optional[Sequence[str]], loss: str) -> List[str]:
     return names
 
 
-def parameter_names(spec: Sequence[Dict[str, Any]]) -> List[str]:
-    """Names of the parameters of a layer spec, in ``parameters()`` order.
-
-    Layers are numbered per type from 1 in a pre-order walk: ``dense1.W``, ``dense1.b``,
-    ``batchnorm1.gamma``, ``dense2.W``, ...
-    """
-    names: List[str] = []
+def _param_table(spec: Sequence[Dict[str, Any]]) -> List[Tuple[str, bool]]:
+    """(name, penalised) of every parameter of a spec in ``parameters()`` order, from the
+    registry's layer kinds. Layers are numbered per type from 1 in a pre-order walk."""
+    kinds = layer_kinds()
+    out: List[Tuple[str, bool]] = []
     counts: Dict[str, int] = {}
+    for entry in walk_spec(spec):
+        kind = entry["type"]
+        counts[kind] = counts.get(kind, 0) + 1
+        out.extend((f"{kind}{counts[kind]}.{name}", bool(pen))
+                   for name, pen in kinds[kind]["params"])
+    return out
 
-    def walk(layers):
-        for layer in layers:
-            kind = layer["type"]
-            counts[kind] = counts.get(kind, 0) + 1
-            tag = f"{kind}{counts[kind]}"
-            if kind == "dense":
-                names.extend([f"{tag}.W", f"{tag}.b"])
-            elif kind in ("batchnorm", "layernorm"):
-                names.extend([f"{tag}.gamma", f"{tag}.beta"])
-            elif kind == "residual":
-                walk(layer["layers"])
 
-    walk(spec)
-    return names
+def parameter_names(spec: Sequence[Dict[str, Any]]) -> List[str]:
+    """Names of the parameters of a layer spec, in ``parameters()`` order:
+    ``dense1.W``, ``dense1.b``, ``batchnorm1.gamma``, ``dense2.W``, ..."""
+    return [name for name, _ in _param_table(spec)]
 
 
 def penalty(model: Any, loss_params: Dict[str, Any]) -> float:
-    """``l1 * sum|W| + 0.5 * l2 * sum W**2`` over the dense weights (as the engines add to
-    the training loss)."""
+    """``l1 * sum|W| + 0.5 * l2 * sum W**2`` over the penalised parameters (the dense
+    weights), as the engines add it to the training loss."""
     l1 = float(loss_params.get("l1", 0.0) or 0.0)
     l2 = float(loss_params.get("l2", 0.0) or 0.0)
     if l1 == 0.0 and l2 == 0.0:
         return 0.0
     total = 0.0
-    for name, p in zip(parameter_names(model.spec), model.parameters()):
-        if name.startswith("dense") and name.endswith(".W"):
+    for (_, pen), p in zip(_param_table(model.spec), model.parameters()):
+        if pen:
             if l1:
                 total += l1 * float(np.abs(p).sum(dtype=np.float64))
             if l2:
@@ -170,29 +168,23 @@ def evaluate(model: Any, X: Any, y: Any, loss: str = "mse", metrics: Optional[Se
     dict
         ``{"loss": ..., "<metric>": ...}``.
     """
-    from .reference import losses as _losses
-
-    model._loss_args(loss, loss_params)
+    loss = resolve_loss(loss)
     names = check_metrics(metrics, loss)
-    Xa = model._X(X)
-    ya = model._y(y, loss)
-    wa = model._w(sample_weight)
-    if Xa.shape[0] == 0:
-        raise ValueError("X is empty")
+    Xa, ya, wa = model._X(X), model._y(y, loss), model._w(sample_weight)
+    model.engine.check_batch(Xa, ya, loss, loss_params, wa)
     if batch_size is None:
         out = model.predict(Xa)
     else:
         out = np.concatenate([model.predict(Xa[i:i + batch_size])
                               for i in range(0, Xa.shape[0], int(batch_size))])
-    return _evaluate_outputs(model, out, ya, wa, loss, names, loss_params, _losses)
+    return evaluate_outputs(model, out, ya, wa, loss, names, loss_params)
 
 
-def _evaluate_outputs(model, out, ya, wa, loss, names, loss_params, _losses=None):
-    if _losses is None:
-        from .reference import losses as _losses
-    yt = _losses.check_target(loss, out.shape, ya, out.dtype)
-    value, _ = _losses.compute_loss(loss, out, yt, wa, loss_params)
+def evaluate_outputs(model: Any, out: np.ndarray, y: Any, w: Any, loss: str,
+                     names: Sequence[str], loss_params: Dict[str, Any]) -> Dict[str, float]:
+    """Loss (by the model's engine, penalties added) and metrics of given outputs."""
+    value = model.engine.loss_value(out, y, loss, loss_params, w)
     logs = {"loss": float(value) + penalty(model, loss_params)}
     for m in names:
-        logs[m] = METRICS[m](out, ya, loss)
+        logs[m] = METRICS[m](out, y, loss)
     return logs

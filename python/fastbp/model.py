@@ -1,18 +1,20 @@
 """The public model classes: ``Sequential`` and ``MLP``, thin over an engine."""
 from __future__ import annotations
 
+import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from . import checkpoint as _checkpoint
 from . import optim as _optim
-from .initializers import init_parameters
-from .layers import Dense, Layer, build_spec
+from ._backend import BACKENDS, make_engine
+from ._data import as_model_array, as_target, check_loss_kwargs
+from .layers import Dense, Layer, build_spec, from_spec, init_parameters
+from .registry import loss_takes_labels, resolve_loss
 
-__all__ = ["Sequential", "MLP", "LOSSES", "set_check_finite", "get_check_finite"]
+__all__ = ["Sequential", "MLP", "from_config", "load", "to_bytes", "from_bytes", "set_check_finite", "get_check_finite"]
 
-LOSSES = ("mse", "mae", "huber", "binary_cross_entropy", "softmax_cross_entropy")
-_LOSS_PARAMS = ("delta", "l1", "l2")
 _DTYPES = {"float32": np.float32, "float64": np.float64}
 
 
@@ -26,24 +28,9 @@ def _dtype_name(dtype: Any) -> str:
     return name
 
 
-def make_engine(spec: list, dtype: str, seed: int, backend: str):
-    """Build the engine for ``backend`` ("native" or "reference")."""
-    if backend == "native":
-        from . import _core
-
-        cls = _core.Network32 if dtype == "float32" else _core.Network64
-        return cls(spec, seed)
-    if backend == "reference":
-        from .reference import Engine
-
-        return Engine(spec, dtype, seed)
-    raise ValueError(f"backend must be 'native' or 'reference', got {backend!r}")
-
-
-# NaN/Inf in X is rejected by default (a clear ValueError instead of NaN parameters);
-# fastbp.set_check_finite(False) skips that scan (the native engine's check_finite=None
-# default follows it; the reference backend, the test oracle, always checks).
-_CHECK_FINITE = [True]
+# The process-wide default of check_finite lives in the native module (one store):
+# NaN/Inf in X is rejected unless fastbp.set_check_finite(False); the reference backend, the
+# test oracle, always checks.
 
 
 def set_check_finite(on: bool) -> None:
@@ -53,46 +40,16 @@ def set_check_finite(on: bool) -> None:
     ``False`` skips the O(n*d) scan: non-finite inputs then propagate into the outputs (and,
     when training, into the parameters). Targets and sample weights are always checked.
     The reference backend always checks. See docs/RELIABILITY.md."""
-    on = bool(on)
     from . import _core
 
-    _core.set_check_finite(on)
-    _CHECK_FINITE[0] = on
+    _core.set_check_finite(bool(on))
 
 
 def get_check_finite() -> bool:
     """The current :func:`set_check_finite` setting."""
-    return _CHECK_FINITE[0]
+    from . import _core
 
-
-def _all_finite(a: np.ndarray) -> bool:
-    # min and max propagate NaN and expose +-Inf, without an n*d boolean temporary
-    return a.size == 0 or bool(np.isfinite(a.min()) and np.isfinite(a.max()))
-
-
-def _as_float(name: str, a: Any, dtype: np.dtype, ndim: Tuple[int, ...]) -> np.ndarray:
-    """Safe conversion of user data to an aligned, C-contiguous array of the model dtype.
-
-    Real dtypes (bool, ints, float16/32/64) are converted with a copy; so are strided,
-    negative-stride, Fortran-ordered, misaligned and byte-swapped arrays. Complex, object,
-    string, datetime, structured data -> TypeError; wrong number of dimensions -> ValueError.
-    Values too large for the dtype become Inf (caught by the finite check)."""
-    if (isinstance(a, np.ndarray) and a.dtype == dtype and a.ndim in ndim
-            and a.flags.c_contiguous and a.flags.aligned):
-        return a
-    try:
-        arr = np.asarray(a)
-    except (ValueError, TypeError) as exc:  # ragged nested sequences and the like
-        raise TypeError(f"{name} must be a numeric array: {exc}") from exc
-    if arr.dtype.kind not in "fiub":
-        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    if arr.ndim not in ndim:
-        raise ValueError(f"{name} must be {' or '.join(f'{d}-D' for d in ndim)}, got shape {arr.shape}")
-    with np.errstate(over="ignore", invalid="ignore"):
-        out = np.ascontiguousarray(arr, dtype=dtype)
-    if not out.flags.aligned:  # ascontiguousarray keeps a misaligned buffer as it is
-        out = out.copy()
-    return out
+    return bool(_core.get_check_finite())
 
 
 class Sequential:
@@ -129,6 +86,8 @@ class Sequential:
         self._engine = make_engine(self.spec, self.dtype, self.seed, backend)
         init_parameters(self.spec, self._engine.parameters(), self._engine.buffers(), self.seed)
         self.optimizer: Optional[_optim.Optimizer] = None
+        #: the last ReduceLROnPlateau state fit recorded (resumed by the next fit; saved)
+        self.plateau_state: Optional[Dict[str, Any]] = None
         self._opt_version = -1
         self.history = None
         self.epochs_trained = 0  # epochs / optimizer steps run by fit (saved in checkpoints)
@@ -136,6 +95,12 @@ class Sequential:
         self.stop_training = False  # set by a callback to end fit after the current chunk
 
     # ------------------------------------------------------------------ state
+    @property
+    def engine(self) -> Any:
+        """The backend engine (``fastbp._core.Network32/64`` or ``fastbp.reference.Engine``):
+        the contract of docs/ENGINE.md, for the training loop, metrics and tools."""
+        return self._engine
+
     def parameters(self) -> List[np.ndarray]:
         """Live, writable views of the parameters: ``[W1, b1, W2, b2, ...]``, W shaped
         (in, out). Writing into them changes the model."""
@@ -155,78 +120,21 @@ class Sequential:
                 f"backend={self.backend})")
 
     # ------------------------------------------------------------------ data
-    def _X(self, X: Any, name: str = "X", validate: bool = True) -> np.ndarray:
-        """X as an (n, input_dim) array of the model dtype, n >= 1. ``validate``: also scan
-        for NaN/Inf (when :func:`get_check_finite`); the engines check again, so the compute
-        methods pass False and only callers that change state before the engine call (fit)
-        rely on it."""
-        arr = _as_float(name, X, self._np_dtype, (2,))
-        if arr.shape[1] != self.input_dim:
-            raise ValueError(f"{name} must have shape (n, {self.input_dim}), got {arr.shape}")
-        if arr.shape[0] == 0:
-            raise ValueError(f"{name} is empty (0 rows)")
-        if validate and _CHECK_FINITE[0] and not _all_finite(arr):
-            raise ValueError(f"{name} contains NaN or Inf (after conversion to {self.dtype}); "
-                             "fastbp.set_check_finite(False) skips this check")
-        return arr
+    def _X(self, X: Any) -> Any:
+        """X converted to the model dtype (checked by the engine that receives it)."""
+        return as_model_array(X, self._np_dtype)
 
-    def _y(self, y: Any, loss: str, validate: bool = True) -> np.ndarray:
-        """Targets: int64 labels (softmax_cross_entropy, 1-D) or an (n, output_dim) array of
-        the model dtype. ``validate``: labels in range, values finite."""
-        if loss == "softmax_cross_entropy":
-            try:
-                arr = np.asarray(y)
-            except (ValueError, TypeError) as exc:
-                raise TypeError(f"y must be a numeric array: {exc}") from exc
-            if arr.ndim == 1:
-                if arr.dtype.kind in "iu":
-                    if validate and arr.size and (arr.min() < 0 or arr.max() >= self.output_dim):
-                        raise ValueError(f"y: labels must be in [0, {self.output_dim}), got min "
-                                         f"{arr.min()}, max {arr.max()}")
-                    return np.ascontiguousarray(arr, dtype=np.int64)
-                if arr.dtype.kind == "b":
-                    raise TypeError("y: class labels must be integers, got booleans")
-                raise TypeError(
-                    f"y: class labels for softmax_cross_entropy must be integers, got dtype "
-                    f"{arr.dtype} (pass probabilities as an (n, classes) array)")
-        if not isinstance(y, np.ndarray):
-            try:
-                y = np.asarray(y)
-            except (ValueError, TypeError) as exc:
-                raise TypeError(f"y must be a numeric array: {exc}") from exc
-        if y.dtype.kind == "b":  # as the reference: booleans are not regression targets
-            raise TypeError("y must hold real numbers, got booleans")
-        arr = _as_float("y", y, self._np_dtype, (1, 2))
-        if arr.ndim == 1:
-            if self.output_dim != 1:
-                raise ValueError(f"y must have shape (n, {self.output_dim}), got {arr.shape}")
-            arr = arr.reshape(-1, 1)
-        if arr.shape[1] != self.output_dim:
-            raise ValueError(f"y must have shape (n, {self.output_dim}), got {arr.shape}")
-        if validate and not _all_finite(arr):
-            raise ValueError("y contains NaN or Inf")
-        return arr
+    def _y(self, y: Any, loss: str) -> Any:
+        """Targets converted for ``loss`` (checked by the engine that receives them)."""
+        return as_target(y, self._np_dtype, loss_takes_labels(loss))
 
-    def _w(self, sample_weight: Any, validate: bool = True) -> Optional[np.ndarray]:
-        """sample_weight as a 1-D array of the model dtype. ``validate``: finite, >= 0, with a
-        positive sum."""
+    def _w(self, sample_weight: Any) -> Any:
+        """sample_weight converted to the model dtype, or None."""
         if sample_weight is None:
             return None
-        w = _as_float("sample_weight", sample_weight, self._np_dtype, (1,))
-        if validate and w.size and not (_all_finite(w) and w.min() >= 0 and w.sum() > 0):
-            raise ValueError("sample_weight must be finite and >= 0, with a positive sum")
-        return w
+        return as_model_array(sample_weight, self._np_dtype, kinds="fiu")
 
-    @staticmethod
-    def _loss_args(loss: str, params: Dict[str, Any]) -> Dict[str, Any]:
-        if loss not in LOSSES:
-            raise ValueError(f"unknown loss {loss!r}; expected one of {', '.join(LOSSES)}")
-        for k in params:
-            if k not in _LOSS_PARAMS:
-                raise TypeError(f"unexpected loss parameter {k!r}; expected {', '.join(_LOSS_PARAMS)}")
-        return params
-
-    def _sync_optimizer(self, optimizer: Any):
+    def set_optimizer(self, optimizer: Any):
         """Configure the engine with ``optimizer`` (None: keep the current one).
 
         Returns None when nothing changed, else a function that restores the previous
@@ -261,7 +169,7 @@ class Sequential:
     # ------------------------------------------------------------------ compute
     def predict(self, X: Any) -> np.ndarray:
         """Outputs (logits for classification losses) for X (n, input_dim), inference mode."""
-        return self._engine.predict(self._X(X, validate=False))
+        return self._engine.predict(self._X(X))
 
     def predict_proba(self, X: Any, loss: str = "softmax_cross_entropy") -> np.ndarray:
         """Probabilities: softmax of the outputs (or the sigmoid, for binary_cross_entropy)."""
@@ -277,20 +185,19 @@ class Sequential:
         """Loss and gradients (shaped like ``parameters()``) for one batch, without an update.
 
         Runs in training mode (dropout active, BatchNorm batch statistics)."""
-        self._loss_args(loss, loss_params)
-        return self._engine.loss_and_gradients(self._X(X, validate=False),
-                                               self._y(y, loss, validate=False), loss,
-                                               loss_params, self._w(sample_weight, False))
+        loss = resolve_loss(loss)
+        check_loss_kwargs("loss_and_gradients", loss_params)
+        return self._engine.loss_and_gradients(self._X(X), self._y(y, loss), loss, loss_params,
+                                               self._w(sample_weight))
 
     def train_step(self, X: Any, y: Any, loss: str = "mse", optimizer: Any = None,
                    sample_weight: Any = None, **loss_params: Any) -> float:
         """One optimizer step on a batch (one native call). Returns the batch loss before the
         update (penalties included)."""
-        self._loss_args(loss, loss_params)
-        Xa = self._X(X, validate=False)  # the engine validates (and rejects before any change)
-        ya = self._y(y, loss, validate=False)
-        wa = self._w(sample_weight, validate=False)
-        undo = self._sync_optimizer(optimizer)
+        loss = resolve_loss(loss)
+        check_loss_kwargs("train_step", loss_params)
+        Xa, ya, wa = self._X(X), self._y(y, loss), self._w(sample_weight)
+        undo = self.set_optimizer(optimizer)
         try:
             return self._engine.train_step(Xa, ya, loss, loss_params, wa)
         except BaseException:
@@ -310,16 +217,12 @@ class Sequential:
 
     # ------------------------------------------------------------------ copies
     def __reduce__(self) -> Tuple[Any, Tuple[bytes]]:
-        """Pickle through the checkpoint format (:func:`fastbp.checkpoint.to_bytes`): the
-        copy holds everything a checkpoint holds (not ``history``)."""
-        from . import checkpoint
-
-        return checkpoint.from_bytes, (checkpoint.to_bytes(self),)
+        """Pickle through the checkpoint format (:func:`fastbp.checkpoint.dumps`): the copy
+        holds everything a checkpoint holds (not ``history``)."""
+        return from_bytes, (to_bytes(self),)
 
     def __deepcopy__(self, memo: Dict[int, Any]) -> "Sequential":
-        from . import checkpoint
-
-        return checkpoint.from_bytes(checkpoint.to_bytes(self))
+        return from_bytes(to_bytes(self))
 
     def __copy__(self) -> "Sequential":
         """``copy.copy`` is a deep copy: a shallow one would share the engine."""
@@ -329,9 +232,68 @@ class Sequential:
         """Save architecture, parameters, buffers, optimizer (and its state), epoch count and
         RNG state to ``path`` (an ``.npz``, written atomically); ``fastbp.load(path)`` restores
         it. See :mod:`fastbp.checkpoint`."""
-        from .checkpoint import save
+        _checkpoint.write(path, self.get_config(), self.state_dict())
 
-        save(self, path)
+    # ------------------------------------------------------------------ config and state
+    def get_config(self) -> Dict[str, Any]:
+        """The architecture as a JSON-able dict: ``class``, ``spec``, ``input_dim``, ``dtype``,
+        ``seed``, ``backend`` (and ``sizes`` for an MLP). :func:`from_config` rebuilds it."""
+        config: Dict[str, Any] = {
+            "class": "MLP" if isinstance(self, MLP) else "Sequential",
+            "spec": self.spec, "input_dim": int(self.input_dim), "dtype": self.dtype,
+            "seed": int(self.seed), "backend": self.backend}
+        if isinstance(self, MLP):
+            config["sizes"] = [int(v) for v in self.sizes]
+        return config
+
+    def state_dict(self) -> Dict[str, Any]:
+        """Copies of everything training changes: ``arena`` (the flat parameters),
+        ``buffers``, ``optimizer`` (name, hyper-parameters, ``initial_lr``, ``step`` and its
+        state arrays, or None), ``rng_state``, ``epochs_trained``, ``steps_trained`` and
+        ``plateau_state``. :meth:`load_state_dict` restores it."""
+        eng = self._engine
+        opt: Optional[Dict[str, Any]] = None
+        if self.optimizer is not None:
+            self.set_optimizer(self.optimizer)  # the engine holds exactly its hyper-parameters
+            st = eng.optimizer_state()
+            opt = {"name": self.optimizer.name, "hyper": self.optimizer.hyper(),
+                   "initial_lr": getattr(self.optimizer, "initial_lr", None),
+                   "step": int(st["step"]),
+                   "state": {k: np.array(v, copy=True) for k, v in st.items() if k != "step"}}
+        return {"arena": np.array(eng.arena(), copy=True),
+                "buffers": [np.array(b, copy=True) for b in eng.buffers()],
+                "optimizer": opt, "rng_state": [int(v) for v in eng.rng_state()],
+                "epochs_trained": int(self.epochs_trained),
+                "steps_trained": int(self.steps_trained),
+                "plateau_state": self.plateau_state}
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict`. Shapes and dtypes are checked before anything is
+        written (ValueError), so a rejected state leaves the model as it was."""
+        eng = self._engine
+        arena, bufs = eng.arena(), eng.buffers()
+        src = np.asarray(state["arena"])
+        if src.shape != arena.shape or src.dtype != arena.dtype:
+            raise ValueError(f"parameters have shape {src.shape} dtype {src.dtype}, the "
+                             f"architecture needs {arena.shape} {arena.dtype}")
+        if len(state["buffers"]) != len(bufs) or any(
+                np.shape(a) != b.shape for a, b in zip(state["buffers"], bufs)):
+            raise ValueError("buffers are missing or have the wrong shapes")
+        oh = state.get("optimizer")
+        opt = None if oh is None else _optim.from_config(oh["name"], oh["hyper"])
+        arena[...] = src
+        for dst, a in zip(bufs, state["buffers"]):
+            dst[...] = a
+        if opt is not None:
+            if oh.get("initial_lr") is not None:
+                opt.initial_lr = float(oh["initial_lr"])
+            self.set_optimizer(opt)
+            eng.set_optimizer_state(dict(oh["state"], step=int(oh["step"])))
+        eng.set_rng_state(*(int(v) for v in state["rng_state"]))
+        self.epochs_trained = int(state.get("epochs_trained", 0))
+        self.steps_trained = int(state.get("steps_trained", 0))
+        if state.get("plateau_state"):
+            self.plateau_state = dict(state["plateau_state"])
 
 
 class MLP(Sequential):
@@ -352,3 +314,78 @@ class MLP(Sequential):
         layers.append(Dense(sizes[-1], activation=output_activation, init=init))
         self.sizes = sizes
         super().__init__(layers, input_dim=sizes[0], dtype=dtype, seed=seed, backend=backend)
+
+
+def from_config(config: Dict[str, Any], backend: Optional[str] = None) -> Sequential:
+    """Rebuild a freshly initialised model from :meth:`Sequential.get_config` (``backend``
+    overrides the saved one). ValueError when the config is malformed or its spec cannot be
+    rebuilt exactly."""
+    try:
+        layers = from_spec(config["spec"])
+        kw = dict(dtype=config["dtype"], seed=int(config["seed"]),
+                  backend=backend or config["backend"])
+        model: Sequential
+        if config.get("class") == "MLP":
+            spec = config["spec"]
+            model = MLP(list(config["sizes"]), activation=spec[0].get("activation", "relu"),
+                        output_activation=spec[-1].get("activation", "identity"),
+                        init=spec[0].get("init"), **kw)
+        else:
+            model = Sequential(layers, input_dim=int(config["input_dim"]), **kw)
+    except (KeyError, TypeError, IndexError, AttributeError) as e:
+        raise ValueError(f"malformed model config ({type(e).__name__}: {e})") from None
+    if model.spec != config["spec"] or model.input_dim != config.get("input_dim"):
+        raise ValueError("the rebuilt layer spec differs from the saved one")
+    return model
+
+
+def to_bytes(model: Sequential) -> bytes:
+    """The checkpoint of ``model`` as bytes (what ``model.save`` writes)."""
+    return _checkpoint.dumps(model.get_config(), model.state_dict())
+
+
+def from_bytes(data: bytes, backend: Optional[str] = None) -> Sequential:
+    """The model held by checkpoint bytes (validated as :func:`load` validates a file);
+    unpickling and deep copies use it."""
+    return _restore(*_checkpoint.loads(data), name="<bytes>", backend=backend)
+
+
+def _restore(config: Dict[str, Any], state: Dict[str, Any], name: str,
+             backend: Optional[str]) -> Sequential:
+    try:
+        model = from_config(config, backend)
+        model.load_state_dict(state)
+    except (KeyError, TypeError) as e:
+        raise ValueError(f"{name!r} is not a valid fastbp checkpoint: bad header "
+                         f"({type(e).__name__}: {e})") from None
+    except ValueError as e:
+        raise ValueError(f"{name!r} is not a valid fastbp checkpoint: {e}") from None
+    return model
+
+
+def load(path: Any, backend: Optional[str] = None) -> Sequential:
+    """Load a model saved by ``model.save``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    backend : {"native", "reference"}, optional
+        Override the saved backend (e.g. load a native model into the NumPy reference).
+
+    Returns
+    -------
+    Sequential or MLP
+        With its parameters, buffers, optimizer (``model.optimizer``, state included), epoch
+        and step counts and RNG state restored: ``model.fit(...)`` without an optimizer
+        continues the saved training exactly.
+
+    Raises
+    ------
+    ValueError
+        If the file is truncated, corrupted, not a fastbp checkpoint, or of an unsupported
+        format version.
+    """
+    if backend is not None and backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    path = os.fspath(path)
+    return _restore(*_checkpoint.read(path), name=path, backend=backend)

@@ -11,7 +11,19 @@ from __future__ import annotations
 import math
 from typing import Any, Dict, Optional
 
+from . import registry as _reg
+
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad"]
+
+
+def _fields(opt: str) -> tuple:
+    """The hyper-parameters of optimizer ``opt`` other than clipping, in torch's order."""
+    return tuple(k for k in _reg.optimizer_defaults(opt) if k not in ("clip_norm", "clip_value"))
+
+
+def _default(opt: str, key: str) -> Any:
+    """Hyper-parameter ``key``'s default for optimizer ``opt`` (from the engine's registry)."""
+    return _reg.optimizer_defaults(opt)[key]
 
 
 def _check_nonneg(name: str, value: float) -> float:
@@ -61,10 +73,13 @@ class SGD(Optimizer):
     """Stochastic gradient descent (``torch.optim.SGD``)."""
 
     name = "sgd"
-    _fields = ("lr", "momentum", "dampening", "nesterov", "weight_decay")
+    _fields = _fields("sgd")
 
-    def __init__(self, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
-                 nesterov: bool = False, weight_decay: float = 0.0, **clip: Any):
+    def __init__(self, lr: float = _default("sgd", "lr"),
+                 momentum: float = _default("sgd", "momentum"),
+                 dampening: float = _default("sgd", "dampening"),
+                 nesterov: bool = _default("sgd", "nesterov"),
+                 weight_decay: float = _default("sgd", "weight_decay"), **clip: Any):
         super().__init__(**clip)
         self.lr = lr
         self.momentum = _check_nonneg("momentum", momentum)
@@ -79,11 +94,12 @@ class Adam(Optimizer):
     """Adam (``torch.optim.Adam``), with ``amsgrad``."""
 
     name = "adam"
-    _fields = ("lr", "beta1", "beta2", "eps", "weight_decay", "amsgrad")
-    _default_wd = 0.0
+    _fields = _fields("adam")
 
-    def __init__(self, lr: float = 1e-3, betas: tuple = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: Optional[float] = None, amsgrad: bool = False, **clip: Any):
+    def __init__(self, lr: float = _default("adam", "lr"),
+                 betas: tuple = (_default("adam", "beta1"), _default("adam", "beta2")),
+                 eps: float = _default("adam", "eps"), weight_decay: Optional[float] = None,
+                 amsgrad: bool = _default("adam", "amsgrad"), **clip: Any):
         super().__init__(**clip)
         self.lr = lr
         b1, b2 = (float(b) for b in betas)
@@ -92,7 +108,8 @@ class Adam(Optimizer):
         self.beta1, self.beta2 = b1, b2
         self.eps = _check_nonneg("eps", eps)
         self.weight_decay = _check_nonneg(
-            "weight_decay", self._default_wd if weight_decay is None else weight_decay)
+            "weight_decay", _default(self.name, "weight_decay") if weight_decay is None
+            else weight_decay)
         self.amsgrad = bool(amsgrad)
 
     @property
@@ -104,18 +121,20 @@ class AdamW(Adam):
     """AdamW (``torch.optim.AdamW``): decoupled weight decay, default 1e-2."""
 
     name = "adamw"
-    _default_wd = 1e-2
 
 
 class RMSprop(Optimizer):
     """RMSprop (``torch.optim.RMSprop``), with momentum and ``centered``."""
 
     name = "rmsprop"
-    _fields = ("lr", "alpha", "eps", "weight_decay", "momentum", "centered")
+    _fields = _fields("rmsprop")
 
-    def __init__(self, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
-                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False,
-                 **clip: Any):
+    def __init__(self, lr: float = _default("rmsprop", "lr"),
+                 alpha: float = _default("rmsprop", "alpha"),
+                 eps: float = _default("rmsprop", "eps"),
+                 weight_decay: float = _default("rmsprop", "weight_decay"),
+                 momentum: float = _default("rmsprop", "momentum"),
+                 centered: bool = _default("rmsprop", "centered"), **clip: Any):
         super().__init__(**clip)
         self.lr = lr
         self.alpha = _check_nonneg("alpha", alpha)
@@ -129,10 +148,14 @@ class Adagrad(Optimizer):
     """Adagrad (``torch.optim.Adagrad``)."""
 
     name = "adagrad"
-    _fields = ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps")
+    _fields = _fields("adagrad")
 
-    def __init__(self, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
-                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, **clip: Any):
+    def __init__(self, lr: float = _default("adagrad", "lr"),
+                 lr_decay: float = _default("adagrad", "lr_decay"),
+                 weight_decay: float = _default("adagrad", "weight_decay"),
+                 initial_accumulator_value: float = _default("adagrad",
+                                                             "initial_accumulator_value"),
+                 eps: float = _default("adagrad", "eps"), **clip: Any):
         super().__init__(**clip)
         self.lr = lr
         self.lr_decay = _check_nonneg("lr_decay", lr_decay)

@@ -146,79 +146,11 @@ def profile_network(sizes: Sequence[int], activation: str = "relu", batch: int =
         fb.set_num_threads(int(threads))
     backends = ["native"] + (["reference"] if reference else [])
     rng = np.random.default_rng(seed)
+    run = dict(activation=activation, batch=batch, optimizer=optimizer, dtype=dtype,
+               seed=seed, repeats=repeats, backends=backends)
     try:
-        layers = []
-        n_layers = len(sizes) - 1
-        for i in range(n_layers):
-            n_in, n_out = sizes[i], sizes[i + 1]
-            last = i == n_layers - 1
-            act = "identity" if last else activation
-            layer_loss = loss if last else "mse"
-            X = rng.standard_normal((batch, n_in)).astype(dtype)
-            y = _targets(layer_loss, batch, n_out, dtype, rng)
-            mm = 2.0 * batch * n_in * n_out
-            flops = {"forward": mm, "backward": mm * (1 if i == 0 else 2)}
-            row: Dict[str, Any] = {"layer": i + 1, "in": n_in, "out": n_out, "activation": act,
-                                   "loss": layer_loss, "flops": flops, "times": {},
-                                   "gflops": {}}
-            models = {b: _layer_model(fb, n_in, n_out, act, i == 0, dtype, seed, b)
-                      for b in backends}
-            if reference:
-                nat, ref = models["native"], models["reference"]
-                _, g_n = nat.loss_and_gradients(X, y, loss=layer_loss)
-                _, g_r = ref.loss_and_gradients(X, y, loss=layer_loss)
-                o_n, o_r = nat.predict(X), ref.predict(X)
-                nat.train_step(X, y, loss=layer_loss, optimizer=optim.get(optimizer))
-                ref.train_step(X, y, loss=layer_loss, optimizer=optim.get(optimizer))
-                row["max_abs_diff"] = {"output": _max_abs([o_n], [o_r]),
-                                       "gradients": _max_abs(g_n, g_r),
-                                       "parameters_after_step": _max_abs(nat.parameters(),
-                                                                         ref.parameters())}
-            for b in backends:
-                t = _phase_times(models[b], X, y, layer_loss, optim.get(optimizer), repeats)
-                row["times"][b] = t
-                row["gflops"][b] = {ph: (flops[ph] / t[ph] / 1e9 if t[ph] > 0 else None)
-                                    for ph in ("forward", "backward")}
-            if reference:
-                row["speedup"] = {ph: (row["times"]["reference"][ph] / row["times"]["native"][ph]
-                                       if row["times"]["native"][ph] > 0 else None)
-                                  for ph in PHASES}
-            layers.append(row)
-
-        # the whole network, one train_step
-        X = rng.standard_normal((batch, sizes[0])).astype(dtype)
-        y = _targets(loss, batch, sizes[-1], dtype, rng)
-        network: Dict[str, Any] = {"step": {}, "notes": []}
-        if reference:
-            network["notes"].append("--threads sets the native engine's threads; the reference "
-                                    "runs on NumPy's BLAS with its own thread count")
-        for b in backends:
-            m = fb.MLP(sizes, activation=activation, dtype=dtype, seed=seed, backend=b)
-            opt = optim.get(optimizer)
-            network["step"][b] = _timeit(lambda: m.train_step(X, y, loss=loss, optimizer=opt),
-                                         repeats)
-        total = 2.0 * batch * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
-        network["flops"] = 3.0 * total - 2.0 * batch * sizes[0] * sizes[1]
-        for name in compare:
-            name = name.strip().lower()
-            if not name:
-                continue
-            fn = {"torch": _torch_step, "jax": _jax_step}.get(name)
-            if fn is None:
-                network["notes"].append(f"--compare: unknown framework {name!r} (torch, jax)")
-                continue
-            try:
-                t, note = fn(sizes, activation, dtype, seed, X, y, loss, optimizer, repeats,
-                             threads)
-            except ImportError as exc:
-                network["notes"].append(f"{name} is not installed ({exc.name or exc}): skipped")
-                continue
-            network["step"][name] = t
-            if note:
-                network["notes"].append(note)
-        nat = network["step"]["native"]
-        network["speedup"] = {k: v / nat for k, v in network["step"].items() if k != "native"}
-        network["gflops"] = {k: network["flops"] / v / 1e9 for k, v in network["step"].items()}
+        layers = [_profile_layer(i, sizes, loss, rng, **run) for i in range(len(sizes) - 1)]
+        network = _profile_step(sizes, loss, rng, compare, threads, **run)
     finally:
         fb.set_num_threads(before_threads)
     config = {"sizes": sizes, "activation": activation, "batch": int(batch),
@@ -227,6 +159,99 @@ def profile_network(sizes: Sequence[int], activation: str = "relu", batch: int =
               "repeats": int(repeats), "seed": seed, "isa": fb.get_isa(),
               "version": fb.__version__}
     return {"config": config, "layers": layers, "network": network, "method": METHOD}
+
+
+def _profile_layer(i: int, sizes: List[int], loss: str, rng: np.random.Generator, *,
+                   activation: str, batch: int, optimizer: str, dtype: str, seed: int,
+                   repeats: int, backends: List[str]) -> Dict[str, Any]:
+    """Layer ``i`` alone: phase times per backend, GFLOP/s, speed-up, differences."""
+    import fastbp as fb
+    from fastbp import optim
+
+    n_in, n_out = sizes[i], sizes[i + 1]
+    last = i == len(sizes) - 2
+    act = "identity" if last else activation
+    layer_loss = loss if last else "mse"
+    X = rng.standard_normal((batch, n_in)).astype(dtype)
+    y = _targets(layer_loss, batch, n_out, dtype, rng)
+    mm = 2.0 * batch * n_in * n_out
+    flops = {"forward": mm, "backward": mm * (1 if i == 0 else 2)}
+    row: Dict[str, Any] = {"layer": i + 1, "in": n_in, "out": n_out, "activation": act,
+                           "loss": layer_loss, "flops": flops, "times": {}, "gflops": {}}
+    models = {b: _layer_model(fb, n_in, n_out, act, i == 0, dtype, seed, b) for b in backends}
+    if "reference" in backends:
+        row["max_abs_diff"] = _differences(models["native"], models["reference"], X, y,
+                                           layer_loss, optimizer)
+    for b in backends:
+        t = _phase_times(models[b], X, y, layer_loss, optim.get(optimizer), repeats)
+        row["times"][b] = t
+        row["gflops"][b] = {ph: (flops[ph] / t[ph] / 1e9 if t[ph] > 0 else None)
+                            for ph in ("forward", "backward")}
+    if "reference" in backends:
+        row["speedup"] = {ph: (row["times"]["reference"][ph] / row["times"]["native"][ph]
+                               if row["times"]["native"][ph] > 0 else None) for ph in PHASES}
+    return row
+
+
+def _differences(nat: Any, ref: Any, X: np.ndarray, y: np.ndarray, loss: str,
+                 optimizer: str) -> Dict[str, float]:
+    """Largest absolute native-reference differences: outputs, gradients, one step."""
+    from fastbp import optim
+
+    _, g_n = nat.loss_and_gradients(X, y, loss=loss)
+    _, g_r = ref.loss_and_gradients(X, y, loss=loss)
+    o_n, o_r = nat.predict(X), ref.predict(X)
+    nat.train_step(X, y, loss=loss, optimizer=optim.get(optimizer))
+    ref.train_step(X, y, loss=loss, optimizer=optim.get(optimizer))
+    return {"output": _max_abs([o_n], [o_r]), "gradients": _max_abs(g_n, g_r),
+            "parameters_after_step": _max_abs(nat.parameters(), ref.parameters())}
+
+
+def _profile_step(sizes: List[int], loss: str, rng: np.random.Generator,
+                  compare: Sequence[str], threads: Optional[int], *, activation: str,
+                  batch: int, optimizer: str, dtype: str, seed: int, repeats: int,
+                  backends: List[str]) -> Dict[str, Any]:
+    """The whole network's train_step per backend, and PyTorch / JAX when asked."""
+    import fastbp as fb
+    from fastbp import optim
+
+    X = rng.standard_normal((batch, sizes[0])).astype(dtype)
+    y = _targets(loss, batch, sizes[-1], dtype, rng)
+    network: Dict[str, Any] = {"step": {}, "notes": []}
+    if "reference" in backends:
+        network["notes"].append("--threads sets the native engine's threads; the reference "
+                                "runs on NumPy's BLAS with its own thread count")
+    for b in backends:
+        m = fb.MLP(sizes, activation=activation, dtype=dtype, seed=seed, backend=b)
+        opt = optim.get(optimizer)
+        network["step"][b] = _timeit(lambda: m.train_step(X, y, loss=loss, optimizer=opt),
+                                     repeats)
+    total = 2.0 * batch * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    network["flops"] = 3.0 * total - 2.0 * batch * sizes[0] * sizes[1]
+    for name in (c.strip().lower() for c in compare):
+        if name:
+            _compare_step(network, name, sizes, activation, dtype, seed, X, y, loss, optimizer,
+                          repeats, threads)
+    nat = network["step"]["native"]
+    network["speedup"] = {k: v / nat for k, v in network["step"].items() if k != "native"}
+    network["gflops"] = {k: network["flops"] / v / 1e9 for k, v in network["step"].items()}
+    return network
+
+
+def _compare_step(network: Dict[str, Any], name: str, *args: Any) -> None:
+    """Time the step in framework ``name`` (torch or jax) into ``network``, or note why not."""
+    fn = {"torch": _torch_step, "jax": _jax_step}.get(name)
+    if fn is None:
+        network["notes"].append(f"--compare: unknown framework {name!r} (torch, jax)")
+        return
+    try:
+        t, note = fn(*args)
+    except ImportError as exc:
+        network["notes"].append(f"{name} is not installed ({exc.name or exc}): skipped")
+        return
+    network["step"][name] = t
+    if note:
+        network["notes"].append(note)
 
 
 # ---------------------------------------------------------------------------- other frameworks

@@ -332,7 +332,7 @@ class _BaseMLP(BaseEstimator):
         state = dict(state)
         model = state.pop("_model", None)
         if model is not None:
-            eng = model._engine
+            eng = model.engine
             state["_model_state"] = {
                 "params": [p.copy() for p in model.parameters()],
                 "optimizer": model.optimizer,
@@ -357,9 +357,9 @@ class _BaseMLP(BaseEstimator):
             for v, a in zip(model.parameters(), ms["params"]):
                 v[...] = a
             if ms["optimizer"] is not None:
-                model._sync_optimizer(ms["optimizer"])
-                model._engine.set_optimizer_state(ms["optimizer_state"])
-            model._engine.set_rng_state(*ms["rng_state"])
+                model.set_optimizer(ms["optimizer"])
+                model.engine.set_optimizer_state(ms["optimizer_state"])
+            model.engine.set_rng_state(*ms["rng_state"])
             self._model = model
             if "_optimizer" in self.__dict__ and ms["optimizer"] is not None:
                 self._optimizer = model.optimizer

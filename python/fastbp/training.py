@@ -8,14 +8,13 @@ display and the history. Nothing in Python runs per training step: per-step lear
 schedules are passed to the native loop as one array of rates per epoch.
 
 Shuffling with ``steps_per_callback``: the epoch's permutation is the one the engine would
-draw (``fastbp.reference.rng.shuffle_permutation(seed, epoch_counter, n)``, the engine's
-counter advanced as the engine does); the shuffled data is gathered once per epoch and the
-chunks are consecutive slices of it, trained with ``fit_epoch(..., shuffle=False)``. The
-mini-batches, the dropout masks and therefore the parameters are bitwise the same as
-without ``steps_per_callback``; only the reported epoch loss may differ in its last bits
-(it is summed per chunk). The permutation is computed in Python (a Fisher–Yates loop: about
-0.2 s per 100 000 samples per epoch) and the gathered copy doubles the data's memory for the
-epoch — a cost paid only with ``steps_per_callback`` and ``shuffle``.
+draw (``engine.permutation(n)``, after which the engine's epoch counter is advanced as its own
+shuffled epoch does); the shuffled data is gathered once per epoch and the chunks are
+consecutive slices of it, trained with ``fit_epoch(..., shuffle=False)``. The mini-batches,
+the dropout masks and therefore the parameters are bitwise the same as without
+``steps_per_callback``; only the reported epoch loss may differ in its last bits (it is summed
+per chunk). The gathered copy doubles the data's memory for the epoch — a cost paid only with
+``steps_per_callback`` and ``shuffle``.
 """
 from __future__ import annotations
 
@@ -28,12 +27,13 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from . import callbacks as _cb
-from . import metrics as _metrics
 from . import schedules as _sched
+from .layers import spec_has
+from .metrics import METRICS, check_metrics, evaluate_outputs, parameter_names
+from ._data import check_loss_kwargs
+from .registry import resolve_loss
 
 __all__ = ["History", "fit"]
-
-_LOSS_PARAMS = ("delta", "l1", "l2")
 
 
 class History(_cb.Callback):
@@ -92,10 +92,10 @@ def _int_arg(name: str, value: Any, minimum: int) -> int:
     return int(value)
 
 
-def _split(model: Any, Xa: np.ndarray, ya: np.ndarray, wa: Optional[np.ndarray],
-           validation_split: Any, validation_data: Any, loss: str):
+def _split(model: Any, data: "_Data", validation_split: Any, validation_data: Any,
+           loss: str, loss_params: Dict[str, Any]) -> Tuple["_Data", Optional["_Data"]]:
     """Carve out the validation set: the last fraction (before any shuffling), or the given
-    ``validation_data``."""
+    ``validation_data`` (converted, and checked by the engine now, not after an epoch)."""
     if validation_data is not None and validation_split:
         raise ValueError("pass either validation_split or validation_data, not both")
     if isinstance(validation_split, bool) or not isinstance(validation_split, numbers.Real):
@@ -104,52 +104,53 @@ def _split(model: Any, Xa: np.ndarray, ya: np.ndarray, wa: Optional[np.ndarray],
     if not 0.0 <= vs < 1.0:
         raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}")
     if vs > 0:
-        n = Xa.shape[0]
-        split_at = int(math.floor(n * (1.0 - vs)))
-        if split_at < 1 or split_at >= n:
-            raise ValueError(f"validation_split={vs} leaves {split_at} training and "
-                             f"{n - split_at} validation samples out of {n}; both must be >= 1")
-        val = (Xa[split_at:], ya[split_at:], None if wa is None else wa[split_at:])
-        return (Xa[:split_at], ya[:split_at], None if wa is None else wa[:split_at]), val
+        n = data.X.shape[0]
+        at = int(math.floor(n * (1.0 - vs)))
+        if at < 1 or at >= n:
+            raise ValueError(f"validation_split={vs} leaves {at} training and "
+                             f"{n - at} validation samples out of {n}; both must be >= 1")
+        return data.rows(slice(0, at)), data.rows(slice(at, n))
     if validation_data is None:
-        return (Xa, ya, wa), None
+        return data, None
     if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
         raise TypeError("validation_data must be a tuple (X_val, y_val) or (X_val, y_val, "
                         "sample_weight_val)")
-    Xv = model._X(validation_data[0], "validation_data[0]")
+    wv = validation_data[2] if len(validation_data) == 3 else None
     try:
-        yv = model._y(validation_data[1], loss)
+        val = _Data.convert(model, validation_data[0], validation_data[1], wv, loss, loss_params)
     except (ValueError, TypeError) as e:
         raise type(e)(f"validation_data: {e}") from None
-    if len(yv) != Xv.shape[0]:
-        raise ValueError(f"validation_data: X has {Xv.shape[0]} rows but y has {len(yv)}")
-    if Xv.shape[0] == 0:
-        raise ValueError("validation_data is empty")
-    wv = model._w(validation_data[2]) if len(validation_data) == 3 else None
-    if wv is not None and wv.shape[0] != Xv.shape[0]:
-        raise ValueError(f"validation_data: X has {Xv.shape[0]} rows but sample_weight has "
-                         f"{wv.shape[0]}")
-    # check the targets now (labels in range, finite values), not after the first epoch
-    from .reference import losses as _losses
-
-    try:
-        _losses.check_target(loss, (Xv.shape[0], model.output_dim), yv, Xv.dtype)
-        if wv is not None:
-            _losses.check_sample_weight(wv, Xv.shape[0], Xv.dtype)
-    except (ValueError, TypeError) as e:
-        raise type(e)(f"validation_data: {e}") from None
-    return (Xa, ya, wa), (Xv, yv, wv)
+    return data, val
 
 
-def _grad_norms(model: Any, Xs: np.ndarray, ys: np.ndarray, ws: Optional[np.ndarray],
-                loss: str, loss_params: Dict[str, Any]) -> List[float]:
+class _Data:
+    """Training or validation data converted to the model dtype (rows ``X``, targets ``y``,
+    optional weights ``w``)."""
+
+    def __init__(self, X: np.ndarray, y: np.ndarray, w: Optional[np.ndarray]):
+        self.X, self.y, self.w = X, y, w
+
+    @classmethod
+    def convert(cls, model: Any, X: Any, y: Any, w: Any, loss: str,
+                loss_params: Dict[str, Any]) -> "_Data":
+        """Convert, then let the model's engine check the whole set as one batch."""
+        data = cls(model._X(X), model._y(y, loss), model._w(w))
+        model.engine.check_batch(data.X, data.y, loss, loss_params, data.w)
+        return data
+
+    def rows(self, idx: Any) -> "_Data":
+        return _Data(self.X[idx], self.y[idx], None if self.w is None else self.w[idx])
+
+
+def _grad_norms(model: Any, sample: _Data, loss: str,
+                loss_params: Dict[str, Any]) -> List[float]:
     """L2 norm of each parameter's gradient on a fixed sample, without side effects on the
     training (RNG counters and BatchNorm running statistics are restored)."""
-    eng = model._engine
+    eng = model.engine
     rng = tuple(eng.rng_state())
     bufs = [b.copy() for b in eng.buffers()]
     try:
-        _, grads = eng.loss_and_gradients(Xs, ys, loss, loss_params, ws)
+        _, grads = eng.loss_and_gradients(sample.X, sample.y, loss, loss_params, sample.w)
     finally:
         eng.set_rng_state(*rng)
         for dst, src in zip(eng.buffers(), bufs):
@@ -157,20 +158,141 @@ def _grad_norms(model: Any, Xs: np.ndarray, ys: np.ndarray, ws: Optional[np.ndar
     return [float(np.sqrt(np.square(g, dtype=np.float64).sum())) for g in grads]
 
 
-def _has_batchnorm(spec: Sequence[Dict[str, Any]]) -> bool:
-    for layer in spec:
-        if layer["type"] == "batchnorm":
-            return True
-        if layer["type"] == "residual" and _has_batchnorm(layer["layers"]):
-            return True
-    return False
+def _grad_sample(model: Any, data: _Data, grad_norm: bool, samples: int) -> Optional[_Data]:
+    """The fixed, evenly spaced sample of the training data for the gradient-norm record
+    (None when it is off, or when BatchNorm could not train on one row)."""
+    n = data.X.shape[0]
+    if not grad_norm or n < (2 if spec_has(model.spec, "batchnorm") else 1):
+        return None
+    idx = np.unique(np.linspace(0, n - 1, min(n, samples)).round().astype(np.int64))
+    return _Data(*(None if a is None else np.ascontiguousarray(a[idx])
+                   for a in (data.X, data.y, data.w)))
 
 
 def _set_lr(model: Any, opt: Any, lr: float) -> None:
     """Set the optimizer's learning rate (the engine keeps the optimizer state)."""
     if opt.lr != lr:
         opt.lr = lr
-    model._sync_optimizer(opt)
+    model.set_optimizer(opt)
+
+
+class _Plan:
+    """fit's checked arguments: everything that does not change during the run."""
+
+    def __init__(self, epochs: Any, batch_size: Any, shuffle: bool, schedule: Any,
+                 schedule_per: str, steps_per_callback: Any, callbacks: Any,
+                 grad_norm_samples: Any, loss_params: Dict[str, Any]):
+        check_loss_kwargs("fit", loss_params)
+        self.epochs = _int_arg("epochs", epochs, 0)
+        self.batch_size = _int_arg("batch_size", batch_size, 1)
+        self.shuffle = bool(shuffle)
+        self.steps_per_callback = (None if steps_per_callback is None else
+                                   _int_arg("steps_per_callback", steps_per_callback, 1))
+        self.grad_norm_samples = _int_arg("grad_norm_samples", grad_norm_samples, 1)
+        if schedule_per not in ("epoch", "step"):
+            raise ValueError(f"schedule_per must be 'epoch' or 'step', got {schedule_per!r}")
+        if schedule is not None and not isinstance(schedule, (_sched.Schedule,
+                                                              _sched.ReduceLROnPlateau)):
+            raise TypeError("schedule must be a fastbp.schedules schedule (StepLR, "
+                            "CosineAnnealingLR, ...), got " + type(schedule).__name__)
+        self.plateau = isinstance(schedule, _sched.ReduceLROnPlateau)
+        if self.plateau and schedule_per != "epoch":
+            raise ValueError("ReduceLROnPlateau works per epoch: use schedule_per='epoch'")
+        self.schedule, self.schedule_per = schedule, schedule_per
+        self.callbacks = list(callbacks or [])
+        for cb in self.callbacks:
+            if not isinstance(cb, _cb.Callback):
+                raise TypeError(f"callbacks must be fastbp.callbacks.Callback instances, got "
+                                f"{type(cb).__name__}")
+
+
+def _start_schedule(model: Any, plan: _Plan, opt: Any) -> None:
+    """Resume a ReduceLROnPlateau from the model's saved state; fix the initial rate."""
+    schedule = plan.schedule
+    if plan.plateau and schedule.last_epoch == 0 and getattr(model, "plateau_state", None):
+        saved = model.plateau_state
+        if saved.get("monitor") == schedule.monitor and saved.get("mode") == schedule.mode:
+            schedule.load_state_dict(saved)
+    if schedule is not None and getattr(opt, "initial_lr", None) is None:
+        opt.initial_lr = float(opt.lr)
+        model.set_optimizer(opt)
+
+
+def _callbacks(model: Any, plan: _Plan, n: int, metric_names: List[str], has_val: bool,
+               progress: bool) -> Tuple[History, List[_cb.Callback]]:
+    """The History and the callback list of one fit run, set up with the run's parameters."""
+    history = History()
+    history.param_names = parameter_names(model.spec)
+    params = {"epochs": plan.epochs, "steps": -(-n // plan.batch_size),
+              "batch_size": plan.batch_size, "samples": n,
+              "initial_epoch": model.epochs_trained, "metrics": metric_names,
+              "do_validation": has_val}
+    cbs: List[_cb.Callback] = [history] + plan.callbacks
+    if progress and _is_terminal(sys.stdout):
+        cbs.append(_cb.ProgressBar())
+    for cb in cbs:
+        cb.set_model(model)
+        cb.set_params(params)
+    history.params = params
+    return history, cbs
+
+
+def _epoch_lrs(model: Any, plan: _Plan, opt: Any, steps: int) -> Optional[np.ndarray]:
+    """Set the epoch's learning rate; returns the per-step rates (or None)."""
+    if plan.schedule is None or plan.plateau:
+        return None
+    if plan.schedule_per == "epoch":
+        _set_lr(model, opt, plan.schedule.lr(model.epochs_trained, opt.initial_lr))
+        return None
+    return plan.schedule.lrs(model.steps_trained, steps, opt.initial_lr)
+
+
+def _epoch_logs(model: Any, train: _Data, val: Optional[_Data], gsample: Optional[_Data],
+                loss: str, loss_params: Dict[str, Any], metric_names: List[str]
+                ) -> Dict[str, Any]:
+    """Metrics on the training set, loss and metrics on the validation set, gradient norms."""
+    logs: Dict[str, Any] = {}
+    if metric_names:
+        out = model.predict(train.X)
+        for m in metric_names:
+            logs[m] = METRICS[m](out, train.y, loss)
+    if val is not None:
+        vlogs = evaluate_outputs(model, model.predict(val.X), val.y, val.w, loss,
+                                 metric_names, loss_params)
+        for k, v in vlogs.items():
+            logs["val_" + k] = v
+    if gsample is not None:
+        logs["grad_norm"] = _grad_norms(model, gsample, loss, loss_params)
+    return logs
+
+
+def _run_epoch(model: Any, plan: _Plan, opt: Any, train: _Data, val: Optional[_Data],
+               gsample: Optional[_Data], loss: str, loss_params: Dict[str, Any],
+               metric_names: List[str], cbs: List[_cb.Callback]) -> None:
+    """One epoch: learning rate, native training, evaluation, schedule, callbacks."""
+    epoch = model.epochs_trained
+    for cb in cbs:
+        cb.on_epoch_begin(epoch, {})
+    lrs = _epoch_lrs(model, plan, opt, -(-train.X.shape[0] // plan.batch_size))
+    lr0 = float(lrs[0]) if lrs is not None else float(opt.lr)
+    t0 = time.perf_counter()
+    value, steps_done = _train_epoch(model, train, loss, loss_params, plan, lrs, cbs)
+    elapsed = time.perf_counter() - t0
+    model.steps_trained += steps_done
+    if lrs is not None and steps_done:
+        _set_lr(model, opt, float(lrs[steps_done - 1]))
+    model.epochs_trained += 1
+    logs: Dict[str, Any] = {"loss": value}
+    logs.update(_epoch_logs(model, train, val, gsample, loss, loss_params, metric_names))
+    logs["lr"] = lr0
+    logs["time"] = elapsed
+    if plan.plateau:
+        monitored = _cb._monitored(logs, plan.schedule.monitor, "ReduceLROnPlateau")
+        _set_lr(model, opt, plan.schedule.step(monitored, opt.lr))
+        model.plateau_state = dict(plan.schedule.state_dict(), monitor=plan.schedule.monitor,
+                                    mode=plan.schedule.mode)
+    for cb in cbs:
+        cb.on_epoch_end(epoch, logs)
 
 
 # ------------------------------------------------------------------------------------ fit
@@ -262,143 +384,31 @@ def fit(model: Any, X: Any, y: Any, loss: str = "mse", optimizer: Any = None, ep
     of them, so ``fit(epochs=2)`` twice (or with a save/load in between) trains exactly as
     ``fit(epochs=4)``.
     """
-    # ---- validate everything before anything changes
-    for k in loss_params:
-        if k not in _LOSS_PARAMS:
-            raise TypeError(f"fit() got an unexpected keyword argument {k!r} (loss parameters "
-                            f"are {', '.join(_LOSS_PARAMS)})")
-    epochs = _int_arg("epochs", epochs, 0)
-    batch_size = _int_arg("batch_size", batch_size, 1)
-    if steps_per_callback is not None:
-        steps_per_callback = _int_arg("steps_per_callback", steps_per_callback, 1)
-    grad_norm_samples = _int_arg("grad_norm_samples", grad_norm_samples, 1)
-    if schedule_per not in ("epoch", "step"):
-        raise ValueError(f"schedule_per must be 'epoch' or 'step', got {schedule_per!r}")
-    if schedule is not None and not isinstance(schedule, (_sched.Schedule,
-                                                          _sched.ReduceLROnPlateau)):
-        raise TypeError("schedule must be a fastbp.schedules schedule (StepLR, "
-                        "CosineAnnealingLR, ...), got " + type(schedule).__name__)
-    plateau = isinstance(schedule, _sched.ReduceLROnPlateau)
-    if plateau and schedule_per != "epoch":
-        raise ValueError("ReduceLROnPlateau works per epoch: use schedule_per='epoch'")
-    callbacks = list(callbacks or [])
-    for cb in callbacks:
-        if not isinstance(cb, _cb.Callback):
-            raise TypeError(f"callbacks must be fastbp.callbacks.Callback instances, got "
-                            f"{type(cb).__name__}")
-    model._loss_args(loss, loss_params)
-    metric_names = _metrics.check_metrics(metrics, loss)
-    Xa = model._X(X)
-    ya = model._y(y, loss)
-    wa = model._w(sample_weight)
-    if len(ya) != Xa.shape[0]:
-        raise ValueError(f"X has {Xa.shape[0]} rows but y has {len(ya)}")
-    if wa is not None and wa.shape[0] != Xa.shape[0]:
-        raise ValueError(f"X has {Xa.shape[0]} rows but sample_weight has {wa.shape[0]}")
-    if Xa.shape[0] == 0:
-        raise ValueError("X is empty")
-    # targets and weights checked up front (the engine checks them again per epoch), so a
-    # bad held-out part fails before any training, not at the end of the first epoch
-    from .reference import losses as _losses
-
-    _losses.check_target(loss, (Xa.shape[0], model.output_dim), ya, Xa.dtype)
-    if wa is not None:
-        _losses.check_sample_weight(wa, Xa.shape[0], Xa.dtype)
-    (Xt, yt, wt), val = _split(model, Xa, ya, wa, validation_split, validation_data, loss)
+    # everything is checked before anything changes
+    loss = resolve_loss(loss)
+    plan = _Plan(epochs, batch_size, shuffle, schedule, schedule_per, steps_per_callback,
+                 callbacks, grad_norm_samples, loss_params)
+    metric_names = check_metrics(metrics, loss)
+    data = _Data.convert(model, X, y, sample_weight, loss, loss_params)
+    train, val = _split(model, data, validation_split, validation_data, loss, loss_params)
     if optimizer is None and getattr(model, "optimizer", None) is None:
         raise ValueError("fit: the model has no optimizer yet; pass optimizer= (e.g. "
                          "fb.optim.Adam(lr=1e-3) or 'adam')")
-    model._sync_optimizer(optimizer)
+    model.set_optimizer(optimizer)
     opt = model.optimizer
-
-    n = Xt.shape[0]
-    steps_per_epoch = -(-n // batch_size)
-    if not hasattr(model, "epochs_trained"):
-        model.epochs_trained = 0
-    if not hasattr(model, "steps_trained"):
-        model.steps_trained = 0
-    if (isinstance(schedule, _sched.ReduceLROnPlateau) and schedule.last_epoch == 0
-            and getattr(model, "_plateau_state", None)):
-        saved = model._plateau_state
-        if saved.get("monitor") == schedule.monitor and saved.get("mode") == schedule.mode:
-            schedule.load_state_dict(saved)
-    if schedule is not None and getattr(opt, "initial_lr", None) is None:
-        opt.initial_lr = float(opt.lr)
-        model._sync_optimizer(opt)
-
-    # fixed sample for the gradient-norm diagnostic
-    gsample = None
-    if grad_norm and n >= (2 if _has_batchnorm(model.spec) else 1):
-        k = min(n, grad_norm_samples)
-        idx = np.unique(np.linspace(0, n - 1, k).round().astype(np.int64))
-        gsample = (np.ascontiguousarray(Xt[idx]), np.ascontiguousarray(yt[idx]),
-                   None if wt is None else np.ascontiguousarray(wt[idx]))
-
-    history = History()
-    history.param_names = _metrics.parameter_names(model.spec)
-    params = {"epochs": epochs, "steps": steps_per_epoch, "batch_size": batch_size,
-              "samples": n, "initial_epoch": model.epochs_trained,
-              "metrics": metric_names, "do_validation": val is not None}
-    cbs: List[_cb.Callback] = [history] + callbacks
-    if progress and _is_terminal(sys.stdout):
-        cbs.append(_cb.ProgressBar())
-    for cb in cbs:
-        cb.set_model(model)
-        cb.set_params(params)
-    history.params = params
-
-    eng = model._engine
+    _start_schedule(model, plan, opt)
+    gsample = _grad_sample(model, train, grad_norm, plan.grad_norm_samples)
+    history, cbs = _callbacks(model, plan, train.X.shape[0], metric_names, val is not None,
+                              progress)
     model.stop_training = False
     for cb in cbs:
         cb.on_train_begin({})
     try:
-        for _ in range(epochs):
+        for _ in range(plan.epochs):
             if model.stop_training:
                 break
-            epoch = model.epochs_trained
-            for cb in cbs:
-                cb.on_epoch_begin(epoch, {})
-            # ---- learning rate(s) for this epoch
-            lrs = None
-            if schedule is not None and not plateau:
-                if schedule_per == "epoch":
-                    _set_lr(model, opt, schedule.lr(epoch, opt.initial_lr))
-                else:
-                    lrs = schedule.lrs(model.steps_trained, steps_per_epoch, opt.initial_lr)
-            lr0 = float(lrs[0]) if lrs is not None else float(opt.lr)
-            # ---- train (native)
-            t0 = time.perf_counter()
-            value, steps_done = _train_epoch(model, eng, Xt, yt, wt, loss, loss_params,
-                                             batch_size, shuffle, lrs, steps_per_callback,
-                                             cbs)
-            elapsed = time.perf_counter() - t0
-            model.steps_trained += steps_done
-            if lrs is not None and steps_done:
-                _set_lr(model, opt, float(lrs[steps_done - 1]))
-            model.epochs_trained += 1
-            # ---- evaluate
-            logs: Dict[str, Any] = {"loss": value}
-            if metric_names:
-                out = model.predict(Xt)
-                for m in metric_names:
-                    logs[m] = _metrics.METRICS[m](out, yt, loss)
-            if val is not None:
-                vlogs = _metrics._evaluate_outputs(model, model.predict(val[0]), val[1], val[2],
-                                                   loss, metric_names, loss_params)
-                for k, v in vlogs.items():
-                    logs["val_" + k] = v
-            logs["lr"] = lr0
-            logs["time"] = elapsed
-            if gsample is not None:
-                logs["grad_norm"] = _grad_norms(model, *gsample, loss, loss_params)
-            if plateau:
-                new_lr = schedule.step(_cb._monitored(logs, schedule.monitor,
-                                                      "ReduceLROnPlateau"), opt.lr)
-                _set_lr(model, opt, new_lr)
-                model._plateau_state = dict(schedule.state_dict(), monitor=schedule.monitor,
-                                            mode=schedule.mode)
-            for cb in cbs:
-                cb.on_epoch_end(epoch, logs)
+            _run_epoch(model, plan, opt, train, val, gsample, loss, loss_params, metric_names,
+                       cbs)
     finally:
         for cb in cbs:
             cb.on_train_end({})
@@ -417,36 +427,38 @@ def _is_terminal(stream: Any) -> bool:
         return False
 
 
-def _train_epoch(model, eng, X, y, w, loss, loss_params, batch_size, shuffle, lrs,
-                 steps_per_callback, cbs) -> Tuple[float, int]:
+def _train_epoch(model: Any, data: _Data, loss: str, loss_params: Dict[str, Any],
+                 plan: _Plan, lrs: Optional[np.ndarray], cbs: List[_cb.Callback]
+                 ) -> Tuple[float, int]:
     """One epoch, in one native call or in chunks of ``steps_per_callback`` mini-batches.
     Returns (epoch loss, optimizer steps taken)."""
-    n = X.shape[0]
-    steps = -(-n // batch_size)
-    if steps_per_callback is None or steps_per_callback >= steps:
-        value = eng.fit_epoch(X, y, loss, loss_params, w, batch_size, bool(shuffle), lrs)
-        if steps_per_callback is not None:
+    eng = model.engine
+    X, y, w = data.X, data.y, data.w
+    n, bs = X.shape[0], plan.batch_size
+    steps = -(-n // bs)
+    spc = plan.steps_per_callback
+    if spc is None or spc >= steps:
+        value = eng.fit_epoch(X, y, loss, loss_params, w, bs, plan.shuffle, lrs)
+        if spc is not None:
             logs = {"loss": float(value), "steps": steps, "samples": n}
             for cb in cbs:
                 cb.on_batch_end(0, logs)
         return float(value), steps
-    if shuffle:
-        from .reference.rng import shuffle_permutation
-
+    if plan.shuffle:
+        # the permutation the engine's own shuffled epoch would use, then its counter advanced
+        perm = eng.permutation(n)
         seed, step_counter, epoch_counter = (int(v) for v in eng.rng_state())
-        perm = shuffle_permutation(seed, epoch_counter, n)
         eng.set_rng_state(seed, step_counter, epoch_counter + 1)
         X, y = X[perm], y[perm]
         w = None if w is None else w[perm]
-    chunk_rows = steps_per_callback * batch_size
+    chunk_rows = spc * bs
     total = 0.0
     done = 0
     for c, start in enumerate(range(0, n, chunk_rows)):
         stop = min(n, start + chunk_rows)
-        k0 = start // batch_size
-        k1 = -(-stop // batch_size)
+        k0, k1 = start // bs, -(-stop // bs)
         value = eng.fit_epoch(X[start:stop], y[start:stop], loss, loss_params,
-                              None if w is None else w[start:stop], batch_size, False,
+                              None if w is None else w[start:stop], bs, False,
                               None if lrs is None else lrs[k0:k1])
         total += float(value) * (stop - start)
         done = k1

@@ -23,6 +23,8 @@ from typing import Optional
 
 import numpy as np
 
+from ..registry import registry
+
 __all__ = [
     "ACTIVATIONS",
     "DEFAULT_ALPHA",
@@ -32,6 +34,7 @@ __all__ = [
     "act_backward",
 ]
 
+#: The activations this module implements (tests check it against the registry).
 ACTIVATIONS = (
     "identity",
     "sigmoid",
@@ -44,8 +47,9 @@ ACTIVATIONS = (
     "softplus",
 )
 
-#: Default ``alpha`` per activation (only leaky_relu and elu use it).
-DEFAULT_ALPHA = {"leaky_relu": 0.01, "elu": 1.0}
+#: Default ``alpha`` per activation that has one (from the engine's registry, the one source).
+DEFAULT_ALPHA = {name: float(info["params"]["alpha"])
+                 for name, info in registry()["activations"].items() if "alpha" in info["params"]}
 
 _SOFTPLUS_THRESHOLD = 20.0
 _erf_vec = np.vectorize(math.erf, otypes=[np.float64])

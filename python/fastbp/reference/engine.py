@@ -25,6 +25,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from .. import initializers
+from ..layers import init_parameters
 from . import activations as act
 from . import losses as losses_mod
 from . import optimizers as opt
@@ -354,7 +355,7 @@ class Engine:
     dtype : {"float32", "float64"}
         Compute and storage dtype.
     seed : int
-        Seed of parameter initialisation (:func:`fastbp.initializers.init_parameters`) and of
+        Seed of parameter initialisation (:func:`fastbp.layers.init_parameters`) and of
         the dropout / shuffle streams.
 
     Attributes
@@ -393,7 +394,7 @@ class Engine:
         self._layers = self._build(self._spec)
         assert self._p_off == n_params and self._b_off == n_buffers
 
-        initializers.init_parameters(self._spec, self._param_views, self._buffer_views, self._seed)
+        init_parameters(self._spec, self._param_views, self._buffer_views, self._seed)
 
         self._opt_name: Optional[str] = None
         self._opt_hyper: Dict[str, Any] = {}
@@ -510,6 +511,9 @@ class Engine:
 
     # ---------------------------------------------------------------- validation helpers
     def _check_X(self, X: Any, name: str = "X") -> np.ndarray:
+        return self._check_X_width(X, self.in_dim, name)
+
+    def _check_X_width(self, X: Any, width: int, name: str) -> np.ndarray:
         if not isinstance(X, np.ndarray):
             try:
                 X = np.asarray(X)
@@ -518,11 +522,11 @@ class Engine:
         if X.dtype.kind not in "biuf":
             raise TypeError(f"{name} must be a real numeric array, got dtype {X.dtype}")
         if X.ndim != 2:
-            raise ValueError(f"{name} must be 2-D (n_samples, {self.in_dim}), got shape {X.shape}")
+            raise ValueError(f"{name} must be 2-D (n_samples, {width}), got shape {X.shape}")
         if X.shape[0] == 0:
             raise ValueError(f"{name} must contain at least one sample, got shape {X.shape}")
-        if X.shape[1] != self.in_dim:
-            raise ValueError(f"{name} must have {self.in_dim} columns, got shape {X.shape}")
+        if X.shape[1] != width:
+            raise ValueError(f"{name} must have {width} columns, got shape {X.shape}")
         with np.errstate(over="ignore", invalid="ignore"):
             X = np.ascontiguousarray(X, dtype=self._dtype)
         if not np.all(np.isfinite(X)):
@@ -880,6 +884,33 @@ class Engine:
             self._update()
             total += value * len(idx)
         return total / n
+
+    def check_batch(self, X: Any, y: Any, loss: str, loss_params: Optional[Dict[str, Any]] = None,
+                    sample_weight: Any = None) -> None:
+        """Check a batch exactly as :meth:`train_step` would, computing nothing.
+
+        Raises
+        ------
+        TypeError, ValueError
+            As :meth:`train_step` does for the same arguments.
+        """
+        self._check_batch(X, y, loss, loss_params, sample_weight)
+
+    def loss_value(self, outputs: Any, y: Any, loss: str,
+                   loss_params: Optional[Dict[str, Any]] = None,
+                   sample_weight: Any = None) -> float:
+        """The loss (without penalties) of given ``outputs`` (n, out_dim) against ``y``."""
+        lp = self._check_loss(loss, loss_params)
+        out = self._check_X_width(outputs, self.out_dim, "outputs")
+        n = out.shape[0]
+        y = losses_mod.check_target(loss, (n, self.out_dim), y, self._dtype)
+        w = losses_mod.check_sample_weight(sample_weight, n, self._dtype)
+        value, _ = losses_mod.compute_loss(loss, out, y, w, lp)
+        return float(value)
+
+    def permutation(self, n: int) -> np.ndarray:
+        """The row order the next shuffled :meth:`fit_epoch` over ``n`` rows uses."""
+        return rng_mod.shuffle_permutation(self._seed, self._epoch_counter, n)
 
     def rng_state(self) -> Tuple[int, int, int]:
         """Return ``(seed, step_counter, epoch_counter)``."""

@@ -39,6 +39,7 @@ __all__ = [
     "softmax_cross_entropy",
 ]
 
+#: The losses this module implements (tests check it against the registry).
 LOSSES = ("mse", "mae", "huber", "binary_cross_entropy", "softmax_cross_entropy")
 
 

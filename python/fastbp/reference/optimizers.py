@@ -31,6 +31,8 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
+from ..registry import optimizer_defaults, optimizers
+
 __all__ = [
     "OPTIMIZERS",
     "DEFAULTS",
@@ -42,19 +44,13 @@ __all__ = [
     "optimizer_step",
 ]
 
-DEFAULTS: Dict[str, Dict[str, Any]] = {
-    "sgd": {"lr": 1e-3, "momentum": 0.0, "dampening": 0.0, "nesterov": False, "weight_decay": 0.0},
-    "adam": {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0,
-             "amsgrad": False},
-    "adamw": {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 1e-2,
-              "amsgrad": False},
-    "rmsprop": {"lr": 1e-2, "alpha": 0.99, "eps": 1e-8, "weight_decay": 0.0, "momentum": 0.0,
-                "centered": False},
-    "adagrad": {"lr": 1e-2, "lr_decay": 0.0, "weight_decay": 0.0,
-                "initial_accumulator_value": 0.0, "eps": 1e-10},
-}
-OPTIMIZERS = tuple(DEFAULTS)
+# Names and defaults come from the engine's registry (one source); the update rules below
+# are this module's own implementation of each of them.
 CLIP_KEYS = ("clip_norm", "clip_value")
+DEFAULTS: Dict[str, Dict[str, Any]] = {
+    name: {k: v for k, v in optimizer_defaults(name).items() if k not in CLIP_KEYS}
+    for name in optimizers()}
+OPTIMIZERS = tuple(DEFAULTS)
 _BOOL_KEYS = ("nesterov", "amsgrad", "centered")
 
 

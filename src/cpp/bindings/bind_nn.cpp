@@ -44,7 +44,14 @@ void bind_compute(NetClass<T>& c) {
       .def("fit_epoch", &C::fit_epoch, py::arg("X"), py::arg("y"), py::arg("loss"),
            py::arg("loss_params") = py::none(), py::arg("sample_weight") = py::none(),
            py::arg("batch_size") = 32, py::arg("shuffle") = true, py::arg("lrs") = py::none(),
-           py::arg("check_finite") = py::none());
+           py::arg("check_finite") = py::none())
+      .def("check_batch", &C::check_batch, py::arg("X"), py::arg("y"), py::arg("loss"),
+           py::arg("loss_params") = py::none(), py::arg("sample_weight") = py::none(),
+           py::arg("check_finite") = py::none(),
+           "Check a batch as train_step would, without computing anything.")
+      .def("loss_value", &C::loss_value, py::arg("outputs"), py::arg("y"), py::arg("loss"),
+           py::arg("loss_params") = py::none(), py::arg("sample_weight") = py::none(),
+           "The loss (no penalties) of given outputs against y.");
 }
 
 template <typename T>
@@ -62,6 +69,8 @@ template <typename T>
 void bind_rng(NetClass<T>& c) {
   using C = NetworkCalls<T>;
   c.def("rng_state", &C::rng_state)
+      .def("permutation", &C::permutation, py::arg("n"),
+           "The row order the next shuffled fit_epoch over n rows uses.")
       .def("set_rng_state", &C::set_rng_state, py::arg("seed"), py::arg("step"),
            py::arg("epoch"));
 }

@@ -9,6 +9,7 @@
 
 #include "bindings/convert.h"
 #include "bindings/spec_parse.h"
+#include "core/rng.h"
 #include "nn/layer_table.h"
 
 namespace fastbp {
@@ -159,7 +160,7 @@ template <typename T>
 py::tuple NetworkCalls<T>::loss_and_gradients(Net& n, const py::object& X, const py::object& y,
                                               const std::string& loss, const py::object& lp,
                                               const py::object& sw, const py::object& cf) {
-  CheckedBatch<T> b = check_batch<T>(n.in_dim(), n.out_dim(), X, y, loss, lp, sw, cf);
+  CheckedBatch<T> b = fastbp::check_batch<T>(n.in_dim(), n.out_dim(), X, y, loss, lp, sw, cf);
   check_batch_memory(b.rows, n.row_elems, sizeof(T));
   // Output arrays first (GIL held); filled under the mutex, so the gradients returned are
   // those of this call even if another thread trains concurrently.
@@ -182,7 +183,7 @@ template <typename T>
 double NetworkCalls<T>::train_step(Net& n, const py::object& X, const py::object& y,
                                    const std::string& loss, const py::object& lp,
                                    const py::object& sw, const py::object& cf) {
-  CheckedBatch<T> b = check_batch<T>(n.in_dim(), n.out_dim(), X, y, loss, lp, sw, cf);
+  CheckedBatch<T> b = fastbp::check_batch<T>(n.in_dim(), n.out_dim(), X, y, loss, lp, sw, cf);
   check_batch_memory(b.rows, n.row_elems, sizeof(T));
   return run_locked(n, [&] { return n.train_step(b.x, b.ct.t, b.rows, b.la, b.pen); });
 }
@@ -192,7 +193,7 @@ double NetworkCalls<T>::fit_epoch(Net& n, const py::object& X, const py::object&
                                   const std::string& loss, const py::object& lp,
                                   const py::object& sw, const py::object& batch_size,
                                   bool shuffle, const py::object& lrs, const py::object& cf) {
-  CheckedBatch<T> b = check_batch<T>(n.in_dim(), n.out_dim(), X, y, loss, lp, sw, cf);
+  CheckedBatch<T> b = fastbp::check_batch<T>(n.in_dim(), n.out_dim(), X, y, loss, lp, sw, cf);
   const int64_t N = b.rows;
   const int64_t bs = std::min(to_pos_int(batch_size, "batch_size"), N);
   check_batch_memory(bs, n.row_elems + n.in_dim() + n.out_dim() + 2, sizeof(T));
@@ -201,6 +202,48 @@ double NetworkCalls<T>::fit_epoch(Net& n, const py::object& X, const py::object&
   return run_locked(n, [&] {
     return n.fit_epoch(b.x, b.ct.t, N, bs, shuffle, l.data, b.la, b.pen);
   });
+}
+
+template <typename T>
+void NetworkCalls<T>::check_batch(Net& n, const py::object& X, const py::object& y,
+                                  const std::string& loss, const py::object& lp,
+                                  const py::object& sw, const py::object& cf) {
+  fastbp::check_batch<T>(n.in_dim(), n.out_dim(), X, y, loss, lp, sw, cf);
+}
+
+template <typename T>
+double NetworkCalls<T>::loss_value(Net& n, const py::object& outputs, const py::object& y,
+                                   const std::string& loss, const py::object& lp,
+                                   const py::object& sw) {
+  PenaltyArgs pen;
+  const LossArgs la = parse_loss(loss, as_dict(lp, "loss_params"), pen);
+  const int64_t k = n.out_dim();
+  py::array out = check_x<T>(outputs, k, "outputs", false);
+  const int64_t rows = out.shape(0);
+  CheckedTarget<T> ct = check_target<T>(y, sw, rows, k, la.kind);
+  check_memory(double(rows) * double(k) * sizeof(T), "the loss gradient");
+  std::vector<T> dlogits(size_t(rows * k));
+  const T* o = static_cast<const T*>(out.data());
+  py::gil_scoped_release release;
+  return loss_forward_backward<T>(dlogits.data(), o, ct.t.values, ct.t.labels, ct.t.weight,
+                                  rows, k, la);
+}
+
+template <typename T>
+py::array_t<int64_t> NetworkCalls<T>::permutation(Net& n, const py::object& rows_o) {
+  const int64_t rows = to_pos_int(rows_o, "n");
+  check_memory(double(rows) * 8.0, "the shuffle of " + std::to_string(rows) + " rows");
+  py::array_t<int64_t> perm(rows);
+  uint64_t seed, epoch;
+  {
+    std::lock_guard<std::mutex> lock(n.mutex());
+    seed = n.seed();
+    epoch = n.epoch_counter();
+  }
+  int64_t* p = perm.mutable_data();
+  py::gil_scoped_release release;
+  shuffle_permutation(seed, epoch, rows, p);
+  return perm;
 }
 
 template <typename T>

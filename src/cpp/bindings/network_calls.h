@@ -41,6 +41,17 @@ struct NetworkCalls {
                           const std::string& loss, const py::object& loss_params,
                           const py::object& sample_weight, const py::object& batch_size,
                           bool shuffle, const py::object& lrs, const py::object& check_finite);
+  // Check a batch as train_step would, computing nothing.
+  static void check_batch(Net& n, const py::object& X, const py::object& y,
+                          const std::string& loss, const py::object& loss_params,
+                          const py::object& sample_weight, const py::object& check_finite);
+  // The loss (no penalties) of given outputs (rows x out_dim) against y: the engine's loss
+  // kernel, no forward pass, no state touched (evaluation and metrics).
+  static double loss_value(Net& n, const py::object& outputs, const py::object& y,
+                           const std::string& loss, const py::object& loss_params,
+                           const py::object& sample_weight);
+  // The row order the next shuffled fit_epoch over n rows uses (counters not advanced).
+  static py::array_t<int64_t> permutation(Net& n, const py::object& rows);
 
   static void set_optimizer(Net& n, const std::string& name, const py::object& hyper,
                             bool reset);

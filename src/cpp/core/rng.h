@@ -1,4 +1,4 @@
-// Counter-based random numbers, identical to fastbp.reference.rng (docs/ENGINE.md).
+// Counter-based random numbers, identical to fastbp/reference/rng.py (docs/ENGINE.md).
 #pragma once
 #include <cstdint>
 
@@ -23,6 +23,20 @@ inline uint64_t rng_bounded(uint64_t u, uint64_t bound) {
   const uint64_t mid = (ll >> 32) + (lh & 0xFFFFFFFFu) + (hl & 0xFFFFFFFFu);
   return hh + (lh >> 32) + (hl >> 32) + (mid >> 32);
 #endif
+}
+
+// The permutation of one shuffled epoch (docs/ENGINE.md "Random numbers"): perm = 0..n-1,
+// then for i = n-1 down to 1 swap perm[i] with perm[j], j = bounded(splitmix64(base + i), i+1),
+// base = mix(mix(seed, 2), epoch).
+inline void shuffle_permutation(uint64_t seed, uint64_t epoch, int64_t n, int64_t* perm) {
+  for (int64_t i = 0; i < n; ++i) perm[i] = i;
+  const uint64_t base = rng_mix(rng_mix(seed, 2), epoch);
+  for (int64_t i = n - 1; i >= 1; --i) {
+    const int64_t j = int64_t(rng_bounded(splitmix64(base + uint64_t(i)), uint64_t(i + 1)));
+    const int64_t t = perm[i];
+    perm[i] = perm[j];
+    perm[j] = t;
+  }
 }
 
 }  // namespace fastbp

@@ -133,14 +133,11 @@ double Network<T>::fit_epoch(const T* X, const Target<T>& t, int64_t N, int64_t 
   if (t.labels) lb_.resize(size_t(batch_size));
   if (t.weight) wb_.resize(size_t(batch_size));
   reserve(batch_size);
-  for (int64_t i = 0; i < N; ++i) perm_[i] = i;
   if (shuffle) {
-    const uint64_t base = rng_mix(rng_mix(seed_, 2), epoch_counter_);
-    for (int64_t i = N - 1; i >= 1; --i) {
-      const int64_t j = int64_t(rng_bounded(splitmix64(base + uint64_t(i)), uint64_t(i + 1)));
-      std::swap(perm_[i], perm_[j]);
-    }
+    shuffle_permutation(seed_, epoch_counter_, N, perm_.data());
     ++epoch_counter_;
+  } else {
+    for (int64_t i = 0; i < N; ++i) perm_[i] = i;
   }
   const double saved_lr = opt_.lr;
   double total = 0.0;

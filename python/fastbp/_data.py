@@ -1,0 +1,63 @@
+"""Conversion of user data to the arrays the engines take, done once per public call.
+
+Conversion only: values are checked by the engine entry that receives them (the native
+bindings, or the reference engine), which is the one place that validates a batch
+(docs/ARCHITECTURE.md, "Validation"). Whatever cannot be converted is passed on unchanged so
+that the engine reports it with its own error.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict
+
+import numpy as np
+
+from .registry import loss_param_names
+
+__all__ = ["as_model_array", "as_target", "check_loss_kwargs"]
+
+
+def as_model_array(a: Any, dtype: np.dtype, kinds: str = "fiub") -> Any:
+    """``a`` as an aligned, C-contiguous array of ``dtype`` when it holds real numbers of one
+    of ``kinds`` (no copy when it already is one); otherwise ``a`` as it came (or as
+    ``numpy.asarray`` made it), for the engine to reject.
+
+    Strided, negative-stride, Fortran-ordered, misaligned and byte-swapped arrays are copied;
+    values too large for ``dtype`` become Inf (the engine's finite check catches them).
+    """
+    if (isinstance(a, np.ndarray) and a.dtype == dtype and a.flags.c_contiguous
+            and a.flags.aligned):
+        return a
+    try:
+        arr = np.asarray(a)
+    except (ValueError, TypeError):  # ragged nested sequences and the like
+        return a
+    if arr.dtype.kind not in kinds:
+        return arr
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = np.ascontiguousarray(arr, dtype=dtype)
+    if not out.flags.aligned:  # ascontiguousarray keeps a misaligned buffer as it is
+        out = out.copy()
+    return out
+
+
+def as_target(y: Any, dtype: np.dtype, takes_labels: bool) -> Any:
+    """Targets: 1-D integer class labels as int64 when the loss takes labels, else values as
+    :func:`as_model_array` (booleans are not converted: no loss takes them)."""
+    try:
+        arr = np.asarray(y)
+    except (ValueError, TypeError):
+        return y
+    if takes_labels and arr.ndim == 1 and arr.dtype.kind in "iu":
+        if arr.dtype.kind == "u" and arr.dtype.itemsize == 8:
+            return arr  # values above 2**63 would wrap in int64: the engine checks the range
+        return np.ascontiguousarray(arr, dtype=np.int64)
+    return as_model_array(arr, dtype, kinds="fiu")
+
+
+def check_loss_kwargs(where: str, loss_params: Dict[str, Any]) -> None:
+    """Keyword arguments of ``train_step`` / ``fit`` ... that no loss takes: TypeError, as for
+    any unexpected keyword argument."""
+    unknown = sorted(set(loss_params) - set(loss_param_names()))
+    if unknown:
+        raise TypeError(f"{where}() got an unexpected keyword argument {unknown[0]!r} (loss "
+                        f"parameters are {', '.join(loss_param_names())})")
