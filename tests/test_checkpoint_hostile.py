@@ -10,7 +10,6 @@ import pytest
 
 import fastbp as fb
 from fastbp.model import from_bytes, to_bytes
-from fastbp import checkpoint
 
 
 def _blob(model):

@@ -19,7 +19,10 @@ def run(name, *args, timeout=120):
 
 def test_all_examples_are_tested():
     scripts = sorted(p.name for p in EXAMPLES.glob("*.py"))
-    assert scripts == ["digits.py", "regression.py", "vanishing_gradients.py", "xor.py"]
+    # distributed.py runs under mpiexec in tests/test_distributed.py
+    assert scripts == ["digits.py", "distributed.py", "regression.py", "serve_onnx.py",
+                       "vanishing_gradients.py",
+                       "xor.py"]
 
 
 def test_xor():
@@ -49,3 +52,12 @@ def test_vanishing_gradients():
     sigmoid = float(line.split("sigmoid ")[1].split()[0])
     relu = float(line.split("relu + He ")[1].split()[0])
     assert sigmoid < 1e-4 and 0.2 < relu < 5
+
+
+def test_serve_onnx(tmp_path):
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    out = run("serve_onnx.py", "--out", str(tmp_path))
+    assert "by onnxruntime without fastbp" in out
+    assert "labels equal to fastbp's predict: True" in out
+    assert (tmp_path / "digits.onnx").stat().st_size > 0

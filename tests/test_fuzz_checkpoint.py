@@ -18,7 +18,6 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import fastbp as fb  # noqa: E402
-from fastbp import checkpoint  # noqa: E402
 from fastbp.model import from_bytes, to_bytes  # noqa: E402
 
 EXAMPLES = int(os.environ.get("FASTBP_FUZZ_EXAMPLES", "40"))

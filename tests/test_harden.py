@@ -39,7 +39,7 @@ import fastbp as fb
 
 fb.set_num_threads(2)
 rng = np.random.default_rng(0)
-X = rng.normal(size=(2048, 256)).astype(np.float32)
+X = rng.normal(size=(1024, 256)).astype(np.float32)
 y = X[:, :4].copy()
 
 def train(seed=1):
@@ -271,10 +271,10 @@ import resource, numpy as np, fastbp as fb
 def rss():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * 4096
-m = fb.MLP([16, 128, 128, 1], seed=0, backend="{backend}")
-m.fit(np.ones((64, 16), np.float32), np.ones((64, 1), np.float32), optimizer="sgd",
+m = fb.MLP([4, 32, 32, 1], seed=0, backend="{backend}")
+m.fit(np.ones((64, 4), np.float32), np.ones((64, 1), np.float32), optimizer="sgd",
       batch_size=32, progress=False)
-X = np.random.default_rng(0).normal(size=({rows}, 16)).astype(np.float32)
+X = np.random.default_rng(0).normal(size=({rows}, 4)).astype(np.float32)
 m.predict(X[:10])
 base, peak0 = rss(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 y = m.predict(X)
@@ -296,3 +296,210 @@ def test_chunked_predict_equals_row_blocks(backend):
     full = m.predict(X)
     parts = np.concatenate([m.predict(X[i:i + 777]) for i in range(0, 5000, 777)])
     np.testing.assert_array_equal(full, parts)
+
+
+# ----------------------------------------------------------------------------- diagnostics
+def _bn_dropout_model(backend, seed=0):
+    return fb.Sequential([fb.Dense(8, "relu"), fb.BatchNorm(), fb.Dropout(0.3), fb.Dense(2)],
+                         input_dim=5, seed=seed, backend=backend, dtype="float64")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_gradient_probe_changes_no_training_state(backend):
+    X, Y = _data(16)
+    m = _bn_dropout_model(backend)
+    m.fit(X, Y, optimizer="adam", epochs=1, batch_size=4, progress=False)
+    eng = m._engine
+    rng, bufs = tuple(eng.rng_state()), [b.copy() for b in eng.buffers()]
+    v1, g1 = eng.loss_and_gradients(X, Y, "mse", {}, None, probe=True)
+    assert tuple(eng.rng_state()) == rng
+    for b, c in zip(eng.buffers(), bufs):
+        np.testing.assert_array_equal(b, c)
+    v2, g2 = eng.loss_and_gradients(X, Y, "mse", {}, None)  # the real thing: same stream
+    assert v1 == v2 and all(np.array_equal(a, b) for a, b in zip(g1, g2))
+    assert eng.rng_state()[1] == rng[1] + 1
+
+
+def test_gradient_probe_agrees_across_backends():
+    X, Y = _data(16)
+    out = []
+    for backend in BACKENDS:
+        m = _bn_dropout_model(backend)
+        m.fit(X, Y, optimizer="adam", epochs=2, batch_size=4, progress=False)
+        out.append(m.history["grad_norm"])
+    np.testing.assert_allclose(out[0], out[1], rtol=1e-9)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_two_threads_fitting_one_model_never_roll_counters_back(backend):
+    """Every epoch and step of both threads is counted by the engine: the diagnostic of one
+    thread cannot restore counters behind the other's back (shuffles and dropout masks would
+    then repeat). Both fits record their gradient norms."""
+    X, Y = _data(64)
+    m = _bn_dropout_model(backend)
+    m.fit(X, Y, optimizer="adam", epochs=1, batch_size=8, progress=False)
+    seed, step0, epoch0 = m._engine.rng_state()
+    epochs, errors = 15, []
+
+    def work():
+        try:
+            m.fit(X, Y, epochs=epochs, batch_size=8, progress=False)
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    ts = [threading.Thread(target=work) for _ in range(2)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(timeout=120)
+    assert not errors and not any(t.is_alive() for t in ts)
+    _, step, epoch = m._engine.rng_state()
+    assert (step - step0, epoch - epoch0) == (2 * epochs * 8, 2 * epochs)
+    assert m._engine.optimizer_state()["step"] == step  # one optimizer step per training step
+
+
+# -------------------------------------------------------------------------------- Ctrl-C
+INTERRUPT_CHILD = """
+import sys, numpy as np, fastbp as fb
+from fastbp.model import from_bytes, to_bytes
+backend, spc = sys.argv[1], (int(sys.argv[2]) or None)
+rng = np.random.default_rng(0)
+X = rng.normal(size=(40000, 128)).astype(np.float32)
+y = X[:, :4].copy()
+m = fb.MLP([128, 768, 768, 4], seed=0, backend=backend)
+m.fit(X[:64], y[:64], optimizer="adam", epochs=1, batch_size=64, progress=False)
+steps_per_epoch = len(X) // 100
+started = fb.callbacks.LambdaCallback(on_train_begin=lambda logs: print("started", flush=True))
+try:
+    m.fit(X, y, epochs=1, batch_size=100, progress=False, callbacks=[started],
+          steps_per_callback=spc)
+    print("completed")
+except KeyboardInterrupt:
+    print("interrupted")
+_, step, epoch = m._engine.rng_state()
+print(m.steps_trained, step, m._engine.optimizer_state()["step"], m.epochs_trained, epoch,
+      1 + steps_per_epoch)
+c = from_bytes(to_bytes(m))  # save + resume
+for model in (m, c):
+    model.fit(X[:128], y[:128], epochs=2, batch_size=64, progress=False)
+print(np.array_equal(m._engine.arena(), c._engine.arena()), flush=True)
+"""
+
+
+@pytest.mark.parametrize("backend,steps_per_callback", [("native", 0), ("reference", 0),
+                                                       ("native", 50)])
+def test_ctrl_c_stops_fit_between_mini_batches_with_consistent_counters(backend,
+                                                                        steps_per_callback):
+    """SIGINT sent to a child mid-epoch: the epoch (400 steps, seconds) stops after a
+    few steps with KeyboardInterrupt; the model's step and epoch counters equal the engine's
+    (and the optimizer's step); a checkpoint taken then resumes exactly."""
+    import signal
+    import time
+
+    p = subprocess.Popen([sys.executable, "-c", INTERRUPT_CHILD, backend,
+                          str(steps_per_callback)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "started"
+        time.sleep(0.3)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        pytest.fail("the child did not stop after SIGINT")
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0, err
+    lines = out.split("\n")
+    assert lines[0] == "interrupted", out
+    steps, engine_steps, opt_steps, epochs, engine_epochs, full = (int(v)
+                                                                   for v in lines[1].split())
+    assert steps == engine_steps == opt_steps
+    assert 1 <= steps < full, f"the interrupted epoch ran {steps - 1} of {full - 1} steps"
+    assert epochs == engine_epochs == 2
+    assert lines[2] == "True"
+
+
+# ------------------------------------------------------------------ callbacks check early
+def _fit_with(cb, backend="native", **kw):
+    X, Y = _data(16)
+    m = fb.MLP([5, 4, 2], seed=0, backend=backend)
+    before = (m.optimizer, [p.copy() for p in m.parameters()], tuple(m.engine.rng_state()))
+    with pytest.raises(ValueError) as e:
+        m.fit(X, Y, optimizer="adam", epochs=2, batch_size=4, progress=False,
+              callbacks=[cb], **kw)
+    # rejected before anything changed: no optimizer set up, no epoch run
+    assert m.optimizer is before[0] and m.epochs_trained == 0
+    assert tuple(m.engine.rng_state()) == before[2]
+    for p, q in zip(m.parameters(), before[1]):
+        np.testing.assert_array_equal(p, q)
+    return str(e.value)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_model_checkpoint_checks_its_path_before_the_first_epoch(tmp_path, backend):
+    C = fb.callbacks.ModelCheckpoint
+    assert "does not exist" in _fit_with(C(tmp_path / "missing" / "m.npz"), backend)
+    (tmp_path / "file").write_text("x")
+    assert "does not exist" in _fit_with(C(tmp_path / "file" / "m.npz"), backend)
+    assert "is a directory" in _fit_with(C(tmp_path), backend)
+    msg = _fit_with(C(tmp_path / "m-{val_loss:.3f}.npz"), backend)
+    assert "{val_loss}" in msg and "validation" in msg
+    assert "{acc}" in _fit_with(C(tmp_path / "m-{acc}.npz"), backend)
+    assert "{0}" in _fit_with(C(tmp_path / "m-{0}.npz"), backend)
+    assert "cannot format" in _fit_with(C(tmp_path / "m-{loss:d}.npz"), backend)
+    assert "malformed" in _fit_with(C(tmp_path / "m-{loss.npz"), backend)
+    assert "monitor" in _fit_with(C(tmp_path / "m.npz", save_best_only=True), backend)
+    assert list(tmp_path.iterdir()) == [tmp_path / "file"]  # nothing written
+    # the same fields with validation data are fine
+    X, Y = _data(16)
+    m = fb.MLP([5, 4, 2], seed=0, backend=backend)
+    cb = C(tmp_path / "m-{epoch:02d}-{val_loss:.3f}-{lr}.npz", save_best_only=True)
+    m.fit(X, Y, optimizer="adam", epochs=2, batch_size=4, progress=False,
+          validation_split=0.25, callbacks=[cb])
+    assert cb.last_path is not None and os.path.exists(cb.last_path)
+
+
+def test_other_callbacks_check_before_the_first_epoch(tmp_path):
+    assert "validation_split" in _fit_with(fb.callbacks.EarlyStopping())
+    assert "does not exist" in _fit_with(fb.callbacks.CSVLogger(tmp_path / "no" / "log.csv"))
+
+
+# ------------------------------------------------------------------------------------ soak
+SOAK_CHILD = """
+import sys, numpy as np, fastbp as fb
+backend, total = sys.argv[1], int(sys.argv[2])
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096
+rng = np.random.default_rng(0)
+rows = min(4000, total // 16)
+X = rng.normal(size=(rows, 2)).astype(np.float32)
+y = (X[:, :1] * 0.5).astype(np.float32)
+m = fb.MLP([2, 4, 1], activation="tanh", seed=0, backend=backend)
+sizes = [1, 3, 2, 7, 1, 5, 16, rows]
+opt = fb.optim.Adam(lr=1e-3)
+for bs in sizes:  # warm-up: every batch size once
+    m.fit(X, y, optimizer=opt, epochs=1, batch_size=bs, progress=False, grad_norm=False)
+base, peak, steps = rss(), 0, 0
+while steps < total:
+    for bs in sizes:
+        per_epoch = -(-len(X) // bs)
+        epochs = max(1, min(total // 8, 200 * per_epoch) // per_epoch)
+        m.fit(X, y, epochs=epochs, batch_size=bs, progress=False, grad_norm=bs == 16)
+        steps += epochs * per_epoch
+        peak = max(peak, rss())
+print(steps, (peak - base) // 1024, bool(np.all(np.isfinite(m.predict(X)))))
+"""
+
+
+@pytest.mark.parametrize("backend,steps", [("native", 10**6), ("reference", 10**4)])
+def test_soak_resident_memory_stays_flat(backend, steps):
+    """10^6 optimizer steps (the reference, ~50x slower per step: 10^4) across fits with
+    changing batch sizes: resident memory stays flat after the warm-up."""
+    out = run_child(SOAK_CHILD.replace("sys.argv[1], int(sys.argv[2])",
+                                       f"{backend!r}, {steps}"), timeout=300)
+    done, growth_kib, finite = out.split()
+    assert int(done) >= steps and finite == "True"
+    assert int(growth_kib) < 2048, f"RSS grew by {growth_kib} KiB over {done} steps"

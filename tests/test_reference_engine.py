@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 
+import fastbp as fb
 from fastbp import initializers
 from fastbp.reference import Engine, rng
 

@@ -10,11 +10,14 @@ from .layers import Activation, BatchNorm, Dense, Dropout, LayerNorm, Residual
 from .model import MLP, Sequential, get_check_finite, load, set_check_finite
 from .training import History
 from . import callbacks, metrics, registry, schedules
+from .ensemble import Ensemble, load_ensemble
+from .io import from_sklearn, from_torch
 from .plotting import plot_history
 
 __all__ = [
     "__version__", "MLP", "Sequential", "Dense", "Activation", "Dropout", "BatchNorm",
     "LayerNorm", "Residual", "History", "optim", "info", "set_num_threads", "get_num_threads",
     "get_isa", "set_isa", "set_check_finite", "get_check_finite", "callbacks", "schedules", "metrics",
-    "registry", "load", "plot_history",
+    "registry", "load", "plot_history", "from_torch", "from_sklearn", "Ensemble",
+    "load_ensemble",
 ]

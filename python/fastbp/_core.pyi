@@ -94,8 +94,17 @@ class _Network(Generic[_F]):
     def loss_and_gradients(self, X: NDArray[_F], y: _Target, loss: str,
                            loss_params: Optional[Dict[str, Any]] = None,
                            sample_weight: Optional[NDArray[_F]] = None,
-                           check_finite: Optional[bool] = None
+                           check_finite: Optional[bool] = None, probe: bool = False
                            ) -> Tuple[float, List[NDArray[_F]]]: ...
+    def grad_arena(self) -> NDArray[_F]:
+        """Live 1-D view of the gradient arena (same layout as arena())."""
+    def compute_gradients(self, X: NDArray[_F], y: _Target, loss: str,
+                          loss_params: Optional[Dict[str, Any]] = None,
+                          sample_weight: Optional[NDArray[_F]] = None,
+                          check_finite: Optional[bool] = None) -> float:
+        """loss_and_gradients without copies: the gradients stay in grad_arena()."""
+    def apply_gradients(self) -> None:
+        """Clip and one optimizer update from grad_arena() (train_step's second half)."""
     def train_step(self, X: NDArray[_F], y: _Target, loss: str,
                    loss_params: Optional[Dict[str, Any]] = None,
                    sample_weight: Optional[NDArray[_F]] = None,
@@ -132,3 +141,17 @@ class Network32(_Network[np.float32]):
 
 class Network64(_Network[np.float64]):
     """The engine in float64."""
+
+
+def ensemble_fit_epoch(nets: Sequence[_Network[Any]], X: NDArray[Any], y: NDArray[Any],
+                       loss: str, delta: float, l1: NDArray[np.float64],
+                       l2: NDArray[np.float64], sample_weight: Optional[NDArray[Any]],
+                       subsets: Sequence[NDArray[np.int64]], batch_size: int, shuffle: bool,
+                       lrs: Sequence[Optional[NDArray[np.float64]]]) -> NDArray[np.float64]:
+    """One epoch of every member network on its rows of (X, y); returns the K epoch losses."""
+def ensemble_fit_each(nets: Sequence[_Network[Any]], Xs: Sequence[NDArray[Any]],
+                      ys: Sequence[NDArray[Any]], sample_weights: Sequence[Optional[NDArray[Any]]],
+                      losses: Sequence[str], deltas: NDArray[np.float64],
+                      l1: NDArray[np.float64], l2: NDArray[np.float64],
+                      batch_sizes: Sequence[int], shuffles: Sequence[bool]) -> NDArray[np.float64]:
+    """One epoch of every member network on its own data set; returns the K epoch losses."""

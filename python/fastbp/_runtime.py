@@ -14,6 +14,9 @@ from ._version import __version__
 __all__ = ["set_num_threads", "get_num_threads", "max_num_threads", "info", "set_isa", "get_isa"]
 
 
+_USER_THREADS = [False]  # set_num_threads was called (the MPI/dask thread rule then defers)
+
+
 def set_num_threads(n: int) -> None:
     """Set the threads the native kernels use (OpenMP), process-wide.
 
@@ -22,7 +25,8 @@ def set_num_threads(n: int) -> None:
     n : int
         Any integer type (``int``, ``np.int64``, ...) in ``[1, max_num_threads()]``; the
         bound is 4 threads per logical CPU (at least 4, at most 1024). By default the kernels
-        use ``OMP_NUM_THREADS`` or all cores (also capped at the bound).
+        use ``OMP_NUM_THREADS`` or all cores (also capped at the bound); in data-parallel
+        training ``cores // local ranks`` (:mod:`fastbp.distributed`) unless this was called.
 
     Raises
     ------
@@ -38,6 +42,17 @@ def set_num_threads(n: int) -> None:
     if not 1 <= n <= bound:
         raise ValueError(f"n must be in [1, {bound}] (4 threads per logical CPU), got {n!r}")
     _core.set_num_threads(n)
+    _USER_THREADS[0] = True
+
+
+def threads_chosen_by_user() -> bool:
+    """Whether :func:`set_num_threads` was called in this process."""
+    return _USER_THREADS[0]
+
+
+def _set_threads(n: int) -> None:
+    """Set the thread count by a default rule (not a user choice)."""
+    _core.set_num_threads(int(n))
 
 
 def max_num_threads() -> int:

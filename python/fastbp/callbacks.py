@@ -20,13 +20,15 @@ from __future__ import annotations
 
 import math
 import os
+import string
 import sys
-from typing import Any, Dict, List, Optional, TextIO
+import tempfile
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, TextIO
 
 import numpy as np
 
-__all__ = ["Callback", "EarlyStopping", "ModelCheckpoint", "TerminateOnNaN", "ProgressBar",
-           "LambdaCallback", "CSVLogger"]
+__all__ = ["CSVLogger", "Callback", "EarlyStopping", "LambdaCallback", "ModelCheckpoint",
+           "ProgressBar", "TerminateOnNaN", "check_callbacks", "epoch_log_keys"]
 
 
 class Callback:
@@ -41,6 +43,12 @@ class Callback:
 
     def set_params(self, params: Dict[str, Any]) -> None:
         self.params = dict(params)
+
+    def check(self, log_keys: Set[str]) -> None:
+        """Called by ``fit`` before anything changes (before the optimizer is set up and the
+        first epoch), with the numeric keys the epoch logs of this run will hold: raise
+        ``ValueError`` for a setting that cannot work in this run. Accepts everything by
+        default."""
 
     def on_train_begin(self, logs: Optional[Dict[str, Any]] = None) -> None:
         """Called once before the first epoch."""
@@ -74,6 +82,63 @@ def _monitored(logs: Optional[Dict[str, Any]], monitor: str, who: str) -> float:
         raise ValueError(f"{who}: monitor={monitor!r} is not in the epoch logs "
                          f"(available: {have}){hint}")
     return float(logs[monitor])
+
+
+def epoch_log_keys(metric_names: Sequence[str], has_validation: bool) -> Set[str]:
+    """The numeric keys of ``fit``'s epoch logs: ``loss``, ``lr``, ``time``, the metrics and,
+    with validation data, ``val_loss`` and ``val_<metric>``.
+
+    Parameters
+    ----------
+    metric_names : sequence of str
+        The run's metrics (``accuracy``, ``mse``...).
+    has_validation : bool
+        Whether the run has validation data.
+
+    Returns
+    -------
+    set of str
+    """
+    keys = {"loss", "lr", "time", *metric_names}
+    if has_validation:
+        keys |= {"val_loss", *("val_" + m for m in metric_names)}
+    return keys
+
+
+def check_callbacks(callbacks: Iterable[Callback], log_keys: Set[str]) -> None:
+    """Run every callback's :meth:`Callback.check` (``fit`` does, before the first epoch).
+
+    Parameters
+    ----------
+    callbacks : iterable of Callback
+    log_keys : set of str
+        From :func:`epoch_log_keys`.
+    """
+    for cb in callbacks:
+        cb.check(log_keys)
+
+
+def _check_monitor(who: str, monitor: str, log_keys: Set[str]) -> None:
+    if monitor not in log_keys:
+        hint = (" (pass validation_split= or validation_data= to fit)"
+                if monitor.startswith("val_") else "")
+        raise ValueError(f"{who}: monitor={monitor!r} will not be in the epoch logs (they "
+                         f"hold {', '.join(sorted(log_keys))}){hint}")
+
+
+def _check_writable_file(who: str, path: str) -> None:
+    """``path`` can be created or replaced: its directory exists and accepts a new file."""
+    if os.path.isdir(path):
+        raise ValueError(f"{who}: {path!r} is a directory")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise ValueError(f"{who}: directory {directory!r} of {path!r} does not exist")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".fastbp-check-", dir=directory)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise ValueError(f"{who}: cannot write in {directory!r}: {e}") from None
 
 
 class EarlyStopping(Callback):
@@ -135,6 +200,9 @@ class EarlyStopping(Callback):
         if self.mode == "min":
             return current < reference - self.min_delta
         return current > reference + self.min_delta
+
+    def check(self, log_keys):
+        _check_monitor("EarlyStopping", self.monitor, log_keys)
 
     def on_train_begin(self, logs=None):
         self._reset()
@@ -209,6 +277,30 @@ class ModelCheckpoint(Callback):
         self.every = int(every)
         self.best = math.inf if self.mode == "min" else -math.inf
         self.last_path: Optional[str] = None
+
+    def check(self, log_keys):
+        """The format fields exist in this run's logs (``{epoch}`` and log keys, formatted
+        with their specs), the monitor too when ``save_best_only``, and the directory of the
+        path accepts files."""
+        who = "ModelCheckpoint"
+        try:
+            fields = [f for _, f, _, _ in string.Formatter().parse(self.path) if f is not None]
+        except ValueError as e:
+            raise ValueError(f"{who}: malformed path template {self.path!r}: {e}") from None
+        for field in fields:
+            name = field.split(".")[0].split("[")[0]
+            if name != "epoch" and name not in log_keys:
+                hint = " (no validation data in this fit)" if name.startswith("val_") else ""
+                raise ValueError(f"{who}: the path field {{{field}}} will not be in the epoch "
+                                 f"logs (they hold epoch, {', '.join(sorted(log_keys))}){hint}")
+        try:
+            sample = self.path.format(epoch=1, **{k: 0.5 for k in log_keys})
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as e:
+            raise ValueError(f"{who}: cannot format the path {self.path!r}: "
+                             f"{type(e).__name__}: {e}") from None
+        if self.save_best_only:
+            _check_monitor(who, self.monitor, log_keys)
+        _check_writable_file(who, sample)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -371,6 +463,9 @@ class CSVLogger(Callback):
         self.append = bool(append)
         self._keys: Optional[List[str]] = None
         self._file: Any = None
+
+    def check(self, log_keys):
+        _check_writable_file("CSVLogger", self.path)
 
     def on_train_begin(self, logs=None):
         exists = self.append and os.path.exists(self.path) and os.path.getsize(self.path) > 0

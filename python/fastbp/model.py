@@ -33,6 +33,13 @@ def _dtype_name(dtype: Any) -> str:
 # test oracle, always checks.
 
 
+# Set by fastbp.search (its batched searches): called by ``Sequential.fit`` as
+# hook(model, X, y, loss, optimizer, epochs, batch_size, shuffle, sample_weight, kwargs); it
+# returns the History of the epoch it trained (batched with other models' epochs, with the
+# results fit would give), or None to let fit run as usual.
+_FIT_HOOK: list = [None]
+
+
 def set_check_finite(on: bool) -> None:
     """Whether ``predict``/``train_step``/``loss_and_gradients``/``fit`` reject inputs ``X``
     holding NaN or Inf with a ``ValueError`` (default ``True``).
@@ -191,9 +198,16 @@ class Sequential:
                                                self._w(sample_weight))
 
     def train_step(self, X: Any, y: Any, loss: str = "mse", optimizer: Any = None,
-                   sample_weight: Any = None, **loss_params: Any) -> float:
+                   sample_weight: Any = None, comm: Any = None, **loss_params: Any) -> float:
         """One optimizer step on a batch (one native call). Returns the batch loss before the
-        update (penalties included)."""
+        update (penalties included).
+
+        ``comm`` (an mpi4py communicator): data-parallel step, each rank passing its own rows;
+        the loss and the update are those of the concatenated batch (:mod:`fastbp.distributed`)."""
+        if comm is not None:
+            from .distributed import train_step
+
+            return train_step(self, X, y, loss, optimizer, sample_weight, comm, loss_params)
         loss = resolve_loss(loss)
         check_loss_kwargs("train_step", loss_params)
         Xa, ya, wa = self._X(X), self._y(y, loss), self._w(sample_weight)
@@ -206,12 +220,28 @@ class Sequential:
             raise
 
     def fit(self, X: Any, y: Any, loss: str = "mse", optimizer: Any = None, epochs: int = 1,
-            batch_size: int = 32, shuffle: bool = True, sample_weight: Any = None, **kwargs: Any):
+            batch_size: int = 32, shuffle: bool = True, sample_weight: Any = None,
+            comm: Any = None, **kwargs: Any):
         """Train for ``epochs`` over (X, y); see :func:`fastbp.training.fit` for every option
         (``validation_split``, ``validation_data``, ``metrics``, ``callbacks``, ``schedule``,
-        ``schedule_per``, ``steps_per_callback``, ``progress``, loss parameters)."""
+        ``schedule_per``, ``steps_per_callback``, ``progress``, loss parameters).
+
+        ``comm`` (an mpi4py communicator): data-parallel training, (X, y) being this rank's
+        shard and ``batch_size`` per rank (:mod:`fastbp.distributed`)."""
+        if comm is not None:
+            from .distributed import fit as distributed_fit
+
+            return distributed_fit(self, X, y, comm, loss=loss, optimizer=optimizer,
+                                   epochs=epochs, batch_size=batch_size, shuffle=shuffle,
+                                   sample_weight=sample_weight, **kwargs)
         from .training import fit
 
+        hook = _FIT_HOOK[0]
+        if hook is not None:
+            h = hook(self, X, y, loss, optimizer, epochs, batch_size, shuffle, sample_weight,
+                     kwargs)
+            if h is not None:
+                return h
         return fit(self, X, y, loss=loss, optimizer=optimizer, epochs=epochs,
                    batch_size=batch_size, shuffle=shuffle, sample_weight=sample_weight, **kwargs)
 
@@ -230,9 +260,31 @@ class Sequential:
 
     def save(self, path: Any) -> None:
         """Save architecture, parameters, buffers, optimizer (and its state), epoch count and
-        RNG state to ``path`` (an ``.npz``, written atomically); ``fastbp.load(path)`` restores
-        it. See :mod:`fastbp.checkpoint`."""
+        RNG state to ``path``, written atomically; ``fastbp.load(path)`` restores it.
+
+        A path ending in ``.safetensors`` is written as a safetensors file with PyTorch's
+        state_dict names (:mod:`fastbp.io.safetensors`), any other as an ``.npz`` checkpoint
+        (:mod:`fastbp.checkpoint`)."""
+        if os.fspath(path).endswith(".safetensors"):
+            from .io.safetensors import save as save_safetensors
+
+            save_safetensors(self, path)
+            return
         _checkpoint.write(path, self.get_config(), self.state_dict())
+
+    def to_onnx(self, path: Any, opset: Optional[int] = None) -> None:
+        """Export the inference graph (``predict``) to an ONNX file with a dynamic batch
+        dimension; see :func:`fastbp.io.onnx.to_onnx`. Needs the ``onnx`` package."""
+        from .io.onnx import to_onnx
+
+        to_onnx(self, path, opset=opset)
+
+    def to_torch(self) -> Any:
+        """An equivalent ``torch.nn.Sequential`` (evaluation mode, torch layouts); see
+        :func:`fastbp.io.torch.to_torch`. Needs PyTorch."""
+        from .io.torch import to_torch
+
+        return to_torch(self)
 
     # ------------------------------------------------------------------ config and state
     def get_config(self) -> Dict[str, Any]:
@@ -364,7 +416,8 @@ def _restore(config: Dict[str, Any], state: Dict[str, Any], name: str,
 
 
 def load(path: Any, backend: Optional[str] = None) -> Sequential:
-    """Load a model saved by ``model.save``.
+    """Load a model saved by ``model.save``: an ``.npz`` checkpoint or a ``.safetensors``
+    file (see :mod:`fastbp.io.safetensors`).
 
     Parameters
     ----------
@@ -388,4 +441,9 @@ def load(path: Any, backend: Optional[str] = None) -> Sequential:
     if backend is not None and backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     path = os.fspath(path)
+    from .io.safetensors import is_safetensors
+    from .io.safetensors import load as load_safetensors
+
+    if is_safetensors(path):  # told apart by content, not by name
+        return load_safetensors(path, backend=backend)
     return _restore(*_checkpoint.read(path), name=path, backend=backend)

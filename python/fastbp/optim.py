@@ -5,11 +5,18 @@ estimates, step count) lives in the model's engine, in arrays laid out like the 
 arena, and is saved with the model.  Passing a *different* optimizer object to a model
 starts from fresh state, as creating a new ``torch.optim`` optimizer does; changing an
 attribute of the same object (``opt.lr = 1e-4``) keeps the state.
+
+Per-model values: for :class:`fastbp.Ensemble`, every numeric or boolean hyper-parameter may
+be a sequence with one value per member (``Adam(lr=[1e-3, 3e-3])``, ``Adam(betas=([0.9,
+0.8], 0.999))``). :meth:`Optimizer.split` turns such an optimizer into one ordinary
+optimizer per member (each validated as if constructed alone); a single model refuses it.
 """
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
+
+import numpy as np
 
 from . import registry as _reg
 
@@ -26,7 +33,32 @@ def _default(opt: str, key: str) -> Any:
     return _reg.optimizer_defaults(opt)[key]
 
 
-def _check_nonneg(name: str, value: float) -> float:
+def _is_seq(value: Any) -> bool:
+    return isinstance(value, (list, tuple, np.ndarray, range))
+
+
+def _per_model(name: str, value: Any, check: Any) -> Any:
+    """A per-model sequence checked element-wise (a tuple), or ``check(value)``."""
+    if _is_seq(value):
+        values = list(np.asarray(value).tolist()) if isinstance(value, np.ndarray) else list(value)
+        if not values or any(_is_seq(v) for v in values):
+            raise ValueError(f"{name} must be a number or a flat, non-empty sequence with one "
+                             f"value per model, got {value!r}")
+        return tuple(check(v) for v in values)
+    return check(value)
+
+
+def _flag(name: str, value: Any) -> Any:
+    return _per_model(name, value, bool)
+
+
+def _real(name: str, value: Any) -> Any:
+    return _per_model(name, value, float)
+
+
+def _check_nonneg(name: str, value: Any) -> Any:
+    if _is_seq(value):
+        return _per_model(name, value, lambda v: _check_nonneg(name, v))
     value = float(value)
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
@@ -56,8 +88,42 @@ class Optimizer:
         d["clip_value"] = self.clip_value
         return d
 
+    def n_models(self) -> Optional[int]:
+        """The number of per-model values (None when every hyper-parameter is a scalar).
+
+        Raises ValueError when per-model sequences disagree in length."""
+        lengths = {len(v) for v in self.hyper().values() if isinstance(v, tuple)}
+        if len(lengths) > 1:
+            raise ValueError(f"per-model hyper-parameters of {type(self).__name__} have "
+                             f"different lengths {sorted(lengths)}")
+        return lengths.pop() if lengths else None
+
+    def split(self, n_models: int) -> List[Optimizer]:
+        """One ordinary optimizer per model: member k takes the k-th value of every
+        per-model hyper-parameter and the scalars as they are.
+
+        Raises
+        ------
+        ValueError
+            If a per-model sequence does not hold ``n_models`` values, or a member's
+            combination is invalid (e.g. nesterov without momentum).
+        """
+        hyper = self.hyper()
+        for k, v in hyper.items():
+            if isinstance(v, tuple) and len(v) != n_models:
+                raise ValueError(f"optimizer {k} has {len(v)} values for {n_models} models")
+        out = []
+        for m in range(n_models):
+            h = {k: (v[m] if isinstance(v, tuple) else v) for k, v in hyper.items()}
+            opt = from_config(self.name, h)
+            init = getattr(self, "initial_lr", None)
+            if init is not None:
+                opt.initial_lr = init[m] if isinstance(init, tuple) else init
+            out.append(opt)
+        return out
+
     @property
-    def lr(self) -> float:
+    def lr(self) -> Any:
         return self._lr
 
     @lr.setter
@@ -83,10 +149,11 @@ class SGD(Optimizer):
         super().__init__(**clip)
         self.lr = lr
         self.momentum = _check_nonneg("momentum", momentum)
-        self.dampening = float(dampening)
-        self.nesterov = bool(nesterov)
+        self.dampening = _real("dampening", dampening)
+        self.nesterov = _flag("nesterov", nesterov)
         self.weight_decay = _check_nonneg("weight_decay", weight_decay)
-        if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
+        if self.n_models() is None and self.nesterov and (self.momentum <= 0 or
+                                                          self.dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
 
 
@@ -102,15 +169,22 @@ class Adam(Optimizer):
                  amsgrad: bool = _default("adam", "amsgrad"), **clip: Any):
         super().__init__(**clip)
         self.lr = lr
-        b1, b2 = (float(b) for b in betas)
-        if not (0 <= b1 < 1 and 0 <= b2 < 1):
-            raise ValueError(f"betas must be in [0, 1), got {betas!r}")
-        self.beta1, self.beta2 = b1, b2
+        if not _is_seq(betas) or len(betas) != 2:
+            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+
+        def beta(v: Any) -> float:
+            v = float(v)
+            if not 0 <= v < 1:
+                raise ValueError(f"betas must be in [0, 1), got {betas!r}")
+            return v
+
+        self.beta1 = _per_model("betas[0]", betas[0], beta)
+        self.beta2 = _per_model("betas[1]", betas[1], beta)
         self.eps = _check_nonneg("eps", eps)
         self.weight_decay = _check_nonneg(
             "weight_decay", _default(self.name, "weight_decay") if weight_decay is None
             else weight_decay)
-        self.amsgrad = bool(amsgrad)
+        self.amsgrad = _flag("amsgrad", amsgrad)
 
     @property
     def betas(self) -> tuple:
@@ -141,7 +215,7 @@ class RMSprop(Optimizer):
         self.eps = _check_nonneg("eps", eps)
         self.weight_decay = _check_nonneg("weight_decay", weight_decay)
         self.momentum = _check_nonneg("momentum", momentum)
-        self.centered = bool(centered)
+        self.centered = _flag("centered", centered)
 
 
 class Adagrad(Optimizer):
@@ -181,6 +255,9 @@ def from_config(name: str, hyper: Dict[str, Any]) -> Optimizer:
 def get(opt: Any) -> Optimizer:
     """An Optimizer from an instance or a name (``"adam"`` → ``Adam()``)."""
     if isinstance(opt, Optimizer):
+        if opt.n_models() is not None:
+            raise ValueError(f"{opt!r} has per-model hyper-parameters: only fastbp.Ensemble "
+                             "accepts them (a single model needs scalars)")
         return opt
     if isinstance(opt, str):
         key = opt.lower()

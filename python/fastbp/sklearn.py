@@ -74,7 +74,7 @@ from . import optim as _optim
 from .layers import ACTIVATIONS
 from .model import MLP
 
-__all__ = ["MLPClassifier", "MLPRegressor"]
+__all__ = ["MLPClassifier", "MLPRegressor", "GridSearchCV", "RandomizedSearchCV"]
 
 _ACTIVATION_ALIASES = {"logistic": "sigmoid", "linear": "identity"}
 _SOLVERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
@@ -319,6 +319,13 @@ class _BaseMLP(BaseEstimator):
         """Number of layers, input and output included (as in scikit-learn)."""
         check_is_fitted(self)
         return len(self._arch[1]) + 2
+
+    def to_sklearn(self) -> Any:
+        """The equivalent fitted scikit-learn estimator (scikit-learn's activations only);
+        see :func:`fastbp.io.sklearn.to_sklearn`."""
+        from .io.sklearn import to_sklearn
+
+        return to_sklearn(self)
 
     @property
     def fastbp_model_(self) -> MLP:
@@ -805,3 +812,15 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         """Predictions, float64, shape (n_samples,) if fitted on a 1-D y."""
         z = self._logits(X)
         return z.ravel() if z.shape[1] == 1 else z
+
+
+def _register_exchange_converters() -> None:
+    """skl2onnx converters for these estimators, registered when skl2onnx is imported."""
+    from .io.skl2onnx import install_import_hook
+
+    install_import_hook()
+
+
+_register_exchange_converters()
+
+from .search import GridSearchCV, RandomizedSearchCV  # noqa: E402  (needs the estimators above)

@@ -49,8 +49,8 @@ class History(_cb.Callback):
     * ``grad_norm``: for each epoch, a list with the L2 norm of the gradient of each
       parameter (names in ``history.param_names``: ``dense1.W``, ``dense1.b``, ...),
       computed at the end of the epoch by one ``loss_and_gradients`` on a fixed sample of the
-      training data (it does not change the training: the RNG counters and BatchNorm running
-      statistics are restored afterwards).
+      training data (a probe: it leaves the RNG counters and BatchNorm running statistics
+      alone, so it changes nothing for training in this or another thread).
 
     ``history.epoch`` lists the global epoch indices (``model.epochs_trained`` before each).
     """
@@ -144,17 +144,10 @@ class _Data:
 
 def _grad_norms(model: Any, sample: _Data, loss: str,
                 loss_params: Dict[str, Any]) -> List[float]:
-    """L2 norm of each parameter's gradient on a fixed sample, without side effects on the
-    training (RNG counters and BatchNorm running statistics are restored)."""
-    eng = model.engine
-    rng = tuple(eng.rng_state())
-    bufs = [b.copy() for b in eng.buffers()]
-    try:
-        _, grads = eng.loss_and_gradients(sample.X, sample.y, loss, loss_params, sample.w)
-    finally:
-        eng.set_rng_state(*rng)
-        for dst, src in zip(eng.buffers(), bufs):
-            dst[...] = src
+    """L2 norm of each parameter's gradient on a fixed sample: a probe, which changes no
+    state a training step (in this or another thread) reads."""
+    _, grads = model.engine.loss_and_gradients(sample.X, sample.y, loss, loss_params, sample.w,
+                                               probe=True)
     return [float(np.sqrt(np.square(g, dtype=np.float64).sum())) for g in grads]
 
 
@@ -199,6 +192,7 @@ class _Plan:
         if self.plateau and schedule_per != "epoch":
             raise ValueError("ReduceLROnPlateau works per epoch: use schedule_per='epoch'")
         self.schedule, self.schedule_per = schedule, schedule_per
+        self.runner: Any = None  # fastbp.distributed's hooks when fit runs with comm=
         self.callbacks = list(callbacks or [])
         for cb in self.callbacks:
             if not isinstance(cb, _cb.Callback):
@@ -230,6 +224,8 @@ def _callbacks(model: Any, plan: _Plan, n: int, metric_names: List[str], has_val
     cbs: List[_cb.Callback] = [history] + plan.callbacks
     if progress and _is_terminal(sys.stdout):
         cbs.append(_cb.ProgressBar())
+    if plan.runner is not None:
+        cbs = plan.runner.callbacks(cbs)
     for cb in cbs:
         cb.set_model(model)
         cb.set_params(params)
@@ -266,6 +262,30 @@ def _epoch_logs(model: Any, train: _Data, val: Optional[_Data], gsample: Optiona
     return logs
 
 
+def _counted(model: Any, opt: Any, lrs: Any, train: Any) -> Tuple[float, int]:
+    """Run one epoch's training, then advance the model's epoch and step counters (and the
+    learning rate of a per-step schedule). On KeyboardInterrupt (Ctrl-C stops the engine
+    between mini-batches) the counters take what the engine did -- its steps, and the epoch
+    if it started -- so they agree with the engine's and a checkpoint resumes exactly."""
+    steps0, epochs0 = model.steps_trained, model.epochs_trained
+    _, estep0, eepoch0 = (int(v) for v in model.engine.rng_state())
+
+    def advance(steps: int, epoch_started: bool) -> None:
+        model.steps_trained = steps0 + steps
+        if lrs is not None and steps:
+            _set_lr(model, opt, float(lrs[steps - 1]))
+        model.epochs_trained = epochs0 + int(epoch_started)
+
+    try:
+        value, steps_done = train()
+    except KeyboardInterrupt:
+        _, estep, eepoch = (int(v) for v in model.engine.rng_state())
+        advance(estep - estep0, estep > estep0 or eepoch != eepoch0)
+        raise
+    advance(steps_done, True)
+    return value, steps_done
+
+
 def _run_epoch(model: Any, plan: _Plan, opt: Any, train: _Data, val: Optional[_Data],
                gsample: Optional[_Data], loss: str, loss_params: Dict[str, Any],
                metric_names: List[str], cbs: List[_cb.Callback]) -> None:
@@ -273,19 +293,26 @@ def _run_epoch(model: Any, plan: _Plan, opt: Any, train: _Data, val: Optional[_D
     epoch = model.epochs_trained
     for cb in cbs:
         cb.on_epoch_begin(epoch, {})
-    lrs = _epoch_lrs(model, plan, opt, -(-train.X.shape[0] // plan.batch_size))
+    runner = plan.runner
+    steps = -(-train.X.shape[0] // plan.batch_size) if runner is None else runner.steps
+    lrs = _epoch_lrs(model, plan, opt, steps)
     lr0 = float(lrs[0]) if lrs is not None else float(opt.lr)
     t0 = time.perf_counter()
-    value, steps_done = _train_epoch(model, train, loss, loss_params, plan, lrs, cbs)
+    if runner is None:
+        def train_once() -> Tuple[float, int]:
+            return _train_epoch(model, train, loss, loss_params, plan, lrs, cbs)
+    else:
+        def train_once() -> Tuple[float, int]:
+            return runner.train_epoch(model, model.engine, train.X, train.y, train.w, loss,
+                                      loss_params, plan.batch_size, plan.shuffle, lrs)
+    value, _ = _counted(model, opt, lrs, train_once)
     elapsed = time.perf_counter() - t0
-    model.steps_trained += steps_done
-    if lrs is not None and steps_done:
-        _set_lr(model, opt, float(lrs[steps_done - 1]))
-    model.epochs_trained += 1
     logs: Dict[str, Any] = {"loss": value}
     logs.update(_epoch_logs(model, train, val, gsample, loss, loss_params, metric_names))
     logs["lr"] = lr0
     logs["time"] = elapsed
+    if runner is not None:  # the same logs on every rank
+        logs = runner.reduce_logs(logs)
     if plan.plateau:
         monitored = _cb._monitored(logs, plan.schedule.monitor, "ReduceLROnPlateau")
         _set_lr(model, opt, plan.schedule.step(monitored, opt.lr))
@@ -302,7 +329,7 @@ def fit(model: Any, X: Any, y: Any, loss: str = "mse", optimizer: Any = None, ep
         metrics: Optional[Sequence[str]] = None, callbacks: Optional[Sequence[Any]] = None,
         schedule: Any = None, schedule_per: str = "epoch",
         steps_per_callback: Optional[int] = None, progress: bool = True,
-        grad_norm: bool = True, grad_norm_samples: int = 256,
+        grad_norm: bool = True, grad_norm_samples: int = 256, _runner: Any = None,
         **loss_params: Any) -> History:
     """Train ``model`` on (X, y) for ``epochs`` epochs of mini-batches.
 
@@ -391,12 +418,17 @@ def fit(model: Any, X: Any, y: Any, loss: str = "mse", optimizer: Any = None, ep
     metric_names = check_metrics(metrics, loss)
     data = _Data.convert(model, X, y, sample_weight, loss, loss_params)
     train, val = _split(model, data, validation_split, validation_data, loss, loss_params)
+    _cb.check_callbacks(plan.callbacks, _cb.epoch_log_keys(metric_names, val is not None))
     if optimizer is None and getattr(model, "optimizer", None) is None:
         raise ValueError("fit: the model has no optimizer yet; pass optimizer= (e.g. "
                          "fb.optim.Adam(lr=1e-3) or 'adam')")
     model.set_optimizer(optimizer)
     opt = model.optimizer
     _start_schedule(model, plan, opt)
+    if _runner is not None:  # data-parallel (fastbp.distributed): the ranks agree here
+        plan.runner = _runner
+        _runner.begin(model, train.X.shape[0], 0 if val is None else val.X.shape[0],
+                      plan.batch_size)
     gsample = _grad_sample(model, train, grad_norm, plan.grad_norm_samples)
     history, cbs = _callbacks(model, plan, train.X.shape[0], metric_names, val is not None,
                               progress)

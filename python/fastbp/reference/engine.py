@@ -17,9 +17,12 @@ Conventions that ENGINE.md leaves implicit, fixed here (and expected of the nati
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import numbers
+import signal
+import threading
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -169,13 +172,33 @@ def normalize_spec(spec: Any, where: str = "") -> Tuple[List[Dict[str, Any]], in
 # --------------------------------------------------------------------------------------------
 # Layers
 # --------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _sigint_between_steps():
+    """Ctrl-C as the native engine takes it: between two complete mini-batch steps (never
+    inside an update), then KeyboardInterrupt. Only in the main thread with Python's default
+    SIGINT handler; otherwise the handler in place runs as usual."""
+    fired: List[int] = []
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield fired
+        return
+    signal.signal(signal.SIGINT, lambda signum, frame: fired.append(signum))
+    try:
+        yield fired
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if fired:
+        raise KeyboardInterrupt
+
+
 class _Ctx:
     """Per-forward context: training flag, dtype and dropout stream coordinates."""
 
-    def __init__(self, training: bool, seed: int, step: int):
+    def __init__(self, training: bool, seed: int, step: int, update_state: bool = True):
         self.training = training
         self.seed = seed
         self.step = step
+        self.update_state = update_state  # training: BatchNorm updates its running statistics
 
 
 class _Layer:
@@ -277,6 +300,8 @@ class _BatchNorm(_Layer):
         m = dt.type(self.momentum)
         one = dt.type(1)
         unbiased = var * dt.type(n / (n - 1))
+        if not ctx.update_state:
+            return self.gamma * xhat + self.beta, (xhat, inv_std)
         self.running_mean[...] = (one - m) * self.running_mean + m * mean
         self.running_var[...] = (one - m) * self.running_var + m * unbiased
         return self.gamma * xhat + self.beta, (xhat, inv_std)
@@ -369,7 +394,7 @@ class Engine:
         Input and output widths.
     """
 
-    PREDICT_CHUNK_ROWS = 1024  # rows per predict chunk (bounded memory)
+    PREDICT_CHUNK_ROWS = 4096  # rows per predict chunk (bounded memory)
 
     def __init__(self, spec: List[Dict[str, Any]], dtype: str = "float32", seed: int = 0):
         self._dtype = _parse_dtype(dtype)
@@ -575,8 +600,8 @@ class Engine:
             )
 
     # ---------------------------------------------------------------- forward / backward
-    def _forward(self, X: np.ndarray, training: bool):
-        ctx = _Ctx(training, self._seed, self._step_counter)
+    def _forward(self, X: np.ndarray, training: bool, update_state: bool = True):
+        ctx = _Ctx(training, self._seed, self._step_counter, update_state)
         h = X
         caches = []
         for layer in self._layers:
@@ -590,10 +615,12 @@ class Engine:
         for layer, c in zip(reversed(self._layers), reversed(caches)):
             d = layer.backward(d, c)
 
-    def _loss_and_grad(self, X, y, loss, lp, w) -> float:
-        """Training forward + loss + penalties + backward into ``self._grad``; advances the step."""
-        out, caches = self._forward(X, training=True)
-        self._step_counter += 1
+    def _loss_and_grad(self, X, y, loss, lp, w, probe: bool = False) -> float:
+        """Training forward + loss + penalties + backward into ``self._grad``; advances the step
+        (unless ``probe``: then no counter or BatchNorm running statistic changes)."""
+        out, caches = self._forward(X, training=True, update_state=not probe)
+        if not probe:
+            self._step_counter += 1
         value, dout = losses_mod.compute_loss(loss, out, y, w, lp)
         self._backward(dout, caches)
         l1, l2 = lp["l1"], lp["l2"]
@@ -647,11 +674,13 @@ class Engine:
         loss: str,
         loss_params: Optional[Dict[str, float]] = None,
         sample_weight: Any = None,
+        probe: bool = False,
     ) -> Tuple[float, List[np.ndarray]]:
         """Training-mode forward and backward, without an update.
 
         Dropout is active (stream ``step_counter``), batchnorm uses batch statistics and
-        updates its running statistics; ``step_counter`` is incremented.
+        updates its running statistics; ``step_counter`` is incremented. With ``probe``
+        (diagnostics) neither the step counter nor the running statistics change.
 
         Parameters
         ----------
@@ -665,6 +694,8 @@ class Engine:
             ``delta`` (huber), ``l1``, ``l2`` (penalties on dense weights).
         sample_weight : array_like, optional
             ``(n,)`` non-negative weights.
+        probe : bool
+            Change no state a training step reads.
 
         Returns
         -------
@@ -675,7 +706,7 @@ class Engine:
         """
         X, y, lp, w = self._check_batch(X, y, loss, loss_params, sample_weight)
         self._check_bn_batch(X.shape[0], "X")
-        value = self._loss_and_grad(X, y, loss, lp, w)
+        value = self._loss_and_grad(X, y, loss, lp, w, probe=bool(probe))
         return value, [g.copy() for g in self._grad_views]
 
     def set_optimizer(self, name: str, hyper: Optional[Dict[str, Any]] = None,
@@ -782,6 +813,48 @@ class Engine:
             new["_fresh_momentum"] = int(step) == 0
         self._opt_state = new
 
+    def grad_arena(self) -> np.ndarray:
+        """Return the flat gradient arena (a live, writable 1-D view, layout of :meth:`arena`).
+
+        Returns
+        -------
+        numpy.ndarray
+            Length :attr:`num_params`, dtype :attr:`dtype`.
+        """
+        return self._grad[:]
+
+    def compute_gradients(
+        self,
+        X: Any,
+        y: Any,
+        loss: str,
+        loss_params: Optional[Dict[str, float]] = None,
+        sample_weight: Any = None,
+    ) -> float:
+        """:meth:`loss_and_gradients` without copies: the gradients stay in :meth:`grad_arena`.
+
+        Parameters
+        ----------
+        X, y, loss, loss_params, sample_weight
+            As in :meth:`loss_and_gradients`.
+
+        Returns
+        -------
+        float
+            The loss (including penalties).
+        """
+        X, y, lp, w = self._check_batch(X, y, loss, loss_params, sample_weight)
+        self._check_bn_batch(X.shape[0], "X")
+        return self._loss_and_grad(X, y, loss, lp, w)
+
+    def apply_gradients(self) -> None:
+        """Clip the gradient in :meth:`grad_arena` and take one optimizer step with it (the
+        second half of :meth:`train_step`). The arena's content afterwards is unspecified."""
+        self._require_optimizer("apply_gradients")
+        opt.clip_gradient(self._grad, self._opt_hyper["clip_value"], self._opt_hyper["clip_norm"])
+        opt.optimizer_step(self._opt_name, self._opt_hyper, self._arena, self._grad,
+                           self._opt_state)
+
     def train_step(
         self,
         X: Any,
@@ -875,14 +948,17 @@ class Engine:
         else:
             perm = np.arange(n)
         total = 0.0
-        for k in range(n_steps):
-            idx = perm[k * batch_size:(k + 1) * batch_size]
-            wb = None if w is None else w[idx]
-            if lrs is not None:
-                self._opt_hyper["lr"] = float(lrs[k])
-            value = self._loss_and_grad(X[idx], y[idx], loss, lp, wb)
-            self._update()
-            total += value * len(idx)
+        with _sigint_between_steps() as interrupted:
+            for k in range(n_steps):
+                if interrupted:
+                    break
+                idx = perm[k * batch_size:(k + 1) * batch_size]
+                wb = None if w is None else w[idx]
+                if lrs is not None:
+                    self._opt_hyper["lr"] = float(lrs[k])
+                value = self._loss_and_grad(X[idx], y[idx], loss, lp, wb)
+                self._update()
+                total += value * len(idx)
         return total / n
 
     def check_batch(self, X: Any, y: Any, loss: str, loss_params: Optional[Dict[str, Any]] = None,

@@ -37,7 +37,13 @@ void bind_compute(NetClass<T>& c) {
   c.def("predict", &C::predict, py::arg("X"), py::arg("check_finite") = py::none())
       .def("loss_and_gradients", &C::loss_and_gradients, py::arg("X"), py::arg("y"),
            py::arg("loss"), py::arg("loss_params") = py::none(),
+           py::arg("sample_weight") = py::none(), py::arg("check_finite") = py::none(),
+           py::arg("probe") = false)
+      .def("grad_arena", &C::grad_arena)
+      .def("compute_gradients", &C::compute_gradients, py::arg("X"), py::arg("y"),
+           py::arg("loss"), py::arg("loss_params") = py::none(),
            py::arg("sample_weight") = py::none(), py::arg("check_finite") = py::none())
+      .def("apply_gradients", &C::apply_gradients)
       .def("train_step", &C::train_step, py::arg("X"), py::arg("y"), py::arg("loss"),
            py::arg("loss_params") = py::none(), py::arg("sample_weight") = py::none(),
            py::arg("check_finite") = py::none())

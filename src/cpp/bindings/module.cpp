@@ -8,6 +8,7 @@ void bind_core(py::module_& m);
 void bind_kernels(py::module_& m);
 void bind_nn(py::module_& m);
 void bind_registry(py::module_& m);
+void bind_ensemble(py::module_& m);
 }  // namespace fastbp
 
 PYBIND11_MODULE(_core, m) {
@@ -18,4 +19,5 @@ PYBIND11_MODULE(_core, m) {
   fastbp::bind_kernels(m);
   fastbp::bind_nn(m);
   fastbp::bind_registry(m);
+  fastbp::bind_ensemble(m);
 }

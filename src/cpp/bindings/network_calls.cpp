@@ -4,11 +4,13 @@
 #include <cmath>
 #include <mutex>
 #include <new>
+#include <optional>
 #include <stdexcept>
 #include <vector>
 
 #include "bindings/convert.h"
 #include "bindings/spec_parse.h"
+#include "core/interrupt.h"
 #include "core/rng.h"
 #include "nn/layer_table.h"
 
@@ -35,6 +37,34 @@ double run_locked(Net& n, F&& f) {
   }
   if (!oom.empty()) raise_py(PyExc_MemoryError, oom);
   return result;
+}
+
+// Whether a SIGINT now would raise KeyboardInterrupt in this thread: the main thread, with
+// Python's default SIGINT handler. Only then does fit_epoch stop early on Ctrl-C (with any
+// other handler the epoch completes and the handler runs afterwards, as for other code).
+bool sigint_raises_here() {
+  py::module_ threading = py::module_::import("threading");
+  if (!threading.attr("current_thread")().is(threading.attr("main_thread")())) return false;
+  py::module_ signal = py::module_::import("signal");
+  return signal.attr("getsignal")(signal.attr("SIGINT")).is(signal.attr("default_int_handler"));
+}
+
+// run_locked for a loop that polls a stop flag between mini-batches: when a SIGINT would
+// raise KeyboardInterrupt here (sigint_raises_here), Ctrl-C sets the flag, the loop ends after
+// its current step, and KeyboardInterrupt is raised once the network is consistent again.
+template <typename Net, typename F>
+double run_interruptible(Net& n, F&& f) {
+  std::optional<SigintWatch> watch;
+  if (sigint_raises_here()) watch.emplace();
+  if (watch && PyErr_CheckSignals() != 0) throw py::error_already_set();
+  const double v = run_locked(n, [&] { return f(watch ? watch->flag() : nullptr); });
+  const bool interrupted = watch && watch->fired();
+  watch.reset();
+  if (interrupted) {
+    if (PyErr_CheckSignals() == 0) PyErr_SetNone(PyExc_KeyboardInterrupt);
+    throw py::error_already_set();
+  }
+  return v;
 }
 
 // fit_epoch's per-step learning rates: None, or finite values >= 0, one per step.
@@ -159,7 +189,8 @@ py::array_t<T> NetworkCalls<T>::predict(Net& n, const py::object& Xo, const py::
 template <typename T>
 py::tuple NetworkCalls<T>::loss_and_gradients(Net& n, const py::object& X, const py::object& y,
                                               const std::string& loss, const py::object& lp,
-                                              const py::object& sw, const py::object& cf) {
+                                              const py::object& sw, const py::object& cf,
+                                              bool probe) {
   CheckedBatch<T> b = fastbp::check_batch<T>(n.in_dim(), n.out_dim(), X, y, loss, lp, sw, cf);
   check_batch_memory(b.rows, n.row_elems, sizeof(T));
   // Output arrays first (GIL held); filled under the mutex, so the gradients returned are
@@ -167,7 +198,7 @@ py::tuple NetworkCalls<T>::loss_and_gradients(Net& n, const py::object& X, const
   std::vector<T*> dst;
   py::list grads = new_arrays<T>(n.param_info(), dst);
   const double v = run_locked(n, [&] {
-    const double r = n.loss_and_gradients(b.x, b.ct.t, b.rows, b.la, b.pen);
+    const double r = n.loss_and_gradients(b.x, b.ct.t, b.rows, b.la, b.pen, probe);
     const T* g = n.grad_arena().data();
     for (size_t i = 0; i < dst.size(); ++i) {
       const int64_t sz = n.param_info()[i].size();
@@ -177,6 +208,29 @@ py::tuple NetworkCalls<T>::loss_and_gradients(Net& n, const py::object& X, const
     return r;
   });
   return py::make_tuple(v, grads);
+}
+
+template <typename T>
+py::array_t<T> NetworkCalls<T>::grad_arena(const py::object& self) {
+  Net& n = self.cast<Net&>();
+  return view(n.grad_arena(), 0, {int64_t(n.grad_arena().size())}, self);
+}
+
+template <typename T>
+double NetworkCalls<T>::compute_gradients(Net& n, const py::object& X, const py::object& y,
+                                          const std::string& loss, const py::object& lp,
+                                          const py::object& sw, const py::object& cf) {
+  CheckedBatch<T> b = fastbp::check_batch<T>(n.in_dim(), n.out_dim(), X, y, loss, lp, sw, cf);
+  check_batch_memory(b.rows, n.row_elems, sizeof(T));
+  return run_locked(n, [&] { return n.loss_and_gradients(b.x, b.ct.t, b.rows, b.la, b.pen); });
+}
+
+template <typename T>
+void NetworkCalls<T>::apply_gradients(Net& n) {
+  run_locked(n, [&] {
+    n.apply_gradients();
+    return 0.0;
+  });
 }
 
 template <typename T>
@@ -199,8 +253,8 @@ double NetworkCalls<T>::fit_epoch(Net& n, const py::object& X, const py::object&
   check_batch_memory(bs, n.row_elems + n.in_dim() + n.out_dim() + 2, sizeof(T));
   check_memory(double(N) * 8.0, "the shuffle of " + std::to_string(N) + " rows");
   const CheckedLrs l = check_lrs(lrs, (N + bs - 1) / bs);
-  return run_locked(n, [&] {
-    return n.fit_epoch(b.x, b.ct.t, N, bs, shuffle, l.data, b.la, b.pen);
+  return run_interruptible(n, [&](const std::atomic<bool>* stop) {
+    return n.fit_epoch(b.x, b.ct.t, N, bs, shuffle, l.data, b.la, b.pen, stop);
   });
 }
 

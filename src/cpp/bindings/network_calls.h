@@ -30,13 +30,25 @@ struct NetworkCalls {
   static py::list buffers(const py::object& self);
 
   static py::array_t<T> predict(Net& n, const py::object& X, const py::object& check_finite);
+  // Gradients as new arrays shaped like parameters(); `probe`: see Network::loss_and_gradients.
   static py::tuple loss_and_gradients(Net& n, const py::object& X, const py::object& y,
                                       const std::string& loss, const py::object& loss_params,
                                       const py::object& sample_weight,
-                                      const py::object& check_finite);
+                                      const py::object& check_finite, bool probe);
+  // Live 1-D view of the gradient arena (same layout as arena()).
+  static py::array_t<T> grad_arena(const py::object& self);
+  // loss_and_gradients without copies: the gradients stay in grad_arena().
+  static double compute_gradients(Net& n, const py::object& X, const py::object& y,
+                                  const std::string& loss, const py::object& loss_params,
+                                  const py::object& sample_weight,
+                                  const py::object& check_finite);
+  // Clip and one optimizer update from grad_arena() (train_step's second half).
+  static void apply_gradients(Net& n);
   static double train_step(Net& n, const py::object& X, const py::object& y,
                            const std::string& loss, const py::object& loss_params,
                            const py::object& sample_weight, const py::object& check_finite);
+  // Stops early on Ctrl-C, between two steps, when SIGINT would raise KeyboardInterrupt in
+  // this thread; KeyboardInterrupt is raised once the network is consistent again.
   static double fit_epoch(Net& n, const py::object& X, const py::object& y,
                           const std::string& loss, const py::object& loss_params,
                           const py::object& sample_weight, const py::object& batch_size,

@@ -66,6 +66,7 @@ struct Ctx {
   bool training = false;
   uint64_t seed = 0;
   uint64_t step = 0;  // training forward number (dropout stream)
+  bool update_state = true;  // training: BatchNorm updates its running statistics
 };
 
 template <typename T>

@@ -61,7 +61,7 @@ void Network<T>::predict(const T* x, T* out, int64_t n) {
 
 template <typename T>
 double Network<T>::forward_backward(const T* x, const Target<T>& t, int64_t n,
-                                    const LossArgs& loss, const PenaltyArgs& pen) {
+                                    const LossArgs& loss, const PenaltyArgs& pen, bool probe) {
   if (has_batchnorm_ && n < 2)
     throw std::invalid_argument(
         "batchnorm needs more than 1 sample per batch in training (got a batch of 1)");
@@ -69,7 +69,8 @@ double Network<T>::forward_backward(const T* x, const Target<T>& t, int64_t n,
   Ctx ctx;
   ctx.training = true;
   ctx.seed = seed_;
-  ctx.step = step_counter_++;
+  ctx.step = probe ? step_counter_ : step_counter_++;
+  ctx.update_state = !probe;
   body_.forward(x, out_.data(), n, ctx);
   double value = loss_forward_backward<T>(dout_.data(), out_.data(), t.values, t.labels,
                                           t.weight, n, out_dim(), loss);
@@ -101,8 +102,8 @@ void Network<T>::update() {
 
 template <typename T>
 double Network<T>::loss_and_gradients(const T* x, const Target<T>& t, int64_t n,
-                                      const LossArgs& loss, const PenaltyArgs& pen) {
-  return forward_backward(x, t, n, loss, pen);
+                                      const LossArgs& loss, const PenaltyArgs& pen, bool probe) {
+  return forward_backward(x, t, n, loss, pen, probe);
 }
 
 template <typename T>
@@ -116,7 +117,7 @@ double Network<T>::train_step(const T* x, const Target<T>& t, int64_t n, const L
 template <typename T>
 double Network<T>::fit_epoch(const T* X, const Target<T>& t, int64_t N, int64_t batch_size,
                              bool shuffle, const double* lrs, const LossArgs& loss,
-                             const PenaltyArgs& pen) {
+                             const PenaltyArgs& pen, const std::atomic<bool>* stop) {
   if (batch_size < 1) throw std::invalid_argument("batch_size must be >= 1");
   if (batch_size > N) batch_size = N;
   // (batch_size == 1 too: then every mini-batch holds 1 sample -- found by tests/test_fuzz.py:
@@ -141,8 +142,9 @@ double Network<T>::fit_epoch(const T* X, const Target<T>& t, int64_t N, int64_t 
   }
   const double saved_lr = opt_.lr;
   double total = 0.0;
-  int64_t step = 0;
-  for (int64_t start = 0; start < N; start += batch_size, ++step) {
+  int64_t step = 0, start = 0;
+  for (; start < N; start += batch_size, ++step) {
+    if (stop && stop->load(std::memory_order_relaxed)) break;
     const int64_t nb = std::min(batch_size, N - start);
     for (int64_t r = 0; r < nb; ++r) {
       const int64_t src = perm_[start + r];
@@ -160,7 +162,7 @@ double Network<T>::fit_epoch(const T* X, const Target<T>& t, int64_t N, int64_t 
     update();
   }
   if (lrs) opt_.lr = saved_lr;
-  return total / double(N);
+  return start > 0 ? total / double(std::min(start, N)) : 0.0;
 }
 
 template <typename T>

@@ -3,6 +3,7 @@
 // epochs natively. No allocation per step after the first step at a given batch size.
 // Every public method takes the network's mutex: calls from several threads are serialised.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <vector>
@@ -46,15 +47,25 @@ class Network {
   static constexpr int64_t kPredictWorkspaceBytes = int64_t(16) << 20;
   static constexpr int64_t kPredictMinRows = 64;
   // Training-mode forward + loss + backward; gradients land in grad_arena(). Returns the loss
-  // (penalties included).
+  // (penalties included). A `probe` changes no state a training step reads: it uses the
+  // dropout stream of the next step without advancing the step counter, and BatchNorm uses
+  // batch statistics without updating its running statistics (diagnostics).
   double loss_and_gradients(const T* x, const Target<T>& t, int64_t n, const LossArgs& loss,
-                            const PenaltyArgs& pen);
+                            const PenaltyArgs& pen, bool probe = false);
   double train_step(const T* x, const Target<T>& t, int64_t n, const LossArgs& loss,
                     const PenaltyArgs& pen);
+  // The second half of train_step on whatever grad_arena() holds (e.g. gradients summed over
+  // ranks by an allreduce): clip, then one optimizer update. Penalties belong to the gradient
+  // (loss_and_gradients adds them). grad_arena()'s content afterwards is unspecified
+  // (clipping and weight decay work on it in place).
+  void apply_gradients() { update(); }
   // One epoch over all N rows in mini-batches (shuffled with the counter-based stream when
   // `shuffle`); lrs: null or one learning rate per step. Returns sum_b loss_b * n_b / N.
+  // When `stop` becomes true (polled before each mini-batch) the epoch ends there, between
+  // two complete steps; the return value then averages the rows trained.
   double fit_epoch(const T* X, const Target<T>& t, int64_t N, int64_t batch_size, bool shuffle,
-                   const double* lrs, const LossArgs& loss, const PenaltyArgs& pen);
+                   const double* lrs, const LossArgs& loss, const PenaltyArgs& pen,
+                   const std::atomic<bool>* stop = nullptr);
 
   // Keeps the state when only hyper-parameters change; resets it when `reset`, or when the
   // kind or the state layout changes.
@@ -77,7 +88,7 @@ class Network {
  private:
   void reserve(int64_t n);
   double forward_backward(const T* x, const Target<T>& t, int64_t n, const LossArgs& loss,
-                          const PenaltyArgs& pen);
+                          const PenaltyArgs& pen, bool probe = false);
   void update();
 
   int layer_count_ = 0;  // declared before body_: body_'s constructor numbers the layers

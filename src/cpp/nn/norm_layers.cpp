@@ -58,6 +58,7 @@ class BatchNorm : public Layer<T> {
       const double var = acc2_[j] / double(n);
       invstd_[j] = T(1.0 / std::sqrt(var + eps_));
       const double unbiased = n > 1 ? acc2_[j] / double(n - 1) : var;
+      if (!ctx.update_state) continue;
       rmean_[j] = T((1.0 - momentum_) * double(rmean_[j]) + momentum_ * acc_[j]);
       rvar_[j] = T((1.0 - momentum_) * double(rvar_[j]) + momentum_ * unbiased);
     }
