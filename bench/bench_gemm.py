@@ -12,6 +12,7 @@ Thread count: fastbp via _core.set_num_threads, numpy via threadpoolctl if insta
 OPENBLAS_NUM_THREADS must be set by the caller (the script re-executes itself with it set).
 """
 import argparse
+import functools
 import json
 import os
 import subprocess
@@ -71,8 +72,8 @@ def run(dtype, threads, quick):
         oa = a.T if ta else a
         ob = b.T if tb else b
         out = np.empty((m, n), npdt)
-        t_fb = timeit(lambda: g(a, b, c, ta, tb, 1.0, 0.0))
-        t_np = timeit(lambda: np.matmul(oa, ob, out=out))
+        t_fb = timeit(functools.partial(g, a, b, c, ta, tb, 1.0, 0.0))
+        t_np = timeit(functools.partial(np.matmul, oa, ob, out=out))
         flop = 2.0 * m * n * k
         rows.append(dict(case=name, dtype=dtype, threads=threads, M=m, N=n, K=k,
                          fastbp_gflops=flop / t_fb / 1e9, numpy_gflops=flop / t_np / 1e9,

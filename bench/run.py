@@ -7,7 +7,10 @@
 Measures, as medians over repeats (with IQR and min):
   a. GEMM GFLOP/s, fastbp._core.gemm_f32/f64 vs numpy.matmul (square and MLP shapes);
   b. Adam train_step time, float32: fastbp native, fastbp reference, PyTorch eager, JAX jit;
-  c. steps per second inside one fit epoch, and peak memory (fresh process per cell).
+  c. steps per second inside one fit epoch, and peak memory (fresh process per cell);
+  d. scikit-learn's MLPClassifier defaults on the digits data, fastbp's estimator vs sklearn's;
+  e. one train_step per activation (native, reference, PyTorch);
+and the machine's FMA peak (fastbp's probe kernel), so GEMM and steps show % of peak.
 Every thread count and every framework runs in its own child process, pinned to that many
 CPUs with every thread pool (OpenMP, OpenBLAS, MKL, XLA) limited before the libraries load;
 the thread counts the libraries report are recorded. See bench/README.md.
@@ -28,14 +31,24 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
-from fastbp_bench.frameworks import (CONFIGS, FRAMEWORKS, Config,  # noqa: E402
-                                    available, make_runner)
-from fastbp_bench.harness import (Budget, cpu_snapshot, foreign_load,  # noqa: E402
-                                  machine_info, measure, os_thread_count, peak_rss_kib,
-                                  pin_current_process, reset_peak_rss, rss_kib, run_child,
-                                  versions, wait_quiet)
+from fastbp_bench.frameworks import CONFIGS, FRAMEWORKS, Config, available, make_runner  # noqa: E402
+from fastbp_bench.harness import (  # noqa: E402
+    Budget,
+    cpu_snapshot,
+    foreign_load,
+    machine_info,
+    measure,
+    os_thread_count,
+    peak_rss_kib,
+    pin_current_process,
+    reset_peak_rss,
+    rss_kib,
+    run_child,
+    versions,
+    wait_quiet,
+)
 
-PARTS = ("gemm", "step", "fit", "memory")
+PARTS = ("gemm", "step", "fit", "memory", "sklearn", "activations")
 
 
 # ============================================================================ profiles
@@ -91,8 +104,8 @@ def _loadavg() -> Optional[List[float]]:
 
 def child_gemm(task: Dict[str, Any]) -> Dict[str, Any]:
     import numpy as np  # noqa: F401  (load before limiting the pools)
-    import fastbp
 
+    import fastbp
     from fastbp_bench.gemm import run_gemm
 
     threads = task["threads"]
@@ -233,7 +246,32 @@ def child_memory(task: Dict[str, Any]) -> Dict[str, Any]:
                 peak_delta_kib=max(0, peak - start) if start is not None else None)
 
 
-CHILDREN = {"gemm": child_gemm, "train": child_train, "memory": child_memory}
+def child_sklearn(task: Dict[str, Any]) -> Dict[str, Any]:
+    """fastbp.sklearn vs scikit-learn MLPClassifier defaults on digits at one thread count."""
+    import numpy  # noqa: F401
+
+    from fastbp_bench.extra import run_sklearn_digits
+
+    limits = _limit_thread_pools(task["threads"])
+    rows = run_sklearn_digits(task["threads"], task["quick"])
+    _unlimit(limits)
+    return dict(kind="sklearn", threads=task["threads"], rows=rows)
+
+
+def child_activations(task: Dict[str, Any]) -> Dict[str, Any]:
+    """One train_step per activation for one framework at one thread count."""
+    from fastbp_bench.extra import run_activations
+
+    fw, threads = task["framework"], task["threads"]
+    _import_framework(fw)
+    limits = _limit_thread_pools(threads)
+    rows = run_activations(fw, threads, task["activations"], Budget(**task["budget"]))
+    _unlimit(limits)
+    return dict(kind="activations", framework=fw, threads=threads, rows=rows)
+
+
+CHILDREN = {"gemm": child_gemm, "train": child_train, "memory": child_memory,
+            "sklearn": child_sklearn, "activations": child_activations}
 
 
 def child_main(task_json: str, out_path: str) -> int:
@@ -329,6 +367,8 @@ def run_benchmark(opts: Options) -> Dict[str, Any]:
                   configs={c.name: c.as_dict() for c in opts.configs}),
         gemm=[], step=[], fit=[], memory=[], notes=[], errors=[], children=[])
     res["meta"]["fastbp_info"] = _fastbp_info()
+    res["meta"]["fma_peak"] = _fma_peak(0.03 if opts.quick else 0.2)
+    res["sklearn"], res["activations"] = [], []
     frameworks = []
     for f in opts.frameworks:
         if available(f):
@@ -403,6 +443,7 @@ def run_benchmark(opts: Options) -> Dict[str, Any]:
                     if "skipped" not in r:
                         log(f"  fit  {r['config']:7s} {_fmt_t(r['step_median']):>10s}/step")
                 res["notes"].extend(out.get("notes", []))
+    _extra_parts(opts, frameworks, call, res, log)
     if "memory" in opts.parts:
         threads = max(opts.threads)
         for cfg in opts.memory_configs:
@@ -424,6 +465,51 @@ def run_benchmark(opts: Options) -> Dict[str, Any]:
 
     res["targets"] = evaluate_targets(res)
     return res
+
+
+def _extra_parts(opts: Options, frameworks: Sequence[str], call: Any, res: Dict[str, Any],
+                 log: Any) -> None:
+    """The scikit-learn digits fit and the per-activation steps, at every thread count."""
+    import importlib.util
+
+    acts = _activations()
+    # quick: the smallest thread count only
+    for threads in (opts.threads[:1] if opts.quick else opts.threads):
+        if "sklearn" in opts.parts:
+            if importlib.util.find_spec("sklearn") is None:
+                res["notes"].append("sklearn: not installed, digits fit skipped")
+            else:
+                out = call(dict(kind="sklearn", threads=threads, quick=opts.quick))
+                res["sklearn"].extend(out.get("rows", []))
+                for r in out.get("rows", []):
+                    log(f"  sklearn {r['estimator']:12s} alpha {r['alpha']:15s} "
+                        f"{_fmt_t(r['per_iter_s'])}/iteration")
+        if "activations" in opts.parts:
+            fws = [f for f in ("native", "reference", "torch") if f in frameworks]
+            if opts.quick:
+                fws = [f for f in fws if f != "torch"]
+            for fw in fws:
+                bud = opts.budgets["gemm" if opts.quick else "step"]
+                out = call(dict(kind="activations", framework=fw, threads=threads,
+                                activations=acts, budget=bud.as_dict()))
+                res["activations"].extend(out.get("rows", []))
+                log(f"  activations {fw}: {len(out.get('rows', []))} measured")
+
+
+def _activations() -> List[str]:
+    try:
+        from fastbp.layers import ACTIVATIONS
+    except ImportError:
+        return ["relu", "sigmoid", "tanh"]
+    return [a for a in ACTIVATIONS if a != "identity"]
+
+
+def _fma_peak(seconds: float) -> Dict[str, Any]:
+    try:
+        from fastbp_bench.extra import fma_peak
+        return fma_peak(seconds)
+    except Exception as e:  # noqa: BLE001 - an older fastbp without the probe
+        return {"error": f"{type(e).__name__}: {e}"}
 
 
 def _save_threads() -> Dict[str, int]:
@@ -488,7 +574,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                          "xor,digits)")
     ap.add_argument("--frameworks", default=",".join(FRAMEWORKS),
                     help="some of native,reference,torch,jax (missing ones are skipped)")
-    ap.add_argument("--parts", default=",".join(PARTS), help="some of gemm,step,fit,memory")
+    ap.add_argument("--parts", default=",".join(PARTS), help="some of " + ",".join(PARTS))
     ap.add_argument("--dtypes", default=None, help="GEMM dtypes: f32,f64 (default both)")
     ap.add_argument("--out", default=None, help="result name: bench/results/<name>.json/.md "
                                                 "(default: quick or latest)")

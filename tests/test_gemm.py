@@ -169,7 +169,8 @@ def test_gemm_isas_agree_with_naive(dtype, isa_guard):
         np.testing.assert_allclose(c, ref, rtol=0, atol=100 * 90 * np.finfo(dtype).eps)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     m=st.integers(1, 300),
     n=st.integers(1, 300),
@@ -191,3 +192,80 @@ def test_gemm_hypothesis(m, n, k, ta, tb, alpha, beta, dtype, isa, threads, seed
     c0 = (np.full((m, n), np.nan, dtype) if beta == 0.0
           else rng.standard_normal((m, n)).astype(dtype))
     _check(a, b, c0, ta, tb, alpha, beta, dtype)
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_gemm_info_names_tile_and_blocking(isa):
+    info = _core.gemm_info(isa)
+    assert info["isa"] == isa
+    caches = info["caches"]
+    assert caches["l1d"] > 0 and caches["l2"] > 0 and caches["l3"] >= caches["l2"]
+    for key in ("f32", "f64"):
+        k = info[key]
+        assert k["name"].startswith(isa)
+        assert k["mc"] % k["mr"] == 0 and k["mc"] >= k["mr"]
+        assert k["nc"] % k["nr"] == 0 and k["nc"] >= k["nr"]
+        assert k["kc"] % 8 == 0 and k["kc"] >= 8
+        assert 1 <= k["narrow_max_k"] <= 2048
+    assert _core.gemm_info()["isa"] == _core.get_isa()
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("dtype", ["f32", "f64"])
+def test_gemm_blocking_follows_cache_sizes(isa, dtype):
+    small = _core.gemm_blocking(isa, dtype, 32 << 10, 512 << 10, 8 << 20)
+    big = _core.gemm_blocking(isa, dtype, 48 << 10, 2 << 20, 64 << 20)
+    unknown = _core.gemm_blocking(isa, dtype, 0, 0, 0)
+    # Unknown sizes fall back to 32 KiB / 512 KiB / 8 MiB.
+    assert unknown == small
+    # Larger caches never give smaller blocks.
+    for key in ("mc", "kc", "nc", "narrow_max_k"):
+        assert big[key] >= small[key], key
+    info = _core.gemm_info(isa)[dtype]
+    for b in (small, big):
+        assert b["mc"] % info["mr"] == 0 and b["nc"] % info["nr"] == 0
+        elem = 4 if dtype == "f32" else 8
+        # The A block stays inside L2 and the B block inside L3 (with the caches given).
+        assert b["mc"] * b["kc"] * elem <= (2 << 20 if b is big else 512 << 10)
+        assert b["kc"] * b["nc"] * elem <= (64 << 20 if b is big else 8 << 20)
+    with pytest.raises(ValueError):
+        _core.gemm_blocking("sse9", dtype, 0, 0, 0)
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_gemm_spans_several_blocks(isa, dtype, isa_guard):
+    # Shapes crossing the MC, KC and NC block boundaries of the tile in use (a ragged block
+    # in each dimension), one and two threads.
+    _core.set_isa(isa)
+    info = _core.gemm_info(isa)["f32" if dtype == np.float32 else "f64"]
+    m = info["mc"] + info["mr"] + 1
+    k = info["kc"] + 3
+    n = info["nc"] + info["nr"] + 5
+    rng = np.random.default_rng(11)
+    for ta, tb in TRANS:
+        a, b = _operands(rng, m, n, k, ta, tb, dtype)
+        c0 = rng.standard_normal((m, n)).astype(dtype)
+        ref = _reference(a, b, ta, tb)
+        for threads in (1, 2):
+            _core.set_num_threads(threads)
+            _check(a, b, c0, ta, tb, 1.0, 0.3, dtype, ref)
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_gemm_one_row(isa, dtype, isa_guard):
+    # A batch of one (M == 1): the vector-matrix path, every transposition, chunk and lane
+    # tails (N, K not multiples of the vector width), C accumulated or overwritten.
+    _core.set_isa(isa)
+    rng = np.random.default_rng(5)
+    for n, k in [(1031, 513), (700, 2100), (5, 3), (64, 64), (257, 1)]:
+        for ta, tb in TRANS:
+            a, b = _operands(rng, 1, n, k, ta, tb, dtype)
+            c_init = rng.standard_normal((1, n)).astype(dtype)
+            ref = _reference(a, b, ta, tb)
+            for threads in (1, 2):
+                _core.set_num_threads(threads)
+                for alpha, beta in [(1.0, 0.0), (-0.5, 0.3)]:
+                    c0 = np.full((1, n), np.nan, dtype) if beta == 0.0 else c_init
+                    _check(a, b, c0, ta, tb, alpha, beta, dtype, ref)

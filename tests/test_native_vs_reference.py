@@ -34,6 +34,8 @@ def data(n, d, k, loss, dtype, seed=1):
         y = (p / p.sum(1, keepdims=True)).astype(dtype)
     elif loss == "binary_cross_entropy":
         y = (rng.random((n, k)) > 0.5).astype(dtype)
+    elif loss == "poisson":  # counts, zeros included
+        y = rng.poisson(1.5, (n, k)).astype(dtype)
     else:
         y = rng.standard_normal((n, k)).astype(dtype)
     return X, y
@@ -81,7 +83,8 @@ def test_activations(isa, dtype, act):
 
 
 LOSS_CASES = ["mse", "mae", ("huber", {"delta": 0.7}), "binary_cross_entropy",
-              "softmax_cross_entropy", "softmax_cross_entropy_probs", ("mse", {"l1": 0.01, "l2": 0.1})]
+              "softmax_cross_entropy", "softmax_cross_entropy_probs", "poisson",
+              ("mse", {"l1": 0.01, "l2": 0.1})]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -134,6 +134,10 @@ class TorchMirror:
                 "mae": lambda r: F.l1_loss(out, y_t, reduction=r),
                 "huber": lambda r: F.huber_loss(out, y_t, reduction=r, delta=lp.get("delta", 1.0)),
                 "binary_cross_entropy": lambda r: F.binary_cross_entropy_with_logits(out, y_t, reduction=r),
+                # torch's log-input Poisson NLL plus the constant t log t - t of the deviance
+                "poisson": lambda r: _reduced(
+                    F.poisson_nll_loss(out, y_t, log_input=True, reduction="none")
+                    + torch.special.xlogy(y_t, y_t) - y_t, r),
             }[loss]
             red = fn("mean") if w is None else fn("none").mean(dim=1)
             per = red
@@ -167,6 +171,10 @@ def dense(i, o, act="identity", **kw):
     return {"type": "dense", "in": i, "out": o, "activation": act, **kw}
 
 
+def _reduced(per, reduction):
+    return per.mean() if reduction == "mean" else per
+
+
 def data(n=12, d=5, k=3, loss="mse", seed=0):
     g = np.random.default_rng(seed)
     X = g.normal(size=(n, d))
@@ -177,6 +185,8 @@ def data(n=12, d=5, k=3, loss="mse", seed=0):
         y /= y.sum(axis=1, keepdims=True)
     elif loss == "binary_cross_entropy":
         y = g.random((n, k))
+    elif loss == "poisson":
+        y = g.poisson(1.5, (n, k)).astype(np.float64)
     else:
         y = g.normal(size=(n, k))
     return X, y
@@ -208,7 +218,7 @@ BASE_SPEC = [dense(5, 7, "tanh"), dense(7, 3)]
 
 # ------------------------------------------------------------------------------ losses
 @pytest.mark.parametrize("loss", ["mse", "mae", "huber", "binary_cross_entropy",
-                                  "softmax_cross_entropy", "softmax_probs"])
+                                  "softmax_cross_entropy", "softmax_probs", "poisson"])
 @pytest.mark.parametrize("weighted", [False, True])
 def test_every_loss(loss, weighted):
     X, y = data(loss=loss)

@@ -17,11 +17,12 @@ torch and jax are imported inside their runners only, so fastbp-only runs need N
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
 import numpy as np
 
-__all__ = ["Config", "CONFIGS", "FRAMEWORKS", "make_runner", "available", "gemm_shapes"]
+__all__ = ["Config", "CONFIGS", "FRAMEWORKS", "TORCH_ACTS", "make_runner", "available",
+           "gemm_shapes"]
 
 LR = 1e-3  # Adam with torch.optim.Adam's defaults everywhere (betas 0.9/0.999, eps 1e-8)
 
@@ -71,7 +72,31 @@ CONFIGS: Dict[str, Config] = {
                     "softmax_cross_entropy", fit_steps=16),
     "wide": Config("wide", (1024, 2048, 2048, 10), "relu", "identity", 256,
                    "softmax_cross_entropy", fit_steps=4),
+    "tanh": Config("tanh", (32, 64, 64, 64, 64, 64, 1), "tanh", "identity", 64, "mse",
+                   fit_steps=64),
+    "gelu": Config("gelu", (16, 256, 256, 256, 4), "gelu", "identity", 128, "mse",
+                   fit_steps=32),
+    "silu": Config("silu", (100, 512, 256, 2), "silu", "identity", 256, "softmax_cross_entropy",
+                   fit_steps=16),
+    "online": Config("online", (256, 512, 10), "relu", "identity", 1, "softmax_cross_entropy",
+                     fit_steps=256),
 }
+
+# torch.nn module and jax.nn function of each activation (torch's formulas: exact GELU).
+TORCH_ACTS = {"relu": "ReLU", "sigmoid": "Sigmoid", "tanh": "Tanh", "leaky_relu": "LeakyReLU",
+              "elu": "ELU", "gelu": "GELU", "silu": "SiLU", "softplus": "Softplus",
+              "mish": "Mish", "hardswish": "Hardswish"}
+
+
+def _jax_act(jax: Any, name: str) -> Callable[[Any], Any]:
+    import jax.numpy as jnp
+
+    table = {"relu": jax.nn.relu, "sigmoid": jax.nn.sigmoid, "tanh": jnp.tanh,
+             "identity": lambda z: z, "leaky_relu": lambda z: jax.nn.leaky_relu(z, 0.01),
+             "elu": jax.nn.elu, "gelu": lambda z: jax.nn.gelu(z, approximate=False),
+             "silu": jax.nn.silu, "softplus": jax.nn.softplus,
+             "mish": lambda z: z * jnp.tanh(jax.nn.softplus(z)), "hardswish": jax.nn.hard_swish}
+    return table[name]
 
 FRAMEWORKS = ("native", "reference", "torch", "jax")
 
@@ -204,8 +229,6 @@ class TorchRunner(Runner):
 
         torch.set_num_threads(int(threads))
         torch.manual_seed(seed)
-        acts = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh,
-                "identity": nn.Identity}
         layers: List[Any] = []
         widths = list(cfg.sizes)
         for i, (k, n) in enumerate(zip(widths[:-1], widths[1:])):
@@ -213,7 +236,7 @@ class TorchRunner(Runner):
             last = i == len(widths) - 2
             act = cfg.output_activation if last else cfg.activation
             if act != "identity":
-                layers.append(acts[act]())
+                layers.append(getattr(nn, TORCH_ACTS[act])())
         self.torch = torch
         self.model = nn.Sequential(*layers)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=LR)
@@ -268,9 +291,7 @@ class JaxRunner(Runner):
             bound = 1.0 / np.sqrt(k)  # torch.nn.Linear's default range
             params.append((jnp.asarray(rng.uniform(-bound, bound, (k, n)).astype(np.float32)),
                            jnp.asarray(rng.uniform(-bound, bound, (n,)).astype(np.float32))))
-        acts = {"relu": jax.nn.relu, "sigmoid": jax.nn.sigmoid, "tanh": jnp.tanh,
-                "identity": lambda z: z}
-        hidden, output = acts[cfg.activation], acts[cfg.output_activation]
+        hidden, output = _jax_act(jax, cfg.activation), _jax_act(jax, cfg.output_activation)
         classify = cfg.loss == "softmax_cross_entropy"
 
         def loss_fn(ps, x, y):

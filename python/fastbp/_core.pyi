@@ -63,9 +63,14 @@ def gemm_naive_f64(A: NDArray[np.float64], B: NDArray[np.float64], C: NDArray[np
                    transa: bool = False, transb: bool = False, alpha: float = 1.0,
                    beta: float = 0.0) -> None: ...
 
-# ------------------------------------------------------------------------------ engine (bind_nn)
-
 _F = TypeVar("_F", np.float32, np.float64)
+def vecmath(name: str, x: NDArray[_F], isa: str = "") -> NDArray[_F]:
+    """f(x) elementwise (exp, expm1, log1p, tanh, erf) with one ISA's vector math."""
+def activation(name: str, z: NDArray[_F], da: NDArray[_F],
+               alpha: float = 0.0) -> Tuple[NDArray[_F], NDArray[_F]]:
+    """(f(z), da * f'(z)) with the active ISA's activation kernels."""
+
+# ------------------------------------------------------------------------------ engine (bind_nn)
 
 # A layer dict of the spec (docs/ENGINE.md, "Layer spec").
 _LayerSpec = Mapping[str, Any]
@@ -125,6 +130,20 @@ class _Network(Generic[_F]):
         """The loss (no penalties) of given outputs against y."""
     def permutation(self, n: int) -> NDArray[np.int64]:
         """The row order the next shuffled fit_epoch over n rows uses."""
+    # Sparse (CSR) input rows for a network whose first layer is dense: scipy.sparse's
+    # data, indices, indptr; the gradient of loss_and_gradients_csr is flat (arena layout).
+    def predict_csr(self, data: NDArray[Any], indices: NDArray[Any], indptr: NDArray[Any],
+                    check_finite: Optional[bool] = None) -> NDArray[_F]: ...
+    def loss_and_gradients_csr(self, data: NDArray[Any], indices: NDArray[Any],
+                               indptr: NDArray[Any], y: _Target, loss: str,
+                               loss_params: Optional[Dict[str, Any]] = None,
+                               sample_weight: Optional[NDArray[_F]] = None,
+                               check_finite: Optional[bool] = None
+                               ) -> Tuple[float, NDArray[_F]]: ...
+    def fit_epoch_csr(self, data: NDArray[Any], indices: NDArray[Any], indptr: NDArray[Any],
+                      y: _Target, loss: str, loss_params: Optional[Dict[str, Any]] = None,
+                      sample_weight: Optional[NDArray[_F]] = None, batch_size: int = 32,
+                      shuffle: bool = True, check_finite: Optional[bool] = None) -> float: ...
     def set_optimizer(self, name: str, hyper: Optional[Dict[str, Any]] = None,
                       reset: bool = False) -> None: ...
     def set_lr(self, lr: float) -> None: ...

@@ -1,54 +1,70 @@
 """scikit-learn estimators backed by the fastbp engine: ``MLPClassifier`` and ``MLPRegressor``.
 
-They take scikit-learn's ``MLPClassifier`` / ``MLPRegressor`` parameter names and meanings
-where those apply, and train with fastbp underneath: every epoch is one native call
-(``model.fit(..., epochs=1)``: shuffle, mini-batches, forward, backward, update in C++);
-Python sees the model once per epoch for the loss curve, convergence, early stopping and the
-learning-rate schedule.
+They take scikit-learn's ``MLPClassifier`` / ``MLPRegressor`` parameters, attributes, warnings
+and error messages, and train with fastbp underneath. With a stochastic solver every epoch is
+one native call (shuffle, mini-batches, forward, backward, update in C++); Python sees the
+model once per epoch for the loss curve, convergence, early stopping and the learning-rate
+schedule. With ``solver="lbfgs"`` scipy's L-BFGS-B drives the optimisation and every loss and
+gradient over the full batch is one native call on the flat parameter arena.
 
-This module needs scikit-learn (``pip install fastbp[sklearn]``); ``import fastbp`` does not
-import it.
+This module needs scikit-learn (``pip install fastbp[sklearn]``; scipy comes with it);
+``import fastbp`` does not import it.
 
 How scikit-learn's conventions map onto fastbp
 ----------------------------------------------
+dtype
+    As in scikit-learn, the network computes in the dtype of the input: float32 data trains a
+    float32 network, anything else float64; ``coefs_``, ``intercepts_`` and the regressor's
+    predictions have that dtype. ``dtype="float32"`` (or ``"float64"``) forces a precision —
+    float32 is the fast choice for float64 data.
 Loss and outputs
     Multiclass (3+ classes): one logit per class, softmax cross-entropy
     (``out_activation_ = "softmax"``). Binary: ONE logit with the logistic loss
-    (``binary_cross_entropy``; ``out_activation_ = "logistic"``), as scikit-learn does, so
-    ``coefs_[-1]`` has shape ``(n_hidden, 1)``. Multilabel indicator targets: one logit per
-    label, logistic loss. Regression: identity output, squared error.
+    (``out_activation_ = "logistic"``), so ``coefs_[-1]`` has shape ``(n_hidden, 1)``.
+    Multilabel indicator targets: one logit per label, logistic loss. Regression:
+    ``loss="squared_error"`` (identity output) or ``loss="poisson"`` (the Poisson deviance
+    with a log link, ``out_activation_ = "exp"``).
 ``alpha`` (L2 penalty)
     scikit-learn adds ``0.5 * alpha * ||W||^2 / n_batch`` to each mini-batch loss (``n_batch``
     = the batch's sum of sample weights). fastbp's ``l2=`` penalty adds ``0.5 * l2 * ||W||^2``,
-    so the estimators pass ``l2 = alpha / (s * B)`` where ``B = min(batch_size, n_samples) *
-    mean(sample_weight)`` is the (expected) weight of one full batch, and ``s`` is the ratio
-    between scikit-learn's objective and fastbp's loss: 1 for softmax cross-entropy, the number
-    of outputs ``k`` for the logistic loss (fastbp averages over outputs, scikit-learn sums),
-    ``k / 2`` for the squared error (scikit-learn's half squared error, summed over outputs).
-    The penalty is applied to the weights, not the biases, as in scikit-learn. The only
-    difference from scikit-learn: the last, smaller batch of an epoch uses the same ``l2``.
-``loss_curve_``
-    ``s`` times fastbp's epoch loss (penalty included): scikit-learn's objective, i.e. the
-    same number as scikit-learn's ``loss_`` for classification and single-output regression
-    (for ``k``-output regression the squared error is summed over outputs — the objective
-    scikit-learn's gradient minimises).
+    so the estimators pass ``l2 = alpha / (s * B)`` where ``B`` is the weight of a full batch
+    (L-BFGS: the sum of the sample weights; stochastic solvers: ``min(batch_size, n_samples) *
+    mean(sample_weight)``) and ``s`` is the ratio between scikit-learn's objective and fastbp's
+    loss: 1 for softmax cross-entropy and the Poisson deviance, the number of outputs ``k``
+    for the logistic loss (fastbp averages over outputs, scikit-learn sums), ``k / 2`` for the
+    squared error (scikit-learn's half squared error, summed over outputs). The penalty
+    applies to the weights, not the biases, as in scikit-learn. With a stochastic solver the
+    last, smaller batch of an epoch uses the same ``l2``.
+``loss_``, ``loss_curve_``
+    ``s`` times fastbp's loss (penalty included): scikit-learn's objective, the same number as
+    scikit-learn's for classification and single-output regression (for ``k``-output
+    regression the squared error is summed over outputs — the objective scikit-learn's
+    gradient minimises).
 ``solver``
-    ``"sgd"`` (``momentum``, ``nesterovs_momentum``), ``"adam"`` (``beta_1``, ``beta_2``,
-    ``epsilon``), and fastbp's ``"adamw"`` (torch's default decoupled weight decay 0.01, on top
-    of ``alpha``), ``"rmsprop"`` and ``"adagrad"`` (both with ``eps=epsilon``). All use
-    ``learning_rate_init``. ``"lbfgs"`` is not supported.
+    ``"lbfgs"`` (``max_iter``, ``max_fun``, ``tol`` as scipy's ``maxiter``, ``maxfun``,
+    ``gtol``, as scikit-learn passes them); ``"sgd"`` (``momentum``, ``nesterovs_momentum``);
+    ``"adam"`` (``beta_1``, ``beta_2``, ``epsilon``); and fastbp's ``"adamw"`` (torch's
+    default decoupled weight decay 0.01, on top of ``alpha``), ``"rmsprop"`` and ``"adagrad"``
+    (both with ``eps=epsilon``). The stochastic solvers use ``learning_rate_init``.
 ``learning_rate``
     As in scikit-learn, used with ``solver="sgd"`` only: ``"constant"``; ``"invscaling"``
-    (``lr = learning_rate_init / t ** power_t`` with ``t`` the number of samples seen, updated at
-    the end of each epoch); ``"adaptive"`` (divide the learning rate by 5 whenever the training
-    loss — or validation score with ``early_stopping`` — fails to improve by ``tol`` for
-    more than ``n_iter_no_change`` epochs; stop when that happens with a rate <= 1e-6).
+    (after each epoch ``lr = learning_rate_init / (t_ + 1) ** power_t``, ``t_`` the number of
+    samples seen, as scikit-learn's code computes it); ``"adaptive"`` (divide the learning
+    rate by 5 whenever the training loss — or validation score with ``early_stopping`` —
+    fails to improve by ``tol`` for more than ``n_iter_no_change`` epochs; stop when that
+    happens with a rate <= 1e-6).
+Divergence
+    As in scikit-learn: a non-finite loss does not stop training. With ``early_stopping`` the
+    validation score of a diverged network is NaN and the best parameters are restored at the
+    end; otherwise ``fit`` ends with scikit-learn's "Solver produced non-finite parameter
+    weights" ValueError.
+``class_weight`` (MLPClassifier)
+    ``"balanced"`` or ``{class: weight}``; multiplies the sample weights, as
+    ``sklearn.utils.class_weight.compute_sample_weight`` computes them.
 Initialisation
-    Glorot-uniform weights and zero biases (scikit-learn's initialisation, except that
-    scikit-learn narrows the range for the logistic activation), drawn from ``random_state``.
-Input
-    Dense arrays; converted to ``dtype`` (float32 by default). Predictions and probabilities
-    are returned as float64.
+    scikit-learn's: weights and biases uniform in ``±sqrt(f / (fan_in + fan_out))`` with
+    ``f = 2`` for the logistic activation and 6 otherwise, drawn from ``random_state`` in
+    scikit-learn's order (so the same ``random_state`` starts from the same network).
 """
 from __future__ import annotations
 
@@ -63,6 +79,8 @@ try:
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.model_selection import train_test_split
     from sklearn.utils import check_random_state
+    from sklearn.utils.class_weight import compute_sample_weight
+    from sklearn.utils.metaestimators import available_if
     from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
     from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 except ImportError as exc:  # pragma: no cover - exercised only without scikit-learn
@@ -77,43 +95,75 @@ from .model import MLP
 __all__ = ["MLPClassifier", "MLPRegressor", "GridSearchCV", "RandomizedSearchCV"]
 
 _ACTIVATION_ALIASES = {"logistic": "sigmoid", "linear": "identity"}
-_SOLVERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
+_STOCHASTIC = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
+_SOLVERS = ("lbfgs",) + _STOCHASTIC
 _LEARNING_RATES = ("constant", "invscaling", "adaptive")
+_NONFINITE_MSG = ("Solver produced non-finite parameter weights. The input data may contain "
+                  "large values and need to be preprocessed.")
 
 
 # ---------------------------------------------------------------------------- validation
 def _check_int(name: str, value: Any, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
+        raise TypeError(f"The '{name}' parameter must be an int in the range [{low}, inf), "
+                        f"got {value!r}")
     if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value!r}")
+        raise ValueError(f"The '{name}' parameter must be an int in the range [{low}, inf), "
+                         f"got {value!r}")
     return int(value)
 
 
 def _check_float(name: str, value: Any, low: float = 0.0, high: float = np.inf,
                  low_open: bool = False, high_open: bool = False) -> float:
+    lb = "(" if low_open else "["
+    rb = ")" if high_open or high == np.inf else "]"
+    what = f"The '{name}' parameter must be a float in the range {lb}{low}, {high}{rb}"
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
+        raise TypeError(f"{what}, got {value!r}")
     v = float(value)
-    bad = (not np.isfinite(v) and high != np.inf) or np.isnan(v) or v < low or v > high \
-        or (low_open and v == low) or (high_open and v == high)
+    bad = np.isnan(v) or v < low or v > high or (low_open and v == low) \
+        or (high_open and v == high) or v == np.inf
     if bad:
-        lb = "(" if low_open else "["
-        rb = ")" if high_open else "]"
-        raise ValueError(f"{name} must be in {lb}{low}, {high}{rb}, got {value!r}")
+        raise ValueError(f"{what}, got {value!r}")
     return v
 
 
 def _check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
     if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+        raise ValueError(f"The '{name}' parameter must be one of "
+                         f"{', '.join(map(repr, choices))}, got {value!r}")
     return value
 
 
 def _check_bool(name: str, value: Any) -> bool:
     if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
+        raise TypeError(f"The '{name}' parameter must be True or False, got {value!r}")
     return bool(value)
+
+
+def _check_n_iter_no_change(value: Any) -> float:
+    if isinstance(value, numbers.Real) and not isinstance(value, bool) and value == np.inf:
+        return np.inf
+    return float(_check_int("n_iter_no_change", value, 1))
+
+
+def _check_hidden(sizes: Any) -> List[int]:
+    h = sizes
+    if isinstance(h, numbers.Integral) and not isinstance(h, bool):
+        h = [h]
+    try:
+        h = list(h)
+    except TypeError:
+        raise TypeError("hidden_layer_sizes must be an int or a sequence of ints, got "
+                        f"{sizes!r}") from None
+    hidden = []
+    for v in h:
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+            raise TypeError(f"hidden_layer_sizes must hold integers, got {sizes!r}")
+        if v <= 0:
+            raise ValueError(f"hidden_layer_sizes must be > 0, got {h}.")
+        hidden.append(int(v))
+    return hidden
 
 
 def _check_sample_weight(sample_weight: Any, n: int) -> Optional[np.ndarray]:
@@ -127,21 +177,81 @@ def _check_sample_weight(sample_weight: Any, n: int) -> Optional[np.ndarray]:
             raise TypeError(f"sample_weight must hold real numbers, got dtype {w.dtype}")
         w = w.astype(np.float64)
     if w.ndim != 1 or w.shape[0] != n:
-        raise ValueError(f"sample_weight must have shape ({n},) (one weight per sample), "
-                         f"got {w.shape}")
+        raise ValueError(f"sample_weight.shape == {w.shape}, expected ({n},)!")
     if not np.all(np.isfinite(w)):
         raise ValueError("sample_weight must be finite (got NaN or infinity)")
     if np.any(w < 0):
-        raise ValueError("sample_weight must be non-negative")
+        raise ValueError("Negative values in data passed to `sample_weight`")
     if not np.any(w > 0):
         raise ValueError("sample_weight: all weights are zero; at least one weight must be "
                          "positive")
     return w
 
 
+def _issparse(X: Any) -> bool:
+    """A scipy.sparse matrix or array (scipy is imported only when X may be one)."""
+    if not hasattr(X, "tocsr"):
+        return False
+    import scipy.sparse
+
+    return bool(scipy.sparse.issparse(X))
+
+
+def _as_rows(X: Any, dtype: str) -> Any:
+    """X as the engine takes it: a C-contiguous array, or CSR rows (int64 indices) for sparse
+    input, in ``dtype``."""
+    if not _issparse(X):
+        return np.ascontiguousarray(X, dtype=dtype)
+    X = X.tocsr().astype(dtype, copy=False)
+    X.indices = X.indices.astype(np.int64, copy=False)
+    X.indptr = X.indptr.astype(np.int64, copy=False)
+    return X
+
+
+def _csr(X: Any) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return X.data, X.indices, X.indptr
+
+
+def _lbfgs_warning(res: Any, max_iter: int) -> int:
+    """Number of L-BFGS iterations run; warns as scikit-learn does when scipy did not
+    converge."""
+    n_iter = min(int(res.nit), max_iter)
+    if res.status != 0:
+        msg = (f"lbfgs failed to converge after {n_iter} iteration(s) (status={res.status}):\n"
+               f"{res.message}\n")
+        if n_iter == max_iter:
+            msg += ("\nIncrease the number of iterations to improve the convergence "
+                    f"(max_iter={max_iter}).")
+        msg += ("\nYou might also want to scale the data as shown in:\n"
+                "    https://scikit-learn.org/stable/modules/preprocessing.html")
+        warnings.warn(msg, ConvergenceWarning, stacklevel=3)
+    return n_iter
+
+
+class _LearningRate:
+    """``estimator._optimizer``: the stochastic solver's current ``learning_rate`` in
+    scikit-learn's units (scikit-learn's attribute name); writing it sets the solver's rate."""
+
+    def __init__(self, est: "_BaseMLP"):
+        self._est = est
+
+    @property
+    def learning_rate(self) -> float:
+        return float(self._est._learning_rate)
+
+    @learning_rate.setter
+    def learning_rate(self, value: float) -> None:
+        self._est._set_learning_rate(value)
+
+
 # ---------------------------------------------------------------------------- base class
 class _BaseMLP(BaseEstimator):
     """Shared implementation; use :class:`MLPClassifier` or :class:`MLPRegressor`."""
+
+    _is_clf = False
+    _y_numeric = True
+    _loss_name: str = ""
+    _out_activation: str = ""
 
     def __init__(self, hidden_layer_sizes: Any = (100,), activation: str = "relu", *,
                  solver: str = "adam", alpha: float = 0.0001, batch_size: Any = "auto",
@@ -151,8 +261,8 @@ class _BaseMLP(BaseEstimator):
                  warm_start: bool = False, momentum: float = 0.9,
                  nesterovs_momentum: bool = True, early_stopping: bool = False,
                  validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
-                 epsilon: float = 1e-8, n_iter_no_change: int = 10, dtype: str = "float32",
-                 backend: str = "native"):
+                 epsilon: float = 1e-8, n_iter_no_change: Any = 10, max_fun: int = 15000,
+                 dtype: Any = None, backend: str = "native"):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -175,49 +285,34 @@ class _BaseMLP(BaseEstimator):
         self.beta_2 = beta_2
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
         self.dtype = dtype
         self.backend = backend
 
     # ------------------------------------------------------------------ to override
-    _loss_name: str = ""
-
     def _prepare_targets(self, y: np.ndarray, first_pass: bool, incremental: bool,
                          classes: Any = None) -> Tuple[np.ndarray, int]:
         """Encode y for the fastbp loss; returns (targets, number of outputs)."""
         raise NotImplementedError
 
+    def _score_outputs(self, z: np.ndarray, Y: np.ndarray, w: Optional[np.ndarray]) -> float:
+        raise NotImplementedError
+
+    def _sample_weight(self, sample_weight: Any, y: np.ndarray,
+                       incremental: bool) -> Optional[np.ndarray]:
+        return _check_sample_weight(sample_weight, len(y))
+
     def __sklearn_is_fitted__(self) -> bool:
         return "_model" in self.__dict__
 
-    def _score_val(self, X: np.ndarray, y: np.ndarray, w: Optional[np.ndarray]) -> float:
-        raise NotImplementedError
-
     # ------------------------------------------------------------------ parameters
     def _validate_params(self) -> Dict[str, Any]:
-        h = self.hidden_layer_sizes
-        if isinstance(h, numbers.Integral) and not isinstance(h, bool):
-            h = [h]
-        try:
-            h = list(h)
-        except TypeError:
-            raise TypeError("hidden_layer_sizes must be an int or a sequence of ints, got "
-                            f"{self.hidden_layer_sizes!r}") from None
-        hidden = []
-        for v in h:
-            if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-                raise TypeError(f"hidden_layer_sizes must hold integers, got {self.hidden_layer_sizes!r}")
-            if v <= 0:
-                raise ValueError(f"hidden_layer_sizes must be > 0, got {self.hidden_layer_sizes!r}")
-            hidden.append(int(v))
         act = _ACTIVATION_ALIASES.get(self.activation, self.activation)
         if not isinstance(act, str) or act not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of 'logistic', {', '.join(map(repr, ACTIVATIONS))}, "
-                             f"got {self.activation!r}")
-        if self.solver == "lbfgs":
-            raise ValueError("solver='lbfgs' is not supported by fastbp; use one of "
-                             f"{', '.join(map(repr, _SOLVERS))}")
+            raise ValueError("The 'activation' parameter must be one of 'logistic', "
+                             f"{', '.join(map(repr, ACTIVATIONS))}, got {self.activation!r}")
         p = {
-            "hidden": hidden,
+            "hidden": _check_hidden(self.hidden_layer_sizes),
             "activation": act,
             "solver": _check_choice("solver", self.solver, _SOLVERS),
             "alpha": _check_float("alpha", self.alpha),
@@ -238,87 +333,190 @@ class _BaseMLP(BaseEstimator):
             "beta_1": _check_float("beta_1", self.beta_1, 0.0, 1.0, high_open=True),
             "beta_2": _check_float("beta_2", self.beta_2, 0.0, 1.0, high_open=True),
             "epsilon": _check_float("epsilon", self.epsilon, low_open=True),
-            "n_iter_no_change": _check_int("n_iter_no_change", self.n_iter_no_change, 1),
-            "dtype": _check_choice("dtype", self._dtype_name(), ("float32", "float64")),
+            "n_iter_no_change": _check_n_iter_no_change(self.n_iter_no_change),
+            "max_fun": _check_int("max_fun", self.max_fun, 1),
+            "dtype": self._forced_dtype(),
             "backend": _check_choice("backend", self.backend, ("native", "reference")),
         }
         bs = self.batch_size
         if not (isinstance(bs, str) and bs == "auto"):
             _check_int("batch_size", bs, 1)
-        if p["early_stopping"] and p["validation_fraction"] == 0.0:
+        if p["early_stopping"] and p["validation_fraction"] == 0.0 and \
+                p["solver"] != "lbfgs":
             raise ValueError("validation_fraction must be > 0 when early_stopping=True")
         return p
 
-    def _dtype_name(self) -> Any:
+    def _forced_dtype(self) -> Optional[str]:
+        """The precision ``dtype=`` forces, or None to follow the input."""
         if self.dtype is None:
             return None
         try:
-            return np.dtype(self.dtype).name
+            name = np.dtype(self.dtype).name
         except TypeError:
-            return self.dtype
+            name = self.dtype
+        return _check_choice("dtype", name, ("float32", "float64"))
 
-    def _make_optimizer(self, p: Dict[str, Any]) -> _optim.Optimizer:
+    def _make_optimizer(self, p: Dict[str, Any], s: float) -> _optim.Optimizer:
+        """The fastbp optimizer that takes scikit-learn's steps on fastbp's loss, which is
+        scikit-learn's objective divided by ``s``: SGD's rate is multiplied by ``s`` and the
+        adaptive methods' epsilon divided by it (their steps do not depend on the gradient's
+        scale otherwise)."""
         lr = p["learning_rate_init"]
-        s = p["solver"]
-        if s == "sgd":
+        eps = p["epsilon"] / s
+        name = p["solver"]
+        self._learning_rate = lr
+        self._grad_scale = s
+        if name == "sgd":
             mom = p["momentum"]
-            return _optim.SGD(lr=lr, momentum=mom, nesterov=p["nesterovs_momentum"] and mom > 0)
-        if s == "adam":
-            return _optim.Adam(lr=lr, betas=(p["beta_1"], p["beta_2"]), eps=p["epsilon"])
-        if s == "adamw":
-            return _optim.AdamW(lr=lr, betas=(p["beta_1"], p["beta_2"]), eps=p["epsilon"])
-        if s == "rmsprop":
-            return _optim.RMSprop(lr=lr, eps=p["epsilon"])
-        return _optim.Adagrad(lr=lr, eps=p["epsilon"])
+            return _optim.SGD(lr=lr * s, momentum=mom,
+                              nesterov=p["nesterovs_momentum"] and mom > 0)
+        if name == "adam":
+            return _optim.Adam(lr=lr, betas=(p["beta_1"], p["beta_2"]), eps=eps)
+        if name == "adamw":
+            return _optim.AdamW(lr=lr, betas=(p["beta_1"], p["beta_2"]), eps=eps)
+        if name == "rmsprop":
+            return _optim.RMSprop(lr=lr, eps=eps)
+        return _optim.Adagrad(lr=lr, eps=eps)
+
+    def _set_learning_rate(self, value: float) -> None:
+        """Set the stochastic solver's rate, in scikit-learn's units."""
+        self._learning_rate = float(value)
+        scale = self._grad_scale if self.solver == "sgd" else 1.0
+        self._fb_opt.lr = self._learning_rate * scale
+
+    def _check_solver(self) -> bool:
+        if self.solver not in _STOCHASTIC:
+            raise AttributeError("partial_fit is only available for stochastic optimizers. "
+                                 f"{self.solver} is not stochastic.")
+        return True
 
     # ------------------------------------------------------------------ fastbp model
-    def _build_model(self, p: Dict[str, Any], n_in: int, n_out: int, seed: int) -> None:
-        self._model = MLP([n_in, *p["hidden"], n_out], activation=p["activation"],
-                          output_activation="identity", dtype=p["dtype"], seed=seed,
-                          backend=p["backend"], init="glorot_uniform")
-        self._arch = (n_in, tuple(p["hidden"]), n_out, p["activation"], p["dtype"], p["backend"])
+    def _build_model(self, p: Dict[str, Any], sizes: List[int], seed: int, dtype: str,
+                     values: Sequence[np.ndarray]) -> None:
+        """A fresh fastbp network of the given layer widths holding ``values`` (scikit-learn's
+        order: every weight matrix, then every bias vector)."""
+        model = MLP(sizes, activation=p["activation"], output_activation="identity",
+                    dtype=dtype, seed=seed, backend=p["backend"], init="glorot_uniform")
+        params = model.parameters()
+        k = len(sizes) - 1
+        for i in range(k):
+            params[2 * i][...] = values[i]
+            params[2 * i + 1][...] = values[k + i]
+        self._model = model
+        self._arch = (sizes[0], tuple(sizes[1:-1]), sizes[-1], p["activation"], dtype,
+                      p["backend"])
+        self.n_layers_ = len(sizes)
+        self._fb_opt: Optional[_optim.Optimizer] = None
 
+    def _initialize(self, p: Dict[str, Any], sizes: List[int], dtype: str,
+                    rng: np.random.RandomState) -> None:
+        """First fit: scikit-learn's initial weights and biases, drawn from ``rng`` in
+        scikit-learn's order, and fresh training state."""
+        factor = 2.0 if p["activation"] == "sigmoid" else 6.0
+        coefs, biases = [], []
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+            bound = np.sqrt(factor / (fan_in + fan_out))
+            coefs.append(rng.uniform(-bound, bound, (fan_in, fan_out)))
+            biases.append(rng.uniform(-bound, bound, fan_out))
+        self.__dict__.pop("_pending_coefs", None)
+        self.__dict__.pop("_pending_intercepts", None)
+        self._build_model(p, sizes, int(rng.randint(0, 2**31 - 1)), dtype, coefs + biases)
+        self.n_iter_ = 0
+        self.t_ = 0
+        for name in ("loss_curve_", "best_loss_", "validation_scores_",
+                     "best_validation_score_", "_best_arena", "loss_"):
+            self.__dict__.pop(name, None)
+        if p["solver"] != "lbfgs":
+            self._init_stochastic_state(p)
+
+    def _init_stochastic_state(self, p: Dict[str, Any]) -> None:
+        self.loss_curve_: List[float] = []
+        self._no_improvement_count = 0
+        self._best_arena = self._model.engine.arena().copy()
+        if p["early_stopping"]:
+            self.validation_scores_: Any = []
+            self.best_validation_score_: Any = -np.inf
+            self.best_loss_: Any = None
+        else:
+            self.best_loss_ = np.inf
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+
+    def _adopt_pending(self, p: Dict[str, Any], sizes: List[int], dtype: str,
+                       rng: np.random.RandomState) -> None:
+        """Build the network from ``coefs_`` / ``intercepts_`` assigned before any fit."""
+        coefs = [np.asarray(c) for c in self.__dict__.pop("_pending_coefs")]
+        biases = [np.asarray(b).reshape(-1) for b in self.__dict__.pop("_pending_intercepts", [])]
+        got = [coefs[0].shape[0]] + [c.shape[1] for c in coefs] if coefs else []
+        if got != sizes or len(biases) != len(coefs) or \
+                any(b.shape[0] != c.shape[1] for b, c in zip(biases, coefs)):
+            raise ValueError(f"coefs_ and intercepts_ assigned before fit do not match the "
+                             f"layer widths {sizes}")
+        self._build_model(p, sizes, int(rng.randint(0, 2**31 - 1)), dtype, coefs + biases)
+        for name, value in (("n_iter_", 0), ("t_", 0)):
+            self.__dict__.setdefault(name, value)
+
+    def _check_arch(self, p: Dict[str, Any], sizes: List[int]) -> None:
+        now = (sizes[0], tuple(sizes[1:-1]), sizes[-1], p["activation"])
+        if self._arch[:4] != now or self._arch[5] != p["backend"]:
+            raise ValueError(
+                "warm_start/partial_fit: the network no longer matches the data or the "
+                f"parameters (was {self._arch[:4]}, now {now}); fit with warm_start=False to "
+                "start afresh")
+
+    # ------------------------------------------------------------------ attributes
     @property
     def coefs_(self) -> List[np.ndarray]:
         """Weight matrices, ``coefs_[i]`` shaped (units of layer i, units of layer i+1): live,
-        writable views into the fastbp model."""
-        if "_model" not in self.__dict__:
-            raise AttributeError("coefs_ is set by fit")
-        return self._model.parameters()[0::2]
+        writable views into the fastbp network. Assigning a list copies it into the network
+        (before the first fit, it is the network ``partial_fit`` starts from)."""
+        if "_model" in self.__dict__:
+            return self._model.parameters()[0::2]
+        if "_pending_coefs" in self.__dict__:
+            return self.__dict__["_pending_coefs"]
+        raise AttributeError("coefs_ is set by fit")
 
     @coefs_.setter
     def coefs_(self, value: Sequence[np.ndarray]) -> None:
-        self._assign(value, 0, "coefs_")
+        if "_model" in self.__dict__:
+            self._assign(value, 0, "coefs_")
+        else:
+            self.__dict__["_pending_coefs"] = value
 
     @property
     def intercepts_(self) -> List[np.ndarray]:
         """Bias vectors, ``intercepts_[i]`` shaped (units of layer i+1,): live views."""
-        if "_model" not in self.__dict__:
-            raise AttributeError("intercepts_ is set by fit")
-        return self._model.parameters()[1::2]
+        if "_model" in self.__dict__:
+            return self._model.parameters()[1::2]
+        if "_pending_intercepts" in self.__dict__:
+            return self.__dict__["_pending_intercepts"]
+        raise AttributeError("intercepts_ is set by fit")
 
     @intercepts_.setter
     def intercepts_(self, value: Sequence[np.ndarray]) -> None:
-        self._assign(value, 1, "intercepts_")
+        if "_model" in self.__dict__:
+            self._assign(value, 1, "intercepts_")
+        else:
+            self.__dict__["_pending_intercepts"] = value
 
     def _assign(self, value: Sequence[np.ndarray], start: int, name: str) -> None:
-        check_is_fitted(self)
         views = self._model.parameters()[start::2]
         value = list(value)
         if len(value) != len(views):
             raise ValueError(f"{name} needs {len(views)} arrays, got {len(value)}")
-        for i, (v, a) in enumerate(zip(views, value)):
-            a = np.asarray(a)
+        arrays = [np.asarray(a) for a in value]
+        for i, (v, a) in enumerate(zip(views, arrays)):
             if a.shape != v.shape:
                 raise ValueError(f"{name}[{i}] must have shape {v.shape}, got {a.shape}")
-        for v, a in zip(views, value):
+        for v, a in zip(views, arrays):
             v[...] = a
 
     @property
-    def n_layers_(self) -> int:
-        """Number of layers, input and output included (as in scikit-learn)."""
-        check_is_fitted(self)
-        return len(self._arch[1]) + 2
+    def _optimizer(self) -> _LearningRate:
+        """The stochastic solver's state as scikit-learn names it (``learning_rate``)."""
+        if self.__dict__.get("_fb_opt") is None:
+            raise AttributeError("_optimizer is set by fit with a stochastic solver")
+        return _LearningRate(self)
 
     def to_sklearn(self) -> Any:
         """The equivalent fitted scikit-learn estimator (scikit-learn's activations only);
@@ -335,13 +533,12 @@ class _BaseMLP(BaseEstimator):
 
     # pickling / deepcopy: the engine is rebuilt from its parameters and optimizer state
     def __getstate__(self) -> Dict[str, Any]:
-        state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__.copy()
-        state = dict(state)
+        state = dict(super().__getstate__())
         model = state.pop("_model", None)
         if model is not None:
             eng = model.engine
             state["_model_state"] = {
-                "params": [p.copy() for p in model.parameters()],
+                "params": [q.copy() for q in model.parameters()],
                 "optimizer": model.optimizer,
                 "optimizer_state": ({k: (v.copy() if isinstance(v, np.ndarray) else v)
                                      for k, v in eng.optimizer_state().items()}
@@ -353,10 +550,7 @@ class _BaseMLP(BaseEstimator):
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
         ms = state.pop("_model_state", None)
-        if hasattr(super(), "__setstate__"):
-            super().__setstate__(state)
-        else:  # pragma: no cover
-            self.__dict__.update(state)
+        super().__setstate__(state)
         if ms is not None:
             n_in, hidden, n_out, act, dtype, backend = self._arch
             model = MLP([n_in, *hidden, n_out], activation=act, dtype=dtype, seed=ms["seed"],
@@ -368,178 +562,285 @@ class _BaseMLP(BaseEstimator):
                 model.engine.set_optimizer_state(ms["optimizer_state"])
             model.engine.set_rng_state(*ms["rng_state"])
             self._model = model
-            if "_optimizer" in self.__dict__ and ms["optimizer"] is not None:
-                self._optimizer = model.optimizer
 
     # ------------------------------------------------------------------ training
     def _fit(self, X: Any, y: Any, sample_weight: Any = None, incremental: bool = False,
              classes: Any = None):
         p = self._validate_params()
-        fitted = "_model" in self.__dict__
         if incremental and p["early_stopping"]:
             raise ValueError("partial_fit does not support early_stopping=True")
-        first_pass = not fitted or (not p["warm_start"] and not incremental)
+        has_net = "_model" in self.__dict__ or "_pending_coefs" in self.__dict__
+        first_pass = not has_net or (not p["warm_start"] and not incremental)
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=self._y_numeric,
-                             dtype=(np.float64, np.float32), reset=first_pass)
+                             dtype=(np.float64, np.float32), reset=first_pass,
+                             accept_sparse=["csr", "csc"])
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
-        n, n_features = X.shape
-        w = _check_sample_weight(sample_weight, n)
         Y, n_out = self._prepare_targets(y, first_pass, incremental, classes)
-        X = np.ascontiguousarray(X, dtype=p["dtype"])
-        if Y.dtype.kind == "f":
-            Y = np.ascontiguousarray(Y, dtype=p["dtype"])
-
+        w = self._sample_weight(sample_weight, y, incremental)
+        sizes = [X.shape[1], *p["hidden"], n_out]
         rng = check_random_state(self.random_state)
-        if first_pass or self._arch != (n_features, tuple(p["hidden"]), n_out, p["activation"],
-                                        p["dtype"], p["backend"]):
-            if not first_pass:
-                raise ValueError(
-                    "warm_start/partial_fit: the network no longer matches the data or the "
-                    f"parameters (was {self._arch[:4]}, now "
-                    f"{(n_features, tuple(p['hidden']), n_out, p['activation'])}); "
-                    "fit with warm_start=False to start afresh")
-            self._build_model(p, n_features, n_out, int(rng.randint(0, 2**31 - 1)))
-            self.loss_curve_: List[float] = []
-            self.t_ = 0
-            self.best_loss_ = np.inf
-            self.validation_scores_: Any = [] if p["early_stopping"] else None
-            self.best_validation_score_: Any = -np.inf if p["early_stopping"] else None
-            self._no_improvement_count = 0
-        if not incremental or "_optimizer" not in self.__dict__:
-            self._optimizer = self._make_optimizer(p)
-            self._no_improvement_count = 0
-            if p["early_stopping"]:
-                self.validation_scores_ = []
-                self.best_validation_score_ = -np.inf
-            else:
-                self.validation_scores_ = None
-                self.best_validation_score_ = None
+        if first_pass:
+            dtype = p["dtype"] or ("float32" if X.dtype == np.float32 else "float64")
+            self._initialize(p, sizes, dtype, rng)
+        elif "_model" not in self.__dict__:
+            self._adopt_pending(p, sizes, p["dtype"] or X.dtype.name, rng)
+        else:
+            self._check_arch(p, sizes)
+        self.n_outputs_ = n_out
         self.out_activation_ = self._out_activation
-        self._train(p, X, Y, w, rng, incremental)
+        dt = self._model.dtype
+        X = _as_rows(X, dt)
+        if Y.dtype.kind == "f":
+            Y = np.ascontiguousarray(Y, dtype=dt)
+        if p["solver"] == "lbfgs":
+            self._fit_lbfgs(p, X, Y, w)
+        else:
+            self._fit_stochastic(p, X, Y, w, rng, incremental)
+        if not np.all(np.isfinite(self._model.engine.arena())):
+            raise ValueError(_NONFINITE_MSG)
         return self
 
     def _scale(self, n_out: int) -> float:
+        """scikit-learn's objective divided by fastbp's loss (see the module docstring)."""
         if self._loss_name == "softmax_cross_entropy":
             return 1.0
-        if self._loss_name == "binary_cross_entropy":
+        if self._loss_name in ("binary_cross_entropy", "poisson"):
             return float(n_out)
         return n_out / 2.0
 
-    def _train(self, p: Dict[str, Any], X: np.ndarray, Y: np.ndarray, w: Optional[np.ndarray],
-               rng: np.random.RandomState, incremental: bool) -> None:
-        model = self._model
-        opt: Any = self._optimizer
-        X_val: Any = None
-        Y_val: Any = None
-        w_val: Any = None
-        if p["early_stopping"]:
-            strat = Y if (self._is_clf and Y.ndim == 1) else (
-                Y.ravel() if (self._is_clf and Y.shape[1] == 1) else None)
-            arrays = [X, Y] + ([w] if w is not None else [])
-            split = train_test_split(*arrays, random_state=rng,
-                                     test_size=p["validation_fraction"], stratify=strat)
-            X, X_val, Y, Y_val = split[:4]
-            if w is not None:
-                w, w_val = split[4], split[5]
-            if X_val.shape[0] < 2:
-                raise ValueError("The validation set is too small: increase "
-                                 "validation_fraction or the number of samples")
-            X = np.ascontiguousarray(X)
-            Y = np.ascontiguousarray(Y)
-        n = X.shape[0]
-        if isinstance(self.batch_size, str):
-            batch = min(200, n)
+    def _objective(self, X: np.ndarray, Y: np.ndarray, w: Optional[np.ndarray],
+                   l2: float) -> Tuple[float, np.ndarray]:
+        """scikit-learn's objective and its gradient (flat, in the arena's order) at the
+        current parameters, from one native call."""
+        eng = self._model.engine
+        s = self._scale(self._model.output_dim)
+        quiet = {"check_finite": False} if self._model.backend == "native" else {}
+        if _issparse(X):
+            loss, flat = eng.loss_and_gradients_csr(*_csr(X), Y, self._loss_name, {"l2": l2}, w,
+                                                    **quiet)
+            flat = flat.astype(np.float64)
         else:
-            if self.batch_size > n:
-                warnings.warn("Got `batch_size` larger than the number of samples; it is "
-                              "clipped to the number of samples")
-            batch = int(np.clip(self.batch_size, 1, n))
-        scale = self._scale(model.output_dim)
-        wmean = 1.0 if w is None else float(w.mean())
-        l2 = p["alpha"] / (scale * batch * wmean)
-        wt = None if w is None else np.ascontiguousarray(w, dtype=p["dtype"])
-        sgd_sched = p["solver"] == "sgd" and p["learning_rate"] != "constant"
+            loss, grads = eng.loss_and_gradients(X, Y, self._loss_name, {"l2": l2}, w, **quiet)
+            flat = np.concatenate([g.reshape(-1) for g in grads]).astype(np.float64)
+        flat *= s
+        return s * float(loss), flat
 
-        self.n_iter_ = 0
-        best_params = None
-        for _ in range(p["max_iter"]):
-            h = model.fit(X, Y, loss=self._loss_name, optimizer=opt, epochs=1, batch_size=batch,
-                          shuffle=p["shuffle"], sample_weight=wt, progress=False,
-                          grad_norm=False, l2=l2)
-            loss = float(h.history["loss"][-1]) * scale
-            if not np.isfinite(loss):
-                raise ValueError("Solver produced a non-finite loss: the input data may "
-                                 "contain large values and need to be preprocessed, or "
-                                 "learning_rate_init is too large")
-            self.n_iter_ += 1
-            self.t_ += n
-            self.loss_ = loss
-            self.loss_curve_.append(loss)
-            if p["verbose"]:
-                print(f"Iteration {self.n_iter_}, loss = {loss:.8f}")
-            # no-improvement count: validation score (early stopping) or training loss
-            if p["early_stopping"]:
-                score = self._score_val(X_val, Y_val, w_val)
-                self.validation_scores_.append(score)
-                if p["verbose"]:
-                    print(f"Validation score: {score:f}")
-                if score < self.best_validation_score_ + p["tol"]:
-                    self._no_improvement_count += 1
-                else:
-                    self._no_improvement_count = 0
-                if score > self.best_validation_score_:
-                    self.best_validation_score_ = score
-                    best_params = [q.copy() for q in model.parameters()]
-            else:
-                if loss > self.best_loss_ - p["tol"]:
-                    self._no_improvement_count += 1
-                else:
-                    self._no_improvement_count = 0
-                self.best_loss_ = min(self.best_loss_, loss)
-            if sgd_sched and p["learning_rate"] == "invscaling":
-                opt.lr = p["learning_rate_init"] / (self.t_ ** p["power_t"])
-            if self._no_improvement_count > p["n_iter_no_change"]:
-                what = "Validation score" if p["early_stopping"] else "Training loss"
-                msg = (f"{what} did not improve more than tol={p['tol']:f} for "
-                       f"{p['n_iter_no_change']} consecutive epochs.")
-                if sgd_sched and p["learning_rate"] == "adaptive" and opt.lr > 1e-6:
-                    opt.lr = opt.lr / 5.0
-                    self._no_improvement_count = 0
-                    if p["verbose"]:
-                        print(msg + f" Setting learning rate to {opt.lr:f}")
-                else:
-                    if p["verbose"]:
-                        print(msg + " Stopping.")
-                    break
-            if incremental:
-                break
-            if self.n_iter_ == p["max_iter"]:
-                warnings.warn(f"Stochastic Optimizer: Maximum iterations ({p['max_iter']}) "
-                              "reached and the optimization hasn't converged yet.",
-                              ConvergenceWarning)
-        if p["early_stopping"] and best_params is not None:
-            for v, a in zip(model.parameters(), best_params):
-                v[...] = a
-        if not all(np.all(np.isfinite(q)) for q in model.parameters()):
-            raise ValueError("Solver produced non-finite parameter weights. The input data "
-                             "may contain large values and need to be preprocessed.")
+    def _fit_lbfgs(self, p: Dict[str, Any], X: np.ndarray, Y: np.ndarray,
+                   w: Optional[np.ndarray]) -> None:
+        import scipy.optimize
+        from threadpoolctl import threadpool_limits  # a scikit-learn dependency
 
-    def _logits(self, X: Any) -> np.ndarray:
+        arena = self._model.engine.arena()
+        s = self._scale(self._model.output_dim)
+        sw_sum = float(X.shape[0]) if w is None else float(w.sum())
+        l2 = p["alpha"] / (s * sw_sum)
+        wt = None if w is None else np.ascontiguousarray(w, dtype=arena.dtype)
+        calls = [0]
+
+        def fun(theta: np.ndarray) -> Tuple[float, np.ndarray]:
+            arena[...] = theta
+            calls[0] += 1
+            return self._objective(X, Y, wt, l2)
+
+        def report(res: Any) -> None:
+            print(f"Iteration {calls[0]}, loss = {float(res.fun):.8f}")
+
+        # L-BFGS-B's own linear algebra is on (m x m) and (n_params,) arrays: BLAS threads
+        # only cost it time (tens of times more on a busy machine)
+        with threadpool_limits(1, user_api="blas"):
+            res = scipy.optimize.minimize(
+                fun, arena.astype(np.float64), method="L-BFGS-B", jac=True,
+                callback=report if p["verbose"] else None,
+                options={"maxfun": p["max_fun"], "maxiter": p["max_iter"], "gtol": p["tol"]})
+        self.n_iter_ = _lbfgs_warning(res, p["max_iter"])
+        self.loss_ = float(res.fun)
+        arena[...] = res.x
+
+    def _loss_grad_lbfgs(self, packed_coef_inter: np.ndarray, X: Any, y: Any,
+                         sample_weight: Any = None, *workspace: Any) -> Tuple[float, np.ndarray]:
+        """scikit-learn's L-BFGS objective at ``packed_coef_inter`` in scikit-learn's packing
+        (every weight matrix, then every bias vector), with y encoded as scikit-learn's
+        estimator encodes it (label-binarized classes). Sets the parameters; ``workspace``
+        (scikit-learn's scratch lists) is not used."""
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
-        X = np.ascontiguousarray(X, dtype=self._model.dtype)
-        return self._model.predict(X).astype(np.float64)
+        params = self._model.parameters()
+        sizes = np.array([q.size for q in params])
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        order = list(range(0, len(params), 2)) + list(range(1, len(params), 2))
+        perm = np.concatenate([np.arange(starts[i], starts[i] + sizes[i]) for i in order])
+        arena = self._model.engine.arena()
+        arena[perm] = packed_coef_inter
+        dt = arena.dtype
+        Xa = np.ascontiguousarray(X, dtype=dt)
+        Ya = np.asarray(y, dtype=dt).reshape(len(Xa), -1)
+        w = None if sample_weight is None else np.ascontiguousarray(sample_weight, dtype=dt)
+        s = self._scale(self._model.output_dim)
+        sw_sum = float(len(Xa)) if w is None else float(w.sum())
+        loss, flat = self._objective(Xa, np.ascontiguousarray(Ya), w, self.alpha / (s * sw_sum))
+        return loss, flat[perm]
+
+    def _batch_size(self, n: int) -> int:
+        if isinstance(self.batch_size, str):
+            return min(200, n)
+        if self.batch_size > n:
+            warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
+                          "going to be clipped", stacklevel=4)
+        return int(np.clip(self.batch_size, 1, n))
+
+    def _split(self, p: Dict[str, Any], X: np.ndarray, Y: np.ndarray, w: Optional[np.ndarray],
+               rng: np.random.RandomState) -> Tuple[Tuple[Any, Any, Any], Any]:
+        """(train, validation) parts: the validation part is held out with early stopping
+        (stratified for classifiers, except for multilabel targets)."""
+        if not p["early_stopping"]:
+            return (X, Y, w), None
+        arrays = [X, Y] + ([w] if w is not None else [])
+        split = train_test_split(*arrays, random_state=rng, test_size=p["validation_fraction"],
+                                 stratify=self._stratify(Y))
+        if split[1].shape[0] < 2:
+            raise ValueError("The validation set is too small. Increase 'validation_fraction' "
+                             "or the size of your dataset.")
+        train = [a if _issparse(a) else np.ascontiguousarray(a) for a in split[0::2]]
+        val = split[1::2]
+        return (train[0], train[1], train[2] if w is not None else None), \
+            (val[0], val[1], val[2] if w is not None else None)
+
+    def _stratify(self, Y: np.ndarray) -> Any:
+        return None
+
+    def _fit_stochastic(self, p: Dict[str, Any], X: np.ndarray, Y: np.ndarray,
+                        w: Optional[np.ndarray], rng: np.random.RandomState,
+                        incremental: bool) -> None:
+        s = self._scale(self._model.output_dim)
+        if not incremental or self.__dict__.get("_fb_opt") is None:
+            self._fb_opt = self._make_optimizer(p, s)
+        if "loss_curve_" not in self.__dict__:
+            self._init_stochastic_state(p)
+        (X, Y, w), val = self._split(p, X, Y, w, rng)
+        n = X.shape[0]
+        batch = self._batch_size(n)
+        wmean = 1.0 if w is None else float(w.mean())
+        lp = {"l2": p["alpha"] / (s * batch * wmean)}
+        wt = None if w is None else np.ascontiguousarray(w, dtype=self._model.dtype)
+        self.n_iter_ = 0
+        try:
+            for _ in range(p["max_iter"]):
+                self._epoch(p, X, Y, wt, lp, batch, n, s)
+                self._update_no_improvement_count(p, val)
+                self._iteration_ends(p)
+                if self._no_improvement_count > p["n_iter_no_change"]:
+                    if self._trigger_stopping(p):
+                        break
+                    self._no_improvement_count = 0
+                if incremental:
+                    break
+                if self.n_iter_ == p["max_iter"]:
+                    warnings.warn(f"Stochastic Optimizer: Maximum iterations ({p['max_iter']}) "
+                                  "reached and the optimization hasn't converged yet.",
+                                  ConvergenceWarning, stacklevel=4)
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.", stacklevel=4)
+        if p["early_stopping"]:
+            self._model.engine.arena()[...] = self._best_arena
+
+    def _epoch(self, p: Dict[str, Any], X: np.ndarray, Y: np.ndarray, w: Optional[np.ndarray],
+               lp: Dict[str, float], batch: int, n: int, s: float) -> None:
+        """One epoch in one native call, and its bookkeeping."""
+        model = self._model
+        model.set_optimizer(self._fb_opt)
+        # the data were checked for NaN/Inf once, by validate_data
+        quiet = {"check_finite": False} if model.backend == "native" else {}
+        if _issparse(X):
+            value = model.engine.fit_epoch_csr(*_csr(X), Y, self._loss_name, lp, w, batch,
+                                                p["shuffle"], **quiet)
+        else:
+            value = model.engine.fit_epoch(X, Y, self._loss_name, lp, w, batch, p["shuffle"],
+                                            None, **quiet)
+        model.epochs_trained += 1
+        loss = s * float(value)
+        self.n_iter_ += 1
+        self.t_ += n
+        self.loss_ = loss
+        self.loss_curve_.append(loss)
+        if p["verbose"]:
+            print(f"Iteration {self.n_iter_}, loss = {loss:.8f}")
+
+    def _validation_score(self, X: np.ndarray, Y: np.ndarray, w: Optional[np.ndarray]) -> float:
+        z = self._predict_rows(X)
+        if not np.all(np.isfinite(z)):
+            return float("nan")
+        return float(self._score_outputs(z.astype(np.float64), Y, w))
+
+    def _update_no_improvement_count(self, p: Dict[str, Any], val: Any) -> None:
+        tol = p["tol"]
+        if p["early_stopping"]:
+            score = self._validation_score(*val)
+            self.validation_scores_.append(score)
+            if p["verbose"]:
+                print(f"Validation score: {score:f}")
+            if score < self.best_validation_score_ + tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if score > self.best_validation_score_:
+                self.best_validation_score_ = score
+                self._best_arena = self._model.engine.arena().copy()
+            return
+        last = self.loss_curve_[-1]
+        if last > self.best_loss_ - tol:
+            self._no_improvement_count += 1
+        else:
+            self._no_improvement_count = 0
+        if last < self.best_loss_:
+            self.best_loss_ = last
+
+    def _iteration_ends(self, p: Dict[str, Any]) -> None:
+        if p["solver"] == "sgd" and p["learning_rate"] == "invscaling":
+            self._set_learning_rate(p["learning_rate_init"] / (self.t_ + 1) ** p["power_t"])
+
+    def _trigger_stopping(self, p: Dict[str, Any]) -> bool:
+        """After ``n_iter_no_change`` epochs without improvement: True to stop, False after
+        dividing an adaptive learning rate by 5."""
+        what = "Validation score" if p["early_stopping"] else "Training loss"
+        msg = (f"{what} did not improve more than tol={p['tol']:f} for "
+               f"{int(p['n_iter_no_change'])} consecutive epochs.")
+        if not (p["solver"] == "sgd" and p["learning_rate"] == "adaptive"):
+            tail = " Stopping."
+        elif self._learning_rate <= 1e-6:
+            tail = " Learning rate too small. Stopping."
+        else:
+            self._set_learning_rate(self._learning_rate / 5.0)
+            if p["verbose"]:
+                print(msg + f" Setting learning rate to {self._learning_rate:f}")
+            return False
+        if p["verbose"]:
+            print(msg + tail)
+        return True
+
+    # ------------------------------------------------------------------ inference
+    def _logits(self, X: Any) -> np.ndarray:
+        """The network's outputs before the output activation, in the network's dtype."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False,
+                          accept_sparse=["csr", "csc"])
+        return self._predict_rows(_as_rows(X, self._model.dtype))
+
+    def _predict_rows(self, X: Any) -> np.ndarray:
+        """Outputs for rows already in the engine's form (dense, or CSR: one native call over
+        the non-zeros)."""
+        if _issparse(X):
+            return self._model.engine.predict_csr(*_csr(X))
+        return self._model.predict(X)
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None):
-        """Train the network on (X, y) for up to ``max_iter`` epochs.
+        """Fit the model to data matrix X and target(s) y.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
         sample_weight : array-like of shape (n_samples,), optional
-            Per-sample weights: the loss is ``sum_i w_i l_i / sum_i w_i``.
+            Per-sample weights.
 
         Returns
         -------
@@ -549,15 +850,13 @@ class _BaseMLP(BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True
         tags.non_deterministic = False
         return tags
 
 
 # ---------------------------------------------------------------------------- classifier
-class MLPClassifier(ClassifierMixin, _BaseMLP):
-    """Multi-layer perceptron classifier trained by fastbp (scikit-learn's API).
-
+_PARAMS_DOC = """
     Parameters
     ----------
     hidden_layer_sizes : int or tuple of int, default=(100,)
@@ -566,43 +865,55 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         Hidden activation: scikit-learn's ``"identity"``, ``"logistic"`` (= fastbp's
         ``"sigmoid"``), ``"tanh"``, ``"relu"``, or any other fastbp activation (``"gelu"``,
         ``"silu"``, ``"elu"``, ``"leaky_relu"``, ``"softplus"``).
-    solver : {"adam", "sgd", "adamw", "rmsprop", "adagrad"}, default="adam"
+    solver : {"adam", "sgd", "lbfgs", "adamw", "rmsprop", "adagrad"}, default="adam"
     alpha : float, default=1e-4
         L2 penalty, scikit-learn's convention (see the module docstring for the mapping to
         fastbp's ``l2``).
     batch_size : int or "auto", default="auto"
-        ``"auto"`` is ``min(200, n_samples)``.
+        ``"auto"`` is ``min(200, n_samples)``; not used by ``"lbfgs"``.
     learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
         Schedule, with ``solver="sgd"`` only (as in scikit-learn).
     learning_rate_init : float, default=1e-3
     power_t : float, default=0.5
         Exponent of ``"invscaling"``.
     max_iter : int, default=200
-        Maximum number of epochs.
+        Maximum number of epochs (L-BFGS: of iterations).
     shuffle : bool, default=True
         Shuffle the samples every epoch (fastbp's seeded shuffle).
     random_state : int, RandomState or None
-        Seeds the initialisation, shuffling, dropout and the validation split.
+        Seeds the initialisation, the shuffling and the validation split.
     tol : float, default=1e-4
     verbose : bool, default=False
-        Print the loss every epoch.
+        Print the loss every epoch (iteration).
     warm_start : bool, default=False
         Reuse the previous solution as the initialisation of ``fit``.
     momentum : float, default=0.9
         SGD momentum.
     nesterovs_momentum : bool, default=True
     early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the data (stratified), stop when the validation
-        accuracy has not improved by ``tol`` for ``n_iter_no_change`` epochs and restore the
-        best parameters.
+        Hold out ``validation_fraction`` of the data (stratified for classifiers, except with
+        multilabel targets), stop when the validation score has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs and restore the best parameters.
     validation_fraction : float, default=0.1
     beta_1, beta_2, epsilon : float
         Adam's (and AdamW's) moment decay rates; ``epsilon`` is also RMSprop's and Adagrad's.
-    n_iter_no_change : int, default=10
-    dtype : {"float32", "float64"}, default="float32"
-        Precision of the fastbp network.
+    n_iter_no_change : int or np.inf, default=10
+        ``np.inf`` turns the no-improvement stop off.
+    max_fun : int, default=15000
+        L-BFGS: maximum number of loss and gradient evaluations.
+    dtype : {None, "float32", "float64"}, default=None
+        Precision of the network: None follows the input (float32 stays float32, anything
+        else is float64); "float32" is the fast choice.
     backend : {"native", "reference"}, default="native"
         fastbp's C++ engine or the NumPy reference.
+"""
+
+
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    __doc__ = """Multi-layer perceptron classifier trained by fastbp (scikit-learn's API).
+""" + _PARAMS_DOC + """    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes, multiplied into the sample weights (scikit-learn's
+        ``compute_sample_weight``). "balanced" is not available to ``partial_fit``.
 
     Attributes
     ----------
@@ -611,7 +922,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     t_ : int
         Number of training samples seen.
     n_iter_ : int
-        Epochs run by the last ``fit`` (1 after ``partial_fit``).
+        Epochs (iterations) run by the last ``fit`` (1 after ``partial_fit``).
     coefs_, intercepts_ : list of ndarray
         Weights (n_in, n_out) and biases per layer, as scikit-learn lays them out.
     n_features_in_, feature_names_in_, n_layers_, n_outputs_, out_activation_
@@ -621,65 +932,123 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     _is_clf = True
     _y_numeric = False
 
+    def __init__(self, hidden_layer_sizes: Any = (100,), activation: str = "relu", *,
+                 solver: str = "adam", alpha: float = 0.0001, batch_size: Any = "auto",
+                 learning_rate: str = "constant", learning_rate_init: float = 0.001,
+                 power_t: float = 0.5, max_iter: int = 200, shuffle: bool = True,
+                 random_state: Any = None, tol: float = 1e-4, verbose: bool = False,
+                 warm_start: bool = False, momentum: float = 0.9,
+                 nesterovs_momentum: bool = True, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-8, n_iter_no_change: Any = 10, max_fun: int = 15000,
+                 class_weight: Any = None, dtype: Any = None, backend: str = "native"):
+        super().__init__(
+            hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
+            learning_rate=learning_rate, learning_rate_init=learning_rate_init,
+            power_t=power_t, max_iter=max_iter, shuffle=shuffle, random_state=random_state,
+            tol=tol, verbose=verbose, warm_start=warm_start, momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
+            epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun, dtype=dtype,
+            backend=backend)
+        self.class_weight = class_weight
+
+    def _set_classes(self, y: np.ndarray, kind: str, classes: Any) -> None:
+        if kind == "multilabel-indicator":
+            self.classes_ = np.arange(y.shape[1])
+            self._kind = "multilabel"
+            return
+        self.classes_ = np.unique(np.asarray(classes)) if classes is not None else unique_labels(y)
+        if len(self.classes_) < 2:
+            raise ValueError("MLPClassifier needs samples of at least 2 classes in the data, "
+                             f"but the data contains only one class: {self.classes_[0]!r}")
+        self._kind = "binary" if len(self.classes_) == 2 else "multiclass"
+
+    def _check_classes(self, y: np.ndarray, kind: str, incremental: bool) -> None:
+        if (kind == "multilabel-indicator") != (self._kind == "multilabel"):
+            raise ValueError(f"y is {kind} but the model was fitted on {self._kind} targets")
+        if self._kind == "multilabel":
+            if y.shape[1] != len(self.classes_):
+                raise ValueError(f"y has {y.shape[1]} labels, the model {len(self.classes_)}")
+            return
+        labels = unique_labels(y)
+        if self.warm_start and not incremental:
+            if set(labels) != set(self.classes_.tolist()):
+                raise ValueError("warm_start can only be used where `y` has the same classes "
+                                 f"as in the previous call to fit. Previously got "
+                                 f"{self.classes_}, `y` has {labels}")
+        elif len(np.setdiff1d(labels, self.classes_)):
+            raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has "
+                             f"{self.classes_}. 'y' has {labels}.")
+
     def _prepare_targets(self, y: np.ndarray, first_pass: bool, incremental: bool,
                          classes: Any = None) -> Tuple[np.ndarray, int]:
         check_classification_targets(y)
         kind = type_of_target(y)
-        if first_pass:
-            if kind == "multilabel-indicator":
-                self.classes_ = np.arange(y.shape[1])
-                self._kind = "multilabel"
-            else:
-                if classes is not None:
-                    self.classes_ = np.unique(np.asarray(classes))
-                else:
-                    self.classes_ = unique_labels(y)
-                if len(self.classes_) < 2:
-                    raise ValueError("MLPClassifier needs samples of at least 2 classes in the "
-                                     f"data, but the data contains only one class: "
-                                     f"{self.classes_[0]!r}")
-                self._kind = "binary" if len(self.classes_) == 2 else "multiclass"
+        if first_pass or "classes_" not in self.__dict__:
+            self._set_classes(y, kind, classes)
         else:
-            if (kind == "multilabel-indicator") != (self._kind == "multilabel"):
-                raise ValueError(f"y is {kind} but the model was fitted on {self._kind} targets")
-            if self._kind == "multilabel":
-                if y.shape[1] != len(self.classes_):
-                    raise ValueError(f"y has {y.shape[1]} labels, the model {len(self.classes_)}")
-            else:
-                new = np.setdiff1d(unique_labels(y), self.classes_)
-                if self.warm_start and not incremental and \
-                        set(unique_labels(y)) != set(self.classes_.tolist()):
-                    raise ValueError("warm_start can only be used where `y` has the same "
-                                     f"classes as in the previous call to fit. Previously got "
-                                     f"{self.classes_}, `y` has {unique_labels(y)}")
-                if len(new):
-                    raise ValueError(f"`y` has classes not in `self.classes_`: {new}; "
-                                     f"self.classes_ has {self.classes_}")
+            self._check_classes(y, kind, incremental)
         if self._kind == "multilabel":
             self._loss_name = "binary_cross_entropy"
             self._out_activation = "logistic"
-            Y = np.asarray(y, dtype=np.float64)
-            self.n_outputs_ = Y.shape[1]
-        else:
-            missing = np.setdiff1d(np.unique(y), self.classes_)
-            if len(missing):
-                raise ValueError(f"`classes={self.classes_}` is missing labels found in y: {missing}")
-            idx = np.searchsorted(self.classes_, y)
-            if self._kind == "binary":
-                self._loss_name = "binary_cross_entropy"
-                self._out_activation = "logistic"
-                Y = idx.astype(np.float64).reshape(-1, 1)
-                self.n_outputs_ = 1
-            else:
-                self._loss_name = "softmax_cross_entropy"
-                self._out_activation = "softmax"
-                Y = idx.astype(np.int64)
-                self.n_outputs_ = len(self.classes_)
-        n_out = 1 if self._kind == "binary" else len(self.classes_)
-        return Y, n_out
+            return np.asarray(y, dtype=np.float64), y.shape[1]
+        idx = np.searchsorted(self.classes_, y)
+        if self._kind == "binary":
+            self._loss_name = "binary_cross_entropy"
+            self._out_activation = "logistic"
+            return idx.astype(np.float64).reshape(-1, 1), 1
+        self._loss_name = "softmax_cross_entropy"
+        self._out_activation = "softmax"
+        return idx.astype(np.int64), len(self.classes_)
 
-    def _score_val(self, X: np.ndarray, Y: np.ndarray, w: Optional[np.ndarray]) -> float:
-        z = self._model.predict(X)
+    def _sample_weight(self, sample_weight: Any, y: np.ndarray,
+                       incremental: bool) -> Optional[np.ndarray]:
+        w = _check_sample_weight(sample_weight, len(y))
+        cw = self.class_weight
+        if cw is None:
+            return w
+        cws = self._class_weights(cw, y, w)
+        w = cws if w is None else w * cws
+        if not np.any(w > 0):
+            raise ValueError("class_weight and sample_weight leave no sample with a positive "
+                             "weight")
+        return w
+
+    def _class_weights(self, cw: Any, y: np.ndarray, w: Optional[np.ndarray]) -> np.ndarray:
+        """Per-sample weights of ``class_weight``: "balanced" gives class c the weight
+        ``n_samples / (n_classes * count(c))`` over the y it is given (in ``partial_fit``, the
+        batch), samples counted by their sample weights as scikit-learn's
+        ``compute_class_weight`` counts them; a dict gives its value (1 for classes it does
+        not name). Multilabel targets: scikit-learn's ``compute_sample_weight`` per label
+        column."""
+        balanced = isinstance(cw, str) and cw == "balanced"
+        if not (balanced or isinstance(cw, dict)):
+            raise ValueError(f"class_weight must be a dict, 'balanced' or None, got {cw!r}")
+        if self._kind == "multilabel":
+            return compute_sample_weight(cw, y)
+        idx = np.searchsorted(self.classes_, y)
+        if balanced:
+            ws = np.ones(len(y)) if w is None else w
+            counts = np.bincount(idx, weights=ws, minlength=len(self.classes_))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                per_class = np.where(counts > 0, ws.sum() / (len(self.classes_) * counts), 0.0)
+            return per_class[idx]
+        unknown = [c for c in cw if c not in set(self.classes_.tolist())]
+        if unknown:
+            raise ValueError(f"The classes, {unknown}, are not in class_weight's classes "
+                             f"{self.classes_}")
+        table = np.array([float(cw.get(c, 1.0)) for c in self.classes_.tolist()])
+        return table[idx]
+
+    def _stratify(self, Y: np.ndarray) -> Any:
+        if self._kind == "multilabel":
+            return None
+        if self._kind == "binary":
+            return Y > 0.5
+        return np.arange(len(self.classes_))[None, :] == Y[:, None]
+
+    def _score_outputs(self, z: np.ndarray, Y: np.ndarray, w: Optional[np.ndarray]) -> float:
         if self._kind == "multiclass":
             correct = (z.argmax(1) == Y).astype(np.float64)
         elif self._kind == "binary":
@@ -688,6 +1057,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             correct = np.all((z > 0) == (Y > 0.5), axis=1).astype(np.float64)
         return float(np.average(correct, weights=w))
 
+    @available_if(_BaseMLP._check_solver)
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None, classes: Any = None):
         """One epoch over (X, y), continuing from the current state (optimizer included).
 
@@ -703,42 +1073,47 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         -------
         self
         """
-        first = "_model" not in self.__dict__
+        first = "classes_" not in self.__dict__
         if first:
             kind_2d = np.ndim(y) == 2 and np.shape(y)[1] > 1
             if classes is None and not kind_2d:
-                raise ValueError("classes must be passed on the first call to partial_fit")
+                raise ValueError("classes must be passed on the first call to partial_fit.")
+            if classes is not None and not kind_2d:
+                labels = unique_labels(y)
+                missing = np.setdiff1d(labels, np.unique(np.asarray(classes)))
+                if len(missing):
+                    raise ValueError(f"`classes={np.unique(classes)!r}` is missing labels "
+                                     f"found in y: {missing}")
         elif classes is not None and not np.array_equal(np.unique(classes), self.classes_):
-            raise ValueError(f"`classes={np.unique(classes)!r}` is not the same as on the "
-                             f"first call to partial_fit, {self.classes_!r}")
+            raise ValueError(f"`classes={np.unique(classes)!r}` is not the same as on last call "
+                             f"to partial_fit, was: {self.classes_!r}")
         return self._fit(X, y, sample_weight, incremental=True, classes=classes if first else None)
 
+    def _probabilities(self, X: Any) -> Tuple[np.ndarray, np.dtype]:
+        z = self._logits(X)
+        return z.astype(np.float64), z.dtype
+
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities, shape (n_samples, n_classes), float64.
+        """Class probabilities, shape (n_samples, n_classes), in the network's dtype.
 
         Binary problems have one logit ``z``: the columns are ``1 - sigmoid(z)`` and
         ``sigmoid(z)``. Multilabel: one sigmoid per label.
         """
-        z = self._logits(X)
+        z, dt = self._probabilities(X)
         if self._kind == "multiclass":
             z = z - z.max(axis=1, keepdims=True)
             e = np.exp(z)
-            return e / e.sum(axis=1, keepdims=True)
+            return (e / e.sum(axis=1, keepdims=True)).astype(dt)
         p = 0.5 * (1.0 + np.tanh(0.5 * z))  # the sigmoid, without overflow
         if self._kind == "binary":
-            return np.hstack([1.0 - p, p])
-        return p
+            return np.hstack([1.0 - p, p]).astype(dt)
+        return p.astype(dt)
 
     def predict_log_proba(self, X: Any) -> np.ndarray:
-        """Log of :meth:`predict_proba`, computed stably from the logits."""
-        z = self._logits(X)
-        if self._kind == "multiclass":
-            z = z - z.max(axis=1, keepdims=True)
-            return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-        if self._kind == "binary":
-            z = np.hstack([np.zeros_like(z), z])
-            return z - np.logaddexp(z[:, :1], z[:, 1:])
-        return -np.logaddexp(0.0, -z)
+        """``log(predict_proba(X))``, as scikit-learn computes it (-inf where a probability
+        rounds to 0)."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted classes (multilabel: a 0/1 indicator matrix)."""
@@ -757,42 +1132,72 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
 # ---------------------------------------------------------------------------- regressor
 class MLPRegressor(RegressorMixin, _BaseMLP):
-    """Multi-layer perceptron regressor trained by fastbp (scikit-learn's API).
+    __doc__ = """Multi-layer perceptron regressor trained by fastbp (scikit-learn's API).
 
-    Identity output, squared error. The parameters are those of :class:`MLPClassifier`;
-    with ``early_stopping`` the validation score is R² (not stratified).
+    ``loss="squared_error"``: identity output; ``loss="poisson"``: the Poisson deviance with a
+    log link (predictions ``exp(z)``). With ``early_stopping`` the validation score is R²
+    (not stratified).
+""" + _PARAMS_DOC + """    loss : {"squared_error", "poisson"}, default="squared_error"
 
     Attributes
     ----------
     loss_, loss_curve_, best_loss_, validation_scores_, best_validation_score_, t_, n_iter_
     coefs_, intercepts_ : list of ndarray
-    n_features_in_, feature_names_in_, n_layers_, n_outputs_, out_activation_ ("identity")
+    n_features_in_, feature_names_in_, n_layers_, n_outputs_, out_activation_
     fastbp_model_ : fastbp.MLP
     """
 
-    _is_clf = False
-    _y_numeric = True
-    _loss_name = "mse"
-    _out_activation = "identity"
+    def __init__(self, hidden_layer_sizes: Any = (100,), activation: str = "relu", *,
+                 solver: str = "adam", alpha: float = 0.0001, batch_size: Any = "auto",
+                 learning_rate: str = "constant", learning_rate_init: float = 0.001,
+                 power_t: float = 0.5, max_iter: int = 200, loss: str = "squared_error",
+                 shuffle: bool = True, random_state: Any = None, tol: float = 1e-4,
+                 verbose: bool = False, warm_start: bool = False, momentum: float = 0.9,
+                 nesterovs_momentum: bool = True, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-8, n_iter_no_change: Any = 10, max_fun: int = 15000,
+                 dtype: Any = None, backend: str = "native"):
+        super().__init__(
+            hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
+            learning_rate=learning_rate, learning_rate_init=learning_rate_init,
+            power_t=power_t, max_iter=max_iter, shuffle=shuffle, random_state=random_state,
+            tol=tol, verbose=verbose, warm_start=warm_start, momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
+            epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun, dtype=dtype,
+            backend=backend)
+        self.loss = loss
 
     def _prepare_targets(self, y: np.ndarray, first_pass: bool, incremental: bool,
                          classes: Any = None) -> Tuple[np.ndarray, int]:
+        loss = _check_choice("loss", self.loss, ("squared_error", "poisson"))
         Y = np.asarray(y, dtype=np.float64)
         if Y.ndim == 1:
             Y = Y.reshape(-1, 1)
-        if first_pass:
-            self.n_outputs_ = Y.shape[1]
-            self._y_1d = np.ndim(y) == 1
-        elif Y.shape[1] != self.n_outputs_:
+        if not first_pass and "n_outputs_" in self.__dict__ and Y.shape[1] != self.n_outputs_:
             raise ValueError(f"y has {Y.shape[1]} outputs, the model was fitted with "
                              f"{self.n_outputs_}")
+        if loss == "poisson":
+            if np.any(Y < 0) or not np.any(Y > 0):
+                raise ValueError("Some value(s) of y are out of the valid range of the loss "
+                                 "'poisson': y must be >= 0 with a positive sum")
+            self._loss_name, self._out_activation = "poisson", "exp"
+        else:
+            self._loss_name, self._out_activation = "mse", "identity"
         return Y, Y.shape[1]
 
-    def _score_val(self, X: np.ndarray, Y: np.ndarray, w: Optional[np.ndarray]) -> float:
+    def _outputs(self, z: np.ndarray) -> np.ndarray:
+        return np.exp(z) if self._out_activation == "exp" else z
+
+    def _score_outputs(self, z: np.ndarray, Y: np.ndarray, w: Optional[np.ndarray]) -> float:
         from sklearn.metrics import r2_score
 
-        return float(r2_score(Y, self._model.predict(X).astype(np.float64), sample_weight=w))
+        pred = self._outputs(z)
+        if not np.all(np.isfinite(pred)):
+            return float("nan")
+        return float(r2_score(Y, pred, sample_weight=w))
 
+    @available_if(_BaseMLP._check_solver)
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None):
         """One epoch over (X, y), continuing from the current state (optimizer included).
 
@@ -809,9 +1214,10 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return self._fit(X, y, sample_weight, incremental=True)
 
     def predict(self, X: Any) -> np.ndarray:
-        """Predictions, float64, shape (n_samples,) if fitted on a 1-D y."""
+        """Predictions in the network's dtype, shape (n_samples,) for a single output."""
         z = self._logits(X)
-        return z.ravel() if z.shape[1] == 1 else z
+        out = self._outputs(z)
+        return out.ravel() if out.shape[1] == 1 else out
 
 
 def _register_exchange_converters() -> None:

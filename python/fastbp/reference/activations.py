@@ -8,13 +8,18 @@ name           forward ``a = f(z)``                         derivative ``f'(z)``
 identity       ``z``                                        ``1``
 sigmoid        ``1 / (1 + exp(-z))``                        ``a (1 - a)``
 tanh           ``tanh(z)``                                  ``1 - a^2``
-relu           ``max(z, 0)``                                ``1 if z > 0 else 0``
+relu           ``0 if z <= 0 else z``                       ``0 if z <= 0 else 1``
 leaky_relu     ``z if z > 0 else alpha z`` (alpha=0.01)     ``1 if z > 0 else alpha``
 elu            ``z if z > 0 else alpha (exp(z) - 1)`` (1.0) ``1 if z > 0 else alpha exp(z)``
 gelu           ``z Phi(z) = z/2 (1 + erf(z/sqrt 2))``       ``Phi(z) + z phi(z)``
 silu           ``z sigmoid(z)``                             ``s (1 + z (1 - s))``
 softplus       ``log(1 + exp(z))``, ``z`` where ``z > 20``  ``sigmoid(z)``, ``1`` where ``z > 20``
 =============  ===========================================  =====================================
+
+NaN behaves as in PyTorch: NaN in ``z`` gives NaN in ``f(z)`` for every activation, and a NaN
+gradient except where torch's rule picks a constant branch for it (the comparisons above are
+false for NaN): relu passes ``da``, leaky_relu passes ``alpha da``. (torch's own elu backward
+gives NaN on its vectorised path and ``da`` on its scalar tail; both backends give NaN.)
 """
 from __future__ import annotations
 
@@ -132,7 +137,7 @@ def act_forward(name: str, z: np.ndarray, alpha: Optional[float] = None) -> np.n
     if name == "tanh":
         return np.tanh(z)
     if name == "relu":
-        return np.where(z > 0, z, np.zeros((), dt))
+        return np.where(z <= 0, np.zeros((), dt), z)
     if name == "leaky_relu":
         return np.where(z > 0, z, z * dt.type(a_))
     if name == "elu":
@@ -186,7 +191,7 @@ def act_backward(
     if name == "tanh":
         return da * (one - a * a)
     if name == "relu":
-        return np.where(z > 0, da, np.zeros((), dt))
+        return np.where(z <= 0, np.zeros((), dt), da)
     if name == "leaky_relu":
         return np.where(z > 0, da, da * dt.type(a_))
     if name == "elu":

@@ -942,6 +942,12 @@ class Engine:
                 )
             if not np.all(np.isfinite(lrs)) or np.any(lrs < 0):
                 raise ValueError("lrs must be finite and non-negative")
+        return self._epoch(X, y, loss, lp, w, batch_size, shuffle, lrs)
+
+    def _epoch(self, X, y, loss, lp, w, batch_size, shuffle, lrs) -> float:
+        """The mini-batch loop of :meth:`fit_epoch` (checked arguments; X dense or CSR)."""
+        n = X.shape[0]
+        n_steps = -(-n // batch_size)
         if shuffle:
             perm = rng_mod.shuffle_permutation(self._seed, self._epoch_counter, n)
             self._epoch_counter += 1
@@ -960,6 +966,79 @@ class Engine:
                 self._update()
                 total += value * len(idx)
         return total / n
+
+    # ---------------------------------------------------------------- sparse (CSR) input
+    def _check_csr(self, data: Any, indices: Any, indptr: Any) -> Any:
+        """A ``scipy.sparse.csr_matrix`` of the engine dtype from CSR arrays, checked as the
+        native engine checks them; the first layer must be dense."""
+        import scipy.sparse
+
+        if not isinstance(self._layers[0], _Dense):
+            raise ValueError("sparse input needs a network whose first layer is dense")
+        indptr = np.asarray(indptr)
+        indices = np.asarray(indices)
+        data = np.asarray(data)
+        if indptr.ndim != 1 or indices.ndim != 1 or data.ndim != 1:
+            raise ValueError("X.data, X.indices and X.indptr must be 1-D")
+        if indptr.dtype.kind not in "iu" or indices.dtype.kind not in "iu":
+            raise TypeError("X.indices and X.indptr must hold integers")
+        if data.dtype.kind not in "biuf":
+            raise TypeError(f"X.data must hold real numbers, got dtype {data.dtype}")
+        n = indptr.shape[0] - 1
+        if n < 1:
+            raise ValueError("X is empty (0 rows)")
+        if indices.shape != data.shape or indptr[0] != 0 or indptr[-1] != data.shape[0] \
+                or np.any(np.diff(indptr) < 0):
+            raise ValueError("X.indptr must start at 0, be non-decreasing and end at the "
+                             "number of non-zeros (the length of X.indices and X.data)")
+        if indices.size and (indices.min() < 0 or indices.max() >= self.in_dim):
+            raise ValueError(f"X.indices: a column is out of range [0, {self.in_dim})")
+        with np.errstate(over="ignore", invalid="ignore"):
+            data = data.astype(self._dtype)
+        if not np.all(np.isfinite(data)):
+            raise ValueError("X contains NaN or Inf")
+        return scipy.sparse.csr_matrix((data, indices.astype(np.int64), indptr.astype(np.int64)),
+                                       shape=(n, self.in_dim))
+
+    def predict_csr(self, data: Any, indices: Any, indptr: Any) -> np.ndarray:
+        """:meth:`predict` for CSR input rows (scipy.sparse's data, indices, indptr)."""
+        X = self._check_csr(data, indices, indptr)
+        rows = self.PREDICT_CHUNK_ROWS
+        out = np.empty((X.shape[0], self.out_dim), dtype=self._dtype)
+        for start in range(0, X.shape[0], rows):
+            out[start:start + rows] = self._forward(X[start:start + rows], training=False)[0]
+        return out
+
+    def loss_and_gradients_csr(self, data: Any, indices: Any, indptr: Any, y: Any, loss: str,
+                               loss_params: Optional[Dict[str, float]] = None,
+                               sample_weight: Any = None) -> Tuple[float, np.ndarray]:
+        """:meth:`loss_and_gradients` for CSR input rows; the gradient is returned flat, laid
+        out as :meth:`arena`."""
+        X = self._check_csr(data, indices, indptr)
+        lp = self._check_loss(loss, loss_params)
+        y = losses_mod.check_target(loss, (X.shape[0], self.out_dim), y, self._dtype)
+        w = losses_mod.check_sample_weight(sample_weight, X.shape[0], self._dtype)
+        self._check_bn_batch(X.shape[0], "X")
+        value = self._loss_and_grad(X, y, loss, lp, w)
+        return value, self._grad.copy()
+
+    def fit_epoch_csr(self, data: Any, indices: Any, indptr: Any, y: Any, loss: str,
+                      loss_params: Optional[Dict[str, float]] = None, sample_weight: Any = None,
+                      batch_size: int = 32, shuffle: bool = True) -> float:
+        """:meth:`fit_epoch` for CSR input rows (the same mini-batches and shuffle)."""
+        self._require_optimizer("fit_epoch")
+        X = self._check_csr(data, indices, indptr)
+        lp = self._check_loss(loss, loss_params)
+        n = X.shape[0]
+        y = losses_mod.check_target(loss, (n, self.out_dim), y, self._dtype)
+        w = losses_mod.check_sample_weight(sample_weight, n, self._dtype)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) \
+                or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        batch_size = min(int(batch_size), n)
+        last = n - (-(-n // batch_size) - 1) * batch_size
+        self._check_bn_batch(min(batch_size, last), "the smallest mini-batch")
+        return self._epoch(X, y, loss, lp, w, batch_size, shuffle, None)
 
     def check_batch(self, X: Any, y: Any, loss: str, loss_params: Optional[Dict[str, Any]] = None,
                     sample_weight: Any = None) -> None:

@@ -14,6 +14,10 @@ Elementwise losses (``d = output - target``):
   gradient ``clip(d, -delta, delta)``                                      (torch ``HuberLoss``)
 * ``binary_cross_entropy`` (logits ``x``, targets ``t``):
   ``max(x, 0) - x t + log1p(exp(-|x|))``; gradient ``sigmoid(x) - t``      (``BCEWithLogitsLoss``)
+* ``poisson`` (log link: logits ``x``, predictions ``exp(x)``, targets ``t >= 0``): the half
+  Poisson deviance ``exp(x) - t x + t log(t) - t`` (``t log t`` = 0 for ``t <= 0``);
+  gradient ``exp(x) - t``. (torch ``PoissonNLLLoss(log_input=True)`` without the constant
+  ``t log t - t``; scikit-learn's MLPRegressor ``loss="poisson"``.)
 
 ``softmax_cross_entropy`` (logits ``x``, shape ``(n, k)``): ``logsumexp(x_i) - x_i[y_i]`` for
 integer labels, ``-sum_c t_ic log_softmax(x_i)_c`` for probability targets; gradient
@@ -37,10 +41,11 @@ __all__ = [
     "huber",
     "binary_cross_entropy",
     "softmax_cross_entropy",
+    "poisson",
 ]
 
 #: The losses this module implements (tests check it against the registry).
-LOSSES = ("mse", "mae", "huber", "binary_cross_entropy", "softmax_cross_entropy")
+LOSSES = ("mse", "mae", "huber", "binary_cross_entropy", "softmax_cross_entropy", "poisson")
 
 
 def _stable_sigmoid(x: np.ndarray) -> np.ndarray:
@@ -157,7 +162,9 @@ def _reduce(per_elem: np.ndarray, dper_elem: np.ndarray, w: Optional[np.ndarray]
     return float(loss), grad.astype(dt, copy=False)
 
 
-def mse(output: np.ndarray, y: np.ndarray, w: Optional[np.ndarray] = None) -> Tuple[float, np.ndarray]:
+def mse(
+    output: np.ndarray, y: np.ndarray, w: Optional[np.ndarray] = None
+) -> Tuple[float, np.ndarray]:
     """Mean squared error. See the module docstring for the reduction.
 
     Parameters
@@ -179,10 +186,16 @@ def mse(output: np.ndarray, y: np.ndarray, w: Optional[np.ndarray] = None) -> Tu
     return _reduce(d * d, 2 * d, w)
 
 
-def mae(output: np.ndarray, y: np.ndarray, w: Optional[np.ndarray] = None) -> Tuple[float, np.ndarray]:
-    """Mean absolute error (gradient ``sign(d)``, 0 at 0 as in torch). Arguments as :func:`mse`."""
+def mae(
+    output: np.ndarray, y: np.ndarray, w: Optional[np.ndarray] = None
+) -> Tuple[float, np.ndarray]:
+    """Mean absolute error (gradient ``sign(d)``, 0 at 0 and at NaN as in torch).
+
+    Arguments as :func:`mse`.
+    """
     d = output - y
-    return _reduce(np.abs(d), np.sign(d), w)
+    sign = np.where(d > 0, 1, np.where(d < 0, -1, 0)).astype(d.dtype)
+    return _reduce(np.abs(d), sign, w)
 
 
 def huber(
@@ -206,6 +219,17 @@ def binary_cross_entropy(
     per = np.maximum(x, 0) - x * y + np.log1p(np.exp(-np.abs(x)))
     grad = _stable_sigmoid(x) - y
     return _reduce(per.astype(x.dtype, copy=False), grad, w)
+
+
+def poisson(
+    output: np.ndarray, y: np.ndarray, w: Optional[np.ndarray] = None
+) -> Tuple[float, np.ndarray]:
+    """Half Poisson deviance with a log link on logits. Arguments as :func:`mse`."""
+    mu = np.exp(output)
+    y64 = y.astype(np.float64)
+    ylogy = np.where(y64 > 0, y64 * np.log(np.where(y64 > 0, y64, 1.0)), 0.0)
+    per = mu.astype(np.float64) - y64 * output.astype(np.float64) + ylogy - y64
+    return _reduce(per.astype(output.dtype), (mu - y).astype(output.dtype, copy=False), w)
 
 
 def softmax_cross_entropy(
@@ -295,4 +319,6 @@ def compute_loss(
         return binary_cross_entropy(output, y, sample_weight)
     if name == "softmax_cross_entropy":
         return softmax_cross_entropy(output, y, sample_weight)
+    if name == "poisson":
+        return poisson(output, y, sample_weight)
     raise ValueError(f"loss must be one of {LOSSES}, got {name!r}")

@@ -12,6 +12,10 @@ namespace py = pybind11;
 
 namespace fastbp {
 
+// Sparse (CSR) input methods: bind_nn_sparse.cpp.
+template <typename T>
+void bind_network_csr(py::class_<Network<T>>& c);
+
 namespace {
 
 template <typename T>
@@ -88,6 +92,7 @@ void bind_network(py::module_& m, const char* name) {
   bind_compute(c);
   bind_optimizer(c);
   bind_rng(c);
+  bind_network_csr<T>(c);
 }
 
 }  // namespace

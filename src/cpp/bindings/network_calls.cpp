@@ -18,27 +18,6 @@ namespace fastbp {
 
 namespace {
 
-// Runs f() (native work) with the GIL released and the network's mutex held. Allocation
-// failures inside (std::bad_alloc, std::length_error from a vector) become MemoryError.
-template <typename Net, typename F>
-double run_locked(Net& n, F&& f) {
-  std::string oom;
-  double result = 0.0;
-  {
-    py::gil_scoped_release release;
-    std::lock_guard<std::mutex> lock(n.mutex());
-    try {
-      result = f();
-    } catch (const std::bad_alloc&) {
-      oom = "out of memory for the workspace of this batch";
-    } catch (const std::length_error&) {
-      oom = "the workspace of this batch is too large";
-    }
-  }
-  if (!oom.empty()) raise_py(PyExc_MemoryError, oom);
-  return result;
-}
-
 // Whether a SIGINT now would raise KeyboardInterrupt in this thread: the main thread, with
 // Python's default SIGINT handler. Only then does fit_epoch stop early on Ctrl-C (with any
 // other handler the epoch completes and the handler runs afterwards, as for other code).

@@ -12,6 +12,9 @@
 #include <pybind11/pybind11.h>
 
 #include <memory>
+#include <mutex>
+#include <new>
+#include <stdexcept>
 #include <string>
 
 #include "nn/network.h"
@@ -19,6 +22,30 @@
 namespace fastbp {
 
 namespace py = pybind11;
+
+// Runs f() (native work) with the GIL released and the network's mutex held. Allocation
+// failures inside (std::bad_alloc, std::length_error from a vector) become MemoryError.
+template <typename Net, typename F>
+double run_locked(Net& n, F&& f) {
+  std::string oom;
+  double result = 0.0;
+  {
+    py::gil_scoped_release release;
+    std::lock_guard<std::mutex> lock(n.mutex());
+    try {
+      result = f();
+    } catch (const std::bad_alloc&) {
+      oom = "out of memory for the workspace of this batch";
+    } catch (const std::length_error&) {
+      oom = "the workspace of this batch is too large";
+    }
+  }
+  if (!oom.empty()) {
+    PyErr_SetString(PyExc_MemoryError, oom.c_str());
+    throw py::error_already_set();
+  }
+  return result;
+}
 
 template <typename T>
 struct NetworkCalls {

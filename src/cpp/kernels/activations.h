@@ -1,9 +1,26 @@
-// Activation functions, forward and backward, elementwise (torch formulas).
+// Activation functions, forward and backward, elementwise (torch formulas and torch's NaN
+// behaviour: NaN in z gives NaN in f(z) for every activation; backward, NaN in z gives a NaN
+// gradient except where torch's derivative rule selects a constant branch for it: relu passes
+// da, leaky_relu passes alpha da).
 //   forward:  a = f(z)                      z, a: (n*dim)
 //   backward: dz = da * f'(z)   (in place on da; uses z, or a where the derivative is
 //             expressible from the output: identity, sigmoid, tanh, relu)
+//
+//   name        f(z)                                f'(z)
+//   identity    z                                   1
+//   sigmoid     1 / (1 + exp(-z))                   a (1 - a)
+//   tanh        tanh z                              1 - a^2
+//   relu        z > 0 ? z : 0 (NaN -> NaN)          a <= 0 ? 0 : 1
+//   leaky_relu  z > 0 ? z : alpha z                 z > 0 ? 1 : alpha
+//   elu         z > 0 ? z : alpha expm1(z)          z > 0 ? 1 : alpha exp(z)
+//   gelu        z Phi(z)                            Phi(z) + z phi(z)
+//   silu        z sigmoid(z)                        s (1 + z (1 - s)),  s = sigmoid(z)
+//   softplus    z > 20 ? z : log1p(exp z)           z > 20 ? 1 : sigmoid(z)
+//
+// Every kernel is compiled per instruction set (activations_impl.h in activations_generic.cpp,
+// activations_avx2.cpp, activations_avx512.cpp) on the vector math of vecmath.h; the functions
+// below call the set of the active ISA (act_kernels()).
 #pragma once
-#include <cmath>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -43,72 +60,46 @@ inline constexpr NameAlias kActivationAliases[] = {{"linear", "identity"}, {"non
 inline const ActInfo& act_info(Act act) { return kActivations[static_cast<int>(act)]; }
 inline bool act_needs_z(Act act) { return act_info(act).needs_z; }
 
+// The activation kernels of one instruction set (the signatures of the functions below).
 template <typename T>
-inline T sigmoid_scalar(T z) {
-  if (z >= T(0)) return T(1) / (T(1) + std::exp(-z));
-  const T e = std::exp(z);
-  return e / (T(1) + e);
-}
+struct ActKernels {
+  void (*bias_act_forward)(T*, T*, const T*, int64_t, int64_t, int64_t, Act, T);
+  void (*act_backward)(T*, const T*, const T*, int64_t, Act, T);
+  void (*act_backward_bias)(T*, T*, const T*, const T*, int64_t, int64_t, Act, T);
+  void (*act_forward)(T*, const T*, int64_t, Act, T);
+};
 
+// The set of the active instruction set (core/cpu.h active_isa()).
 template <typename T>
-inline T act_scalar(Act act, T z, T alpha) {
-  switch (act) {
-    case Act::identity: return z;
-    case Act::sigmoid: return sigmoid_scalar(z);
-    case Act::tanh: return std::tanh(z);
-    case Act::relu: return z > T(0) ? z : T(0);
-    case Act::leaky_relu: return z > T(0) ? z : alpha * z;
-    case Act::elu: return z > T(0) ? z : alpha * std::expm1(z);
-    case Act::gelu: return T(0.5) * z * (T(1) + std::erf(z * T(0.70710678118654752440)));
-    case Act::silu: return z * sigmoid_scalar(z);
-    case Act::softplus: return z > T(20) ? z : std::log1p(std::exp(z));
-  }
-  return z;
-}
-
-// Derivative f'(z) given z and a = f(z).
-template <typename T>
-inline T act_deriv_scalar(Act act, T z, T a, T alpha) {
-  switch (act) {
-    case Act::identity: return T(1);
-    case Act::sigmoid: return a * (T(1) - a);
-    case Act::tanh: return T(1) - a * a;
-    case Act::relu: return a > T(0) ? T(1) : T(0);
-    case Act::leaky_relu: return z > T(0) ? T(1) : alpha;
-    case Act::elu: return z > T(0) ? T(1) : alpha * std::exp(z);
-    case Act::gelu: {
-      const T cdf = T(0.5) * (T(1) + std::erf(z * T(0.70710678118654752440)));
-      const T pdf = std::exp(T(-0.5) * z * z) * T(0.39894228040143267794);
-      return cdf + z * pdf;
-    }
-    case Act::silu: {
-      const T s = sigmoid_scalar(z);
-      return s * (T(1) + z * (T(1) - s));
-    }
-    case Act::softplus: return z > T(20) ? T(1) : sigmoid_scalar(z);
-  }
-  return T(1);
-}
+const ActKernels<T>& act_kernels();
 
 // y[i, j] = f(y[i, j] + bias[j]) for an (n x dim) row-major block with row stride ld; if
 // z != nullptr the pre-activation is stored there (row stride dim) for the activations whose
 // backward needs it (act_needs_z); identity and relu never store it.
 template <typename T>
-void bias_act_forward(T* y, T* z, const T* bias, int64_t n, int64_t dim, int64_t ld, Act act,
-                      T alpha);
+inline void bias_act_forward(T* y, T* z, const T* bias, int64_t n, int64_t dim, int64_t ld,
+                             Act act, T alpha) {
+  act_kernels<T>().bias_act_forward(y, z, bias, n, dim, ld, act, alpha);
+}
 
 // da[i] *= f'(z[i]) over count elements (z may be null when !act_needs_z(act)).
 template <typename T>
-void act_backward(T* da, const T* z, const T* a, int64_t count, Act act, T alpha);
+inline void act_backward(T* da, const T* z, const T* a, int64_t count, Act act, T alpha) {
+  act_kernels<T>().act_backward(da, z, a, count, act, alpha);
+}
 
 // Fused Dense backward epilogue, one sweep over dy (n x dim): dy[i, j] *= f'(z[i, j]) and
 // db[j] = sum_i dy[i, j] (rows summed in order: deterministic).
 template <typename T>
-void act_backward_bias(T* dy, T* db, const T* z, const T* a, int64_t n, int64_t dim, Act act,
-                       T alpha);
+inline void act_backward_bias(T* dy, T* db, const T* z, const T* a, int64_t n, int64_t dim,
+                              Act act, T alpha) {
+  act_kernels<T>().act_backward_bias(dy, db, z, a, n, dim, act, alpha);
+}
 
 // Standalone activation: a = f(z) over count elements (a may alias z).
 template <typename T>
-void act_forward(T* a, const T* z, int64_t count, Act act, T alpha);
+inline void act_forward(T* a, const T* z, int64_t count, Act act, T alpha) {
+  act_kernels<T>().act_forward(a, z, count, act, alpha);
+}
 
 }  // namespace fastbp

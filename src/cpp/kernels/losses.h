@@ -3,8 +3,10 @@
 //   logits, dlogits: (n, k) row-major;  target: (n, k) values, or labels (n) int64;
 //   weight: (n) or null.
 // Mean reduction: loss = sum_i w_i l_i / sum_i w_i (w_i = 1 without weights), where l_i is
-// sample i's loss averaged over its k outputs (mse, mae, huber, bce) or its cross-entropy
-// (softmax_cross_entropy). Without weights this is torch's 'mean'.
+// sample i's loss averaged over its k outputs (mse, mae, huber, bce, poisson) or its
+// cross-entropy (softmax_cross_entropy). Without weights this is torch's 'mean'.
+// poisson: the half Poisson deviance with a log link on logits z (predictions exp(z)),
+// exp(z) - y z + y log(y) - y (0 for a perfect prediction, y >= 0); gradient exp(z) - y.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -13,7 +15,7 @@
 
 namespace fastbp {
 
-enum class LossKind : int { mse = 0, mae, huber, bce, softmax_ce };
+enum class LossKind : int { mse = 0, mae, huber, bce, softmax_ce, poisson };
 
 struct LossArgs {
   LossKind kind = LossKind::mse;
@@ -37,6 +39,7 @@ inline constexpr LossInfo kLosses[] = {
     {LossKind::huber, "huber", "delta", 1.0, &LossArgs::delta, false},
     {LossKind::bce, "binary_cross_entropy", nullptr, 0.0, nullptr, false},
     {LossKind::softmax_ce, "softmax_cross_entropy", nullptr, 0.0, nullptr, true},
+    {LossKind::poisson, "poisson", nullptr, 0.0, nullptr, false},
 };
 inline constexpr NameAlias kLossAliases[] = {
     {"l1", "mae"}, {"bce", "binary_cross_entropy"}, {"cross_entropy", "softmax_cross_entropy"}};

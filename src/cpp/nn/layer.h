@@ -62,11 +62,21 @@ struct ArenaCursor {
   }
 };
 
+// Sparse input rows (CSR, kernels/sparse.h) in the network's dtype; values == nullptr: the
+// input is dense. Only the first layer (index 0, a dense layer) reads them, and then x is
+// null; that layer computes no dx.
+struct CsrRows {
+  const int64_t* indptr = nullptr;
+  const int64_t* indices = nullptr;
+  const void* values = nullptr;
+};
+
 struct Ctx {
   bool training = false;
   uint64_t seed = 0;
   uint64_t step = 0;  // training forward number (dropout stream)
   bool update_state = true;  // training: BatchNorm updates its running statistics
+  CsrRows csr;        // sparse input of the first layer
 };
 
 template <typename T>

@@ -6,6 +6,7 @@
 #include "core/rng.h"
 #include "kernels/activations.h"
 #include "kernels/gemm/gemm.h"
+#include "kernels/sparse.h"
 #include "nn/layers.h"
 
 namespace fastbp {
@@ -36,20 +37,31 @@ class Dense : public Layer<T> {
   }
   void forward(const T* x, T* y, int64_t n, const Ctx& ctx) override {
     const int64_t in = this->in_dim, out = this->out_dim;
-    gemm<T>(Trans::N, Trans::N, n, out, in, T(1), x, in, W_, out, T(0), y, out);
+    if (const T* v = sparse_input(ctx))
+      csr_matmul<T>(y, ctx.csr.indptr, ctx.csr.indices, v, n, W_, out);
+    else
+      gemm<T>(Trans::N, Trans::N, n, out, in, T(1), x, in, W_, out, T(0), y, out);
     T* z = (ctx.training && act_needs_z(act_)) ? z_.data() : nullptr;
     bias_act_forward<T>(y, z, b_, n, out, out, act_, alpha_);
   }
-  void backward(const T* x, const T* y, T* dy, T* dx, int64_t n, const Ctx&) override {
+  void backward(const T* x, const T* y, T* dy, T* dx, int64_t n, const Ctx& ctx) override {
     const int64_t in = this->in_dim, out = this->out_dim;
     // dz = dy * f'(z) and db = column sums of dz, in one sweep
     act_backward_bias<T>(dy, db_, act_needs_z(act_) ? z_.data() : nullptr, y, n, out, act_,
                          alpha_);
+    if (const T* v = sparse_input(ctx)) {  // dW = Xᵀ dz; the first layer has no dx
+      csr_t_matmul<T>(dW_, ctx.csr.indptr, ctx.csr.indices, v, n, in, dy, out);
+      return;
+    }
     gemm<T>(Trans::T, Trans::N, in, out, n, T(1), x, in, dy, out, T(0), dW_, out);
     if (dx) gemm<T>(Trans::N, Trans::T, n, in, out, T(1), dy, out, W_, out, T(0), dx, in);
   }
 
  private:
+  // The CSR values when this layer is fed the network's sparse input, else null.
+  const T* sparse_input(const Ctx& ctx) const {
+    return this->index == 0 ? static_cast<const T*>(ctx.csr.values) : nullptr;
+  }
   Act act_;
   T alpha_;
   T *W_ = nullptr, *b_ = nullptr, *dW_ = nullptr, *db_ = nullptr;

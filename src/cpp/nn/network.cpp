@@ -14,6 +14,7 @@ template <typename T>
 Network<T>::Network(const std::vector<LayerSpec>& spec, uint64_t seed)
     : body_(spec, layer_count_), seed_(seed) {
   has_batchnorm_ = spec_has_batch_statistics(spec);
+  first_dense_ = !spec.empty() && spec.front().type == "dense";
   layer_shapes(spec, pinfo_, binfo_);
   int64_t np = 0, nb = 0;
   for (const auto& p : pinfo_) {
@@ -61,7 +62,8 @@ void Network<T>::predict(const T* x, T* out, int64_t n) {
 
 template <typename T>
 double Network<T>::forward_backward(const T* x, const Target<T>& t, int64_t n,
-                                    const LossArgs& loss, const PenaltyArgs& pen, bool probe) {
+                                    const LossArgs& loss, const PenaltyArgs& pen,
+                                    const CsrRows& csr, bool probe) {
   if (has_batchnorm_ && n < 2)
     throw std::invalid_argument(
         "batchnorm needs more than 1 sample per batch in training (got a batch of 1)");
@@ -71,26 +73,36 @@ double Network<T>::forward_backward(const T* x, const Target<T>& t, int64_t n,
   ctx.seed = seed_;
   ctx.step = probe ? step_counter_ : step_counter_++;
   ctx.update_state = !probe;
+  ctx.csr = csr;
   body_.forward(x, out_.data(), n, ctx);
   double value = loss_forward_backward<T>(dout_.data(), out_.data(), t.values, t.labels,
                                           t.weight, n, out_dim(), loss);
   body_.backward(x, out_.data(), dout_.data(), nullptr, n, ctx);
-  if (pen.l1 != 0.0 || pen.l2 != 0.0) {
-    const T l1 = T(pen.l1), l2 = T(pen.l2);
-    double s1 = 0.0, s2 = 0.0;
-    for (const auto& r : penalised_) {
-      const T* w = params_.data() + r.first;
-      T* g = grads_.data() + r.first;
-      for (int64_t i = 0; i < r.second; ++i) {
-        s1 += std::fabs(double(w[i]));
-        s2 += double(w[i]) * double(w[i]);
-        const T sgn = w[i] > T(0) ? T(1) : (w[i] < T(0) ? T(-1) : T(0));
-        g[i] += l1 * sgn + l2 * w[i];
-      }
-    }
-    value += pen.l1 * s1 + 0.5 * pen.l2 * s2;
-  }
+  if (pen.l1 != 0.0 || pen.l2 != 0.0) value += add_penalty(pen);
   return value;
+}
+
+// g += l1 * sign(w) + l2 * w on the penalised ranges; returns l1 * sum|w| + l2/2 * sum w^2.
+// Two passes: the gradient update is branch-free and vectorises; the sums keep their one
+// sequential order (so the value does not depend on the vector width or the thread count).
+template <typename T>
+double Network<T>::add_penalty(const PenaltyArgs& pen) {
+  const T l1 = T(pen.l1), l2 = T(pen.l2);
+  double s1 = 0.0, s2 = 0.0;
+  for (const auto& r : penalised_) {
+    const T* w = params_.data() + r.first;
+    T* g = grads_.data() + r.first;
+    const int64_t n = r.second;
+    for (int64_t i = 0; i < n; ++i) {
+      const T sgn = T(w[i] > T(0)) - T(w[i] < T(0));
+      g[i] += l1 * sgn + l2 * w[i];
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      s1 += std::fabs(double(w[i]));
+      s2 += double(w[i]) * double(w[i]);
+    }
+  }
+  return pen.l1 * s1 + 0.5 * pen.l2 * s2;
 }
 
 template <typename T>
@@ -103,7 +115,7 @@ void Network<T>::update() {
 template <typename T>
 double Network<T>::loss_and_gradients(const T* x, const Target<T>& t, int64_t n,
                                       const LossArgs& loss, const PenaltyArgs& pen, bool probe) {
-  return forward_backward(x, t, n, loss, pen, probe);
+  return forward_backward(x, t, n, loss, pen, CsrRows{}, probe);
 }
 
 template <typename T>
@@ -134,12 +146,7 @@ double Network<T>::fit_epoch(const T* X, const Target<T>& t, int64_t N, int64_t 
   if (t.labels) lb_.resize(size_t(batch_size));
   if (t.weight) wb_.resize(size_t(batch_size));
   reserve(batch_size);
-  if (shuffle) {
-    shuffle_permutation(seed_, epoch_counter_, N, perm_.data());
-    ++epoch_counter_;
-  } else {
-    for (int64_t i = 0; i < N; ++i) perm_[i] = i;
-  }
+  epoch_order(N, shuffle);
   const double saved_lr = opt_.lr;
   double total = 0.0;
   int64_t step = 0, start = 0;
@@ -163,6 +170,17 @@ double Network<T>::fit_epoch(const T* X, const Target<T>& t, int64_t N, int64_t 
   }
   if (lrs) opt_.lr = saved_lr;
   return start > 0 ? total / double(std::min(start, N)) : 0.0;
+}
+
+template <typename T>
+void Network<T>::epoch_order(int64_t N, bool shuffle) {
+  perm_.resize(size_t(N));
+  if (shuffle) {
+    shuffle_permutation(seed_, epoch_counter_, N, perm_.data());
+    ++epoch_counter_;
+  } else {
+    for (int64_t i = 0; i < N; ++i) perm_[i] = i;
+  }
 }
 
 template <typename T>

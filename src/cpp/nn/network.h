@@ -68,6 +68,17 @@ class Network {
                    const double* lrs, const LossArgs& loss, const PenaltyArgs& pen,
                    const std::atomic<bool>* stop = nullptr);
 
+  // Sparse input rows (CSR, in this network's dtype; nn/network_sparse.cpp): the methods
+  // above with the first layer's products taken over the non-zeros. Needs a first layer of
+  // kind dense (first_layer_dense()); `x` holds n rows (N for fit_epoch_csr) of in_dim().
+  bool first_layer_dense() const { return first_dense_; }
+  void predict_csr(const CsrRows& x, T* out, int64_t n);
+  double loss_and_gradients_csr(const CsrRows& x, const Target<T>& t, int64_t n,
+                                const LossArgs& loss, const PenaltyArgs& pen);
+  double fit_epoch_csr(const CsrRows& x, const Target<T>& t, int64_t N, int64_t batch_size,
+                       bool shuffle, const double* lrs, const LossArgs& loss,
+                       const PenaltyArgs& pen);
+
   // Keeps the state when only hyper-parameters change; resets it when `reset`, or when the
   // kind or the state layout changes.
   void set_optimizer(const OptConfig& cfg, bool reset = false);
@@ -89,8 +100,13 @@ class Network {
  private:
   void reserve(int64_t n);
   double forward_backward(const T* x, const Target<T>& t, int64_t n, const LossArgs& loss,
-                          const PenaltyArgs& pen, bool probe = false);
+                          const PenaltyArgs& pen, const CsrRows& csr = CsrRows{},
+                          bool probe = false);
+  double add_penalty(const PenaltyArgs& pen);
   void update();
+  // perm_ = 0..N-1, shuffled with the epoch's counter-based stream when `shuffle` (which
+  // advances the epoch counter).
+  void epoch_order(int64_t N, bool shuffle);
 
   int layer_count_ = 0;  // declared before body_: body_'s constructor numbers the layers
   Sequential<T> body_;
@@ -101,6 +117,9 @@ class Network {
   std::vector<T> out_, dout_;                            // logits and their gradient
   std::vector<T> xb_, yb_, wb_;                          // fit mini-batch gather buffers
   std::vector<int64_t> lb_, perm_;
+  std::vector<int64_t> csr_ptr_, csr_idx_;                // fit_epoch_csr mini-batch rows
+  std::vector<T> csr_val_;
+  bool first_dense_ = false;
   int64_t reserved_ = 0;
   OptConfig opt_;
   OptState<T> opt_state_;

@@ -14,8 +14,8 @@
 // K is never split across threads and every C element always sees the same sequence of
 // operations whatever tile or thread it lands in, so results are bitwise identical for any
 // thread count.
-// The kernel table (tile, blocking, micro-kernel, packing, small path) is chosen from
-// active_isa() on every call, so set_isa() at run time takes effect immediately.
+// The kernel (tile, blocking, micro-kernel, packing, small path) is looked up by active_isa()
+// in a table built once (gemm_kernel_for), so set_isa() at run time takes effect immediately.
 #include "kernels/gemm/gemm.h"
 
 #include <cstdlib>
@@ -71,39 +71,11 @@ inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 inline Trans flip(Trans t) { return t == Trans::N ? Trans::T : Trans::N; }
 
-// Narrow C (N <= NR) goes to the unpacked small path while its B strip (K x NR) stays in L2.
-constexpr int64_t kSmallNarrowMaxK = 2048;
-
 // Work (M*N*K) below which no parallel region is opened. Measured on the 2-core Zen 4 box: an
 // OpenMP region with 2 threads costs ~1.3 us (median; 1.0 us min), each barrier a bit less,
 // and one core does ~1e11 flop/s; so splitting pays off from ~3e5 and gives >= 1.5x from
 // ~1e6 (about 20 us of single-thread work).
 constexpr double kParallelMinWork = 1.0e6;
-
-template <typename T>
-const GemmKernel<T>* select_kernel();
-template <>
-const GemmKernel<float>* select_kernel<float>() {
-#if defined(FASTBP_HAVE_X86_KERNELS)
-  switch (active_isa()) {
-    case Isa::avx512: return kernel_avx512_f32();
-    case Isa::avx2: return kernel_avx2_f32();
-    default: break;
-  }
-#endif
-  return kernel_generic_f32();
-}
-template <>
-const GemmKernel<double>* select_kernel<double>() {
-#if defined(FASTBP_HAVE_X86_KERNELS)
-  switch (active_isa()) {
-    case Isa::avx512: return kernel_avx512_f64();
-    case Isa::avx2: return kernel_avx2_f64();
-    default: break;
-  }
-#endif
-  return kernel_generic_f64();
-}
 
 // C = beta * C for K == 0 or alpha == 0 (beta == 0 writes zeros without reading C).
 template <typename T>
@@ -140,49 +112,68 @@ inline double tile_efficiency(int64_t M, int64_t N, int64_t mr, int64_t nr_step)
   return (double(M) / double(round_up(M, mr))) * (double(N) / double(round_up(N, nr_step)));
 }
 
+// Rows of A that lie a multiple of this many bytes apart share L1 sets (4 KiB per way of an
+// 8-way 32 KiB L1d, and of a 12-way 48 KiB one): MR such row streams plus the B panel exceed
+// the associativity, so such an A is packed even when it could be read in place.
+constexpr int64_t kL1WayBytes = 4096;
+
+// How the packed engine splits one product over threads (see gemm_packed).
+struct PackedPlan {
+  int nthreads;
+  int64_t nc, mc, nblk, ngroups, nunits;
+};
+
+template <typename T>
+PackedPlan plan_packed(const GemmKernel<T>& kd, int64_t M, int64_t N, int64_t K) {
+  PackedPlan pl;
+  pl.nc = imin(kd.blk.nc, round_up(N, kd.nr));  // whole panels (blk.nc is a multiple of NR)
+  pl.nthreads = 1;
+#ifdef FASTBP_HAVE_OPENMP
+  if (double(M) * double(N) * double(K) >= kParallelMinWork && !omp_in_parallel())
+    pl.nthreads = get_num_threads();
+#endif
+  // Work units are (row block ib, panel group g) pairs, handed out by a static schedule.
+  // Enough row blocks: split M (blocks of at most MC rows, a multiple of nthreads of them).
+  // Too few rows (M <= MC): split the NR panels of each B block into nthreads groups instead;
+  // then every thread packs the (small) A block itself and reads only the B panels it packed.
+  pl.nblk = ceil_div(M, kd.blk.mc);
+  pl.ngroups = 1;
+  if (pl.nthreads > 1) {
+    if (pl.nblk >= pl.nthreads) {
+      pl.nblk = round_up(pl.nblk, pl.nthreads);
+    } else {
+      pl.ngroups = pl.nthreads;
+    }
+  }
+  pl.mc = round_up(ceil_div(M, pl.nblk), kd.mr);
+  pl.nblk = ceil_div(M, pl.mc);
+  pl.nunits = pl.nblk * pl.ngroups;
+  if (pl.nthreads > pl.nunits) pl.nthreads = int(pl.nunits);
+  return pl;
+}
+
 // The packed engine. C element (i, j) lives at C[i*rs_c + j*cs_c] (cs_c != 1 when the
 // caller computes C^T = op(B)^T op(A)^T to fit a narrow N onto the wide register tile).
 template <typename T>
 bool gemm_packed(const GemmKernel<T>& kd, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K,
                  T alpha, const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C,
                  int64_t rs_c, int64_t cs_c) {
-  const int64_t MR = kd.mr, NR = kd.nr, KC = kd.kc;
-  const int64_t NC = imin(kd.nc > NR ? kd.nc / NR * NR : NR, round_up(N, NR));  // panels fit
-  const int64_t kc_max = imin(KC, K);
-
-  int nthreads = 1;
-#ifdef FASTBP_HAVE_OPENMP
-  if (double(M) * double(N) * double(K) >= kParallelMinWork && !omp_in_parallel())
-    nthreads = get_num_threads();
-#endif
-  // Work units are (row block ib, panel group g) pairs, handed out by a static schedule.
-  // Enough row blocks: split M (blocks of at most MC rows, a multiple of nthreads of them).
-  // Too few rows (M <= MC): split the NR panels of each B block into nthreads groups instead;
-  // then every thread packs the (small) A block itself and reads only the B panels it packed.
-  int64_t nblk = ceil_div(M, kd.mc);
-  int64_t ngroups = 1;
-  if (nthreads > 1) {
-    if (nblk >= nthreads) {
-      nblk = round_up(nblk, nthreads);
-    } else {
-      ngroups = nthreads;
-    }
-  }
-  const int64_t mc = round_up(ceil_div(M, nblk), MR);
-  nblk = ceil_div(M, mc);
-  const int64_t nunits = nblk * ngroups;
-  if (nthreads > nunits) nthreads = int(nunits);
-
-  T* bpack = static_cast<T*>(tl_bpack.get(size_t(kc_max * NC) * sizeof(T)));
+  const int64_t NR = kd.nr, KC = kd.blk.kc, kc_max = imin(KC, K);
+  const PackedPlan pl = plan_packed(kd, M, N, K);
+  // op(A) = A is read in place (MR row streams) unless its rows alias in L1; a transposed A
+  // is always packed (per thread, per row block).
+  const bool a_packed =
+      (ta == Trans::T) || (lda * int64_t(sizeof(T))) % kL1WayBytes == 0;
+  T* bpack = static_cast<T*>(tl_bpack.get(size_t(kc_max * pl.nc) * sizeof(T)));
   if (bpack == nullptr) return false;
 
 #ifdef FASTBP_HAVE_OPENMP
-#pragma omp parallel num_threads(nthreads) if (nthreads > 1)
+#pragma omp parallel num_threads(pl.nthreads) if (pl.nthreads > 1)
 #endif
   {
-    T* apack = static_cast<T*>(tl_apack.get(size_t(kc_max * mc) * sizeof(T)));
-    for (int64_t jc = 0; jc < N; jc += NC) {
-      const int64_t nc = imin(NC, N - jc);
+    T* apack = static_cast<T*>(tl_apack.get(size_t(kc_max * pl.mc) * sizeof(T)));
+    for (int64_t jc = 0; jc < N; jc += pl.nc) {
+      const int64_t nc = imin(pl.nc, N - jc);
       const int64_t npanels = ceil_div(nc, NR);
       for (int64_t pc = 0; pc < K; pc += KC) {
         const int64_t kc = imin(KC, K - pc);
@@ -201,40 +192,29 @@ bool gemm_packed(const GemmKernel<T>& kd, Trans ta, Trans tb, int64_t M, int64_t
 #ifdef FASTBP_HAVE_OPENMP
 #pragma omp for schedule(static)
 #endif
-        for (int64_t u = 0; u < nunits; ++u) {
-          const int64_t ib = u / ngroups, g = u % ngroups;
-          const int64_t ic = ib * mc;
-          const int64_t mcur = imin(mc, M - ic);
-          const int64_t p0 = g * npanels / ngroups, p1 = (g + 1) * npanels / ngroups;
+        for (int64_t u = 0; u < pl.nunits; ++u) {
+          const int64_t ib = u / pl.ngroups, g = u % pl.ngroups;
+          const int64_t ic = ib * pl.mc, mcur = imin(pl.mc, M - ic);
+          const int64_t p0 = g * npanels / pl.ngroups, p1 = (g + 1) * npanels / pl.ngroups;
           const int64_t j0 = p0 * NR, j1 = imin(p1 * NR, nc);
           if (j0 >= j1) continue;
           const T* asrc = (ta == Trans::N) ? A + ic * lda + pc : A + pc * lda + ic;
+          T* cblk = C + ic * rs_c + jc * cs_c;
           if (apack == nullptr) {
             const T* bsrc = (tb == Trans::N) ? B + pc * ldb + jc + j0 : B + (jc + j0) * ldb + pc;
             block_naive(ta, tb, mcur, j1 - j0, kc, alpha, asrc, lda, bsrc, ldb, beta_eff,
-                        C + ic * rs_c + (jc + j0) * cs_c, rs_c, cs_c);
+                        cblk + j0 * cs_c, rs_c, cs_c);
             continue;
           }
-          // op(A) = A is read in place (MR row streams); a transposed A is packed.
-          const bool a_direct = (ta == Trans::N);
-          if (!a_direct && packed_ib != ib) {
+          if (a_packed && packed_ib != ib) {
             kd.pack_a(ta, mcur, kc, asrc, lda, apack);
             packed_ib = ib;
           }
           for (int64_t jr = j0; jr < j1; jr += NR) {
             const int64_t n = imin(NR, nc - jr);
-            const T* bp = bpack + (jr / NR) * NR * kc;
-            T* cj = C + (jc + jr) * cs_c + ic * rs_c;
-            for (int64_t ir = 0; ir < mcur; ir += MR) {
-              const int64_t m = imin(MR, mcur - ir);
-              const UKernelFn<T> uk = (n == NR) ? kd.ukernel : kd.edge[(n - 1) / kd.nr_step];
-              if (a_direct)
-                uk(kc, asrc + ir * lda, lda, 1, bp, cj + ir * rs_c, rs_c, cs_c, alpha,
-                           beta_eff, m, n);
-              else
-                uk(kc, apack + (ir / MR) * MR * kc, 1, MR, bp, cj + ir * rs_c, rs_c,
-                           cs_c, alpha, beta_eff, m, n);
-            }
+            kd.macro[(n - 1) / kd.nr_step](kc, mcur, n, a_packed ? apack : asrc, lda, a_packed,
+                                           bpack + (jr / NR) * NR * kc, cblk + jr * cs_c, rs_c,
+                                           cs_c, alpha, beta_eff);
           }
         }
         // (implicit barrier: nobody still reads the B block when it is repacked)
@@ -263,8 +243,9 @@ void small_rows_parallel(const GemmKernel<T>& kd, Trans ta, Trans tb, int64_t M,
 #pragma omp parallel num_threads(nthreads)
   {
     const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-    // Row ranges on multiples of 6 (the usual register-tile height).
-    const int64_t r0 = (t * M / nt) / 6 * 6, r1 = (t + 1 == nt) ? M : ((t + 1) * M / nt) / 6 * 6;
+    // Row ranges on multiples of the small path's register block height.
+    const int64_t rb = kd.small_mr;
+    const int64_t r0 = (t * M / nt) / rb * rb, r1 = (t + 1 == nt) ? M : ((t + 1) * M / nt) / rb * rb;
     if (r1 > r0)
       kd.small(ta, tb, r1 - r0, N, K, alpha, ta == Trans::N ? A + r0 * lda : A + r0, lda, B, ldb,
                beta, C + r0 * ldc, ldc);
@@ -280,8 +261,16 @@ void gemm_dispatch(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, 
     scale_c(M, N, beta, C, ldc);
     return;
   }
-  const GemmKernel<T>& kd = *select_kernel<T>();
+  const GemmKernel<T>& kd = gemm_kernel_for<T>(active_isa());
   const double work = double(M) * double(N) * double(K);
+  // One row (a batch of one): a vector-matrix product, no packing, one thread (memory bound).
+  if (M == 1) {
+    T* abuf = static_cast<T*>(tl_apack.get(size_t((K > N ? K : N) + 16) * sizeof(T)));
+    if (abuf != nullptr) {
+      kd.gemv(transa, transb, N, K, alpha, A, lda, B, ldb, beta, C, abuf);
+      return;
+    }
+  }
   if (work <= double(kd.small_max_work) &&
       (transb == Trans::N || K * N <= small_trans_b_max<T>())) {
     small_rows_parallel<T>(kd, transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
@@ -290,7 +279,7 @@ void gemm_dispatch(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, 
   // A narrow C (N <= NR, e.g. an output layer with 10 units): the unpacked small path streams
   // op(A) once with at most NR/width masked vectors per row and no packing at all; rows are
   // split across threads (each row is computed the same way whatever the split).
-  if (N <= kd.nr && K <= kSmallNarrowMaxK &&
+  if (N <= kd.nr && K <= kd.blk.narrow_max_k &&
       (transb == Trans::N || K * N <= small_trans_b_max<T>())) {
     small_rows_parallel<T>(kd, transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;

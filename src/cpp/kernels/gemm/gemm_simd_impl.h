@@ -17,6 +17,7 @@ namespace gemm_detail {
 namespace {
 
 #define FASTBP_UNROLL _Pragma("GCC unroll 32")
+#define FASTBP_UNROLL_K _Pragma("GCC unroll 4")
 
 // Epilogue shared by the micro-kernel and the small path, so every element of C is finished
 // by the same operations: r = alpha*acc; C = beta == 0 ? r : fma(beta, C, r).
@@ -45,56 +46,15 @@ inline void store_row(typename S::T* c, const typename S::V* acc, typename S::V 
   }
 }
 
-// Micro-kernel: MR x (NV*L) register tile over packed panels (see gemm_kernels.h).
-template <class S, int MR, int NV, int NVB = NV>
-void ukernel_simd(int64_t k, const typename S::T* __restrict a, int64_t rs_a, int64_t cs_a,
-                  const typename S::T* __restrict b, typename S::T* c, int64_t rs_c,
-                  int64_t cs_c, typename S::T alpha, typename S::T beta, int64_t m, int64_t n) {
+// The micro-kernel's epilogue: the m x n part of the MR x (NV*L) accumulator tile to C.
+template <class S, int MR, int NV>
+inline void store_tile(const typename S::V (*acc)[NV], typename S::T* c, int64_t rs_c,
+                       int64_t cs_c, typename S::T alpha, typename S::T beta, int64_t m,
+                       int64_t n) {
   using T = typename S::T;
   using V = typename S::V;
   constexpr int L = S::L;
-  constexpr int NR = NV * L;    // columns computed
-  constexpr int LDB = NVB * L;  // packed panel width (>= NR for the narrow-edge variants)
-  V acc[MR][NV];
-  FASTBP_UNROLL
-  for (int i = 0; i < MR; ++i)
-    FASTBP_UNROLL
-    for (int v = 0; v < NV; ++v) acc[i][v] = S::zero();
-
-  if (rs_a == 1 && cs_a == MR) {
-    // Packed A panel.
-    for (int64_t p = 0; p < k; ++p) {
-      V bv[NV];
-      FASTBP_UNROLL
-      for (int v = 0; v < NV; ++v) bv[v] = S::load(b + v * L);
-      FASTBP_UNROLL
-      for (int i = 0; i < MR; ++i) {
-        const V ai = S::set1(a[i]);
-        FASTBP_UNROLL
-        for (int v = 0; v < NV; ++v) acc[i][v] = S::fmadd(ai, bv[v], acc[i][v]);
-      }
-      a += MR;
-      b += LDB;
-    }
-  } else {
-    // A in place: MR row pointers (rows past m repeat row m-1, never stored).
-    const T* ar[MR];
-    FASTBP_UNROLL
-    for (int i = 0; i < MR; ++i) ar[i] = a + ((i < m) ? i : (m - 1)) * rs_a;
-    for (int64_t p = 0; p < k; ++p) {
-      V bv[NV];
-      FASTBP_UNROLL
-      for (int v = 0; v < NV; ++v) bv[v] = S::load(b + v * L);
-      FASTBP_UNROLL
-      for (int i = 0; i < MR; ++i) {
-        const V ai = S::set1(ar[i][p * cs_a]);
-        FASTBP_UNROLL
-        for (int v = 0; v < NV; ++v) acc[i][v] = S::fmadd(ai, bv[v], acc[i][v]);
-      }
-      b += LDB;
-    }
-  }
-
+  constexpr int NR = NV * L;
   const V valpha = S::set1(alpha);
   const V vbeta = S::set1(beta);
   const bool beta0 = (beta == T(0));
@@ -125,6 +85,70 @@ void ukernel_simd(int64_t k, const typename S::T* __restrict a, int64_t rs_a, in
       }
     }
   }
+}
+
+// Micro-kernel: MR x (NV*L) register tile over packed panels (see gemm_kernels.h).
+template <class S, int MR, int NV, int NVB = NV>
+void ukernel_simd(int64_t k, const typename S::T* __restrict a, int64_t rs_a, int64_t cs_a,
+                  const typename S::T* __restrict b, typename S::T* c, int64_t rs_c,
+                  int64_t cs_c, typename S::T alpha, typename S::T beta, int64_t m, int64_t n) {
+  using T = typename S::T;
+  using V = typename S::V;
+  constexpr int L = S::L;
+  constexpr int NR = NV * L;    // columns computed
+  constexpr int LDB = NVB * L;  // packed panel width (>= NR for the narrow-edge variants)
+  V acc[MR][NV];
+  FASTBP_UNROLL
+  for (int i = 0; i < MR; ++i)
+    FASTBP_UNROLL
+    for (int v = 0; v < NV; ++v) acc[i][v] = S::zero();
+  // Start fetching the C tile now: it is read and written only after the k loop, and on a
+  // large C it comes from L3 or memory.
+  if (cs_c == 1) {
+    FASTBP_UNROLL
+    for (int i = 0; i < MR; ++i) {
+      __builtin_prefetch(c + i * rs_c, 1, 3);
+      __builtin_prefetch(c + i * rs_c + (NR - 1), 1, 3);
+    }
+  }
+
+  if (rs_a == 1 && cs_a == MR) {
+    // Packed A panel.
+    FASTBP_UNROLL_K
+    for (int64_t p = 0; p < k; ++p) {
+      V bv[NV];
+      FASTBP_UNROLL
+      for (int v = 0; v < NV; ++v) bv[v] = S::load(b + v * L);
+      FASTBP_UNROLL
+      for (int i = 0; i < MR; ++i) {
+        const V ai = S::set1(a[i]);
+        FASTBP_UNROLL
+        for (int v = 0; v < NV; ++v) acc[i][v] = S::fmadd(ai, bv[v], acc[i][v]);
+      }
+      a += MR;
+      b += LDB;
+    }
+  } else {
+    // A in place: MR row pointers (rows past m repeat row m-1, never stored).
+    const T* ar[MR];
+    FASTBP_UNROLL
+    for (int i = 0; i < MR; ++i) ar[i] = a + ((i < m) ? i : (m - 1)) * rs_a;
+    FASTBP_UNROLL_K
+    for (int64_t p = 0; p < k; ++p) {
+      V bv[NV];
+      FASTBP_UNROLL
+      for (int v = 0; v < NV; ++v) bv[v] = S::load(b + v * L);
+      FASTBP_UNROLL
+      for (int i = 0; i < MR; ++i) {
+        const V ai = S::set1(ar[i][p * cs_a]);
+        FASTBP_UNROLL
+        for (int v = 0; v < NV; ++v) acc[i][v] = S::fmadd(ai, bv[v], acc[i][v]);
+      }
+      b += LDB;
+    }
+  }
+
+  store_tile<S, MR, NV>(acc, c, rs_c, cs_c, alpha, beta, m, n);
 }
 
 // ---- Small direct path (no packing) -------------------------------------------------------
@@ -236,7 +260,164 @@ void small_simd(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, typ
     small_simd_bn<S, RMAX, NVMAX>(at, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
+// ---- One row of C (M == 1): a vector-matrix product ----------------------------------------
+// c(1 x n) = alpha * a(1 x K) . op(B) + beta * c, a[p] at a[p*inc_a].
+// op(B) = B (K x N row-major): CH-vector column chunks, each a sum over p in order (CH
+// independent FMA chains), finished like the small path's rows.
+template <class S, int CH>
+void gemv_n_simd(int64_t N, int64_t K, typename S::T alpha, const typename S::T* a,
+                 int64_t inc_a, const typename S::T* B, int64_t ldb, typename S::T beta,
+                 typename S::T* c) {
+  using V = typename S::V;
+  constexpr int L = S::L;
+  const V valpha = S::set1(alpha), vbeta = S::set1(beta);
+  const bool beta0 = (beta == typename S::T(0));
+  for (int64_t j0 = 0; j0 < N; j0 += CH * L) {
+    const int64_t n = (N - j0 < CH * L) ? (N - j0) : CH * L;
+    V acc[CH];
+    FASTBP_UNROLL
+    for (int v = 0; v < CH; ++v) acc[v] = S::zero();
+    if (n == CH * L) {
+      for (int64_t p = 0; p < K; ++p) {
+        const V ap = S::set1(a[p * inc_a]);
+        const typename S::T* bp = B + p * ldb + j0;
+        FASTBP_UNROLL
+        for (int v = 0; v < CH; ++v) acc[v] = S::fmadd(ap, S::loadu(bp + v * L), acc[v]);
+      }
+    } else {
+      for (int64_t p = 0; p < K; ++p) {
+        const V ap = S::set1(a[p * inc_a]);
+        const typename S::T* bp = B + p * ldb + j0;
+        FASTBP_UNROLL
+        for (int v = 0; v < CH; ++v)
+          if (v * L < n) acc[v] = S::fmadd(ap, S::maskz_loadu(S::mask(n - v * L), bp + v * L),
+                                           acc[v]);
+      }
+    }
+    store_row<S, CH>(c + j0, acc, valpha, vbeta, beta0, n);
+  }
+}
+
+// The same product for a wide row (N > kGemvRowsFirstN): rows of B read in order, one
+// sequential stream, with the running sums kept in acc (N elements, in L1/L2) instead of
+// registers; every c[j] sees the same operations in the same order as in gemv_n_simd.
+constexpr int64_t kGemvRowsFirstN = 512;
+template <class S>
+void gemv_n_rows_simd(int64_t N, int64_t K, typename S::T alpha, const typename S::T* a,
+                      int64_t inc_a, const typename S::T* B, int64_t ldb, typename S::T beta,
+                      typename S::T* c, typename S::T* acc) {
+  using T = typename S::T;
+  using V = typename S::V;
+  constexpr int L = S::L;
+  const int64_t nv = N / L * L;
+  for (int64_t j = 0; j < N; ++j) acc[j] = T(0);
+  for (int64_t p = 0; p < K; ++p) {
+    const V ap = S::set1(a[p * inc_a]);
+    const T* bp = B + p * ldb;
+    for (int64_t j = 0; j < nv; j += L) S::storeu(acc + j, S::fmadd(ap, S::loadu(bp + j),
+                                                                   S::loadu(acc + j)));
+    if (nv < N) {
+      const typename S::Mask mk = S::mask(N - nv);
+      S::mask_storeu(acc + nv, mk, S::fmadd(ap, S::maskz_loadu(mk, bp + nv),
+                                            S::maskz_loadu(mk, acc + nv)));
+    }
+  }
+  const V valpha = S::set1(alpha), vbeta = S::set1(beta);
+  const bool beta0 = (beta == T(0));
+  for (int64_t j = 0; j < N; j += L) {
+    const V v = S::loadu(acc + j);   // in bounds: acc holds N + 16 elements
+    store_row<S, 1>(c + j, &v, valpha, vbeta, beta0, N - j);
+  }
+}
+
+// op(B) = B^T (B stored N x K): c[j] = alpha * dot(a, B row j) + beta * c[j]; four rows at a
+// time, two vector accumulators each, lanes summed in a fixed order.
+template <class S>
+void gemv_t_simd(int64_t N, int64_t K, typename S::T alpha, const typename S::T* a,
+                 int64_t inc_a, const typename S::T* B, int64_t ldb, typename S::T beta,
+                 typename S::T* c, typename S::T* abuf) {
+  using T = typename S::T;
+  using V = typename S::V;
+  constexpr int L = S::L, R = 4;
+  const T* av = a;
+  if (inc_a != 1) {   // a strided (op(A) = A^T): gather it once
+    for (int64_t p = 0; p < K; ++p) abuf[p] = a[p * inc_a];
+    av = abuf;
+  }
+  const int64_t kv = K / (2 * L) * (2 * L);
+  for (int64_t j0 = 0; j0 < N; j0 += R) {
+    const int r = int((N - j0 < R) ? (N - j0) : R);
+    V acc[R][2];
+    FASTBP_UNROLL
+    for (int i = 0; i < R; ++i) acc[i][0] = acc[i][1] = S::zero();
+    const T* br[R];
+    FASTBP_UNROLL
+    for (int i = 0; i < R; ++i) br[i] = B + (j0 + (i < r ? i : r - 1)) * ldb;
+    for (int64_t p = 0; p < kv; p += 2 * L) {
+      const V a0 = S::loadu(av + p), a1 = S::loadu(av + p + L);
+      FASTBP_UNROLL
+      for (int i = 0; i < R; ++i) {
+        acc[i][0] = S::fmadd(a0, S::loadu(br[i] + p), acc[i][0]);
+        acc[i][1] = S::fmadd(a1, S::loadu(br[i] + p + L), acc[i][1]);
+      }
+    }
+    for (int64_t p = kv; p < K; p += L) {
+      const typename S::Mask mk = S::mask(K - p);
+      const V a0 = S::maskz_loadu(mk, av + p);
+      FASTBP_UNROLL
+      for (int i = 0; i < R; ++i) acc[i][0] = S::fmadd(a0, S::maskz_loadu(mk, br[i] + p), acc[i][0]);
+    }
+    alignas(64) T lanes[2 * L];
+    for (int i = 0; i < r; ++i) {
+      S::storeu(lanes, acc[i][0]);
+      S::storeu(lanes + L, acc[i][1]);
+      T s = T(0);
+      for (int l = 0; l < 2 * L; ++l) s += lanes[l];
+      const T res = alpha * s;
+      c[j0 + i] = (beta == T(0)) ? res : S::fma_scalar(beta, c[j0 + i], res);
+    }
+  }
+}
+
+// GemvFn (gemm_kernels.h).
+template <class S, int CH>
+void gemv_simd(Trans transa, Trans transb, int64_t N, int64_t K, typename S::T alpha,
+               const typename S::T* A, int64_t lda, const typename S::T* B, int64_t ldb,
+               typename S::T beta, typename S::T* C, typename S::T* abuf) {
+  const int64_t inc_a = (transa == Trans::N) ? 1 : lda;
+  if (transb == Trans::N && N > kGemvRowsFirstN)
+    gemv_n_rows_simd<S>(N, K, alpha, A, inc_a, B, ldb, beta, C, abuf);
+  else if (transb == Trans::N)
+    gemv_n_simd<S, CH>(N, K, alpha, A, inc_a, B, ldb, beta, C);
+  else
+    gemv_t_simd<S>(N, K, alpha, A, inc_a, B, ldb, beta, C, abuf);
+}
+
+// PeakFn (gemm_kernels.h) on S's vectors.
+template <class S>
+double fma_peak_simd(int64_t iters, typename S::T* sink) {
+  using T = typename S::T;
+  using V = typename S::V;
+  V acc[kPeakChains];
+  const V x = S::set1(T(0.999999)), y = S::set1(T(1e-6));
+  FASTBP_UNROLL
+  for (int i = 0; i < kPeakChains; ++i) acc[i] = S::set1(T(i));
+  for (int64_t it = 0; it < iters; ++it) {
+    FASTBP_UNROLL
+    for (int i = 0; i < kPeakChains; ++i) acc[i] = S::fmadd(acc[i], x, y);
+  }
+  alignas(64) T lanes[S::L];
+  T total = T(0);
+  for (int i = 0; i < kPeakChains; ++i) {
+    S::storeu(lanes, acc[i]);
+    for (int l = 0; l < S::L; ++l) total += lanes[l];
+  }
+  *sink = total;
+  return 2.0 * double(iters) * kPeakChains * S::L;
+}
+
 #undef FASTBP_UNROLL
+#undef FASTBP_UNROLL_K
 
 }  // namespace
 }  // namespace gemm_detail

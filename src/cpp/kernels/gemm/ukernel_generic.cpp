@@ -1,10 +1,11 @@
 // Generic (portable C++) GEMM kernels: plain templates that the compiler auto-vectorises for
-// the baseline ISA (SSE2 on x86-64, NEON on aarch64). Registered first; faster ISAs override.
+// the baseline ISA (SSE2 on x86-64, NEON on aarch64); the kernel for any ISA this build lacks.
 //   float32: 6 x 8 register tile, float64: 6 x 4.
 // Shapes: the micro-kernel computes C(m x n) += over a k-long packed panel pair (gemm_kernels.h).
 #include <cstdint>
 
 #include "kernels/gemm/gemm_kernels.h"
+#include "kernels/gemm/gemm_macro.h"
 #include "kernels/gemm/gemm_pack.h"
 
 namespace fastbp {
@@ -116,21 +117,71 @@ void small_generic(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, 
   }
 }
 
-const GemmKernel<float> k_f32 = {
-    "generic_f32_6x8", 6, 8, 72, 256, 2048,
-    &ukernel_generic<float, 6, 8>, 8, {&ukernel_generic<float, 6, 8>},
-    &pack_a_tmpl<float, 6>, &pack_b_tmpl<float, 8>,
-    &small_generic<float>, 16 * 16 * 16};
-const GemmKernel<double> k_f64 = {
-    "generic_f64_6x4", 6, 4, 72, 256, 2048,
-    &ukernel_generic<double, 6, 4>, 4, {&ukernel_generic<double, 6, 4>},
-    &pack_a_tmpl<double, 6>, &pack_b_tmpl<double, 4>,
-    &small_generic<double>, 16 * 16 * 16};
+// GemvFn (gemm_kernels.h): the small path on the one row.
+template <typename T>
+void gemv_generic(Trans transa, Trans transb, int64_t N, int64_t K, T alpha, const T* A,
+                  int64_t lda, const T* B, int64_t ldb, T beta, T* C, T* abuf) {
+  small_generic<T>(transa, transb, 1, N, K, alpha, A, lda, B, ldb, beta, C, N);
+}
+
+// PeakFn (gemm_kernels.h) on 16-byte vectors (GCC/Clang) or scalars.
+template <typename T>
+double fma_peak_generic(int64_t iters, T* sink) {
+#if defined(__GNUC__)
+  typedef T V __attribute__((vector_size(16)));
+  constexpr int W = 16 / sizeof(T);
+#else
+  typedef T V;
+  constexpr int W = 1;
+#endif
+  V acc[kPeakChains];
+  const T x = T(0.999999), y = T(1e-6);
+  for (int i = 0; i < kPeakChains; ++i) acc[i] = V{} + T(i);
+  for (int64_t it = 0; it < iters; ++it)
+    for (int i = 0; i < kPeakChains; ++i) acc[i] = acc[i] * x + y;
+  T total = T(0);
+  for (int i = 0; i < kPeakChains; ++i) {
+    T lanes[W];
+    __builtin_memcpy(lanes, &acc[i], sizeof(lanes));
+    for (int l = 0; l < W; ++l) total += lanes[l];
+  }
+  *sink = total;
+  return 2.0 * double(iters) * kPeakChains * W;
+}
+
+// Cache shares tuned on Zen 4 (32 KiB L1d, 1 MiB L2, 32 MiB L3): KC = 256, MC = 72, NC = 2048.
+template <typename T, int NR>
+constexpr GemmConfig<T> make_config(const char* name, double mc_share, double nc_share) {
+  GemmConfig<T> c{};
+  c.name = name;
+  c.mr = 6;
+  c.nr = NR;
+  c.nr_step = NR;
+  c.cache.kc_level = 1;  // the B micro-panel (KC x NR) lives in L1
+  c.cache.kc_share = 0.25;
+  c.cache.kc_min = 128;
+  c.cache.kc_max = 1024;
+  c.cache.mc_share = mc_share;
+  c.cache.nc_share = nc_share;
+  c.cache.nc_max = 8192;
+  c.macro[0] = &macro_kernel<T, 6, &ukernel_generic<T, 6, NR>>;
+  c.pack_a = &pack_a_tmpl<T, 6>;
+  c.pack_b = &pack_b_tmpl<T, NR>;
+  c.small = &small_generic<T>;
+  c.small_mr = 1;
+  c.small_max_work = 16 * 16 * 16;
+  c.gemv = &gemv_generic<T>;
+  c.peak = &fma_peak_generic<T>;
+  return c;
+}
+
+constexpr GemmConfig<float> k_f32 = make_config<float, 8>("generic_f32_6x8", 0.0703125, 0.0625);
+constexpr GemmConfig<double> k_f64 = make_config<double, 4>("generic_f64_6x4", 0.140625, 0.125);
 
 }  // namespace
 
-const GemmKernel<float>* kernel_generic_f32() { return &k_f32; }
-const GemmKernel<double>* kernel_generic_f64() { return &k_f64; }
+const GemmConfig<float>* config_generic_f32() { return &k_f32; }
+const GemmConfig<double>* config_generic_f64() { return &k_f64; }
 
 }  // namespace gemm_detail
 }  // namespace fastbp

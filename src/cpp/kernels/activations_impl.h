@@ -1,0 +1,150 @@
+// The activation kernels of activations.h on the vector math (vecmath_impl.h), compiled once
+// per instruction set inside namespace FASTBP_VM_NS. ActOps<T, A> holds one activation's
+// forward f(z) and backward da * f'(z) on SIMD values; the kernels are loops over rows and
+// W-wide column blocks (the tail through a zero-padded register), one instantiation per
+// activation chosen by a switch per call (never per element).
+#pragma once
+#include "kernels/activations.h"
+#include "kernels/vecmath_impl.h"
+
+namespace fastbp {
+namespace FASTBP_VM_NS {
+
+template <typename T>
+inline Vec<T> silu_bwd(Vec<T> da, Vec<T> z) {
+  const Vec<T> one(T(1));
+  const Vec<T> s = vsigmoid(z);
+  return da * (s * fma(z, one - s, one));
+}
+
+template <typename T, Act A>
+struct ActOps;
+
+#define FASTBP_ACT_OPS(A, NEEDS_Z, FWD, BWD)                                \
+  template <typename T>                                                     \
+  struct ActOps<T, Act::A> {                                                \
+    using V = Vec<T>;                                                       \
+    static constexpr bool needs_z = NEEDS_Z;                                \
+    static V fwd(V z, V alpha) { (void)alpha; return FWD; }                 \
+    static V bwd(V da, V z, V a, V alpha) {                                 \
+      (void)z; (void)a; (void)alpha;                                        \
+      return BWD;                                                           \
+    }                                                                       \
+  };
+
+FASTBP_ACT_OPS(identity, false, z, da)
+FASTBP_ACT_OPS(sigmoid, false, vsigmoid(z), da * (a * (V(T(1)) - a)))
+FASTBP_ACT_OPS(tanh, false, vtanh(z), da * fma(V(T(0)) - a, a, V(T(1))))
+FASTBP_ACT_OPS(relu, false, select(cmp_le(z, V(T(0))), V(T(0)), z),
+               select(cmp_le(a, V(T(0))), V(T(0)), da))
+FASTBP_ACT_OPS(leaky_relu, true, select(cmp_lt(V(T(0)), z), z, alpha * z),
+               select(cmp_lt(V(T(0)), z), da, alpha * da))
+FASTBP_ACT_OPS(elu, true, select(cmp_lt(V(T(0)), z), z, alpha * vexpm1(z)),
+               select(cmp_lt(V(T(0)), z), da, da * (alpha * vexp(z))))
+FASTBP_ACT_OPS(gelu, true, z * vncdf(z),
+               da * fma(z * vexp(V(T(-0.5)) * (z * z)), V(T(0.39894228040143267794)),
+                        vncdf(z)))
+FASTBP_ACT_OPS(silu, true, z * vsigmoid(z), silu_bwd(da, z))
+FASTBP_ACT_OPS(softplus, true, select(cmp_lt(V(T(20)), z), z, vlog1p(vexp(z))),
+               select(cmp_lt(V(T(20)), z), da, da * vsigmoid(z)))
+#undef FASTBP_ACT_OPS
+
+template <typename T, Act A>
+void bias_act_forward_k(T* y, T* z, const T* bias, int64_t n, int64_t dim, int64_t ld,
+                        T alpha) {
+  constexpr int W = Vec<T>::W;
+  const Vec<T> al(alpha);
+  for (int64_t i = 0; i < n; ++i) {
+    T* row = y + i * ld;
+    T* zrow = z ? z + i * dim : nullptr;
+    for (int64_t j = 0; j < dim; j += W) {
+      const int64_t m = dim - j < W ? dim - j : W;
+      const Vec<T> v = load_n(row + j, m) + load_n(bias + j, m);
+      if (zrow) store_n(zrow + j, m, v);
+      store_n(row + j, m, ActOps<T, A>::fwd(v, al));
+    }
+  }
+}
+
+template <typename T, Act A>
+void act_backward_k(T* da, const T* z, const T* a, int64_t count, T alpha) {
+  constexpr int W = Vec<T>::W;
+  const Vec<T> al(alpha);
+  for (int64_t i = 0; i < count; i += W) {
+    const int64_t m = count - i < W ? count - i : W;
+    const Vec<T> zv = ActOps<T, A>::needs_z ? load_n(z + i, m) : Vec<T>(T(0));
+    store_n(da + i, m, ActOps<T, A>::bwd(load_n(da + i, m), zv, load_n(a + i, m), al));
+  }
+}
+
+template <typename T, Act A>
+void act_backward_bias_k(T* dy, T* db, const T* z, const T* a, int64_t n, int64_t dim,
+                         T alpha) {
+  constexpr int W = Vec<T>::W;
+  const Vec<T> al(alpha);
+  for (int64_t j = 0; j < dim; ++j) db[j] = T(0);
+  for (int64_t i = 0; i < n; ++i) {
+    T* d = dy + i * dim;
+    const T* ar = a + i * dim;
+    const T* zr = ActOps<T, A>::needs_z ? z + i * dim : nullptr;
+    for (int64_t j = 0; j < dim; j += W) {
+      const int64_t m = dim - j < W ? dim - j : W;
+      const Vec<T> zv = ActOps<T, A>::needs_z ? load_n(zr + j, m) : Vec<T>(T(0));
+      const Vec<T> g = ActOps<T, A>::bwd(load_n(d + j, m), zv, load_n(ar + j, m), al);
+      store_n(d + j, m, g);
+      store_n(db + j, m, load_n(db + j, m) + g);
+    }
+  }
+}
+
+template <typename T, Act A>
+void act_forward_k(T* a, const T* z, int64_t count, T alpha) {
+  const Vec<T> al(alpha);
+  map_n(a, z, count, [al](Vec<T> v) { return ActOps<T, A>::fwd(v, al); });
+}
+
+// One instantiation per activation, picked by a switch on `act` per call.
+#define FASTBP_ACT_DISPATCH(KERNEL, ...)                                          \
+  switch (act) {                                                                  \
+    case Act::identity: return KERNEL<T, Act::identity>(__VA_ARGS__);             \
+    case Act::sigmoid: return KERNEL<T, Act::sigmoid>(__VA_ARGS__);               \
+    case Act::tanh: return KERNEL<T, Act::tanh>(__VA_ARGS__);                     \
+    case Act::relu: return KERNEL<T, Act::relu>(__VA_ARGS__);                     \
+    case Act::leaky_relu: return KERNEL<T, Act::leaky_relu>(__VA_ARGS__);         \
+    case Act::elu: return KERNEL<T, Act::elu>(__VA_ARGS__);                       \
+    case Act::gelu: return KERNEL<T, Act::gelu>(__VA_ARGS__);                     \
+    case Act::silu: return KERNEL<T, Act::silu>(__VA_ARGS__);                     \
+    case Act::softplus: return KERNEL<T, Act::softplus>(__VA_ARGS__);             \
+  }
+
+template <typename T>
+void bias_act_forward_isa(T* y, T* z, const T* bias, int64_t n, int64_t dim, int64_t ld, Act act,
+                          T alpha) {
+  if (act == Act::identity || act == Act::relu) z = nullptr;
+  FASTBP_ACT_DISPATCH(bias_act_forward_k, y, z, bias, n, dim, ld, alpha)
+}
+template <typename T>
+void act_backward_isa(T* da, const T* z, const T* a, int64_t count, Act act, T alpha) {
+  if (act == Act::identity) return;
+  FASTBP_ACT_DISPATCH(act_backward_k, da, z, a, count, alpha)
+}
+template <typename T>
+void act_backward_bias_isa(T* dy, T* db, const T* z, const T* a, int64_t n, int64_t dim, Act act,
+                           T alpha) {
+  FASTBP_ACT_DISPATCH(act_backward_bias_k, dy, db, z, a, n, dim, alpha)
+}
+template <typename T>
+void act_forward_isa(T* a, const T* z, int64_t count, Act act, T alpha) {
+  FASTBP_ACT_DISPATCH(act_forward_k, a, z, count, alpha)
+}
+#undef FASTBP_ACT_DISPATCH
+
+template <typename T>
+const ActKernels<T>& act_kernels_isa() {
+  static const ActKernels<T> k = {&bias_act_forward_isa<T>, &act_backward_isa<T>,
+                                  &act_backward_bias_isa<T>, &act_forward_isa<T>};
+  return k;
+}
+
+}  // namespace FASTBP_VM_NS
+}  // namespace fastbp

@@ -1,0 +1,14 @@
+// Loss kernel of losses.h compiled for the baseline instruction set (one lane: plain C++).
+#define FASTBP_VM_NS generic
+#include "kernels/losses_impl.h"
+
+namespace fastbp {
+namespace generic {
+template double loss_forward_backward_isa<float>(float*, const float*, const float*,
+                                                 const int64_t*, const float*, int64_t, int64_t,
+                                                 const LossArgs&);
+template double loss_forward_backward_isa<double>(double*, const double*, const double*,
+                                                  const int64_t*, const double*, int64_t,
+                                                  int64_t, const LossArgs&);
+}  // namespace generic
+}  // namespace fastbp

@@ -1,0 +1,157 @@
+// The loss kernel of losses.h, compiled once per instruction set inside namespace
+// FASTBP_VM_NS: binary cross-entropy and softmax cross-entropy on the vector math
+// (vecmath_impl.h), the others as plain loops. NaN in the logits gives a NaN loss and NaN
+// gradients where torch gives them (mse, huber, bce: that element; softmax cross-entropy:
+// the whole row); mae's gradient is sign(d), 0 for NaN, as torch's.
+#pragma once
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/losses.h"
+#include "kernels/vecmath_impl.h"
+
+namespace fastbp {
+namespace FASTBP_VM_NS {
+
+// Sum of the first m lanes of v, lane 0 first, in double.
+template <typename T>
+inline double hsum_n(Vec<T> v, int64_t m) {
+  alignas(64) T b[Vec<T>::W];
+  v.store(b);
+  double s = 0.0;
+  for (int64_t i = 0; i < m; ++i) s += double(b[i]);
+  return s;
+}
+
+// Row loss of mse / mae / huber, writing dz = scale * d loss / d z.
+template <typename T>
+double loss_row_regression(T* dz, const T* z, const T* t, int64_t k, LossKind kind, T scale,
+                           T delta) {
+  double li = 0.0;
+  for (int64_t j = 0; j < k; ++j) {
+    const T d = z[j] - t[j];
+    if (kind == LossKind::mse) {
+      li += double(d) * double(d);
+      dz[j] = T(2) * scale * d;
+    } else if (kind == LossKind::mae) {
+      li += std::fabs(double(d));
+      dz[j] = d > T(0) ? scale : (d < T(0) ? -scale : T(0));
+    } else {
+      const T ad = std::fabs(d);
+      li += ad <= delta ? 0.5 * double(d) * double(d)
+                        : double(delta) * (double(ad) - 0.5 * double(delta));
+      // torch's rule: the linear branches only for d beyond +-delta (NaN -> scale * d)
+      dz[j] = d < -delta ? -scale * delta : (d > delta ? scale * delta : scale * d);
+    }
+  }
+  return li / double(k);
+}
+
+// max(x, 0) - x t + log1p(exp(-|x|)) per element (stable for any |x|), dz = scale (sigmoid(x) - t).
+template <typename T>
+double loss_row_bce(T* dz, const T* z, const T* t, int64_t k, T scale) {
+  using V = Vec<T>;
+  constexpr int W = V::W;
+  const V zero(T(0)), one(T(1)), sc(scale);
+  double li = 0.0;
+  for (int64_t j = 0; j < k; j += W) {
+    const int64_t m = k - j < W ? k - j : W;
+    const V x = load_n(z + j, m), y = load_n(t + j, m);
+    const V e = vexp(zero - vabs(x));
+    const V l = vmax(zero, x) - x * y + vlog1p(e);
+    const V inv = one / (one + e);
+    const V s = select(cmp_le(zero, x), inv, e * inv);
+    store_n(dz + j, m, sc * (s - y));
+    li += hsum_n(l, m);
+  }
+  return li / double(k);
+}
+
+// Cross-entropy of softmax(z) against a label c (c >= 0) or probabilities p.
+template <typename T>
+double loss_row_softmax(T* dz, const T* z, const T* p, int64_t c, int64_t k, T scale) {
+  using V = Vec<T>;
+  constexpr int W = V::W;
+  T mx = z[0];
+  for (int64_t j = 1; j < k; ++j) mx = z[j] > mx ? z[j] : mx;
+  double se = 0.0;  // e_j = exp(z_j - max), kept in dz
+  for (int64_t j = 0; j < k; j += W) {
+    const int64_t m = k - j < W ? k - j : W;
+    const V e = vexp(load_n(z + j, m) - V(mx));
+    store_n(dz + j, m, e);
+    se += hsum_n(e, m);
+  }
+  const double lse = double(mx) + std::log(se);
+  const T inv_se = T(1.0 / se);
+  if (c >= 0) {
+    for (int64_t j = 0; j < k; ++j) dz[j] = scale * (dz[j] * inv_se);
+    dz[c] -= scale;
+    return lse - double(z[c]);
+  }
+  double li = 0.0, psum = 0.0;
+  for (int64_t j = 0; j < k; ++j) {
+    li += double(p[j]) * (lse - double(z[j]));
+    psum += double(p[j]);
+  }
+  for (int64_t j = 0; j < k; ++j) dz[j] = scale * ((dz[j] * inv_se) * T(psum) - p[j]);
+  return li;
+}
+
+// The half Poisson deviance on a log link (losses.h), per element exp(z) - y z + y log(y) - y;
+// dz = scale * (exp(z) - y).
+template <typename T>
+double loss_row_poisson(T* dz, const T* z, const T* y, int64_t k, T scale) {
+  double li = 0.0;
+  for (int64_t j = 0; j < k; ++j) {
+    const T mu = std::exp(z[j]);
+    const double ylogy = y[j] > T(0) ? double(y[j]) * std::log(double(y[j])) : 0.0;
+    li += double(mu) - double(y[j]) * double(z[j]) + ylogy - double(y[j]);
+    dz[j] = scale * (mu - y[j]);
+  }
+  return li / double(k);
+}
+
+template <typename T>
+double loss_forward_backward_isa(T* dlogits, const T* logits, const T* target,
+                                 const int64_t* labels, const T* weight, int64_t n, int64_t k,
+                                 const LossArgs& args) {
+  double wsum = 0.0;  // total weight, in a fixed order
+  if (weight) {
+    for (int64_t i = 0; i < n; ++i) wsum += double(weight[i]);
+  } else {
+    wsum = double(n);
+  }
+  // A mini-batch whose weights sum to zero contributes nothing: loss 0, zero gradient.
+  if (!(wsum > 0.0)) {
+    std::fill(dlogits, dlogits + n * k, T(0));
+    return 0.0;
+  }
+  const double inv_w = 1.0 / wsum;
+  double total = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    const T* z = logits + i * k;
+    T* dz = dlogits + i * k;
+    const double wi = weight ? double(weight[i]) : 1.0;
+    double li;
+    switch (args.kind) {
+      case LossKind::bce:
+        li = loss_row_bce(dz, z, target + i * k, k, T(wi * inv_w / double(k)));
+        break;
+      case LossKind::poisson:
+        li = loss_row_poisson(dz, z, target + i * k, k, T(wi * inv_w / double(k)));
+        break;
+      case LossKind::softmax_ce:
+        li = loss_row_softmax(dz, z, labels ? nullptr : target + i * k, labels ? labels[i] : -1,
+                              k, T(wi * inv_w));
+        break;
+      default:
+        li = loss_row_regression(dz, z, target + i * k, k, args.kind,
+                                 T(wi * inv_w / double(k)), T(args.delta));
+    }
+    total += wi * li;
+  }
+  return total * inv_w;
+}
+
+}  // namespace FASTBP_VM_NS
+}  // namespace fastbp

@@ -1,0 +1,207 @@
+"""fastbp.sklearn against scikit-learn's own MLP: L-BFGS (objective and gradient from one
+native call, checked against central differences in both backends; scipy's L-BFGS-B with
+max_iter / max_fun / tol and the same warnings), dtype following the input, the Poisson loss,
+class_weight, n_iter_no_change=np.inf, best_loss_ with early stopping, divergence, invscaling."""
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")
+
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn.neural_network import MLPClassifier as SkClassifier  # noqa: E402
+from sklearn.neural_network import MLPRegressor as SkRegressor  # noqa: E402
+
+from fastbp.datasets import load_digits  # noqa: E402
+from fastbp.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
+
+
+def _data(kind, n=20, d=4, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    if kind == "multiclass":
+        return X, rng.integers(0, 3, n)
+    if kind == "binary":
+        return X, rng.integers(0, 2, n)
+    if kind == "multilabel":
+        return X, rng.integers(0, 2, (n, 3))
+    if kind == "poisson":
+        return X, rng.poisson(np.exp(0.3 * X[:, 0]))
+    return X, rng.standard_normal((n, 2)) if kind == "regression" else rng.standard_normal(n)
+
+
+def _fitted(kind, backend, **kw):
+    X, y = _data(kind)
+    est = MLPRegressor if kind in ("regression", "poisson") else MLPClassifier
+    extra = {"loss": "poisson"} if kind == "poisson" else {}
+    m = est(hidden_layer_sizes=(3,), activation="tanh", solver="lbfgs", max_iter=3, alpha=0.3,
+            random_state=0, backend=backend, **extra, **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        m.fit(X, y)
+    return m, X, y
+
+
+@pytest.mark.parametrize("backend", ["native", "reference"])
+@pytest.mark.parametrize("kind", ["multiclass", "binary", "multilabel", "regression", "poisson"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_lbfgs_objective_gradient_matches_central_differences(backend, kind, weighted):
+    m, X, y = _fitted(kind, backend)
+    Y, _ = m._prepare_targets(y, False, True)
+    w = np.random.default_rng(1).uniform(0.5, 2, len(X)) if weighted else None
+    arena = m.fastbp_model_.engine.arena()
+    theta = arena.copy()
+    l2 = m.alpha / (m._scale(m.n_outputs_) * (len(X) if w is None else w.sum()))
+    f0, g = m._objective(X, Y, w, l2)
+    eps = 1e-6
+    num = np.empty_like(g)
+    for i in range(theta.size):
+        arena[...] = theta
+        arena[i] += eps
+        fp = m._objective(X, Y, w, l2)[0]
+        arena[i] -= 2 * eps
+        fm = m._objective(X, Y, w, l2)[0]
+        num[i] = (fp - fm) / (2 * eps)
+    np.testing.assert_allclose(g, num, rtol=1e-6, atol=1e-8)
+    assert np.isfinite(f0)
+
+
+@pytest.mark.parametrize("kind", ["multiclass", "binary", "regression1", "poisson"])
+def test_lbfgs_reaches_scikit_learns_solution(kind):
+    # the same initial network (scikit-learn's draws), the same objective, scipy's L-BFGS-B:
+    # the same optimum
+    X, y = _data(kind, n=60, d=5)
+    cls = (MLPRegressor, SkRegressor) if kind in ("regression1", "poisson") else \
+        (MLPClassifier, SkClassifier)
+    kw = dict(hidden_layer_sizes=(4,), activation="tanh", solver="lbfgs", alpha=1e-2,
+              max_iter=200, tol=1e-8, random_state=0)
+    if kind == "poisson":
+        kw["loss"] = "poisson"
+    from threadpoolctl import threadpool_limits
+
+    with warnings.catch_warnings(), threadpool_limits(1, user_api="blas"):
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours, theirs = cls[0](**kw).fit(X, y), cls[1](**kw).fit(X, y)
+    # 200 iterations from the same start: the same optimum up to where each stopped
+    assert ours.loss_ == pytest.approx(theirs.loss_, rel=5e-3, abs=1e-5)
+    if kind in ("regression1", "poisson"):
+        assert np.corrcoef(ours.predict(X), theirs.predict(X))[0, 1] > 0.99
+    else:
+        assert (ours.predict(X) == theirs.predict(X)).mean() > 0.95
+    assert ours.out_activation_ == theirs.out_activation_
+
+
+def test_lbfgs_limits_and_warnings():
+    X, y = _data("multiclass", n=100)
+    with pytest.warns(ConvergenceWarning, match="lbfgs failed to converge"):
+        m = MLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=3,
+                          random_state=0).fit(X, y)
+    assert m.n_iter_ == 3
+    with pytest.warns(ConvergenceWarning):
+        m = MLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs", max_fun=5,
+                          random_state=0).fit(X, y)
+    assert m.n_iter_ <= 5
+    assert not hasattr(MLPClassifier(solver="lbfgs"), "partial_fit")
+    assert not hasattr(m, "loss_curve_")
+
+
+@pytest.mark.parametrize("Est", [MLPClassifier, MLPRegressor])
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_dtype_follows_the_input_and_can_be_forced(Est, solver):
+    X, y = load_digits("float64")
+    X, y = X[:200], y[:200]
+    kw = dict(hidden_layer_sizes=(8,), max_iter=5, solver=solver, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for data_dt, forced, expect in [(np.float64, None, np.float64),
+                                        (np.float32, None, np.float32),
+                                        (np.float64, "float32", np.float32),
+                                        (np.float32, "float64", np.float64)]:
+            m = Est(**kw, dtype=forced).fit(X.astype(data_dt), y)
+            assert all(c.dtype == expect for c in m.coefs_ + m.intercepts_)
+            out = m.predict_proba(X) if Est is MLPClassifier else m.predict(X)
+            assert out.dtype == expect
+
+
+def test_class_weight_is_sample_weight():
+    X, y = _data("multiclass", n=90)
+    kw = dict(hidden_layer_sizes=(6,), solver="lbfgs", max_iter=30, random_state=0)
+    counts = np.bincount(y)
+    balanced = len(y) / (3 * counts[y])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        a = MLPClassifier(**kw, class_weight="balanced").fit(X, y)
+        b = MLPClassifier(**kw).fit(X, y, sample_weight=balanced)
+        c = MLPClassifier(**kw, class_weight={0: 1.0, 1: 3.0}).fit(X, y)
+        d = MLPClassifier(**kw).fit(X, y, sample_weight=np.where(y == 1, 3.0, 1.0))
+    np.testing.assert_allclose(a.predict_proba(X), b.predict_proba(X), rtol=1e-10)
+    np.testing.assert_allclose(c.predict_proba(X), d.predict_proba(X), rtol=1e-10)
+    with pytest.raises(ValueError, match="class_weight"):
+        MLPClassifier(class_weight="heavy").fit(X, y)
+    with pytest.raises(ValueError, match="not in class_weight"):
+        MLPClassifier(class_weight={7: 2.0}).fit(X, y)
+
+
+def test_poisson_predictions_are_positive_and_loss_is_the_deviance():
+    X, y = _data("poisson", n=80)
+    m = MLPRegressor(hidden_layer_sizes=(4,), loss="poisson", solver="sgd", max_iter=2,
+                     learning_rate_init=1e-300, momentum=0, batch_size=80, alpha=0.0,
+                     random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        m.fit(X, y)
+    mu = m.predict(X)
+    assert np.all(mu > 0) and m.out_activation_ == "exp"
+    ylogy = np.where(y > 0, y * np.log(np.where(y > 0, y, 1) / mu), 0.0)
+    assert m.loss_curve_[-1] == pytest.approx(np.mean(ylogy - y + mu), rel=1e-9)
+    with pytest.raises(ValueError, match="poisson"):
+        MLPRegressor(loss="poisson").fit(X, -np.ones(80))
+
+
+def test_n_iter_no_change_inf_best_loss_none_and_divergence():
+    X, y = load_digits("float64")
+    X, y = X[:100], y[:100]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        m = MLPClassifier(hidden_layer_sizes=(8,), tol=1e9, max_iter=30, solver="sgd",
+                          n_iter_no_change=np.inf, random_state=0).fit(X, y)
+    assert m.n_iter_ == 30 and m._no_improvement_count == 29
+    es = MLPClassifier(hidden_layer_sizes=(8,), early_stopping=True, max_iter=5,
+                       random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        es.fit(X, y)
+    assert es.best_loss_ is None and len(es.validation_scores_) == es.n_iter_
+    # a diverging fit with early stopping records NaN scores and keeps the best weights
+    reg = MLPRegressor(hidden_layer_sizes=(20,), activation="identity", solver="sgd",
+                       learning_rate_init=1.0, max_iter=15, early_stopping=True,
+                       random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reg.fit(X, y.astype(float))
+    assert np.isnan(reg.validation_scores_[-1])
+    assert all(np.all(np.isfinite(c)) for c in reg.coefs_)
+    # without early stopping: scikit-learn's error
+    with pytest.raises(ValueError, match="Solver produced non-finite parameter weights"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            MLPRegressor(hidden_layer_sizes=(20,), activation="identity", solver="sgd",
+                         learning_rate_init=1.0, max_iter=15, random_state=0).fit(
+                X, y.astype(float))
+
+
+def test_invscaling_and_steps_follow_scikit_learn():
+    # the same initial network and full-batch SGD without shuffling: scikit-learn's steps
+    X, y = _data("regression1", n=50)
+    kw = dict(hidden_layer_sizes=(5,), activation="tanh", solver="sgd", momentum=0.0,
+              learning_rate="invscaling", learning_rate_init=0.05, power_t=0.3, batch_size=50,
+              shuffle=False, max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = MLPRegressor(**kw).fit(X, y)
+        theirs = SkRegressor(**kw).fit(X, y)
+    assert ours._optimizer.learning_rate == theirs._optimizer.learning_rate
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-10)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
