@@ -58,3 +58,28 @@ def test_grid_search_on_dask_equals_local_search(client):
                                   remote.cv_results_["mean_test_score"])
     assert local.best_params_ == remote.best_params_
     np.testing.assert_array_equal(local.predict(X), remote.predict(X))
+
+
+def test_fastbp_search_groups_run_on_dask_workers(client):
+    """fastbp's own GridSearchCV sends its ensemble groups to the workers; the results are
+    those of the search run here."""
+    from fastbp.datasets import load_digits
+    from fastbp.sklearn import GridSearchCV, MLPClassifier
+
+    X, y = load_digits("float32")
+    X, y = X[:300], y[:300]
+    grid = {"hidden_layer_sizes": [(8,), (16,)], "learning_rate_init": [1e-3, 3e-3]}
+    est = MLPClassifier(max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        local = GridSearchCV(est, grid, cv=2).fit(X, y)
+        dist.budget_dask_threads(client)
+        with distributed.get_task_stream(client) as stream:
+            with joblib.parallel_backend("dask"):
+                remote = GridSearchCV(est, grid, cv=2).fit(X, y)
+    np.testing.assert_array_equal(local.cv_results_["mean_test_score"],
+                                  remote.cv_results_["mean_test_score"])
+    assert local.best_params_ == remote.best_params_
+    ran = [t for t in stream.data if "run_group" in str(t.get("key", ""))
+           or "Batch" in str(t.get("key", ""))]
+    assert ran, [t.get("key") for t in stream.data]  # two architectures: two groups

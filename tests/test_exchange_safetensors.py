@@ -1,6 +1,7 @@
 """safetensors: model.save("m.safetensors") / fb.load restore everything the .npz checkpoint
 does; the tensors are the state_dict of to_torch()'s module; hostile files raise ValueError."""
 import json
+import os
 import struct
 
 import numpy as np
@@ -273,3 +274,11 @@ def test_input_dim_disagreeing_with_the_spec_is_refused_before_allocating(tmp_pa
     path = rewrite(tmp_path, None, lambda h: h["config"].update(input_dim=10**9))
     with pytest.raises(ValueError, match="input_dim"):
         fb.load(path)
+
+
+def test_bytes_and_pathlike_paths(tmp_path):
+    model = fb.MLP([2, 3], seed=3)
+    target = os.fsencode(tmp_path / "m.safetensors")
+    model.save(target)
+    np.testing.assert_array_equal(fb.load(target).parameters()[0], model.parameters()[0])
+    assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]

@@ -64,6 +64,12 @@ def gemm_naive_f64(A: NDArray[np.float64], B: NDArray[np.float64], C: NDArray[np
                    beta: float = 0.0) -> None: ...
 
 _F = TypeVar("_F", np.float32, np.float64)
+def gemm_info(isa: str = "") -> Dict[str, Any]:
+    """GEMM kernel of an ISA (default: the active one): tile, blocking, cache sizes used."""
+def gemm_blocking(isa: str, dtype: str, l1d: int, l2: int, l3: int) -> Dict[str, int]:
+    """The blocking an ISA's GEMM would derive for the given cache sizes in bytes."""
+def fma_peak(dtype: str, iters: int) -> float:
+    """Run the active ISA's FMA peak probe; returns the floating-point operations done."""
 def vecmath(name: str, x: NDArray[_F], isa: str = "") -> NDArray[_F]:
     """f(x) elementwise (exp, expm1, log1p, tanh, erf) with one ISA's vector math."""
 def activation(name: str, z: NDArray[_F], da: NDArray[_F],

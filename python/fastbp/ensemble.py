@@ -193,6 +193,11 @@ class Ensemble:
     def __len__(self) -> int:
         return len(self.models)
 
+    def __copy__(self) -> "Ensemble":
+        """``copy.copy`` is a deep copy: a shallow one would share the members' engines.
+        (``pickle`` and ``copy.deepcopy`` copy each member through the checkpoint format.)"""
+        return copy.deepcopy(self)
+
     def __repr__(self) -> str:
         return (f"Ensemble(n_models={self.n_models}, input_dim={self.input_dim}, "
                 f"output_dim={self.output_dim}, dtype={self.dtype}, backend={self.backend})")

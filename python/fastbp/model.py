@@ -265,7 +265,7 @@ class Sequential:
         A path ending in ``.safetensors`` is written as a safetensors file with PyTorch's
         state_dict names (:mod:`fastbp.io.safetensors`), any other as an ``.npz`` checkpoint
         (:mod:`fastbp.checkpoint`)."""
-        if os.fspath(path).endswith(".safetensors"):
+        if os.fsdecode(path).endswith(".safetensors"):
             from .io.safetensors import save as save_safetensors
 
             save_safetensors(self, path)

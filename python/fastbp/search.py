@@ -290,14 +290,26 @@ def run_group(estimator: Any, candidate_params: Sequence[dict], group: Sequence[
 
 
 def evaluate_candidates(estimator: Any, candidate_params: Sequence[dict], X: Any, y: Any,
-                        splits: Sequence[tuple], fit_kwargs: dict) -> list[dict]:
+                        splits: Sequence[tuple], fit_kwargs: dict,
+                        n_jobs: Any = None) -> list[dict]:
     """Every (candidate, fold) fit's result, in scikit-learn's order (candidates outer,
-    folds inner), the fits trained group by group (:func:`group_candidates`)."""
+    folds inner), the fits trained group by group (:func:`group_candidates`).
+
+    The groups are dispatched by joblib: one after the other in this process by default
+    (``n_jobs=None`` outside any ``joblib.parallel_backend``), to joblib's workers with
+    ``n_jobs``, and to the workers of a dask cluster inside
+    ``joblib.parallel_backend("dask")`` (``fastbp.distributed.budget_dask_threads`` budgets
+    their threads). The results do not depend on where the groups ran."""
+    from joblib import Parallel, delayed
+
     n_s = len(splits)
     out: list = [None] * (len(candidate_params) * n_s)
-    for group in group_candidates(estimator, candidate_params, n_s):
-        for (c, s), r in zip(group, run_group(estimator, candidate_params, group, X, y, splits,
-                                              fit_kwargs)):
+    groups = group_candidates(estimator, candidate_params, n_s)
+    results = Parallel(n_jobs=n_jobs)(
+        delayed(run_group)(estimator, candidate_params, group, X, y, splits, fit_kwargs)
+        for group in groups)
+    for group, res in zip(groups, results):
+        for (c, s), r in zip(group, res):
             out[c * n_s + s] = r
     return out
 
@@ -359,7 +371,7 @@ class _BatchedSearch:
         if self.verbose > 0:
             print(f"Fitting {self.n_splits_} folds for each of {len(candidates)} candidates,"
                   f" totalling {len(candidates) * self.n_splits_} fits")
-        out = evaluate_candidates(base, candidates, X, y, splits, fit_kwargs)
+        out = evaluate_candidates(base, candidates, X, y, splits, fit_kwargs, self.n_jobs)
         if len(out) < 1:
             raise ValueError("No fits were performed. Was the CV iterator empty? Were there "
                              "no candidates?")
@@ -403,7 +415,9 @@ class GridSearchCV(_BatchedSearch, _SkGrid):
     """scikit-learn's ``GridSearchCV`` (same parameters, attributes and results) whose fits
     of fastbp's MLP estimators train together, one native call per epoch for every
     candidate sharing an architecture across all folds (see :mod:`fastbp.search`).
-    ``n_jobs`` and ``pre_dispatch`` apply only to searches that cannot be batched."""
+    ``n_jobs`` spreads the groups over joblib's workers (a dask cluster's inside
+    ``joblib.parallel_backend("dask")``); ``pre_dispatch`` applies only to searches that
+    cannot be batched."""
 
     def _candidates(self) -> list[dict]:
         return list(ParameterGrid(self.param_grid))

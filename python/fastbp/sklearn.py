@@ -1178,9 +1178,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             raise ValueError(f"y has {Y.shape[1]} outputs, the model was fitted with "
                              f"{self.n_outputs_}")
         if loss == "poisson":
-            if np.any(Y < 0) or not np.any(Y > 0):
+            if np.any(Y < 0):
                 raise ValueError("Some value(s) of y are out of the valid range of the loss "
-                                 "'poisson': y must be >= 0 with a positive sum")
+                                 "'poisson': y must be >= 0")
             self._loss_name, self._out_activation = "poisson", "exp"
         else:
             self._loss_name, self._out_activation = "mse", "identity"

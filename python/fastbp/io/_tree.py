@@ -76,7 +76,7 @@ def atomic_write(path: Any, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically: a temporary file in the target's directory,
     flushed and fsynced, then renamed over ``path``. Nothing else is written; on failure the
     temporary file is removed and ``path`` is untouched."""
-    path = os.fspath(path)
+    path = os.fsdecode(path)
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".fastbp-", suffix=".tmp", dir=directory)
     try:

@@ -55,7 +55,7 @@ def _placeholder_data(src: Any, is_clf: bool, dtype: np.dtype) -> tuple:
     n_in = int(src.n_features_in_)
     if not is_clf:
         n_out = int(src.n_outputs_)
-        y = np.zeros((2, n_out)) if n_out > 1 else np.zeros(2)
+        y = np.ones((2, n_out)) if n_out > 1 else np.ones(2)  # valid for every loss
         return np.zeros((2, n_in), dtype=dtype), y
     if _is_multilabel(src):
         k = len(src.classes_)

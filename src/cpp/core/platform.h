@@ -49,4 +49,17 @@ const CpuFeatures& cpu_features();  // read once
 // Physical memory in bytes (0 if unknown), read once (sysconf is a system call).
 double physical_memory_bytes();
 
+// This process's id (changes in a forked child).
+int64_t process_id();
+
+// Registers prepare() to run in the forking thread before fork() and child() in the child
+// after it (pthread_atfork). false where there is no fork (Windows) or registration failed.
+bool on_fork(void (*prepare)(), void (*child)());
+
+// SIGINT chaining: while installed, a SIGINT runs `handler` (async-signal-safe code only),
+// then the handler installed before (e.g. Python's). uninstall_sigint_chain restores that
+// previous handler unless somebody replaced ours meanwhile. false where unsupported.
+bool install_sigint_chain(void (*handler)());
+void uninstall_sigint_chain();
+
 }  // namespace fastbp

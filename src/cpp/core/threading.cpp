@@ -6,10 +6,7 @@
 #include <string>
 #include <thread>
 
-#if defined(__unix__) || defined(__APPLE__)
-#include <pthread.h>
-#define FASTBP_HAVE_PTHREAD_ATFORK 1
-#endif
+#include "core/platform.h"
 
 #ifdef FASTBP_HAVE_OPENMP
 #include <omp.h>
@@ -77,7 +74,7 @@ const char* openmp_runtime() {
 #endif
 }
 
-#if defined(FASTBP_HAVE_OPENMP) && defined(FASTBP_HAVE_PTHREAD_ATFORK)
+#ifdef FASTBP_HAVE_OPENMP
 namespace {
 
 // Written in the parent by the prepare handler, read by the child handler (the child's
@@ -95,9 +92,7 @@ void child_after_fork() {
   if (!g_pool_paused.load()) g_fork_serial.store(true);
 }
 
-const bool g_fork_handlers = [] {
-  return pthread_atfork(prepare_fork, nullptr, child_after_fork) == 0;
-}();
+const bool g_fork_handlers = on_fork(prepare_fork, child_after_fork);
 
 }  // namespace
 #endif

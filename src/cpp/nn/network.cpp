@@ -5,10 +5,20 @@
 #include <stdexcept>
 #include <utility>
 
+#include "core/platform.h"
 #include "core/rng.h"
 #include "nn/layer_table.h"
 
 namespace fastbp {
+
+namespace {
+// Marks a network busy (with this process's id) for the duration of a compute method.
+struct BusyMark {
+  std::atomic<int64_t>& pid;
+  explicit BusyMark(std::atomic<int64_t>& p) : pid(p) { pid.store(process_id()); }
+  ~BusyMark() { pid.store(0); }
+};
+}  // namespace
 
 template <typename T>
 Network<T>::Network(const std::vector<LayerSpec>& spec, uint64_t seed)
@@ -41,6 +51,16 @@ void Network<T>::reserve(int64_t n) {
 }
 
 template <typename T>
+std::mutex& Network<T>::mutex() {
+  const int64_t busy = busy_pid_.load();
+  if (busy != 0 && busy != process_id())
+    throw std::runtime_error(
+        "this model was in use by another thread when the process forked: its state in the "
+        "child is undefined (use a fresh or a loaded model in the child)");
+  return mu_;
+}
+
+template <typename T>
 int64_t Network<T>::predict_budget_rows() const {
   const int64_t per_row = std::max<int64_t>(1, row_elems) * int64_t(sizeof(T));
   return std::max(kPredictMinRows, kPredictWorkspaceBytes / per_row);
@@ -48,6 +68,7 @@ int64_t Network<T>::predict_budget_rows() const {
 
 template <typename T>
 void Network<T>::predict(const T* x, T* out, int64_t n) {
+  BusyMark busy(busy_pid_);
   // Inference rows are independent: bounded chunks give the rows of one big call, with a
   // workspace that does not grow with n.
   const int64_t chunk = std::max(reserved_, predict_budget_rows());
@@ -115,12 +136,14 @@ void Network<T>::update() {
 template <typename T>
 double Network<T>::loss_and_gradients(const T* x, const Target<T>& t, int64_t n,
                                       const LossArgs& loss, const PenaltyArgs& pen, bool probe) {
+  BusyMark busy(busy_pid_);
   return forward_backward(x, t, n, loss, pen, CsrRows{}, probe);
 }
 
 template <typename T>
 double Network<T>::train_step(const T* x, const Target<T>& t, int64_t n, const LossArgs& loss,
                               const PenaltyArgs& pen) {
+  BusyMark busy(busy_pid_);
   const double v = forward_backward(x, t, n, loss, pen);
   update();
   return v;
@@ -130,6 +153,7 @@ template <typename T>
 double Network<T>::fit_epoch(const T* X, const Target<T>& t, int64_t N, int64_t batch_size,
                              bool shuffle, const double* lrs, const LossArgs& loss,
                              const PenaltyArgs& pen, const std::atomic<bool>* stop) {
+  BusyMark busy(busy_pid_);
   if (batch_size < 1) throw std::invalid_argument("batch_size must be >= 1");
   if (batch_size > N) batch_size = N;
   // (batch_size == 1 too: then every mini-batch holds 1 sample -- found by tests/test_fuzz.py:

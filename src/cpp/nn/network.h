@@ -38,7 +38,10 @@ class Network {
   std::vector<T>& arena() { return params_; }
   std::vector<T>& grad_arena() { return grads_; }
   std::vector<T>& buffer_arena() { return buffers_; }
-  std::mutex& mutex() { return mu_; }
+  // The lock of every public method. In a forked child, a network that a thread of the parent
+  // was computing with at fork time (its lock held by a thread that does not exist here, its
+  // state mid-step) throws std::runtime_error instead of deadlocking.
+  std::mutex& mutex();
 
   // Inference: out (n x out_dim), in chunks of max(rows training reserved,
   // predict_budget_rows()) rows: the workspace does not grow with n.
@@ -125,6 +128,7 @@ class Network {
   OptState<T> opt_state_;
   uint64_t seed_ = 0, step_counter_ = 0, epoch_counter_ = 0;
   std::mutex mu_;
+  std::atomic<int64_t> busy_pid_{0};  // process whose thread runs a compute method, 0: none
 };
 
 }  // namespace fastbp
