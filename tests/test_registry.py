@@ -6,6 +6,7 @@ import inspect
 import numpy as np
 import pytest
 import torch
+
 from fastbp import _core
 from fastbp.reference import activations as ref_act
 from fastbp.reference import losses as ref_losses

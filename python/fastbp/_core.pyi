@@ -125,6 +125,17 @@ class _Network(Generic[_F]):
                   sample_weight: Optional[NDArray[_F]] = None, batch_size: int = 32,
                   shuffle: bool = True, lrs: Optional[NDArray[np.float64]] = None,
                   check_finite: Optional[bool] = None) -> float: ...
+    def check_batch(self, X: NDArray[_F], y: _Target, loss: str,
+                    loss_params: Optional[Dict[str, Any]] = None,
+                    sample_weight: Optional[NDArray[_F]] = None,
+                    check_finite: Optional[bool] = None) -> None:
+        """Check a batch as train_step would, without computing anything."""
+    def loss_value(self, outputs: NDArray[_F], y: _Target, loss: str,
+                   loss_params: Optional[Dict[str, Any]] = None,
+                   sample_weight: Optional[NDArray[_F]] = None) -> float:
+        """The loss (no penalties) of given outputs against y."""
+    def permutation(self, n: int) -> NDArray[np.int64]:
+        """The row order the next shuffled fit_epoch over n rows uses."""
     # Sparse (CSR) input rows for a network whose first layer is dense: scipy.sparse's
     # data, indices, indptr; the gradient of loss_and_gradients_csr is flat (arena layout).
     def predict_csr(self, data: NDArray[Any], indices: NDArray[Any], indptr: NDArray[Any],
@@ -145,15 +156,7 @@ class _Network(Generic[_F]):
     def optimizer_name(self) -> str: ...
     def optimizer_state(self) -> Dict[str, Any]:
         """``{"step": int, "<state name>": 1-D array over the arena, ...}``."""
-    def set_optimizer_state(self, arg0: Dict[str, Any], /) -> None: ...
-    def check_batch(self, X: NDArray[_F], y: _Target, loss: str,
-                    loss_params: Optional[Dict[str, Any]] = None,
-                    sample_weight: Optional[NDArray[_F]] = None,
-                    check_finite: Optional[bool] = None) -> None: ...
-    def loss_value(self, outputs: NDArray[_F], y: _Target, loss: str,
-                   loss_params: Optional[Dict[str, Any]] = None,
-                   sample_weight: Optional[NDArray[_F]] = None) -> float: ...
-    def permutation(self, n: int) -> NDArray[np.int64]: ...
+    def set_optimizer_state(self, state: Dict[str, Any]) -> None: ...
     def rng_state(self) -> Tuple[int, int, int]:
         """(seed, step_counter, epoch_counter)."""
     def set_rng_state(self, seed: int, step: int, epoch: int) -> None: ...

@@ -5,7 +5,8 @@
 // from crashing the process: exact dtypes and shapes, labels and row indices in range.
 //
 // Locking: every member's mutex is taken, in address order (two concurrent calls over
-// overlapping members cannot deadlock), after the GIL is released (see bind_nn.cpp's rule).
+// overlapping members cannot deadlock), after the GIL is released (see the locking rule in
+// network_calls.h).
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -57,7 +58,7 @@ SharedData<T> shared_data(const py::handle& Xo, const py::handle& yo, const py::
     throw std::invalid_argument("X must have shape (n >= 1, " + std::to_string(d) + ")");
   s.X = static_cast<const T*>(X.data());
   keep.push_back(X);
-  if (kind == LossKind::softmax_ce && py::isinstance<py::array>(yo) &&
+  if (loss_info(kind).labels && py::isinstance<py::array>(yo) &&
       py::array(py::reinterpret_borrow<py::array>(yo)).ndim() == 1) {
     py::array y = exact<int64_t>(yo, "y" + at, 1);
     if (y.shape(0) != s.N) throw std::invalid_argument("y must have one label per row of X");

@@ -1,9 +1,12 @@
 #include "bindings/convert.h"
 
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
 
+#include "bindings/spec_parse.h"
+#include "core/finite.h"
 #include "core/platform.h"
 
 namespace fastbp {
@@ -135,5 +138,182 @@ py::array as_array(const py::handle& obj, const char* name, const py::dtype& dt,
   if (!(out.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_)) out = out.attr("copy")();
   return out;
 }
+
+// ---------------------------------------------------------------------------------------
+// Engine arguments
+
+namespace {
+std::atomic<bool> g_check_finite{true};
+
+void check_labels(const py::array& y0, int64_t n, int64_t k, LossKind kind) {
+  const char yk = y0.dtype().kind();
+  if (yk != 'i' && yk != 'u')
+    throw py::type_error(std::string("y: class labels for ") + loss_name(kind) +
+                         " must be integers, got dtype " + std::string(py::str(y0.dtype())) +
+                         " (pass probabilities as an (n, classes) array)");
+  if (y0.shape(0) != n)
+    throw std::invalid_argument("y has " + std::to_string(y0.shape(0)) + " labels but X has " +
+                                std::to_string(n) + " rows");
+  if (yk == 'u' && y0.dtype().itemsize() == 8) {
+    // uint64 labels above 2**63 would wrap to negative numbers in int64: check first.
+    py::object mx = y0.attr("max")();
+    if (mx.cast<uint64_t>() >= uint64_t(k))
+      throw std::invalid_argument("y: label " + std::string(py::str(mx)) +
+                                  " is out of range [0, " + std::to_string(k) + ")");
+  }
+}
+
+template <typename T>
+void check_values(CheckedTarget<T>& ct, const py::array& y0, int64_t n, int64_t k) {
+  const char yk = y0.dtype().kind();
+  if (yk != 'i' && yk != 'u' && yk != 'f')
+    throw py::type_error(std::string("y must hold real numbers, got dtype ") +
+                         std::string(py::str(y0.dtype())));
+  ct.y = as_array(y0, "y", py::dtype::of<T>(), "iuf");
+  const bool ok = (ct.y.ndim() == 2 && ct.y.shape(0) == n && ct.y.shape(1) == k) ||
+                  (ct.y.ndim() == 1 && k == 1 && ct.y.shape(0) == n);
+  if (!ok)
+    throw std::invalid_argument("y must have shape (" + std::to_string(n) + ", " +
+                                std::to_string(k) + "), got " + shape_str(ct.y));
+  ct.t.values = static_cast<const T*>(ct.y.data());
+  // Targets are always checked: a NaN target has no meaning for any loss.
+  if (!all_finite(ct.t.values, n * k)) throw std::invalid_argument("y contains NaN or Inf");
+}
+
+template <typename T>
+void check_weights(CheckedTarget<T>& ct, const py::handle& sw, int64_t n) {
+  ct.w = as_array(sw, "sample_weight", py::dtype::of<T>(), "iuf");
+  if (ct.w.ndim() != 1 || ct.w.shape(0) != n)
+    throw std::invalid_argument("sample_weight must have shape (" + std::to_string(n) +
+                                ",), got " + shape_str(ct.w));
+  const T* wp = static_cast<const T*>(ct.w.data());
+  double s = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    if (!std::isfinite(wp[i]) || wp[i] < T(0))
+      throw std::invalid_argument("sample_weight must be finite and >= 0");
+    s += double(wp[i]);
+  }
+  if (!(s > 0.0)) throw std::invalid_argument("sample_weight must have a positive sum");
+  ct.t.weight = wp;
+}
+}  // namespace
+
+void set_check_finite_default(bool on) { g_check_finite.store(on); }
+bool check_finite_default() { return g_check_finite.load(); }
+bool resolve_check_finite(const py::object& o) {
+  if (o.is_none()) return check_finite_default();
+  return o.cast<bool>();
+}
+
+template <typename T>
+py::array check_x(const py::handle& Xo, int64_t in_dim, const char* name, bool check_finite) {
+  py::array X = as_array(Xo, name, py::dtype::of<T>(), "biuf");
+  if (X.ndim() != 2 || X.shape(1) != in_dim)
+    throw std::invalid_argument(std::string(name) + " must have shape (n, " +
+                                std::to_string(in_dim) + "), got " + shape_str(X));
+  if (X.shape(0) < 1) throw std::invalid_argument(std::string(name) + " is empty (0 rows)");
+  if (check_finite) {
+    const T* p = static_cast<const T*>(X.data());
+    if (!all_finite(p, X.shape(0) * X.shape(1)))
+      throw std::invalid_argument(std::string(name) +
+                                  " contains NaN or Inf (after conversion to " +
+                                  dtype_name<T>() +
+                                  "); fastbp.set_check_finite(False) skips this check");
+  }
+  return X;
+}
+
+template <typename T>
+CheckedTarget<T> check_target(const py::handle& yo, const py::handle& sw, int64_t n, int64_t k,
+                              LossKind kind) {
+  CheckedTarget<T> ct;
+  py::array y0 = to_ndarray(yo, "y");  // dtype decided below
+  if (loss_info(kind).labels && y0.ndim() == 1) {
+    check_labels(y0, n, k, kind);
+    ct.y = as_array(y0, "y", py::dtype::of<int64_t>(), "iu");
+    const int64_t* l = static_cast<const int64_t*>(ct.y.data());
+    for (int64_t i = 0; i < n; ++i)
+      if (l[i] < 0 || l[i] >= k)
+        throw std::invalid_argument("y: label " + std::to_string(l[i]) + " at row " +
+                                    std::to_string(i) + " is out of range [0, " +
+                                    std::to_string(k) + ")");
+    ct.t.labels = l;
+  } else {
+    check_values(ct, y0, n, k);
+  }
+  if (!sw.is_none()) check_weights(ct, sw, n);
+  return ct;
+}
+
+template <typename T>
+CheckedBatch<T> check_batch(int64_t in_dim, int64_t out_dim, const py::object& Xo,
+                            const py::object& yo, const std::string& loss,
+                            const py::object& loss_params, const py::object& sample_weight,
+                            const py::object& cf) {
+  CheckedBatch<T> b;
+  b.la = parse_loss(loss, as_dict(loss_params, "loss_params"), b.pen);
+  b.X = check_x<T>(Xo, in_dim, "X", resolve_check_finite(cf));
+  b.rows = b.X.shape(0);
+  b.ct = check_target<T>(yo, sample_weight, b.rows, out_dim, b.la.kind);
+  b.x = static_cast<const T*>(b.X.data());
+  return b;
+}
+
+void check_batch_memory(int64_t rows, int64_t row_elems, size_t elem_size) {
+  const double bytes = double(rows) * double(row_elems) * double(elem_size);
+  check_memory(bytes, "a batch of " + std::to_string(rows) + " rows");
+}
+
+template <typename T>
+py::array_t<T> view(std::vector<T>& v, int64_t offset, const std::vector<int64_t>& shape,
+                    py::handle base) {
+  std::vector<py::ssize_t> sh(shape.begin(), shape.end());
+  std::vector<py::ssize_t> st(shape.size());
+  py::ssize_t stride = sizeof(T);
+  for (size_t i = shape.size(); i-- > 0;) {
+    st[i] = stride;
+    stride *= shape[i];
+  }
+  return py::array_t<T>(sh, st, v.data() + offset, base);
+}
+
+template <typename T>
+py::list views(std::vector<T>& arena, const std::vector<ParamInfo>& info, py::handle base) {
+  py::list out;
+  int64_t off = 0;
+  for (const auto& p : info) {
+    out.append(view(arena, off, p.shape, base));
+    off += p.size();
+  }
+  return out;
+}
+
+template <typename T>
+py::list new_arrays(const std::vector<ParamInfo>& info, std::vector<T*>& data) {
+  py::list out;
+  data.clear();
+  for (const auto& p : info) {
+    py::array_t<T> a(std::vector<py::ssize_t>(p.shape.begin(), p.shape.end()));
+    data.push_back(a.mutable_data());
+    out.append(a);
+  }
+  return out;
+}
+
+#define FASTBP_INST(T)                                                                       \
+  template py::array check_x<T>(const py::handle&, int64_t, const char*, bool);              \
+  template CheckedTarget<T> check_target<T>(const py::handle&, const py::handle&, int64_t,   \
+                                            int64_t, LossKind);                              \
+  template CheckedBatch<T> check_batch<T>(int64_t, int64_t, const py::object&,               \
+                                          const py::object&, const std::string&,             \
+                                          const py::object&, const py::object&,              \
+                                          const py::object&);                                \
+  template py::array_t<T> view<T>(std::vector<T>&, int64_t, const std::vector<int64_t>&,     \
+                                  py::handle);                                               \
+  template py::list views<T>(std::vector<T>&, const std::vector<ParamInfo>&, py::handle);    \
+  template py::list new_arrays<T>(const std::vector<ParamInfo>&, std::vector<T*>&);
+FASTBP_INST(float)
+FASTBP_INST(double)
+#undef FASTBP_INST
 
 }  // namespace fastbp

@@ -1,10 +1,11 @@
 #include "core/cpu.h"
 
-#include "core/names.h"
-
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
+
+#include "core/names.h"
+#include "core/platform.h"
 
 namespace fastbp {
 
@@ -16,13 +17,15 @@ bool cpu_supports(Isa isa) {
   switch (isa) {
     case Isa::generic:
       return true;
-#if defined(FASTBP_HAVE_X86_KERNELS) && (defined(__GNUC__) || defined(__clang__))
-    case Isa::avx2:
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    case Isa::avx512:
-      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-             __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-             __builtin_cpu_supports("fma");
+#if defined(FASTBP_HAVE_X86_KERNELS)
+    case Isa::avx2: {
+      const CpuFeatures& f = cpu_features();
+      return f.avx2 && f.fma;
+    }
+    case Isa::avx512: {
+      const CpuFeatures& f = cpu_features();
+      return f.avx512f && f.avx512dq && f.avx512bw && f.avx512vl && f.fma;
+    }
 #endif
     default:
       return false;

@@ -13,9 +13,55 @@
 #define FASTBP_POSIX 1
 #endif
 
+#if defined(_MSC_VER) && !defined(__clang__) && (defined(_M_X64) || defined(_M_IX86))
+#include <immintrin.h>
+#include <intrin.h>
+#define FASTBP_MSVC_X86 1
+#endif
+
 namespace fastbp {
 
 namespace {
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+// GCC / Clang: the compiler's runtime checks CPUID and the OS's XCR0 state.
+CpuFeatures read_cpu_features() {
+  __builtin_cpu_init();
+  CpuFeatures f;
+  f.avx2 = __builtin_cpu_supports("avx2");
+  f.fma = __builtin_cpu_supports("fma");
+  f.avx512f = __builtin_cpu_supports("avx512f");
+  f.avx512dq = __builtin_cpu_supports("avx512dq");
+  f.avx512bw = __builtin_cpu_supports("avx512bw");
+  f.avx512vl = __builtin_cpu_supports("avx512vl");
+  return f;
+}
+#elif defined(FASTBP_MSVC_X86)
+// MSVC: CPUID leaves 1 and 7, and XGETBV for the register state the OS saves (XCR0 bits
+// 1-2: SSE/AVX, bits 5-7: AVX-512 opmask and upper registers).
+CpuFeatures read_cpu_features() {
+  CpuFeatures f;
+  int r1[4] = {0}, r7[4] = {0};
+  __cpuid(r1, 0);
+  const int max_leaf = r1[0];
+  __cpuid(r1, 1);
+  if (max_leaf >= 7) __cpuidex(r7, 7, 0);
+  const bool osxsave = (r1[2] >> 27) & 1;
+  const unsigned long long xcr0 = osxsave ? _xgetbv(0) : 0;
+  const bool os_avx = (xcr0 & 0x6) == 0x6;
+  const bool os_avx512 = os_avx && (xcr0 & 0xE0) == 0xE0;
+  f.fma = os_avx && ((r1[2] >> 12) & 1);
+  f.avx2 = os_avx && ((r7[1] >> 5) & 1);
+  f.avx512f = os_avx512 && ((r7[1] >> 16) & 1);
+  f.avx512dq = os_avx512 && ((r7[1] >> 17) & 1);
+  f.avx512bw = os_avx512 && ((r7[1] >> 30) & 1);
+  f.avx512vl = os_avx512 && ((r7[1] >> 31) & 1);
+  return f;
+}
+#else
+// Other architectures: no x86 features.
+CpuFeatures read_cpu_features() { return CpuFeatures{}; }
+#endif
 double read_physical_memory() {
 #if defined(_WIN32)
   MEMORYSTATUSEX st;
@@ -29,6 +75,11 @@ double read_physical_memory() {
 #endif
 }
 }  // namespace
+
+const CpuFeatures& cpu_features() {
+  static const CpuFeatures f = read_cpu_features();
+  return f;
+}
 
 double physical_memory_bytes() {
   static const double bytes = read_physical_memory();

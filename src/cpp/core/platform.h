@@ -38,6 +38,14 @@ inline bool add_overflow(int64_t a, int64_t b, int64_t* r) {
 #endif
 }
 
+// x86 CPU features the kernel sets need, as the CPU and the OS report them (the OS must save
+// the AVX / AVX-512 register state). All false on other architectures.
+struct CpuFeatures {
+  bool avx2 = false, fma = false;
+  bool avx512f = false, avx512dq = false, avx512bw = false, avx512vl = false;
+};
+const CpuFeatures& cpu_features();  // read once
+
 // Physical memory in bytes (0 if unknown), read once (sysconf is a system call).
 double physical_memory_bytes();
 

@@ -1,6 +1,6 @@
 #include "kernels/optimizers.h"
 
-#include "core/cpu.h"
+#include "core/kernel_set.h"
 #include "core/threading.h"
 
 #ifdef FASTBP_HAVE_OPENMP
@@ -56,35 +56,12 @@ double clip_gradients(T* g, int64_t count, const OptConfig& c) {
   return norm;
 }
 
-namespace generic {
-template <typename T>
-void opt_step_kernel(T*, T*, int64_t, const OptConfig&, const OptSlots<T>&, int64_t);
-}
-#if defined(FASTBP_HAVE_X86_KERNELS)
-namespace avx2 {
-template <typename T>
-void opt_step_kernel(T*, T*, int64_t, const OptConfig&, const OptSlots<T>&, int64_t);
-}
-namespace avx512 {
-template <typename T>
-void opt_step_kernel(T*, T*, int64_t, const OptConfig&, const OptSlots<T>&, int64_t);
-}
-#endif
-
 // One flat pass over the arena, with the widest vectors the active ISA allows; large arenas
 // are split into contiguous ranges over the threads (elementwise: the result is the same for
 // any thread count).
 template <typename T>
 void opt_step(T* p, T* g, int64_t n, const OptConfig& c, OptState<T>& st) {
-  using Kernel = void (*)(T*, T*, int64_t, const OptConfig&, const OptSlots<T>&, int64_t);
-  Kernel kernel = &generic::opt_step_kernel<T>;
-#if defined(FASTBP_HAVE_X86_KERNELS)
-  switch (active_isa()) {
-    case Isa::avx512: kernel = &avx512::opt_step_kernel<T>; break;
-    case Isa::avx2: kernel = &avx2::opt_step_kernel<T>; break;
-    default: break;
-  }
-#endif
+  const OptStepFn<T> kernel = kernels().slots<T>().opt_step[static_cast<int>(c.kind)];
   st.step += 1;
   const int64_t step = st.step;
   const OptSlots<T> slots = st.pointers();

@@ -120,6 +120,7 @@ inline constexpr HyperDef kClipHypers[] = {
 }  // namespace opt_table
 using opt_table::kClipHypers;
 using opt_table::kOptimizers;
+inline constexpr int kNumOptKinds = int(sizeof(kOptimizers) / sizeof(kOptimizers[0]));
 
 inline const OptInfo& opt_info(OptKind kind) { return kOptimizers[static_cast<int>(kind)]; }
 

@@ -1,10 +1,4 @@
-// Optimizer update loops compiled for AVX2 (see optimizers_impl.h); called only when
-// active_isa() says the CPU has it.
+// Optimizer update loops compiled for AVX2 (see optimizers_impl.h); in the avx2 kernel set,
+// selected only when the CPU has AVX2 and FMA (core/cpu.h).
 #define FASTBP_OPT_NS avx2
 #include "kernels/optimizers_impl.h"
-
-namespace fastbp {
-namespace avx2 {
-FASTBP_OPT_INSTANTIATE
-}  // namespace avx2
-}  // namespace fastbp

@@ -1,16 +1,16 @@
 // Network: owns every buffer of a model (flat parameter / gradient / buffer arenas, the
 // optimizer state, workspaces) and runs predict, loss_and_gradients, train_step and whole
 // epochs natively. No allocation per step after the first step at a given batch size.
-// Every public method takes the network's mutex: calls from several threads are serialised.
+// Not thread-safe by itself: callers serialise calls with mutex() (the bindings take it around
+// every call, bindings/network_calls.h).
 #pragma once
 #include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <vector>
 
-#include "kernels/losses.h"
-#include "kernels/optimizers.h"
 #include "nn/layer.h"
+#include "nn/registry.h"
 
 namespace fastbp {
 

@@ -1,0 +1,60 @@
+// The kernels of one instruction set in named slots (the idea of BLIS's context,
+// config/haswell/bli_cntx_init_haswell.c): each ISA's set is filled once, by its init
+// function in kernel_set.cpp (the generic kernels first, then every slot the wider ISA
+// implements overwritten), and callers read the slots of the active ISA through kernels().
+// Nothing outside kernel_set.cpp switches on the ISA.
+//
+// Adding a kernel family: a slot here, a register_<family>_kernels(KernelSet&) function per
+// ISA next to the kernels (declared below), one call in each init function of kernel_set.cpp.
+#pragma once
+#include <cstdint>
+
+#include "core/cpu.h"
+#include "kernels/optimizers.h"
+
+namespace fastbp {
+
+// One optimizer's update loop over a range of the arena (kernels/optimizers_impl.h):
+// p, g and the state pointers cover the same n elements; `step` counts this update (1 first).
+template <typename T>
+using OptStepFn = void (*)(T* p, T* g, int64_t n, const OptConfig& c, const OptSlots<T>& st,
+                           int64_t step);
+
+template <typename T>
+struct KernelSlots {
+  // Optimizer update loops, indexed by OptKind.
+  OptStepFn<T> opt_step[kNumOptKinds] = {};
+  // GEMM micro-kernels and blocking: the GEMM driver (kernels/gemm/) keeps its own per-ISA
+  // lookup (gemm_kernel_for); its slot and register_gemm_kernels belong here when it moves.
+};
+
+struct KernelSet {
+  Isa isa = Isa::generic;
+  KernelSlots<float> f32;
+  KernelSlots<double> f64;
+  template <typename T>
+  const KernelSlots<T>& slots() const {
+    if constexpr (sizeof(T) == sizeof(float)) return f32;
+    else return f64;
+  }
+};
+
+// The set of `isa` (built once, on first use, for every ISA of this build).
+const KernelSet& kernel_set(Isa isa);
+// The set of the active ISA (core/cpu.h active_isa()).
+inline const KernelSet& kernels() { return kernel_set(active_isa()); }
+
+// Registration functions, one per kernel family and ISA, defined next to the kernels.
+namespace generic {
+void register_optimizer_kernels(KernelSet& set);
+}
+#if defined(FASTBP_HAVE_X86_KERNELS)
+namespace avx2 {
+void register_optimizer_kernels(KernelSet& set);
+}
+namespace avx512 {
+void register_optimizer_kernels(KernelSet& set);
+}
+#endif
+
+}  // namespace fastbp
