@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 import fastbp as fb
-from fastbp.callbacks import (Callback, EarlyStopping, ModelCheckpoint, ProgressBar,
-                              TerminateOnNaN)
+from fastbp.callbacks import Callback, EarlyStopping, ModelCheckpoint, ProgressBar, TerminateOnNaN
 from fastbp.datasets import load_digits
 
 CE = "softmax_cross_entropy"
@@ -406,7 +405,8 @@ def test_evaluate_matches_fit_logs(digits):
 
 def test_steps_per_callback_property(digits):
     pytest.importorskip("hypothesis")
-    from hypothesis import given, settings, strategies as st
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
 
     X, y = digits
 

@@ -7,9 +7,9 @@ longest reduction (stated in conftest.tol).
 """
 import numpy as np
 import pytest
+from conftest import tol
 
 import fastbp as fb
-from conftest import tol
 
 ACTS = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "silu", "softplus",
         "mish", "hardswish"]
@@ -52,7 +52,9 @@ def close(a, b, dtype, k=1, scale=1.0):
 @pytest.mark.parametrize("width", [1, 3, 65])
 def test_mlp_predict_grads_sgd(isa, dtype, n, width):
     d, k = 5, 3
-    layers = lambda: [fb.Dense(width, "tanh"), fb.Dense(width, "relu"), fb.Dense(k)]
+    def layers():
+        return [fb.Dense(width, "tanh"), fb.Dense(width, "relu"), fb.Dense(k)]
+
     nat, ref = pair(layers, d, dtype)
     X, y = data(n, d, k, "softmax_cross_entropy", dtype)
     close(nat.predict(X), ref.predict(X), dtype, width)

@@ -241,7 +241,8 @@ def test_sgd_momentum_first_step_and_restored_state():
     eng.set_rng_state(0, 0, 0)
     eng.train_step(X, y, "softmax_cross_entropy")
     flat = np.concatenate([x.ravel() for x in g])
-    np.testing.assert_allclose(eng.optimizer_state()["momentum_buffer"], flat, rtol=1e-15)  # no dampening on step 1
+    # no dampening on step 1
+    np.testing.assert_allclose(eng.optimizer_state()["momentum_buffer"], flat, rtol=1e-15)
 
 
 def test_set_lr_and_clipping_hyper():

@@ -15,7 +15,8 @@ torch.set_num_threads(1)  # tiny tensors: threads only add overhead (and content
 
 from fastbp import _core  # noqa: E402
 from fastbp.layers import init_parameters  # noqa: E402
-from fastbp.reference import Engine as ReferenceEngine, rng  # noqa: E402
+from fastbp.reference import Engine as ReferenceEngine  # noqa: E402
+from fastbp.reference import rng  # noqa: E402
 from fastbp.reference.engine import normalize_spec  # noqa: E402
 
 
@@ -298,7 +299,8 @@ def test_layernorm():
 
 def test_dropout_and_residual():
     X, y = data(loss="softmax_cross_entropy")
-    block = [dense(6, 6, "gelu"), {"type": "dropout", "dim": 6, "rate": 0.25}, {"type": "layernorm", "dim": 6}]
+    block = [dense(6, 6, "gelu"), {"type": "dropout", "dim": 6, "rate": 0.25},
+             {"type": "layernorm", "dim": 6}]
     spec = [dense(5, 6, "relu"), {"type": "dropout", "dim": 6, "rate": 0.5},
             {"type": "residual", "dim": 6, "layers": block}, dense(6, 3)]
     eng = jittered_engine(spec)

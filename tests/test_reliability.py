@@ -402,7 +402,7 @@ def test_set_optimizer_state_hostile(backend):
         ("complex", {**good, "exp_avg": np.zeros(n, complex)}, TypeError),
         ("strings", {**good, "exp_avg": np.array(["a"] * n)}, TypeError),
     ]
-    for name, state, exc in cases:
+    for _name, state, exc in cases:
         with pytest.raises(exc):
             eng.set_optimizer_state(state)
         assert_unchanged(m, snap)

@@ -3,16 +3,15 @@
 A C++/OpenMP engine behind a small Python API, checked against a pure-NumPy reference
 (``backend="reference"``).
 """
-from ._version import __version__
+from . import callbacks, metrics, optim, registry, schedules
 from ._runtime import get_isa, get_num_threads, info, set_isa, set_num_threads
-from . import optim
-from .layers import Activation, BatchNorm, Dense, Dropout, LayerNorm, Residual
-from .model import MLP, Sequential, get_check_finite, load, set_check_finite
-from .training import History
-from . import callbacks, metrics, registry, schedules
+from ._version import __version__
 from .ensemble import Ensemble, load_ensemble
 from .io import from_sklearn, from_torch
+from .layers import Activation, BatchNorm, Dense, Dropout, LayerNorm, Residual
+from .model import MLP, Sequential, get_check_finite, load, set_check_finite
 from .plotting import plot_history
+from .training import History
 
 __all__ = [
     "__version__", "MLP", "Sequential", "Dense", "Activation", "Dropout", "BatchNorm",

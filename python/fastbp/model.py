@@ -13,7 +13,8 @@ from ._data import as_model_array, as_target, check_loss_kwargs
 from .layers import Dense, Layer, build_spec, from_spec, init_parameters
 from .registry import loss_takes_labels, resolve_loss
 
-__all__ = ["Sequential", "MLP", "from_config", "load", "to_bytes", "from_bytes", "set_check_finite", "get_check_finite"]
+__all__ = ["Sequential", "MLP", "from_config", "load", "to_bytes", "from_bytes", "set_check_finite",
+           "get_check_finite"]
 
 _DTYPES = {"float32": np.float32, "float64": np.float64}
 

@@ -15,7 +15,8 @@ backward includes the input gradient ``dX = dZ·Wᵀ`` a layer inside a network 
 engine skips it for the first layer). Hidden layers are timed with the ``mse`` loss against
 random targets (a cheap elementwise pass), the output layer with the network's loss. Each
 time is the best (minimum) of ``repeats`` measurements, each a loop calibrated to last about a
-millisecond (the minimum is reported: load on the machine only adds time); the whole network's ``train_step`` is timed the same way.
+millisecond (the minimum is reported: load on the machine only adds time); the whole
+network's ``train_step`` is timed the same way.
 
 GFLOP/s counts the matrix products only: forward ``2·B·in·out``, backward ``2·B·in·out``
 for ``dW`` plus ``2·B·in·out`` for ``dX`` (layers after the first). The largest absolute
@@ -224,8 +225,8 @@ def _profile_step(sizes: List[int], loss: str, rng: np.random.Generator,
     for b in backends:
         m = fb.MLP(sizes, activation=activation, dtype=dtype, seed=seed, backend=b)
         opt = optim.get(optimizer)
-        network["step"][b] = _timeit(lambda: m.train_step(X, y, loss=loss, optimizer=opt),
-                                     repeats)
+        network["step"][b] = _timeit(
+            lambda m=m, opt=opt: m.train_step(X, y, loss=loss, optimizer=opt), repeats)
     total = 2.0 * batch * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
     network["flops"] = 3.0 * total - 2.0 * batch * sizes[0] * sizes[1]
     for name in (c.strip().lower() for c in compare):

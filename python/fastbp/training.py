@@ -28,9 +28,9 @@ import numpy as np
 
 from . import callbacks as _cb
 from . import schedules as _sched
+from ._data import check_loss_kwargs
 from .layers import spec_has
 from .metrics import METRICS, check_metrics, evaluate_outputs, parameter_names
-from ._data import check_loss_kwargs
 from .registry import resolve_loss
 
 __all__ = ["History", "fit"]
