@@ -57,6 +57,8 @@ def as_target(y: Any, dtype: np.dtype, takes_labels: bool) -> Any:
 def check_loss_kwargs(where: str, loss_params: Dict[str, Any]) -> None:
     """Keyword arguments of ``train_step`` / ``fit`` ... that no loss takes: TypeError, as for
     any unexpected keyword argument."""
+    if not loss_params:
+        return
     unknown = sorted(set(loss_params) - set(loss_param_names()))
     if unknown:
         raise TypeError(f"{where}() got an unexpected keyword argument {unknown[0]!r} (loss "

@@ -65,6 +65,7 @@ def loss_takes_labels(name: str) -> bool:
     return bool(registry()["losses"][resolve_loss(name)]["labels"])
 
 
+@lru_cache(maxsize=1)
 def loss_param_names() -> Tuple[str, ...]:
     """Keyword parameters of the losses (e.g. huber's ``delta``) and the penalties."""
     names: List[str] = []
