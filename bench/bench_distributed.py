@@ -110,10 +110,21 @@ def _mpiexec() -> str:
     return found
 
 
+def _fastbp_parent() -> str:
+    """The directory holding the fastbp this process would import (installed or a source tree
+    on PYTHONPATH), for the workers."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("fastbp")
+    if spec is None or spec.origin is None:
+        return str(ROOT / "python")
+    return str(Path(spec.origin).resolve().parent.parent)
+
+
 def launch(config: str, ranks: int, threads: int, args) -> dict:
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
                OMPI_MCA_btl="self,sm", OMPI_MCA_pml="ob1",
-               PYTHONPATH=os.pathsep.join([str(ROOT / "python"), os.environ.get("PYTHONPATH", "")]))
+               PYTHONPATH=os.pathsep.join([_fastbp_parent(), os.environ.get("PYTHONPATH", "")]))
     env.pop("OMP_NUM_THREADS", None)
     cmd = [_mpiexec(), "-n", str(ranks), "--bind-to", "none", "--oversubscribe", sys.executable,
            __file__, "--worker", "--config", config, "--threads", str(threads),
