@@ -38,8 +38,10 @@ std::array<KernelSet, kNumIsas> build_sets() {
   std::array<KernelSet, kNumIsas> sets;
   for (size_t i = 0; i < kNumIsas; ++i) sets[i] = init_generic();
 #if defined(FASTBP_HAVE_X86_KERNELS)
-  sets[static_cast<int>(Isa::avx2)] = init_avx2();
-  sets[static_cast<int>(Isa::avx512)] = init_avx512();
+  // An ISA's registration function is compiled with that ISA's flags (the compiler may use
+  // its instructions even to fill the table): call it only on a CPU that has the ISA.
+  if (cpu_supports(Isa::avx2)) sets[static_cast<int>(Isa::avx2)] = init_avx2();
+  if (cpu_supports(Isa::avx512)) sets[static_cast<int>(Isa::avx512)] = init_avx512();
 #endif
   return sets;
 }
