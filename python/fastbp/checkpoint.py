@@ -34,7 +34,7 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "write", "read", "dumps", "loads"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "write", "read", "dumps", "loads", "atomic_write"]
 
 FORMAT = "fastbp-checkpoint"
 FORMAT_VERSION = 1
@@ -108,12 +108,19 @@ def write(path: Any, config: Config, state: State) -> None:
     state : dict
         ``model.state_dict()``.
     """
-    path = os.fspath(path)
+    atomic_write(path, dumps(config, state))
+
+
+def atomic_write(path: Any, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically: a temporary file in the target's directory,
+    flushed and fsynced, then renamed over ``path`` (and the rename made durable). On failure
+    the temporary file is removed and ``path`` is untouched."""
+    path = os.fsdecode(path)
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".fastbp-", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
-            _write(f, config, state)
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

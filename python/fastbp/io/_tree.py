@@ -7,11 +7,11 @@ buffers ``(running_mean, running_var)``.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
+
+from ..checkpoint import atomic_write  # noqa: F401  (re-exported for fastbp.io)
 
 __all__ = ["Node", "layer_tree", "atomic_write", "missing_extra"]
 
@@ -70,35 +70,6 @@ def layer_tree(model: Any) -> List[Node]:
     if next(pi, None) is not None or next(bi, None) is not None:
         raise ValueError("the model's spec and its parameter list disagree")
     return tree
-
-
-def atomic_write(path: Any, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically: a temporary file in the target's directory,
-    flushed and fsynced, then renamed over ``path``. Nothing else is written; on failure the
-    temporary file is removed and ``path`` is untouched."""
-    path = os.fsdecode(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".fastbp-", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    try:  # make the rename durable
-        dfd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:  # pragma: no cover - platforms without directory fsync
-        pass
 
 
 def missing_extra(package: str, extra: str, what: str,
