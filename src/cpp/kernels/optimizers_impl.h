@@ -45,6 +45,14 @@ void sgd_step(T* p, T* g, int64_t n, const OptConfig& c, const OptSlots<T>& st, 
   }
 }
 
+// 1 - beta^step, Adam's bias correction. Once beta^step < e^-42 (< 2^-54) the difference is
+// exactly 1.0 in double, so it is returned without pow, whose underflow path is slow (after
+// some thousand steps it cost more than the update of a small network).
+inline double one_minus_pow(double beta, int64_t step) {
+  if (beta > 0.0 && double(step) * std::log(beta) < -42.0) return 1.0;
+  return 1.0 - std::pow(beta, double(step));
+}
+
 // adam, and adamw (decoupled decay: p *= 1 - lr wd first, no wd in the gradient).
 template <typename T>
 void adam_step(T* p, T* g, int64_t n, const OptConfig& c, const OptSlots<T>& st, int64_t step) {
@@ -56,8 +64,8 @@ void adam_step(T* p, T* g, int64_t n, const OptConfig& c, const OptSlots<T>& st,
   }
   const T b2 = T(c.beta2);
   const T one_b1 = T(1.0 - c.beta1), one_b2 = T(1.0 - c.beta2);
-  const double bc1 = 1.0 - std::pow(c.beta1, double(step));
-  const double bc2 = 1.0 - std::pow(c.beta2, double(step));
+  const double bc1 = one_minus_pow(c.beta1, step);
+  const double bc2 = one_minus_pow(c.beta2, step);
   const T step_size = T(c.lr / bc1);
   const T inv_bc2_sqrt = T(1.0 / std::sqrt(bc2));
   const T eps = T(c.eps);

@@ -193,21 +193,55 @@ FASTBP_VM_DEFINE(double, D, uint64_t, )
 #undef FASTBP_VM_DEFINE
 #endif
 
-// Loads / stores of the first m (1 <= m <= W) lanes; the other lanes read as 0.
+// Loads / stores of the first m (1 <= m <= W) lanes; the other lanes read as 0 and are not
+// written. Masked moves on the vector ISAs (no lane past m is touched, so no fault and no
+// store-forwarding stall through a bounce buffer: on tiny layers the tails are most of the work).
+#if defined(__AVX512F__)
+inline Vec<float> load_n(const float* p, int64_t m) {
+  return _mm512_maskz_loadu_ps(__mmask16((1u << m) - 1u), p);
+}
+inline Vec<double> load_n(const double* p, int64_t m) {
+  return _mm512_maskz_loadu_pd(__mmask8((1u << m) - 1u), p);
+}
+inline void store_n(float* p, int64_t m, Vec<float> v) {
+  _mm512_mask_storeu_ps(p, __mmask16((1u << m) - 1u), v.v);
+}
+inline void store_n(double* p, int64_t m, Vec<double> v) {
+  _mm512_mask_storeu_pd(p, __mmask8((1u << m) - 1u), v.v);
+}
+#elif defined(__AVX2__) && defined(__FMA__)
+inline __m256i lanes_below(int64_t m) {  // all-ones in the 32-bit lanes i < m
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(m)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+inline __m256i lanes_below64(int64_t m) {  // all-ones in the 64-bit lanes i < m
+  return _mm256_cmpgt_epi64(_mm256_set1_epi64x(m), _mm256_setr_epi64x(0, 1, 2, 3));
+}
+inline Vec<float> load_n(const float* p, int64_t m) {
+  if (m == Vec<float>::W) return Vec<float>::load(p);
+  return _mm256_maskload_ps(p, lanes_below(m));
+}
+inline Vec<double> load_n(const double* p, int64_t m) {
+  if (m == Vec<double>::W) return Vec<double>::load(p);
+  return _mm256_maskload_pd(p, lanes_below64(m));
+}
+inline void store_n(float* p, int64_t m, Vec<float> v) {
+  if (m == Vec<float>::W) return v.store(p);
+  _mm256_maskstore_ps(p, lanes_below(m), v.v);
+}
+inline void store_n(double* p, int64_t m, Vec<double> v) {
+  if (m == Vec<double>::W) return v.store(p);
+  _mm256_maskstore_pd(p, lanes_below64(m), v.v);
+}
+#else
 template <typename T>
-inline Vec<T> load_n(const T* p, int64_t m) {
-  if (m == Vec<T>::W) return Vec<T>::load(p);
-  alignas(64) T b[Vec<T>::W] = {};
-  for (int64_t i = 0; i < m; ++i) b[i] = p[i];
-  return Vec<T>::load(b);
+inline Vec<T> load_n(const T* p, int64_t) {
+  return Vec<T>::load(p);  // one lane: m is 1
 }
 template <typename T>
-inline void store_n(T* p, int64_t m, Vec<T> v) {
-  if (m == Vec<T>::W) return v.store(p);
-  alignas(64) T b[Vec<T>::W];
-  v.store(b);
-  for (int64_t i = 0; i < m; ++i) p[i] = b[i];
+inline void store_n(T* p, int64_t, Vec<T> v) {
+  v.store(p);
 }
+#endif
 
 }  // namespace FASTBP_VM_NS
 }  // namespace fastbp
