@@ -30,7 +30,7 @@ import struct
 import tempfile
 import zipfile
 import zlib
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Literal, Optional, Tuple, overload
 
 import numpy as np
 
@@ -200,7 +200,10 @@ def _optimizer_state_names(oh: Any) -> list:
     return list(oh["state"])
 
 
-def _check_header(h: Any) -> Dict[str, tuple]:
+_Expected = Dict[str, Tuple[Tuple[int, ...], str]]  # array name -> (shape, dtype)
+
+
+def _check_header(h: Any) -> _Expected:
     """Validate the parsed header; return the arrays it implies: name -> (shape, dtype)."""
     _need(isinstance(h, dict) and h.get("format") == FORMAT,
           f"the header does not name the {FORMAT!r} format")
@@ -222,7 +225,7 @@ def _check_header(h: Any) -> Dict[str, tuple]:
               "MLP sizes must be a list of ints")
     nparams, buffers = _spec_sizes(h.get("spec"))
     dt = _DTYPES[h["dtype"]]
-    expected = {"arena": ((nparams,), dt)}
+    expected: _Expected = {"arena": ((nparams,), dt)}
     expected.update({f"buffer_{i}": ((n,), dt) for i, n in enumerate(buffers)})
     oh = h.get("optimizer")
     if oh is not None:
@@ -238,7 +241,8 @@ def _check_header(h: Any) -> Dict[str, tuple]:
             raise _Bad(f"array {name!r} is missing (truncated or edited?)")
     for name, meta in arrays.items():
         want = expected.get(name)
-        _need(want is not None, f"unexpected array {name!r}")
+        if want is None:
+            raise _Bad(f"unexpected array {name!r}")
         _need(isinstance(meta, dict) and meta.get("shape") == list(want[0])
               and meta.get("dtype") == want[1],
               f"array {name!r}: the header says {meta!r}, the layer spec implies shape "
@@ -276,8 +280,18 @@ def _npy_meta(f: Any) -> tuple:
     return tuple(shape), bool(fortran), dtype.str
 
 
-def _read_member(zf: zipfile.ZipFile, file_len: int, name: str, shape: tuple, dtype: str,
-                 data: bool) -> Optional[np.ndarray]:
+@overload
+def _read_member(zf: zipfile.ZipFile, file_len: int, name: str, shape: Tuple[int, ...],
+                 dtype: str, data: Literal[True]) -> np.ndarray: ...
+
+
+@overload
+def _read_member(zf: zipfile.ZipFile, file_len: int, name: str, shape: Tuple[int, ...],
+                 dtype: str, data: Literal[False]) -> None: ...
+
+
+def _read_member(zf: zipfile.ZipFile, file_len: int, name: str, shape: Tuple[int, ...],
+                 dtype: str, data: bool) -> Optional[np.ndarray]:
     """Check a member's .npy header and uncompressed size against (shape, dtype); with
     ``data``, read exactly the bytes that justifies (the zip CRC is checked at its end)."""
     info = _member(zf, name, file_len)

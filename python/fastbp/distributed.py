@@ -372,6 +372,7 @@ def train_step(model: Any, X: Any, y: Any, loss: str, optimizer: Any, sample_wei
         eng.set_rng_state(rng[0], rng[1] + 1, rng[2])  # no rows that count on this rank
     elif err is None:
         try:
+            assert Xa is not None and ya is not None  # converted above, as err is None
             value = s.local_gradients(model, Xa, ya, wa, loss, loss_params)
             weight = float(Xa.shape[0]) if wa is None else float(wa.sum(dtype=np.float64))
         except Exception as e:  # noqa: BLE001 -- agreed with the other ranks, then re-raised

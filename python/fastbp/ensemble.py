@@ -401,7 +401,7 @@ class Ensemble:
             self._end_epoch(plan, i, epochs[i], float(value), lrs[i], lr0[i], elapsed)
 
     def _train(self, plan: dict[str, Any], active: list[int], lrs: list[Any],
-               shuffle: bool) -> Sequence[float]:
+               shuffle: bool) -> np.ndarray | list[float]:
         """One epoch of the active members: one native call, or the reference's loop."""
         subs = [plan["subsets"][i] for i in active]
         bs = plan["batch_size"]

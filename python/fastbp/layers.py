@@ -9,7 +9,7 @@ of each kind) come from :mod:`fastbp.registry`, defined once in the native engin
 """
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, ClassVar, Dict, Iterator, List, Optional, Sequence, Tuple, Type
 
 import numpy as np
 
@@ -43,7 +43,7 @@ class Layer:
     """Base class of layer spec objects."""
 
     kind: ClassVar[str] = ""
-    _kinds: ClassVar[Dict[str, type]] = {}
+    _kinds: ClassVar[Dict[str, Type["Layer"]]] = {}
 
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)

@@ -331,7 +331,7 @@ class Sequential:
         arena[...] = src
         for dst, a in zip(bufs, state["buffers"]):
             dst[...] = a
-        if opt is not None:
+        if oh is not None and opt is not None:
             if oh.get("initial_lr") is not None:
                 opt.initial_lr = float(oh["initial_lr"])
             self.set_optimizer(opt)

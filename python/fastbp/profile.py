@@ -27,8 +27,9 @@ Use it through the command line: ``fastbp profile --sizes 784,256,256,10 ...``.
 """
 from __future__ import annotations
 
+import functools
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, TypedDict
 
 import numpy as np
 
@@ -147,7 +148,7 @@ def profile_network(sizes: Sequence[int], activation: str = "relu", batch: int =
         fb.set_num_threads(int(threads))
     backends = ["native"] + (["reference"] if reference else [])
     rng = np.random.default_rng(seed)
-    run = dict(activation=activation, batch=batch, optimizer=optimizer, dtype=dtype,
+    run = _Run(activation=activation, batch=batch, optimizer=optimizer, dtype=dtype,
                seed=seed, repeats=repeats, backends=backends)
     try:
         layers = [_profile_layer(i, sizes, loss, rng, **run) for i in range(len(sizes) - 1)]
@@ -160,6 +161,18 @@ def profile_network(sizes: Sequence[int], activation: str = "relu", batch: int =
               "repeats": int(repeats), "seed": seed, "isa": fb.get_isa(),
               "version": fb.__version__}
     return {"config": config, "layers": layers, "network": network, "method": METHOD}
+
+
+class _Run(TypedDict):
+    """The keyword arguments of a profile run shared by _profile_layer and _profile_step."""
+
+    activation: str
+    batch: int
+    optimizer: str
+    dtype: str
+    seed: int
+    repeats: int
+    backends: List[str]
 
 
 def _profile_layer(i: int, sizes: List[int], loss: str, rng: np.random.Generator, *,
@@ -226,7 +239,7 @@ def _profile_step(sizes: List[int], loss: str, rng: np.random.Generator,
         m = fb.MLP(sizes, activation=activation, dtype=dtype, seed=seed, backend=b)
         opt = optim.get(optimizer)
         network["step"][b] = _timeit(
-            lambda m=m, opt=opt: m.train_step(X, y, loss=loss, optimizer=opt), repeats)
+            functools.partial(m.train_step, X, y, loss=loss, optimizer=opt), repeats)
     total = 2.0 * batch * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
     network["flops"] = 3.0 * total - 2.0 * batch * sizes[0] * sizes[1]
     for name in (c.strip().lower() for c in compare):

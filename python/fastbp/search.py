@@ -25,7 +25,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -118,12 +118,12 @@ def _train_requests(pending: dict) -> dict:
         from . import _core
 
         try:
+            deltas, l1, l2 = (np.array([float(r["loss_params"].get(k, d)) for r in reqs])
+                              for k, d in (("delta", 1.0), ("l1", 0.0), ("l2", 0.0)))
             values = _core.ensemble_fit_each(
                 [r["model"]._engine for r in reqs], [r["X"] for r in reqs],
                 [r["y"] for r in reqs], [r["w"] for r in reqs], [r["loss"] for r in reqs],
-                *(np.array([float(r["loss_params"].get(k, d)) for r in reqs])
-                  for k, d in (("delta", 1.0), ("l1", 0.0), ("l2", 0.0))),
-                [r["batch_size"] for r in reqs], [r["shuffle"] for r in reqs])
+                deltas, l1, l2, [r["batch_size"] for r in reqs], [r["shuffle"] for r in reqs])
             out.update({t: float(v) for t, v in zip(tids, values)})
         except Exception as e:  # noqa: BLE001 - handed to every fit of the call
             out.update({t: e for t in tids})
@@ -211,7 +211,7 @@ def group_candidates(estimator: Any, candidate_params: Sequence[dict], n_splits:
         group of one.
     """
     keyed: dict = defaultdict(list)
-    groups = []
+    groups: list[list[tuple[int, int]]] = []
     for c, params in enumerate(candidate_params):
         key = _arch_key(estimator, params)
         tasks = [(c, s) for s in range(n_splits)]
@@ -315,6 +315,23 @@ def evaluate_candidates(estimator: Any, candidate_params: Sequence[dict], X: Any
 class _BatchedSearch:
     """``fit`` of a scikit-learn search with the fits evaluated by
     :func:`evaluate_candidates`; everything else is scikit-learn's."""
+
+    # provided by the scikit-learn search class this is mixed into (``BaseSearchCV``)
+    estimator: Any
+    cv: Any
+    scoring: Any
+    refit: Any
+    n_jobs: Any
+    verbose: int
+    error_score: Any
+    return_train_score: bool
+    _validate_params: Callable[[], None]
+    _get_scorers: Callable[[], tuple[Any, Any]]
+    _get_routed_params_for_fit: Callable[[dict], Any]
+    _check_input_parameters: Callable[..., None]
+    _format_results: Callable[..., dict]
+    _check_refit_for_multimetric: Callable[[Any], None]
+    _select_best_index: Callable[[Any, Any, dict], int]
 
     def _candidates(self) -> list[dict]:
         raise NotImplementedError

@@ -380,9 +380,12 @@ class _BaseMLP(BaseEstimator):
 
     def _set_learning_rate(self, value: float) -> None:
         """Set the stochastic solver's rate, in scikit-learn's units."""
+        opt = self._fb_opt
+        if opt is None:
+            raise AttributeError("the learning rate is set by fit with a stochastic solver")
         self._learning_rate = float(value)
         scale = self._grad_scale if self.solver == "sgd" else 1.0
-        self._fb_opt.lr = self._learning_rate * scale
+        opt.lr = self._learning_rate * scale
 
     def _check_solver(self) -> bool:
         if self.solver not in _STOCHASTIC:

@@ -22,7 +22,7 @@ import math
 import numbers
 import sys
 import time
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -158,8 +158,8 @@ def _grad_sample(model: Any, data: _Data, grad_norm: bool, samples: int) -> Opti
     if not grad_norm or n < (2 if spec_has(model.spec, "batchnorm") else 1):
         return None
     idx = np.unique(np.linspace(0, n - 1, min(n, samples)).round().astype(np.int64))
-    return _Data(*(None if a is None else np.ascontiguousarray(a[idx])
-                   for a in (data.X, data.y, data.w)))
+    w = None if data.w is None else np.ascontiguousarray(data.w[idx])
+    return _Data(np.ascontiguousarray(data.X[idx]), np.ascontiguousarray(data.y[idx]), w)
 
 
 def _set_lr(model: Any, opt: Any, lr: float) -> None:
@@ -188,10 +188,10 @@ class _Plan:
                                                               _sched.ReduceLROnPlateau)):
             raise TypeError("schedule must be a fastbp.schedules schedule (StepLR, "
                             "CosineAnnealingLR, ...), got " + type(schedule).__name__)
-        self.plateau = isinstance(schedule, _sched.ReduceLROnPlateau)
-        if self.plateau and schedule_per != "epoch":
+        if isinstance(schedule, _sched.ReduceLROnPlateau) and schedule_per != "epoch":
             raise ValueError("ReduceLROnPlateau works per epoch: use schedule_per='epoch'")
-        self.schedule, self.schedule_per = schedule, schedule_per
+        self.schedule: Union[_sched.Schedule, _sched.ReduceLROnPlateau, None] = schedule
+        self.schedule_per = schedule_per
         self.runner: Any = None  # fastbp.distributed's hooks when fit runs with comm=
         self.callbacks = list(callbacks or [])
         for cb in self.callbacks:
@@ -203,7 +203,8 @@ class _Plan:
 def _start_schedule(model: Any, plan: _Plan, opt: Any) -> None:
     """Resume a ReduceLROnPlateau from the model's saved state; fix the initial rate."""
     schedule = plan.schedule
-    if plan.plateau and schedule.last_epoch == 0 and getattr(model, "plateau_state", None):
+    if (isinstance(schedule, _sched.ReduceLROnPlateau) and schedule.last_epoch == 0
+            and getattr(model, "plateau_state", None)):
         saved = model.plateau_state
         if saved.get("monitor") == schedule.monitor and saved.get("mode") == schedule.mode:
             schedule.load_state_dict(saved)
@@ -235,12 +236,13 @@ def _callbacks(model: Any, plan: _Plan, n: int, metric_names: List[str], has_val
 
 def _epoch_lrs(model: Any, plan: _Plan, opt: Any, steps: int) -> Optional[np.ndarray]:
     """Set the epoch's learning rate; returns the per-step rates (or None)."""
-    if plan.schedule is None or plan.plateau:
+    schedule = plan.schedule
+    if schedule is None or isinstance(schedule, _sched.ReduceLROnPlateau):
         return None
     if plan.schedule_per == "epoch":
-        _set_lr(model, opt, plan.schedule.lr(model.epochs_trained, opt.initial_lr))
+        _set_lr(model, opt, schedule.lr(model.epochs_trained, opt.initial_lr))
         return None
-    return plan.schedule.lrs(model.steps_trained, steps, opt.initial_lr)
+    return schedule.lrs(model.steps_trained, steps, opt.initial_lr)
 
 
 def _epoch_logs(model: Any, train: _Data, val: Optional[_Data], gsample: Optional[_Data],
@@ -313,11 +315,12 @@ def _run_epoch(model: Any, plan: _Plan, opt: Any, train: _Data, val: Optional[_D
     logs["time"] = elapsed
     if runner is not None:  # the same logs on every rank
         logs = runner.reduce_logs(logs)
-    if plan.plateau:
-        monitored = _cb._monitored(logs, plan.schedule.monitor, "ReduceLROnPlateau")
-        _set_lr(model, opt, plan.schedule.step(monitored, opt.lr))
-        model.plateau_state = dict(plan.schedule.state_dict(), monitor=plan.schedule.monitor,
-                                    mode=plan.schedule.mode)
+    plateau = plan.schedule
+    if isinstance(plateau, _sched.ReduceLROnPlateau):
+        monitored = _cb._monitored(logs, plateau.monitor, "ReduceLROnPlateau")
+        _set_lr(model, opt, plateau.step(monitored, opt.lr))
+        model.plateau_state = dict(plateau.state_dict(), monitor=plateau.monitor,
+                                   mode=plateau.mode)
     for cb in cbs:
         cb.on_epoch_end(epoch, logs)
 

@@ -79,10 +79,11 @@ def _act_of(module: "nn.Module") -> Optional[Tuple[str, Optional[float]]]:
     from ..layers import ACTIVATIONS
 
     t = type(module)
-    if t is nn.LeakyReLU:  # alpha None: fastbp's default, so that specs round-trip
+    # type(module) is C (not t is C): exact-class tests that mypy narrows on
+    if type(module) is nn.LeakyReLU:  # alpha None: fastbp's default, so that specs round-trip
         slope = float(module.negative_slope)
         return "leaky_relu", None if slope == 0.01 else slope
-    if t is nn.ELU:
+    if type(module) is nn.ELU:
         return "elu", None if float(module.alpha) == 1.0 else float(module.alpha)
     if t is nn.GELU:
         if module.approximate != "none":
@@ -126,6 +127,8 @@ def _modules(nodes: List[Node]) -> List["nn.Module"]:
         elif kind == "batchnorm":
             bn = nn.BatchNorm1d(d["dim"], eps=d["eps"], momentum=d["momentum"])
             bn.weight.data, bn.bias.data = _t(node.params[0]), _t(node.params[1])
+            # the running statistics exist: track_running_stats defaults to True
+            assert bn.running_mean is not None and bn.running_var is not None
             bn.running_mean.data, bn.running_var.data = _t(node.buffers[0]), _t(node.buffers[1])
             mods.append(bn)
         elif kind == "layernorm":
@@ -240,11 +243,11 @@ def _single(m: "nn.Module", name: str) -> _Converted:
     from .. import layers as L
 
     t = type(m)
-    if t is nn.BatchNorm1d:
+    if type(m) is nn.BatchNorm1d:  # type(m), not t: mypy narrows m on it
         return _batchnorm(m)
-    if t is nn.LayerNorm:
+    if type(m) is nn.LayerNorm:
         return _layernorm(m)
-    if t is nn.Dropout:
+    if type(m) is nn.Dropout:
         return L.Dropout(float(m.p)), [], []
     act = _act_of(m)
     if act is not None:

@@ -743,9 +743,11 @@ class Engine:
                     state["_fresh_momentum"] = True
         self._opt_name, self._opt_hyper, self._opt_state = name, h, state
 
-    def _require_optimizer(self, what: str) -> None:
+    def _require_optimizer(self, what: str) -> str:
+        """The current optimizer's name; RuntimeError if none is configured."""
         if self._opt_name is None:
             raise RuntimeError(f"{what}: no optimizer configured; call set_optimizer first")
+        return self._opt_name
 
     def set_lr(self, lr: float) -> None:
         """Set the learning rate of the current optimizer.
@@ -850,9 +852,9 @@ class Engine:
     def apply_gradients(self) -> None:
         """Clip the gradient in :meth:`grad_arena` and take one optimizer step with it (the
         second half of :meth:`train_step`). The arena's content afterwards is unspecified."""
-        self._require_optimizer("apply_gradients")
+        name = self._require_optimizer("apply_gradients")
         opt.clip_gradient(self._grad, self._opt_hyper["clip_value"], self._opt_hyper["clip_norm"])
-        opt.optimizer_step(self._opt_name, self._opt_hyper, self._arena, self._grad,
+        opt.optimizer_step(name, self._opt_hyper, self._arena, self._grad,
                            self._opt_state)
 
     def train_step(
