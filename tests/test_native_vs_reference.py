@@ -85,6 +85,23 @@ def test_activations(isa, dtype, act):
         close(a, b, dtype, 11 * 9, scale=4)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("act", ACTS)
+@pytest.mark.parametrize("n", [1, 3, 16])
+def test_narrow_layers(isa, dtype, act, n):
+    """Layers of 1, 2, 4 and 8 units: narrower than a vector, they are computed as one flat
+    array across rows (kernels/activations_impl.h flat_rows), tails included."""
+    nat, ref = pair(lambda: [fb.Dense(8, act), fb.Dense(2, act), fb.Dense(4, act),
+                             fb.Dense(1, act), fb.Dense(3)], 5, dtype, seed=7)
+    X, y = data(n, 5, 3, "mse", dtype)
+    close(nat.predict(X), ref.predict(X), dtype, 8)
+    ln, gn = nat.loss_and_gradients(X, y, "mse")
+    lr_, gr = ref.loss_and_gradients(X, y, "mse")
+    close(ln, lr_, dtype, n * 8)
+    for a, b in zip(gn, gr):
+        close(a, b, dtype, n * 8, scale=4)
+
+
 LOSS_CASES = ["mse", "mae", ("huber", {"delta": 0.7}), "binary_cross_entropy",
               "softmax_cross_entropy", "softmax_cross_entropy_probs", "poisson",
               ("mse", {"l1": 0.01, "l2": 0.1})]

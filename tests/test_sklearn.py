@@ -415,8 +415,13 @@ def test_bad_sample_weight_and_single_class():
         MLPClassifier().fit(X, y, sample_weight=np.ones(9))
     with pytest.raises(ValueError, match="sample_weight"):
         MLPClassifier().fit(X, y, sample_weight=-np.ones(10))
-    with pytest.raises(ValueError, match="class"):
-        MLPClassifier().fit(X, np.zeros(10))
+    # one class: fitted as scikit-learn does (binary network, that class predicted everywhere)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        one = MLPClassifier(max_iter=5).fit(X, np.full(10, 7))
+    np.testing.assert_array_equal(one.classes_, [7])
+    np.testing.assert_array_equal(one.predict(X[:3]), [7, 7, 7])
+    assert one.predict_proba(X[:3]).shape == (3, 2)
 
 
 def test_verbose_prints_the_loss_every_epoch(capsys):

@@ -24,6 +24,8 @@ def as_model_array(a: Any, dtype: np.dtype, kinds: str = "fiub") -> Any:
     Strided, negative-stride, Fortran-ordered, misaligned and byte-swapped arrays are copied;
     values too large for ``dtype`` become Inf (the engine's finite check catches them).
     """
+    if type(a) is np.ndarray and a.dtype is dtype and a.flags.carray:
+        return a  # the common case, checked cheaply (carray: C-contiguous, aligned, writeable)
     if (isinstance(a, np.ndarray) and a.dtype == dtype and a.flags.c_contiguous
             and a.flags.aligned):
         return a
@@ -43,6 +45,9 @@ def as_model_array(a: Any, dtype: np.dtype, kinds: str = "fiub") -> Any:
 def as_target(y: Any, dtype: np.dtype, takes_labels: bool) -> Any:
     """Targets: 1-D integer class labels as int64 when the loss takes labels, else values as
     :func:`as_model_array` (booleans are not converted: no loss takes them)."""
+    if (type(y) is np.ndarray and y.dtype is dtype and y.flags.carray
+            and not (takes_labels and y.ndim == 1)):
+        return y  # already what the engine takes (the common case inside a training loop)
     try:
         arr = np.asarray(y)
     except (ValueError, TypeError):

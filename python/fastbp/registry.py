@@ -53,16 +53,25 @@ def losses() -> Tuple[str, ...]:
 
 def resolve_loss(name: Any) -> str:
     """The canonical name of a loss (aliases resolved); ValueError if unknown."""
+    if isinstance(name, str):
+        known = _LOSS_NAMES.get(name)  # every train_step asks: one dict lookup once known
+        if known is not None:
+            return known[0]
     reg = registry()
     key = reg["loss_aliases"].get(name, name) if isinstance(name, str) else name
     if not isinstance(key, str) or key not in reg["losses"]:
         raise ValueError(f"unknown loss {name!r}; expected one of {', '.join(reg['losses'])}")
+    _LOSS_NAMES[name] = (key, bool(reg["losses"][key]["labels"]))
     return key
+
+
+# name or alias -> (canonical name, takes labels), filled by resolve_loss
+_LOSS_NAMES: Dict[str, Tuple[str, bool]] = {}
 
 
 def loss_takes_labels(name: str) -> bool:
     """Whether loss ``name`` accepts 1-D integer class labels as targets."""
-    return bool(registry()["losses"][resolve_loss(name)]["labels"])
+    return _LOSS_NAMES[resolve_loss(name)][1]
 
 
 @lru_cache(maxsize=1)

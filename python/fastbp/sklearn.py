@@ -962,10 +962,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             self._kind = "multilabel"
             return
         self.classes_ = np.unique(np.asarray(classes)) if classes is not None else unique_labels(y)
-        if len(self.classes_) < 2:
-            raise ValueError("MLPClassifier needs samples of at least 2 classes in the data, "
-                             f"but the data contains only one class: {self.classes_[0]!r}")
-        self._kind = "binary" if len(self.classes_) == 2 else "multiclass"
+        # One class trains as scikit-learn's does: a binary network whose targets are all 0,
+        # predicting that class everywhere (predict_proba keeps its two columns).
+        self._kind = "binary" if len(self.classes_) <= 2 else "multiclass"
 
     def _check_classes(self, y: np.ndarray, kind: str, incremental: bool) -> None:
         if (kind == "multilabel-indicator") != (self._kind == "multilabel"):
@@ -1124,6 +1123,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         if self._kind == "multiclass":
             return self.classes_[z.argmax(axis=1)]
         if self._kind == "binary":
+            if len(self.classes_) == 1:
+                return np.repeat(self.classes_, len(z))
             return self.classes_[(z[:, 0] > 0).astype(np.intp)]
         return (z > 0).astype(np.int64)
 

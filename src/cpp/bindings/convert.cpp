@@ -261,6 +261,7 @@ CheckedBatch<T> check_batch(int64_t in_dim, int64_t out_dim, const py::object& X
 
 void check_batch_memory(int64_t rows, int64_t row_elems, size_t elem_size) {
   const double bytes = double(rows) * double(row_elems) * double(elem_size);
+  if (bytes < 1e9) return;  // (the common case, without building the message)
   check_memory(bytes, "a batch of " + std::to_string(rows) + " rows");
 }
 

@@ -1,5 +1,7 @@
 #include "core/platform.h"
 
+#include <atomic>
+
 #if defined(_WIN32)
 #ifndef NOMINMAX
 #define NOMINMAX
@@ -86,11 +88,25 @@ double physical_memory_bytes() {
   return bytes;
 }
 
+#if defined(FASTBP_POSIX)
+namespace {
+// getpid() is a system call (~100 ns under a hypervisor) and every compute call asks: the id is
+// cached, and a fork's child forgets it (pthread_atfork) so that it reads its own.
+std::atomic<int64_t> g_process_id{0};
+void forget_process_id() { g_process_id.store(0, std::memory_order_relaxed); }
+}  // namespace
+#endif
+
 int64_t process_id() {
 #if defined(_WIN32)
   return int64_t(GetCurrentProcessId());
 #elif defined(FASTBP_POSIX)
-  return int64_t(getpid());
+  const int64_t cached = g_process_id.load(std::memory_order_relaxed);
+  if (cached != 0) return cached;
+  static const bool forgets = pthread_atfork(nullptr, nullptr, &forget_process_id) == 0;
+  const int64_t pid = int64_t(getpid());
+  if (forgets) g_process_id.store(pid, std::memory_order_relaxed);
+  return pid;
 #else
   return 1;
 #endif

@@ -71,9 +71,41 @@ FASTBP_ACT_OPS(mish, true, z * vtanh(vlog1p(vexp(z))), mish_bwd(da, z))
 FASTBP_ACT_OPS(hardswish, true, hardswish_fwd(z), hardswish_bwd(da, z))
 #undef FASTBP_ACT_OPS
 
+// Rows narrower than a vector whose width they divide (dim | W, dim < W: the 1-8 unit layers
+// of small networks) and stored contiguously: the n x dim block is one flat array, W values
+// (W/dim rows) per vector, so a tiny layer costs n*dim/W vector evaluations instead of n.
+// The bias is the same W-lane pattern for every vector (W/dim copies of it).
+template <typename T>
+inline bool flat_rows(int64_t dim, int64_t ld) {
+  constexpr int W = Vec<T>::W;
+  return W > 1 && dim < W && W % dim == 0 && ld == dim;
+}
+
+template <typename T>
+inline Vec<T> tiled_bias(const T* bias, int64_t dim) {
+  constexpr int W = Vec<T>::W;
+  alignas(64) T tile[W];
+  for (int k = 0; k < W; ++k) tile[k] = bias[k % dim];
+  return Vec<T>::load(tile);
+}
+
+template <typename T, Act A>
+void bias_act_forward_flat(T* y, T* z, const T* bias, int64_t n, int64_t dim, T alpha) {
+  constexpr int W = Vec<T>::W;
+  const Vec<T> al(alpha), b = tiled_bias(bias, dim);
+  const int64_t count = n * dim;
+  for (int64_t o = 0; o < count; o += W) {
+    const int64_t m = count - o < W ? count - o : W;
+    const Vec<T> v = load_n(y + o, m) + b;
+    if (z) store_n(z + o, m, v);
+    store_n(y + o, m, ActOps<T, A>::fwd(v, al));
+  }
+}
+
 template <typename T, Act A>
 void bias_act_forward_k(T* y, T* z, const T* bias, int64_t n, int64_t dim, int64_t ld,
                         T alpha) {
+  if (flat_rows<T>(dim, ld)) return bias_act_forward_flat<T, A>(y, z, bias, n, dim, alpha);
   constexpr int W = Vec<T>::W;
   const Vec<T> al(alpha);
   for (int64_t i = 0; i < n; ++i) {
@@ -99,9 +131,36 @@ void act_backward_k(T* da, const T* z, const T* a, int64_t count, T alpha) {
   }
 }
 
+// The flat form of act_backward_bias_k (see flat_rows): lane l of every vector belongs to
+// column l % dim; the column sums are the lane sums folded in lane order. (Lanes past the end
+// load da = 0, and every backward rule gives 0 for da = 0 at z = a = 0.)
+template <typename T, Act A>
+void act_backward_bias_flat(T* dy, T* db, const T* z, const T* a, int64_t n, int64_t dim,
+                            T alpha) {
+  constexpr int W = Vec<T>::W;
+  const Vec<T> al(alpha);
+  Vec<T> acc(T(0));
+  const int64_t count = n * dim;
+  for (int64_t o = 0; o < count; o += W) {
+    const int64_t m = count - o < W ? count - o : W;
+    const Vec<T> zv = ActOps<T, A>::needs_z ? load_n(z + o, m) : Vec<T>(T(0));
+    const Vec<T> g = ActOps<T, A>::bwd(load_n(dy + o, m), zv, load_n(a + o, m), al);
+    store_n(dy + o, m, g);
+    acc = acc + g;
+  }
+  alignas(64) T lanes[W];
+  acc.store(lanes);
+  for (int64_t j = 0; j < dim; ++j) {
+    T s = lanes[j];
+    for (int64_t l = j + dim; l < W; l += dim) s += lanes[l];
+    db[j] = s;
+  }
+}
+
 template <typename T, Act A>
 void act_backward_bias_k(T* dy, T* db, const T* z, const T* a, int64_t n, int64_t dim,
                          T alpha) {
+  if (flat_rows<T>(dim, dim)) return act_backward_bias_flat<T, A>(dy, db, z, a, n, dim, alpha);
   constexpr int W = Vec<T>::W;
   const Vec<T> al(alpha);
   for (int64_t j = 0; j < dim; ++j) db[j] = T(0);
