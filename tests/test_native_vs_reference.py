@@ -204,3 +204,39 @@ def test_fit_epochs(isa, dtype, shuffle):
     for a, b in zip(nat.parameters(), ref.parameters()):
         close(a, b, dtype, 50 * 12, scale=100)
     assert nat._engine.rng_state() == tuple(ref._engine.rng_state())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("make_opt", [
+    lambda: fb.optim.Adam(lr=0.01), lambda: fb.optim.Adam(lr=0.01, amsgrad=True),
+    lambda: fb.optim.SGD(lr=0.1, momentum=0.9),
+    lambda: fb.optim.RMSprop(lr=0.01, momentum=0.5, centered=True)], ids=str)
+def test_state_flushes_subnormals(isa, dtype, make_opt):
+    """Optimizer state decaying below the smallest normal number becomes zero, sign kept, in
+    both engines (kernels/optimizers_impl.h flush_subnormal); the parameters do not move."""
+    tiny = np.finfo(dtype).tiny
+    nat, ref = pair(lambda: [fb.Dense(3)], 2, dtype)
+    X, y = data(4, 2, 3, "mse", dtype)
+    for m in (nat, ref):
+        m.train_step(X, y, "mse", make_opt())
+        st = m.engine.optimizer_state()
+        for k, v in st.items():
+            if isinstance(v, np.ndarray) and v.ndim == 1:  # one decay step from subnormal
+                signed = k in ("exp_avg", "momentum_buffer", "grad_avg")
+                sign = np.where(np.arange(v.size) % 2 == 0, 1.0, -1.0) if signed else 1.0
+                st[k] = (sign * 1.005 * tiny * np.ones(v.size)).astype(dtype)
+        m.engine.set_optimizer_state(st)
+    before = [p.copy() for p in nat.parameters()]
+    for m in (nat, ref):
+        m.engine.grad_arena()[:] = 0  # one step: -0.0 + 0.0 would be +0.0 at the next
+        m.engine.apply_gradients()
+    sn, sr = nat.engine.optimizer_state(), ref.engine.optimizer_state()
+    for k, v in sn.items():
+        if isinstance(v, np.ndarray) and v.ndim == 1:
+            np.testing.assert_array_equal(v, sr[k], err_msg=k)
+            assert not ((v != 0) & (np.abs(v) < tiny)).any(), k  # no subnormal left
+            if k in ("exp_avg", "momentum_buffer", "grad_avg"):  # decaying: flushed, signed
+                np.testing.assert_array_equal(np.signbit(v[1::2]), True, err_msg=k)
+                np.testing.assert_array_equal(v, 0, err_msg=k)
+    for a, b in zip(before, nat.parameters()):
+        np.testing.assert_array_equal(a, b)

@@ -187,6 +187,15 @@ def clip_gradient(grad: np.ndarray, clip_value: Optional[float], clip_norm: Opti
             grad *= dt.type(clip_norm / (norm + 1e-6))
 
 
+def flush_subnormal(a: np.ndarray) -> None:
+    """Optimizer state values below the smallest normal number become zero (sign kept), in
+    place: the engine's rule (kernels/optimizers_impl.h), which keeps the moving averages of
+    never-updated parameters out of the slow subnormal range."""
+    tiny = np.abs(a) < np.finfo(a.dtype).tiny
+    if tiny.any():
+        a[tiny] = np.copysign(a.dtype.type(0), a[tiny])
+
+
 def optimizer_step(
     name: str,
     hyper: Dict[str, Any],
@@ -232,6 +241,7 @@ def optimizer_step(
             else:
                 buf *= s(mom)
                 buf += s(1 - hyper["dampening"]) * g
+            flush_subnormal(buf)
             g = g + s(mom) * buf if hyper["nesterov"] else buf
         params -= s(lr) * g
         return
@@ -244,6 +254,8 @@ def optimizer_step(
         m += s(1 - b1) * (g - m)
         v *= s(b2)
         v += s(1 - b2) * g * g
+        flush_subnormal(m)
+        flush_subnormal(v)
         bc1 = 1 - b1 ** t
         bc2_sqrt = math.sqrt(1 - b2 ** t)
         if hyper["amsgrad"]:
@@ -260,9 +272,11 @@ def optimizer_step(
         sq = state["square_avg"]
         sq *= s(alpha)
         sq += s(1 - alpha) * g * g
+        flush_subnormal(sq)
         if hyper["centered"]:
             ga = state["grad_avg"]
             ga += s(1 - alpha) * (g - ga)
+            flush_subnormal(ga)
             avg = np.sqrt(sq - ga * ga) + s(eps)
         else:
             avg = np.sqrt(sq) + s(eps)
@@ -270,6 +284,7 @@ def optimizer_step(
             buf = state["momentum_buffer"]
             buf *= s(mom)
             buf += g / avg
+            flush_subnormal(buf)
             params -= s(lr) * buf
         else:
             params -= s(lr) * (g / avg)
