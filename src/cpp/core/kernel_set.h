@@ -20,10 +20,18 @@ template <typename T>
 using OptStepFn = void (*)(T* p, T* g, int64_t n, const OptConfig& c, const OptSlots<T>& st,
                            int64_t step);
 
+// The L1/L2 penalty over a range of kPenaltyLanes-interleaved elements (optimizers_impl.h):
+// g += l1 sign(w) + l2 w; element i's |w| and w^2 (in double) summed into lane i % 8 of a1, a2
+// (the tail into lane 0). The lanes are summed in order by the caller.
+constexpr int kPenaltyLanes = 8;
+template <typename T>
+using PenaltyFn = void (*)(T* g, const T* w, int64_t n, T l1, T l2, double* a1, double* a2);
+
 template <typename T>
 struct KernelSlots {
   // Optimizer update loops, indexed by OptKind.
   OptStepFn<T> opt_step[kNumOptKinds] = {};
+  PenaltyFn<T> penalty = nullptr;
   // GEMM micro-kernels and blocking: the GEMM driver (kernels/gemm/) keeps its own per-ISA
   // lookup (gemm_kernel_for); its slot and register_gemm_kernels belong here when it moves.
 };

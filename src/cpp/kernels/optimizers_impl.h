@@ -10,6 +10,10 @@
 #include <cmath>
 #include <limits>
 
+#if defined(__AVX512F__) || defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
 #include "core/kernel_set.h"
 #include "kernels/optimizers.h"
 
@@ -142,8 +146,88 @@ void adagrad_step(T* p, T* g, int64_t n, const OptConfig& c, const OptSlots<T>& 
   }
 }
 
+// s1[l] += |w[i]|, s2[l] += w[i]^2 (in double) for i = l (mod 8) over the whole blocks of 8;
+// returns the count done. Explicit vectors where the ISA has them (the compiler left the |w|
+// sum scalar), lanes in the same order as the plain loop.
+template <typename T>
+int64_t penalty_sums(const T* w, int64_t n, double* s1, double* s2) {
+  constexpr int L = kPenaltyLanes;
+  int64_t i = 0;
+#if defined(__AVX512F__)
+  __m512d v1 = _mm512_loadu_pd(s1), v2 = _mm512_loadu_pd(s2);
+  for (; i + L <= n; i += L) {
+    __m512d d;
+    if constexpr (sizeof(T) == 4)
+      d = _mm512_cvtps_pd(_mm256_loadu_ps(reinterpret_cast<const float*>(w + i)));
+    else
+      d = _mm512_loadu_pd(reinterpret_cast<const double*>(w + i));
+    v1 = _mm512_add_pd(v1, _mm512_abs_pd(d));
+    v2 = _mm512_fmadd_pd(d, d, v2);
+  }
+  _mm512_storeu_pd(s1, v1);
+  _mm512_storeu_pd(s2, v2);
+#elif defined(__AVX2__) && defined(__FMA__)
+  const __m256d sign = _mm256_set1_pd(-0.0);
+  __m256d v1[2] = {_mm256_loadu_pd(s1), _mm256_loadu_pd(s1 + 4)};
+  __m256d v2[2] = {_mm256_loadu_pd(s2), _mm256_loadu_pd(s2 + 4)};
+  for (; i + L <= n; i += L) {
+    for (int h = 0; h < 2; ++h) {
+      __m256d d;
+      const T* p = w + i + 4 * h;
+      if constexpr (sizeof(T) == 4)
+        d = _mm256_cvtps_pd(_mm_loadu_ps(reinterpret_cast<const float*>(p)));
+      else
+        d = _mm256_loadu_pd(reinterpret_cast<const double*>(p));
+      v1[h] = _mm256_add_pd(v1[h], _mm256_andnot_pd(sign, d));
+      v2[h] = _mm256_fmadd_pd(d, d, v2[h]);
+    }
+  }
+  for (int h = 0; h < 2; ++h) {
+    _mm256_storeu_pd(s1 + 4 * h, v1[h]);
+    _mm256_storeu_pd(s2 + 4 * h, v2[h]);
+  }
+#else
+  for (; i + L <= n; i += L) {
+    for (int l = 0; l < L; ++l) {
+      const double d = double(w[i + l]);
+      s1[l] += std::fabs(d);
+      s2[l] += d * d;
+    }
+  }
+#endif
+  return i;
+}
+
+// The penalty pass (see PenaltyFn): lane l of a1/a2 takes the elements i = l (mod 8), so the
+// sums come out in one order on every ISA up to FMA contraction; the lanes are independent
+// chains the compiler turns into vector accumulators (a single running sum was latency bound:
+// 40% of a digits step).
+template <typename T>
+void penalty_pass(T* __restrict g, const T* __restrict w, int64_t n, T l1, T l2,
+                  double* __restrict a1, double* __restrict a2) {
+  constexpr int L = kPenaltyLanes;
+  double s1[L], s2[L];
+  for (int l = 0; l < L; ++l) {
+    s1[l] = a1[l];
+    s2[l] = a2[l];
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    const T wi = w[i];
+    g[i] += l1 * (T(wi > T(0)) - T(wi < T(0))) + l2 * wi;
+  }
+  for (int64_t i = penalty_sums(w, n, s1, s2); i < n; ++i) {  // the tail, into lane 0
+    s1[0] += std::fabs(double(w[i]));
+    s2[0] += double(w[i]) * double(w[i]);
+  }
+  for (int l = 0; l < L; ++l) {
+    a1[l] = s1[l];
+    a2[l] = s2[l];
+  }
+}
+
 template <typename T>
 void fill_optimizer_slots(KernelSlots<T>& k) {
+  k.penalty = &penalty_pass<T>;
   k.opt_step[static_cast<int>(OptKind::sgd)] = &sgd_step<T>;
   k.opt_step[static_cast<int>(OptKind::adam)] = &adam_step<T>;
   k.opt_step[static_cast<int>(OptKind::adamw)] = &adam_step<T>;

@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "core/kernel_set.h"
 #include "core/platform.h"
 #include "core/rng.h"
 #include "nn/layer_table.h"
@@ -103,25 +104,21 @@ double Network<T>::forward_backward(const T* x, const Target<T>& t, int64_t n,
   return value;
 }
 
-// g += l1 * sign(w) + l2 * w on the penalised ranges; returns l1 * sum|w| + l2/2 * sum w^2.
-// Two passes: the gradient update is branch-free and vectorises; the sums keep their one
-// sequential order (so the value does not depend on the vector width or the thread count).
+// g += l1 * sign(w) + l2 * w on the penalised ranges; returns l1 * sum|w| + l2/2 * sum w^2,
+// in one pass of the active ISA's penalty kernel (core/kernel_set.h PenaltyFn): the sums run
+// in kPenaltyLanes interleaved double accumulators added in lane order at the end, a fixed
+// order that does not depend on the thread count.
 template <typename T>
 double Network<T>::add_penalty(const PenaltyArgs& pen) {
-  const T l1 = T(pen.l1), l2 = T(pen.l2);
+  const PenaltyFn<T> pass = kernels().slots<T>().penalty;
+  double a1[kPenaltyLanes] = {}, a2[kPenaltyLanes] = {};
+  for (const auto& r : penalised_)
+    pass(grads_.data() + r.first, params_.data() + r.first, r.second, T(pen.l1), T(pen.l2), a1,
+         a2);
   double s1 = 0.0, s2 = 0.0;
-  for (const auto& r : penalised_) {
-    const T* w = params_.data() + r.first;
-    T* g = grads_.data() + r.first;
-    const int64_t n = r.second;
-    for (int64_t i = 0; i < n; ++i) {
-      const T sgn = T(w[i] > T(0)) - T(w[i] < T(0));
-      g[i] += l1 * sgn + l2 * w[i];
-    }
-    for (int64_t i = 0; i < n; ++i) {
-      s1 += std::fabs(double(w[i]));
-      s2 += double(w[i]) * double(w[i]);
-    }
+  for (int l = 0; l < kPenaltyLanes; ++l) {
+    s1 += a1[l];
+    s2 += a2[l];
   }
   return pen.l1 * s1 + 0.5 * pen.l2 * s2;
 }
