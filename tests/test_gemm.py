@@ -104,6 +104,31 @@ def test_gemm_edges(isa, dtype, ta, tb, isa_guard):
 
 @pytest.mark.parametrize("isa", ISAS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("ta,tb", TRANS, ids=["NN", "NT", "TN", "TT"])
+def test_gemm_narrow(isa, dtype, ta, tb, isa_guard):
+    """C of 1-4 columns (kernels/gemm narrow path: dot products along K for op(A) = A,
+    axpy chains along M for op(A) = A^T), with ragged M and K, at 1 and 2 threads."""
+    _core.set_isa(isa)
+    old = _core.get_num_threads()
+    rng = np.random.default_rng(99)
+    try:
+        for threads in (1, 2):
+            _core.set_num_threads(threads)
+            for n in (1, 2, 3, 4):
+                for m, k in [(8, 8), (16, 16), (17, 33), (63, 17), (65, 255), (257, 64),
+                             (1000, 100), (4100, 300)]:
+                    a, b = _operands(rng, m, n, k, ta, tb, dtype)
+                    ref = _reference(a, b, ta, tb)
+                    c_init = rng.standard_normal((m, n)).astype(dtype)
+                    for alpha, beta in itertools.product(ALPHAS, BETAS):
+                        c0 = np.full((m, n), np.nan, dtype) if beta == 0.0 else c_init
+                        _check(a, b, c0, ta, tb, alpha, beta, dtype, ref)
+    finally:
+        _core.set_num_threads(old)
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 def test_gemm_degenerate(isa, dtype, isa_guard):
     _core.set_isa(isa)
     g = _gemm(dtype)
@@ -132,7 +157,8 @@ def test_gemm_degenerate(isa, dtype, isa_guard):
 
 @pytest.mark.parametrize("isa", ISAS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
-@pytest.mark.parametrize("shape", [(600, 700, 500), (1000, 10, 700), (33, 2100, 300)])
+@pytest.mark.parametrize("shape", [(600, 700, 500), (1000, 10, 700), (33, 2100, 300),
+                                   (4100, 3, 300)])
 def test_gemm_threads_bitwise(isa, dtype, shape, isa_guard):
     _core.set_isa(isa)
     m, n, k = shape

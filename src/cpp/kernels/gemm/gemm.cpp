@@ -3,6 +3,9 @@
 //   C (M x N) = alpha * op(A) (M x K) * op(B) (K x N) + beta * C      (contract: gemm.h)
 //
 // Paths, chosen from the shape only (never from the thread count):
+//   0. one row (M == 1): the vector-matrix product (kd.gemv); a C of at most kNarrowMaxN
+//      columns (K and M at least a vector): kd.narrow, dot products along K (op(A) = A) or
+//      FMA chains along M (op(A) = A^T), rows split across threads when the work is large;
 //   1. small M*N*K, or a narrow C (N <= NR, K not huge): the unpacked, vectorised
 //      small path (kd.small), rows of C split across threads when the work is large enough;
 //   2. otherwise the packed engine, on C or on C^T = op(B)^T op(A)^T when that fits the
@@ -17,6 +20,8 @@
 // The kernel (tile, blocking, micro-kernel, packing, small path) is looked up by active_isa()
 // in a table built once (gemm_kernel_for), so set_isa() at run time takes effect immediately.
 #include "kernels/gemm/gemm.h"
+
+#include <atomic>
 
 #include <cstdlib>
 #include <new>
@@ -253,6 +258,46 @@ void small_rows_parallel(const GemmKernel<T>& kd, Trans ta, Trans tb, int64_t M,
 #endif
 }
 
+// The narrow path (N <= kNarrowMaxN) on row ranges of C, in parallel when the work is large
+// enough; each thread gathers op(B)'s columns into its own scratch. False: no scratch memory.
+template <typename T>
+bool narrow_rows_parallel(const GemmKernel<T>& kd, Trans ta, Trans tb, int64_t M, int64_t N,
+                          int64_t K, T alpha, const T* A, int64_t lda, const T* B, int64_t ldb,
+                          T beta, T* C, int64_t ldc) {
+  const size_t scratch = size_t(kNarrowMaxN * K + 16) * sizeof(T);
+  int nthreads = 1;
+#ifdef FASTBP_HAVE_OPENMP
+  if (double(M) * double(N) * double(K) >= kParallelMinWork && !omp_in_parallel())
+    nthreads = get_num_threads();
+#endif
+  constexpr int64_t kRowAlign = 64;  // row ranges on whole blocks of either form
+  if (nthreads > M / kRowAlign) nthreads = int(M / kRowAlign);
+  if (nthreads <= 1) {
+    T* buf = static_cast<T*>(tl_apack.get(scratch));
+    if (buf == nullptr) return false;
+    kd.narrow(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, buf);
+    return true;
+  }
+  std::atomic<bool> failed{false};
+#ifdef FASTBP_HAVE_OPENMP
+#pragma omp parallel num_threads(nthreads)
+  {
+    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+    const int64_t r0 = (t * M / nt) / kRowAlign * kRowAlign;
+    const int64_t r1 = (t + 1 == nt) ? M : ((t + 1) * M / nt) / kRowAlign * kRowAlign;
+    T* buf = static_cast<T*>(tl_apack.get(scratch));
+    if (buf == nullptr) failed.store(true);
+#pragma omp barrier
+    // every thread has its scratch before any writes C (else the caller's fallback would
+    // apply beta twice to rows already done)
+    if (!failed.load() && r1 > r0)
+      kd.narrow(ta, tb, r1 - r0, N, K, alpha, ta == Trans::N ? A + r0 * lda : A + r0, lda, B,
+                ldb, beta, C + r0 * ldc, ldc, buf);
+  }
+#endif
+  return !failed.load();
+}
+
 template <typename T>
 void gemm_dispatch(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, T alpha,
                    const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
@@ -271,6 +316,11 @@ void gemm_dispatch(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, 
       return;
     }
   }
+  // A narrow C (an output layer of 1-4 units, its dW): full vectors along K or M instead of
+  // a vector per row holding N values (false: no scratch memory, nothing written).
+  if (N <= kNarrowMaxN && kd.narrow != nullptr && K >= kd.nr_step && M >= kd.nr_step &&
+      narrow_rows_parallel<T>(kd, transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc))
+    return;
   if (work <= double(kd.small_max_work) &&
       (transb == Trans::N || K * N <= small_trans_b_max<T>())) {
     small_rows_parallel<T>(kd, transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);

@@ -51,6 +51,16 @@ using SmallFn = void (*)(Trans transa, Trans transb, int64_t M, int64_t N, int64
                          const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C,
                          int64_t ldc);
 
+// A narrow C (N <= kNarrowMaxN columns: an output layer of 1-4 units, its dW) of M rows:
+// C = alpha * op(A) op(B) + beta * C with the same contract as gemm(); `bbuf` holds
+// kNarrowMaxN * K elements (op(B) transposed, when it must be). Every C element is computed
+// the same way whatever M is, so a split of the rows over threads changes nothing.
+constexpr int64_t kNarrowMaxN = 4;
+template <typename T>
+using NarrowFn = void (*)(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, T alpha,
+                          const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C,
+                          int64_t ldc, T* bbuf);
+
 // One row of C (M == 1, a vector-matrix product): C(1 x N) = alpha * op(A)(1 x K) . op(B)
 // + beta * C, where op(A)(0, p) = A[p] (transa N) or A[p*lda] (transa T). abuf: scratch for
 // max(K, N) + 16 elements (the gathered op(A) row, or running sums).
@@ -109,6 +119,7 @@ struct GemmConfig {
   int64_t small_mr;        // rows per register block of `small` (row splits land on multiples)
   int64_t small_max_work;  // use `small` when M*N*K <= this (and the shape allows it)
   GemvFn<T> gemv;  // M == 1
+  NarrowFn<T> narrow;  // N <= kNarrowMaxN (null: the small path takes it)
   PeakFn<T> peak;
 };
 

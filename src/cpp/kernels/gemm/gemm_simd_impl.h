@@ -394,6 +394,154 @@ void gemv_simd(Trans transa, Trans transb, int64_t N, int64_t K, typename S::T a
     gemv_t_simd<S>(N, K, alpha, A, inc_a, B, ldb, beta, C, abuf);
 }
 
+// ---- A narrow C (N <= kNarrowMaxN) -----------------------------------------------------------
+// The small path spends a whole vector on each row's N <= 4 columns (1/16 of it used in f32
+// AVX-512 for N = 1); these forms keep the vectors full along M or K instead.
+
+template <class S>
+inline void narrow_store(typename S::T* c, typename S::T s, typename S::T alpha,
+                         typename S::T beta) {
+  const typename S::T r = alpha * s;
+  *c = (beta == typename S::T(0)) ? r : S::fma_scalar(beta, *c, r);
+}
+
+// op(A) = A (rows contiguous): C(i, j) = dot(A row i, column j of op(B)) along K, R rows x N
+// columns of vector accumulators; bt holds op(B) transposed (N rows of K, contiguous).
+template <class S, int R, int N>
+void narrow_dot(int64_t M, int64_t K, typename S::T alpha, const typename S::T* A, int64_t lda,
+                const typename S::T* bt, int64_t ldbt, typename S::T beta, typename S::T* C,
+                int64_t ldc) {
+  using V = typename S::V;
+  constexpr int L = S::L;
+  for (int64_t i0 = 0; i0 < M; i0 += R) {
+    const int r = int(M - i0 < R ? M - i0 : R);
+    const typename S::T* ar[R];
+    FASTBP_UNROLL
+    for (int i = 0; i < R; ++i) ar[i] = A + (i0 + (i < r ? i : r - 1)) * lda;
+    V acc[R][N];
+    FASTBP_UNROLL
+    for (int i = 0; i < R; ++i)
+      FASTBP_UNROLL
+      for (int j = 0; j < N; ++j) acc[i][j] = S::zero();
+    const int64_t kv = K / L * L;
+    for (int64_t p = 0; p < kv; p += L) {
+      V b[N];
+      FASTBP_UNROLL
+      for (int j = 0; j < N; ++j) b[j] = S::loadu(bt + j * ldbt + p);
+      FASTBP_UNROLL
+      for (int i = 0; i < R; ++i) {
+        const V a = S::loadu(ar[i] + p);
+        FASTBP_UNROLL
+        for (int j = 0; j < N; ++j) acc[i][j] = S::fmadd(a, b[j], acc[i][j]);
+      }
+    }
+    if (kv < K) {  // the K tail, masked (lanes past K read 0)
+      const typename S::Mask mk = S::mask(K - kv);
+      V b[N];
+      FASTBP_UNROLL
+      for (int j = 0; j < N; ++j) b[j] = S::maskz_loadu(mk, bt + j * ldbt + kv);
+      FASTBP_UNROLL
+      for (int i = 0; i < R; ++i) {
+        const V a = S::maskz_loadu(mk, ar[i] + kv);
+        FASTBP_UNROLL
+        for (int j = 0; j < N; ++j) acc[i][j] = S::fmadd(a, b[j], acc[i][j]);
+      }
+    }
+    for (int i = 0; i < r; ++i)
+      for (int j = 0; j < N; ++j)
+        narrow_store<S>(C + (i0 + i) * ldc + j, S::hsum(acc[i][j]), alpha, beta);
+  }
+}
+
+// op(A) = A^T (A stored K x M, the columns of op(A) contiguous; e.g. dW = x^T dz): C(i, j) =
+// sum over p of A[p, i] * op(B)(p, j), CH vectors of i at a time, one FMA chain per element.
+template <class S, int CH, int N>
+void narrow_axpy(int64_t M, int64_t K, typename S::T alpha, const typename S::T* A, int64_t lda,
+                 Trans transb, const typename S::T* B, int64_t ldb, typename S::T beta,
+                 typename S::T* C, int64_t ldc) {
+  using T = typename S::T;
+  using V = typename S::V;
+  constexpr int L = S::L;
+  for (int64_t i0 = 0; i0 < M; i0 += CH * L) {
+    const int64_t m = M - i0 < CH * L ? M - i0 : CH * L;
+    V acc[N][CH];
+    FASTBP_UNROLL
+    for (int j = 0; j < N; ++j)
+      FASTBP_UNROLL
+      for (int v = 0; v < CH; ++v) acc[j][v] = S::zero();
+    const int64_t sb_p = transb == Trans::N ? ldb : 1, sb_j = transb == Trans::N ? 1 : ldb;
+    if (m == CH * L) {  // a whole block: no masks in the loop
+      for (int64_t p = 0; p < K; ++p) {
+        const T* ap = A + p * lda + i0;
+        V a[CH];
+        FASTBP_UNROLL
+        for (int v = 0; v < CH; ++v) a[v] = S::loadu(ap + v * L);
+        FASTBP_UNROLL
+        for (int j = 0; j < N; ++j) {
+          const V b = S::set1(B[p * sb_p + j * sb_j]);
+          FASTBP_UNROLL
+          for (int v = 0; v < CH; ++v) acc[j][v] = S::fmadd(a[v], b, acc[j][v]);
+        }
+      }
+    } else {  // the last rows: the same operations on masked vectors
+      typename S::Mask mk[CH];
+      FASTBP_UNROLL
+      for (int v = 0; v < CH; ++v) mk[v] = S::mask(m - v * L);
+      for (int64_t p = 0; p < K; ++p) {
+        const T* ap = A + p * lda + i0;
+        V a[CH];
+        FASTBP_UNROLL
+        for (int v = 0; v < CH; ++v) a[v] = S::maskz_loadu(mk[v], ap + v * L);
+        FASTBP_UNROLL
+        for (int j = 0; j < N; ++j) {
+          const V b = S::set1(B[p * sb_p + j * sb_j]);
+          FASTBP_UNROLL
+          for (int v = 0; v < CH; ++v) acc[j][v] = S::fmadd(a[v], b, acc[j][v]);
+        }
+      }
+    }
+    alignas(64) T t[N][CH * L];
+    for (int j = 0; j < N; ++j)
+      for (int v = 0; v < CH; ++v) S::storeu(t[j] + v * L, acc[j][v]);
+    for (int64_t i = 0; i < m; ++i)
+      for (int j = 0; j < N; ++j) narrow_store<S>(C + (i0 + i) * ldc + j, t[j][i], alpha, beta);
+  }
+}
+
+// NarrowFn (gemm_kernels.h): the dot form keeps up to ACC vector accumulators (R = ACC / N
+// rows per block, at most 8: more rows per op(B) vector loaded), the axpy form CH vectors.
+template <class S, int ACC, int CH>
+void narrow_simd(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K,
+                 typename S::T alpha, const typename S::T* A, int64_t lda,
+                 const typename S::T* B, int64_t ldb, typename S::T beta, typename S::T* C,
+                 int64_t ldc, typename S::T* bbuf) {
+  using T = typename S::T;
+  if (transa == Trans::T) {
+    switch (N) {
+      case 1: return narrow_axpy<S, CH, 1>(M, K, alpha, A, lda, transb, B, ldb, beta, C, ldc);
+      case 2: return narrow_axpy<S, CH, 2>(M, K, alpha, A, lda, transb, B, ldb, beta, C, ldc);
+      case 3: return narrow_axpy<S, CH, 3>(M, K, alpha, A, lda, transb, B, ldb, beta, C, ldc);
+      default: return narrow_axpy<S, CH, 4>(M, K, alpha, A, lda, transb, B, ldb, beta, C, ldc);
+    }
+  }
+  const T* bt = B;  // op(B) = B^T: B is stored N x K, its rows are the columns of op(B)
+  int64_t ldbt = ldb;
+  if (transb == Trans::N) {  // B is K x N: gather its N columns
+    for (int64_t j = 0; j < N; ++j)
+      for (int64_t p = 0; p < K; ++p) bbuf[j * K + p] = B[p * ldb + j];
+    bt = bbuf;
+    ldbt = K;
+  }
+  constexpr int R1 = ACC < 8 ? ACC : 8, R2 = ACC / 2 < 8 ? ACC / 2 : 8, R3 = ACC / 3,
+                R4 = ACC / 4;
+  switch (N) {
+    case 1: return narrow_dot<S, R1, 1>(M, K, alpha, A, lda, bt, ldbt, beta, C, ldc);
+    case 2: return narrow_dot<S, R2, 2>(M, K, alpha, A, lda, bt, ldbt, beta, C, ldc);
+    case 3: return narrow_dot<S, R3, 3>(M, K, alpha, A, lda, bt, ldbt, beta, C, ldc);
+    default: return narrow_dot<S, R4, 4>(M, K, alpha, A, lda, bt, ldbt, beta, C, ldc);
+  }
+}
+
 // PeakFn (gemm_kernels.h) on S's vectors.
 template <class S>
 double fma_peak_simd(int64_t iters, typename S::T* sink) {

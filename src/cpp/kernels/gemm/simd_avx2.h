@@ -27,6 +27,13 @@ struct Avx2F32 {
   static inline V maskz_loadu(Mask m, const T* p) { return _mm256_maskload_ps(p, m); }
   static inline void mask_storeu(T* p, Mask m, V v) { _mm256_maskstore_ps(p, m, v); }
   static inline T fma_scalar(T a, T b, T c) { return __builtin_fmaf(a, b, c); }
+  // The lanes summed as a fixed tree: halves, then pairs (the same order on every call).
+  static inline T hsum(V v) {
+    __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+    x = _mm_add_ss(x, _mm_movehdup_ps(x));
+    return _mm_cvtss_f32(x);
+  }
 };
 
 struct Avx2F64 {
@@ -48,6 +55,11 @@ struct Avx2F64 {
   static inline V maskz_loadu(Mask m, const T* p) { return _mm256_maskload_pd(p, m); }
   static inline void mask_storeu(T* p, Mask m, V v) { _mm256_maskstore_pd(p, m, v); }
   static inline T fma_scalar(T a, T b, T c) { return __builtin_fma(a, b, c); }
+  static inline T hsum(V v) {  // fixed tree: halves, then the pair
+    __m128d x = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    x = _mm_add_sd(x, _mm_unpackhi_pd(x, x));
+    return _mm_cvtsd_f64(x);
+  }
 };
 
 }  // namespace

@@ -26,6 +26,15 @@ struct Avx512F32 {
   static inline V maskz_loadu(Mask m, const T* p) { return _mm512_maskz_loadu_ps(m, p); }
   static inline void mask_storeu(T* p, Mask m, V v) { _mm512_mask_storeu_ps(p, m, v); }
   static inline T fma_scalar(T a, T b, T c) { return __builtin_fmaf(a, b, c); }
+  // The lanes summed as a fixed tree: halves, quarters, then pairs (same order every call).
+  static inline T hsum(V v) {
+    const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v),
+                                   _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+    __m128 x = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+    x = _mm_add_ss(x, _mm_movehdup_ps(x));
+    return _mm_cvtss_f32(x);
+  }
 };
 
 struct Avx512F64 {
@@ -46,6 +55,12 @@ struct Avx512F64 {
   static inline V maskz_loadu(Mask m, const T* p) { return _mm512_maskz_loadu_pd(m, p); }
   static inline void mask_storeu(T* p, Mask m, V v) { _mm512_mask_storeu_pd(p, m, v); }
   static inline T fma_scalar(T a, T b, T c) { return __builtin_fma(a, b, c); }
+  static inline T hsum(V v) {  // fixed tree: halves, quarters, then the pair
+    const __m256d h = _mm256_add_pd(_mm512_castpd512_pd256(v), _mm512_extractf64x4_pd(v, 1));
+    __m128d x = _mm_add_pd(_mm256_castpd256_pd128(h), _mm256_extractf128_pd(h, 1));
+    x = _mm_add_sd(x, _mm_unpackhi_pd(x, x));
+    return _mm_cvtsd_f64(x);
+  }
 };
 
 }  // namespace

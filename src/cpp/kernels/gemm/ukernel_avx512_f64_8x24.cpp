@@ -37,6 +37,7 @@ constexpr GemmConfig<double> make_config() {
   c.small_mr = 6;
   c.small_max_work = 2097152;
   c.gemv = &gemv_simd<Avx512F64, 8>;
+  c.narrow = &narrow_simd<Avx512F64, 16, 4>;
   c.peak = &fma_peak_simd<Avx512F64>;
   return c;
 }
