@@ -85,7 +85,10 @@ template <typename T>
 inline Vec<T> tiled_bias(const T* bias, int64_t dim) {
   constexpr int W = Vec<T>::W;
   alignas(64) T tile[W];
-  for (int k = 0; k < W; ++k) tile[k] = bias[k % dim];
+  for (int k = 0, j = 0; k < W; ++k) {  // tile[k] = bias[k % dim], without a division
+    tile[k] = bias[j];
+    j = (j + 1 == dim) ? 0 : j + 1;
+  }
   return Vec<T>::load(tile);
 }
 

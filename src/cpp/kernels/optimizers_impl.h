@@ -65,7 +65,20 @@ void sgd_step(T* p, T* g, int64_t n, const OptConfig& c, const OptSlots<T>& st, 
 // exactly 1.0 in double, so it is returned without pow, whose underflow path is slow (after
 // some thousand steps it cost more than the update of a small network).
 inline double one_minus_pow(double beta, int64_t step) {
-  if (beta > 0.0 && double(step) * std::log(beta) < -42.0) return 1.0;
+  // log(beta) of the last two betas seen (Adam asks for beta1 and beta2 every step)
+  thread_local double seen[2] = {-1.0, -1.0}, logs[2] = {0.0, 0.0};
+  const int e = (seen[0] == beta) ? 0 : (seen[1] == beta) ? 1 : -1;
+  double lg;
+  if (e >= 0) {
+    lg = logs[e];
+  } else {
+    lg = beta > 0.0 ? std::log(beta) : -HUGE_VAL;
+    seen[1] = seen[0];
+    logs[1] = logs[0];
+    seen[0] = beta;
+    logs[0] = lg;
+  }
+  if (double(step) * lg < -42.0) return 1.0;
   return 1.0 - std::pow(beta, double(step));
 }
 
