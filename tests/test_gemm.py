@@ -106,7 +106,7 @@ def test_gemm_edges(isa, dtype, ta, tb, isa_guard):
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 @pytest.mark.parametrize("ta,tb", TRANS, ids=["NN", "NT", "TN", "TT"])
 def test_gemm_narrow(isa, dtype, ta, tb, isa_guard):
-    """C of 1-4 columns (kernels/gemm narrow path: dot products along K for op(A) = A,
+    """C of 1-16 columns (kernels/gemm narrow path: dot products along K for op(A) = A,
     axpy chains along M for op(A) = A^T), with ragged M and K, at 1 and 2 threads."""
     _core.set_isa(isa)
     old = _core.get_num_threads()
@@ -114,7 +114,7 @@ def test_gemm_narrow(isa, dtype, ta, tb, isa_guard):
     try:
         for threads in (1, 2):
             _core.set_num_threads(threads)
-            for n in (1, 2, 3, 4):
+            for n in (1, 2, 3, 4, 5, 8, 10, 16):
                 for m, k in [(8, 8), (16, 16), (17, 33), (63, 17), (65, 255), (257, 64),
                              (1000, 100), (4100, 300)]:
                     a, b = _operands(rng, m, n, k, ta, tb, dtype)

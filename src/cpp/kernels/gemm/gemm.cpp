@@ -4,8 +4,9 @@
 //
 // Paths, chosen from the shape only (never from the thread count):
 //   0. one row (M == 1): the vector-matrix product (kd.gemv); a C of at most kNarrowMaxN
-//      columns (K and M at least a vector): kd.narrow, dot products along K (op(A) = A) or
-//      FMA chains along M (op(A) = A^T), rows split across threads when the work is large;
+//      columns (kd.narrow_max_n_t for op(A) = A^T; K and M at least a vector): kd.narrow,
+//      dot products along K (op(A) = A) or FMA chains along M (op(A) = A^T), rows split
+//      across threads when the work is large;
 //   1. small M*N*K, or a narrow C (N <= NR, K not huge): the unpacked, vectorised
 //      small path (kd.small), rows of C split across threads when the work is large enough;
 //   2. otherwise the packed engine, on C or on C^T = op(B)^T op(A)^T when that fits the
@@ -258,13 +259,13 @@ void small_rows_parallel(const GemmKernel<T>& kd, Trans ta, Trans tb, int64_t M,
 #endif
 }
 
-// The narrow path (N <= kNarrowMaxN) on row ranges of C, in parallel when the work is large
+// The narrow path on row ranges of C, in parallel when the work is large
 // enough; each thread gathers op(B)'s columns into its own scratch. False: no scratch memory.
 template <typename T>
 bool narrow_rows_parallel(const GemmKernel<T>& kd, Trans ta, Trans tb, int64_t M, int64_t N,
                           int64_t K, T alpha, const T* A, int64_t lda, const T* B, int64_t ldb,
                           T beta, T* C, int64_t ldc) {
-  const size_t scratch = size_t(kNarrowMaxN * K + 16) * sizeof(T);
+  const size_t scratch = size_t(kNarrowMaxN * K + 16) * sizeof(T);  // (the dot form's op(B))
   int nthreads = 1;
 #ifdef FASTBP_HAVE_OPENMP
   if (double(M) * double(N) * double(K) >= kParallelMinWork && !omp_in_parallel())
@@ -318,7 +319,8 @@ void gemm_dispatch(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, 
   }
   // A narrow C (an output layer of 1-4 units, its dW): full vectors along K or M instead of
   // a vector per row holding N values (false: no scratch memory, nothing written).
-  if (N <= kNarrowMaxN && kd.narrow != nullptr && K >= kd.nr_step && M >= kd.nr_step &&
+  const int64_t narrow_n = transa == Trans::T ? kd.narrow_max_n_t : kNarrowMaxN;
+  if (N <= narrow_n && kd.narrow != nullptr && K >= kd.nr_step && M >= kd.nr_step &&
       narrow_rows_parallel<T>(kd, transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc))
     return;
   if (work <= double(kd.small_max_work) &&

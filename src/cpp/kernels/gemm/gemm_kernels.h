@@ -51,7 +51,8 @@ using SmallFn = void (*)(Trans transa, Trans transb, int64_t M, int64_t N, int64
                          const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C,
                          int64_t ldc);
 
-// A narrow C (N <= kNarrowMaxN columns: an output layer of 1-4 units, its dW) of M rows:
+// A narrow C (N <= kNarrowMaxN columns: an output layer of 1-4 units, or with op(A) = A^T up
+// to the config's narrow_max_n_t columns: the dW of an output layer of up to 8-16 units):
 // C = alpha * op(A) op(B) + beta * C with the same contract as gemm(); `bbuf` holds
 // kNarrowMaxN * K elements (op(B) transposed, when it must be). Every C element is computed
 // the same way whatever M is, so a split of the rows over threads changes nothing.
@@ -120,6 +121,7 @@ struct GemmConfig {
   int64_t small_max_work;  // use `small` when M*N*K <= this (and the shape allows it)
   GemvFn<T> gemv;  // M == 1
   NarrowFn<T> narrow;  // N <= kNarrowMaxN (null: the small path takes it)
+  int64_t narrow_max_n_t;  // ... and N up to this when op(A) = A^T
   PeakFn<T> peak;
 };
 

@@ -508,22 +508,34 @@ void narrow_axpy(int64_t M, int64_t K, typename S::T alpha, const typename S::T*
   }
 }
 
+// The axpy form for n columns, NF <= n <= NMAX: CH vectors of rows per block up to 4
+// columns, one vector (L rows, n accumulators) beyond.
+template <class S, int CH, int NF, int NMAX>
+void narrow_axpy_n(int n, int64_t M, int64_t K, typename S::T alpha, const typename S::T* A,
+                   int64_t lda, Trans transb, const typename S::T* B, int64_t ldb,
+                   typename S::T beta, typename S::T* C, int64_t ldc) {
+  if constexpr (NF == NMAX) {
+    narrow_axpy<S, (NF <= 4 ? CH : 1), NF>(M, K, alpha, A, lda, transb, B, ldb, beta, C, ldc);
+  } else {
+    if (n == NF)
+      narrow_axpy<S, (NF <= 4 ? CH : 1), NF>(M, K, alpha, A, lda, transb, B, ldb, beta, C, ldc);
+    else
+      narrow_axpy_n<S, CH, NF + 1, NMAX>(n, M, K, alpha, A, lda, transb, B, ldb, beta, C, ldc);
+  }
+}
+
 // NarrowFn (gemm_kernels.h): the dot form keeps up to ACC vector accumulators (R = ACC / N
-// rows per block, at most 8: more rows per op(B) vector loaded), the axpy form CH vectors.
-template <class S, int ACC, int CH>
+// rows per block, at most 8: more rows per op(B) vector loaded), the axpy form (op(A) = A^T,
+// up to NT columns) CH vectors.
+template <class S, int ACC, int CH, int NT>
 void narrow_simd(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K,
                  typename S::T alpha, const typename S::T* A, int64_t lda,
                  const typename S::T* B, int64_t ldb, typename S::T beta, typename S::T* C,
                  int64_t ldc, typename S::T* bbuf) {
   using T = typename S::T;
-  if (transa == Trans::T) {
-    switch (N) {
-      case 1: return narrow_axpy<S, CH, 1>(M, K, alpha, A, lda, transb, B, ldb, beta, C, ldc);
-      case 2: return narrow_axpy<S, CH, 2>(M, K, alpha, A, lda, transb, B, ldb, beta, C, ldc);
-      case 3: return narrow_axpy<S, CH, 3>(M, K, alpha, A, lda, transb, B, ldb, beta, C, ldc);
-      default: return narrow_axpy<S, CH, 4>(M, K, alpha, A, lda, transb, B, ldb, beta, C, ldc);
-    }
-  }
+  if (transa == Trans::T)
+    return narrow_axpy_n<S, CH, 1, NT>(int(N), M, K, alpha, A, lda, transb, B, ldb, beta, C,
+                                       ldc);
   const T* bt = B;  // op(B) = B^T: B is stored N x K, its rows are the columns of op(B)
   int64_t ldbt = ldb;
   if (transb == Trans::N) {  // B is K x N: gather its N columns

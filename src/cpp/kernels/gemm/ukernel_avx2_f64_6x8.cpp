@@ -36,7 +36,8 @@ constexpr GemmConfig<double> make_config() {
   c.small_mr = 6;
   c.small_max_work = 1048576;
   c.gemv = &gemv_simd<Avx2F64, 8>;
-  c.narrow = &narrow_simd<Avx2F64, 8, 2>;
+  c.narrow = &narrow_simd<Avx2F64, 8, 2, 8>;
+  c.narrow_max_n_t = 8;
   c.peak = &fma_peak_simd<Avx2F64>;
   return c;
 }

@@ -38,7 +38,8 @@ constexpr GemmConfig<float> make_config() {
   c.small_mr = 6;
   c.small_max_work = 2097152;
   c.gemv = &gemv_simd<Avx512F32, 8>;
-  c.narrow = &narrow_simd<Avx512F32, 16, 4>;
+  c.narrow = &narrow_simd<Avx512F32, 16, 4, 16>;
+  c.narrow_max_n_t = 16;
   c.peak = &fma_peak_simd<Avx512F32>;
   return c;
 }
