@@ -119,6 +119,41 @@ print(all(g == expected for g in got), t.is_alive())
     assert lines[1].split() == ["True", "False"]
 
 
+def test_fork_while_another_thread_is_inside_a_sparse_epoch():
+    pytest.importorskip("scipy")
+    out = run_child(FORK_PRELUDE + """
+import scipy.sparse as sp
+Xs = sp.random(4096, 256, density=0.05, format="csr", dtype=np.float32, random_state=0)
+ys = rng.normal(size=(4096, 4)).astype(np.float32)
+busy = fb.MLP([256, 512, 4], seed=9)
+busy.set_optimizer(fb.optim.Adam())
+started, stop = threading.Event(), threading.Event()
+def keep_fitting():
+    while not stop.is_set():
+        started.set()
+        busy.engine.fit_epoch_csr(Xs.data, Xs.indices, Xs.indptr, ys, "mse", None, None, 256,
+                                  True)
+t = threading.Thread(target=keep_fitting)
+t.start()
+started.wait()
+def busy_model_in_child():
+    try:
+        busy.predict(X[:2])
+        return "usable"
+    except RuntimeError as e:
+        return "refused" if "forked" in str(e) else "other"
+states = set()
+for _ in range(10):
+    states.add(in_child(busy_model_in_child))
+    if "refused" in states:
+        break
+stop.set()
+t.join()
+print(states <= {"usable", "refused"}, "refused" in states)
+""", timeout=120)
+    assert out.split() == ["True", "True"], out
+
+
 # ---------------------------------------------------------------------------- thread counts
 def test_set_num_threads_bounds_and_integer_types():
     before = fb.get_num_threads()

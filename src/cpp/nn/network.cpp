@@ -12,15 +12,6 @@
 
 namespace fastbp {
 
-namespace {
-// Marks a network busy (with this process's id) for the duration of a compute method.
-struct BusyMark {
-  std::atomic<int64_t>& pid;
-  explicit BusyMark(std::atomic<int64_t>& p) : pid(p) { pid.store(process_id()); }
-  ~BusyMark() { pid.store(0); }
-};
-}  // namespace
-
 template <typename T>
 Network<T>::Network(const std::vector<LayerSpec>& spec, uint64_t seed)
     : body_(spec, layer_count_), seed_(seed) {

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <vector>
 
+#include "core/platform.h"
 #include "nn/layer.h"
 #include "nn/registry.h"
 
@@ -129,6 +130,13 @@ class Network {
   uint64_t seed_ = 0, step_counter_ = 0, epoch_counter_ = 0;
   std::mutex mu_;
   std::atomic<int64_t> busy_pid_{0};  // process whose thread runs a compute method, 0: none
+  // Marks the network busy (with this process's id) for the duration of a compute method,
+  // dense or sparse (the fork check of mutex()).
+  struct BusyMark {
+    std::atomic<int64_t>& pid;
+    explicit BusyMark(std::atomic<int64_t>& p) : pid(p) { pid.store(process_id()); }
+    ~BusyMark() { pid.store(0); }
+  };
 };
 
 }  // namespace fastbp

@@ -27,6 +27,7 @@ CsrRows row_slice(const CsrRows& x, int64_t r) {
 
 template <typename T>
 void Network<T>::predict_csr(const CsrRows& x, T* out, int64_t n) {
+  BusyMark busy(busy_pid_);
   require_dense_first(first_dense_);
   const int64_t chunk = std::max(reserved_, predict_budget_rows());
   reserve(std::min(n, chunk));
@@ -42,6 +43,7 @@ void Network<T>::predict_csr(const CsrRows& x, T* out, int64_t n) {
 template <typename T>
 double Network<T>::loss_and_gradients_csr(const CsrRows& x, const Target<T>& t, int64_t n,
                                           const LossArgs& loss, const PenaltyArgs& pen) {
+  BusyMark busy(busy_pid_);
   require_dense_first(first_dense_);
   return forward_backward(nullptr, t, n, loss, pen, x);
 }
@@ -50,6 +52,7 @@ template <typename T>
 double Network<T>::fit_epoch_csr(const CsrRows& x, const Target<T>& t, int64_t N,
                                  int64_t batch_size, bool shuffle, const double* lrs,
                                  const LossArgs& loss, const PenaltyArgs& pen) {
+  BusyMark busy(busy_pid_);
   require_dense_first(first_dense_);
   if (batch_size < 1) throw std::invalid_argument("batch_size must be >= 1");
   batch_size = std::min(batch_size, N);
