@@ -47,6 +47,22 @@ def train(seed=1):
     m.fit(X, y, optimizer="adam", epochs=1, batch_size=512, progress=False, grad_norm=False)
     return hashlib.sha256(m._engine.arena().tobytes()).hexdigest()
 
+def states_in_children(model, tries=10):
+    """Fork until a child finds `model` refused (another thread was inside a native call at
+    the fork): each child calls predict, which must raise, never deadlock."""
+    def probe():
+        try:
+            model.predict(X[:2])
+            return "usable"
+        except RuntimeError as e:
+            return "refused" if "forked" in str(e) else "other"
+    states = set()
+    for _ in range(tries):  # the fork lands inside a native epoch almost always
+        states.add(in_child(probe))
+        if "refused" in states:
+            break
+    return states
+
 def in_child(fn):
     r, w = os.pipe()
     pid = os.fork()
@@ -95,19 +111,8 @@ def keep_fitting():
 t = threading.Thread(target=keep_fitting)
 t.start()
 started.wait()
-def busy_model_in_child():
-    # the model another thread was training at the fork: an error, never a deadlock
-    try:
-        busy.predict(X[:2])
-        return "usable"
-    except RuntimeError as e:
-        return "refused" if "forked" in str(e) else "other"
 got = [in_child(lambda: train(5)) for _ in range(3)]
-busy_states = set()
-for _ in range(10):  # the fork lands inside a native epoch almost always: stop at the first
-    busy_states.add(in_child(busy_model_in_child))
-    if "refused" in busy_states:
-        break
+busy_states = states_in_children(busy)
 stop.set()
 t.join()
 busy.predict(X[:2])  # the parent's model is fine
@@ -136,17 +141,7 @@ def keep_fitting():
 t = threading.Thread(target=keep_fitting)
 t.start()
 started.wait()
-def busy_model_in_child():
-    try:
-        busy.predict(X[:2])
-        return "usable"
-    except RuntimeError as e:
-        return "refused" if "forked" in str(e) else "other"
-states = set()
-for _ in range(10):
-    states.add(in_child(busy_model_in_child))
-    if "refused" in states:
-        break
+states = states_in_children(busy)
 stop.set()
 t.join()
 print(states <= {"usable", "refused"}, "refused" in states)
