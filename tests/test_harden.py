@@ -48,8 +48,8 @@ def train(seed=1):
     return hashlib.sha256(m._engine.arena().tobytes()).hexdigest()
 
 def states_in_children(model, tries=10):
-    """Fork until a child finds `model` refused (another thread was inside a native call at
-    the fork): each child calls predict, which must raise, never deadlock."""
+    # Fork until a child finds `model` refused (another thread was inside a native call at
+    # the fork): each child calls predict, which must raise, never deadlock.
     def probe():
         try:
             model.predict(X[:2])
