@@ -215,26 +215,18 @@ int64_t penalty_sums(const T* w, int64_t n, double* s1, double* s2) {
 // sums come out in one order on every ISA up to FMA contraction; the lanes are independent
 // chains the compiler turns into vector accumulators (a single running sum was latency bound:
 // 40% of a digits step).
+// (a1 and a2 are the caller's: local copies here were once 64-byte-aligned stack arrays the
+// compiler loaded with vmovapd, which faults on ASan's 32-byte-aligned fake stack)
 template <typename T>
 void penalty_pass(T* __restrict g, const T* __restrict w, int64_t n, T l1, T l2,
                   double* __restrict a1, double* __restrict a2) {
-  constexpr int L = kPenaltyLanes;
-  double s1[L], s2[L];
-  for (int l = 0; l < L; ++l) {
-    s1[l] = a1[l];
-    s2[l] = a2[l];
-  }
   for (int64_t i = 0; i < n; ++i) {
     const T wi = w[i];
     g[i] += l1 * (T(wi > T(0)) - T(wi < T(0))) + l2 * wi;
   }
-  for (int64_t i = penalty_sums(w, n, s1, s2); i < n; ++i) {  // the tail, into lane 0
-    s1[0] += std::fabs(double(w[i]));
-    s2[0] += double(w[i]) * double(w[i]);
-  }
-  for (int l = 0; l < L; ++l) {
-    a1[l] = s1[l];
-    a2[l] = s2[l];
+  for (int64_t i = penalty_sums(w, n, a1, a2); i < n; ++i) {  // the tail, into lane 0
+    a1[0] += std::fabs(double(w[i]));
+    a2[0] += double(w[i]) * double(w[i]);
   }
 }
 
