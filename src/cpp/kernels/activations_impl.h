@@ -84,7 +84,7 @@ inline bool flat_rows(int64_t dim, int64_t ld) {
 template <typename T>
 inline Vec<T> tiled_bias(const T* bias, int64_t dim) {
   constexpr int W = Vec<T>::W;
-  alignas(64) T tile[W];
+  T tile[W];  // (no alignas: see penalty_pass in optimizers_impl.h)
   for (int k = 0, j = 0; k < W; ++k) {  // tile[k] = bias[k % dim], without a division
     tile[k] = bias[j];
     j = (j + 1 == dim) ? 0 : j + 1;
@@ -151,7 +151,7 @@ void act_backward_bias_flat(T* dy, T* db, const T* z, const T* a, int64_t n, int
     store_n(dy + o, m, g);
     acc = acc + g;
   }
-  alignas(64) T lanes[W];
+  T lanes[W];
   acc.store(lanes);
   for (int64_t j = 0; j < dim; ++j) {
     T s = lanes[j];

@@ -332,7 +332,7 @@ void gemv_n_rows_simd(int64_t N, int64_t K, typename S::T alpha, const typename 
 }
 
 // op(B) = B^T (B stored N x K): c[j] = alpha * dot(a, B row j) + beta * c[j]; four rows at a
-// time, two vector accumulators each, lanes summed in a fixed order.
+// time, two vector accumulators each, added lane-wise and then summed as a fixed tree.
 template <class S>
 void gemv_t_simd(int64_t N, int64_t K, typename S::T alpha, const typename S::T* a,
                  int64_t inc_a, const typename S::T* B, int64_t ldb, typename S::T beta,
@@ -368,12 +368,8 @@ void gemv_t_simd(int64_t N, int64_t K, typename S::T alpha, const typename S::T*
       FASTBP_UNROLL
       for (int i = 0; i < R; ++i) acc[i][0] = S::fmadd(a0, S::maskz_loadu(mk, br[i] + p), acc[i][0]);
     }
-    alignas(64) T lanes[2 * L];
     for (int i = 0; i < r; ++i) {
-      S::storeu(lanes, acc[i][0]);
-      S::storeu(lanes + L, acc[i][1]);
-      T s = T(0);
-      for (int l = 0; l < 2 * L; ++l) s += lanes[l];
+      const T s = S::hsum(S::add(acc[i][0], acc[i][1]));  // a fixed tree over the lanes
       const T res = alpha * s;
       c[j0 + i] = (beta == T(0)) ? res : S::fma_scalar(beta, c[j0 + i], res);
     }
@@ -500,7 +496,7 @@ void narrow_axpy(int64_t M, int64_t K, typename S::T alpha, const typename S::T*
         }
       }
     }
-    alignas(64) T t[N][CH * L];
+    T t[N][CH * L];  // (unaligned: ASan's fake stack does not keep 64-byte alignment)
     for (int j = 0; j < N; ++j)
       for (int v = 0; v < CH; ++v) S::storeu(t[j] + v * L, acc[j][v]);
     for (int64_t i = 0; i < m; ++i)

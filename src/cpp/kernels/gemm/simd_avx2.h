@@ -20,6 +20,7 @@ struct Avx2F32 {
   static inline void storeu(T* p, V v) { _mm256_storeu_ps(p, v); }
   static inline V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static inline V mul(V a, V b) { return _mm256_mul_ps(a, b); }
+  static inline V add(V a, V b) { return _mm256_add_ps(a, b); }
   static inline Mask mask(int64_t n) {
     const int nn = n <= 0 ? 0 : n >= L ? L : int(n);
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(nn), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
@@ -48,6 +49,7 @@ struct Avx2F64 {
   static inline void storeu(T* p, V v) { _mm256_storeu_pd(p, v); }
   static inline V fmadd(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
   static inline V mul(V a, V b) { return _mm256_mul_pd(a, b); }
+  static inline V add(V a, V b) { return _mm256_add_pd(a, b); }
   static inline Mask mask(int64_t n) {
     const long long nn = n <= 0 ? 0 : n >= L ? L : n;
     return _mm256_cmpgt_epi64(_mm256_set1_epi64x(nn), _mm256_setr_epi64x(0, 1, 2, 3));

@@ -20,6 +20,7 @@ struct Avx512F32 {
   static inline void storeu(T* p, V v) { _mm512_storeu_ps(p, v); }
   static inline V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static inline V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+  static inline V add(V a, V b) { return _mm512_add_ps(a, b); }
   static inline Mask mask(int64_t n) {
     return n <= 0 ? Mask(0) : n >= L ? Mask(0xFFFF) : Mask((1u << n) - 1u);
   }
@@ -49,6 +50,7 @@ struct Avx512F64 {
   static inline void storeu(T* p, V v) { _mm512_storeu_pd(p, v); }
   static inline V fmadd(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
   static inline V mul(V a, V b) { return _mm512_mul_pd(a, b); }
+  static inline V add(V a, V b) { return _mm512_add_pd(a, b); }
   static inline Mask mask(int64_t n) {
     return n <= 0 ? Mask(0) : n >= L ? Mask(0xFF) : Mask((1u << n) - 1u);
   }
