@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fastbp_bench.harness import cpu_model
+
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = {"mnist": ([784, 256, 256, 10], 128), "wide": ([1024, 2048, 2048, 10], 256),
            "tiny": ([16, 32, 4], 16)}
@@ -254,7 +256,7 @@ def main(argv=None) -> int:
     for cfg in args.configs.split(","):
         results[cfg] = {"1x2": launch(cfg, 1, 2, args), "2x1": launch(cfg, 2, 1, args),
                         "1x1": launch(cfg, 1, 1, args)}
-    meta = {"cpu": _cpu(), "cores": os.cpu_count(), "steps": args.steps,
+    meta = {"cpu": cpu_model(), "cores": os.cpu_count(), "steps": args.steps,
             "repeats": args.repeats, "time": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"meta": meta, "results": results}, indent=1))
@@ -264,15 +266,6 @@ def main(argv=None) -> int:
     print(paper_model(results))
     return 0
 
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 if __name__ == "__main__":

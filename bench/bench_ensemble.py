@@ -29,12 +29,13 @@ machine whose load changes affects them alike). The report names the CPU and the
 """
 import argparse
 import json
-import platform
 import sys
 import time
 import warnings
 
 import numpy as np
+
+from fastbp_bench.harness import cpu_model
 
 SIZES = (64, 128, 10)
 BATCH = 32
@@ -48,16 +49,6 @@ def _digits():
     X, y = load_digits(return_X_y=True)
     return (X / 16.0).astype(np.float32), y.astype(np.int64)
 
-
-def _cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 # ------------------------------------------------------------------------------ K models
@@ -273,7 +264,7 @@ def main(argv=None):
         import torch
 
         torch.set_num_threads(args.threads)
-    report = {"cpu": _cpu_name(), "isa": fb.get_isa(), "threads": args.threads,
+    report = {"cpu": cpu_model(), "isa": fb.get_isa(), "threads": args.threads,
               "timer": args.timer,
               "python": sys.version.split()[0]}
     print(f"CPU {report['cpu']}, ISA {report['isa']}, {args.threads} threads, "

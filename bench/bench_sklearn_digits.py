@@ -11,23 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import time
 import warnings
 
 import numpy as np
 
-
-def _cpu() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+from fastbp_bench.harness import cpu_model
 
 
 def main() -> None:
@@ -60,7 +50,7 @@ def main() -> None:
                 times[name].append(time.perf_counter() - t0)
                 scores[name] = (est.n_iter_, float(est.score(X, y)))
     med = {k: statistics.median(v) for k, v in times.items()}
-    out = {"cpu": _cpu(), "isa": fb.get_isa(), "threads": fb.get_num_threads(),
+    out = {"cpu": cpu_model(), "isa": fb.get_isa(), "threads": fb.get_num_threads(),
            "repeats": args.repeats, "median_s": med, "all_s": times,
            "n_iter_and_train_accuracy": scores, "speedup": med["sklearn"] / med["fastbp"]}
     print(f"CPU {out['cpu']}, ISA {out['isa']}, {out['threads']} threads")

@@ -15,23 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import time
 import warnings
 
 import numpy as np
 
-
-def _cpu() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+from fastbp_bench.harness import cpu_model
 
 
 def tfidf_like(rows: int, cols: int, density: float, seed: int = 0):
@@ -92,7 +82,7 @@ def main() -> None:
                 times[name].append(time.perf_counter() - t0)
                 scores[name] = float(est.score(X, y))
     med = {k: statistics.median(v) for k, v in times.items()}
-    out = {"cpu": _cpu(), "isa": fb.get_isa(), "threads": fb.get_num_threads(),
+    out = {"cpu": cpu_model(), "isa": fb.get_isa(), "threads": fb.get_num_threads(),
            "shape": [args.rows, args.cols], "nnz": int(X.nnz), "epochs": args.epochs,
            "repeats": args.repeats, "median_s": med, "all_s": times, "train_accuracy": scores,
            "speedup_vs_sklearn": {k: med["sklearn"] / v for k, v in med.items()}}

@@ -193,7 +193,8 @@ def reset_peak_rss() -> bool:
 
 
 # ----------------------------------------------------------------------------- machine
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo), else what platform knows."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -244,7 +245,7 @@ def machine_info() -> Dict[str, Any]:
     except OSError:
         load = None
     return dict(
-        cpu_model=_cpu_model(), logical_cpus=os.cpu_count(), affinity=affinity,
+        cpu_model=cpu_model(), logical_cpus=os.cpu_count(), affinity=affinity,
         caches=_cache_sizes(), mem_total_gib=_mem_total_gib(), machine=platform.machine(),
         system=f"{platform.system()} {platform.release()}", python=sys.version.split()[0],
         python_implementation=platform.python_implementation(), loadavg=load,

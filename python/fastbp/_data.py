@@ -45,9 +45,8 @@ def as_model_array(a: Any, dtype: np.dtype, kinds: str = "fiub") -> Any:
 def as_target(y: Any, dtype: np.dtype, takes_labels: bool) -> Any:
     """Targets: 1-D integer class labels as int64 when the loss takes labels, else values as
     :func:`as_model_array` (booleans are not converted: no loss takes them)."""
-    if (type(y) is np.ndarray and y.dtype is dtype and y.flags.carray
-            and not (takes_labels and y.ndim == 1)):
-        return y  # already what the engine takes (the common case inside a training loop)
+    if type(y) is np.ndarray and not (takes_labels and y.ndim == 1):
+        return as_model_array(y, dtype, kinds="fiu")  # (no np.asarray on the per-step path)
     try:
         arr = np.asarray(y)
     except (ValueError, TypeError):

@@ -210,12 +210,8 @@ class Sequential:
 
             return train_step(self, X, y, loss, optimizer, sample_weight, comm, loss_params)
         loss = resolve_loss(loss)
-        if loss_params:
-            check_loss_kwargs("train_step", loss_params)
-        dt = self._np_dtype  # (the conversions inline: this path is per step)
-        Xa = as_model_array(X, dt)
-        ya = as_target(y, dt, loss_takes_labels(loss))
-        wa = None if sample_weight is None else self._w(sample_weight)
+        check_loss_kwargs("train_step", loss_params)
+        Xa, ya, wa = self._X(X), self._y(y, loss), self._w(sample_weight)
         undo = self.set_optimizer(optimizer)
         try:
             return self._engine.train_step(Xa, ya, loss, loss_params, wa)

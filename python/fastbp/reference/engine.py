@@ -878,9 +878,7 @@ class Engine:
             The loss (including penalties) before the update.
         """
         self._require_optimizer("train_step")
-        X, y, lp, w = self._check_batch(X, y, loss, loss_params, sample_weight)
-        self._check_bn_batch(X.shape[0], "X")
-        value = self._loss_and_grad(X, y, loss, lp, w)
+        value = self.compute_gradients(X, y, loss, loss_params, sample_weight)
         self._update()
         return value
 

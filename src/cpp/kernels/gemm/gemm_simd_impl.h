@@ -407,6 +407,7 @@ template <class S, int R, int N>
 void narrow_dot(int64_t M, int64_t K, typename S::T alpha, const typename S::T* A, int64_t lda,
                 const typename S::T* bt, int64_t ldbt, typename S::T beta, typename S::T* C,
                 int64_t ldc) {
+  using T = typename S::T;
   using V = typename S::V;
   constexpr int L = S::L;
   for (int64_t i0 = 0; i0 < M; i0 += R) {
@@ -419,29 +420,23 @@ void narrow_dot(int64_t M, int64_t K, typename S::T alpha, const typename S::T* 
     for (int i = 0; i < R; ++i)
       FASTBP_UNROLL
       for (int j = 0; j < N; ++j) acc[i][j] = S::zero();
+    // one chunk of L values of K at p; load(ptr) is unmasked, or masked for the K tail
+    auto chunk = [&](int64_t p, auto load) {
+      V b[N];
+      FASTBP_UNROLL
+      for (int j = 0; j < N; ++j) b[j] = load(bt + j * ldbt + p);
+      FASTBP_UNROLL
+      for (int i = 0; i < R; ++i) {
+        const V a = load(ar[i] + p);
+        FASTBP_UNROLL
+        for (int j = 0; j < N; ++j) acc[i][j] = S::fmadd(a, b[j], acc[i][j]);
+      }
+    };
     const int64_t kv = K / L * L;
-    for (int64_t p = 0; p < kv; p += L) {
-      V b[N];
-      FASTBP_UNROLL
-      for (int j = 0; j < N; ++j) b[j] = S::loadu(bt + j * ldbt + p);
-      FASTBP_UNROLL
-      for (int i = 0; i < R; ++i) {
-        const V a = S::loadu(ar[i] + p);
-        FASTBP_UNROLL
-        for (int j = 0; j < N; ++j) acc[i][j] = S::fmadd(a, b[j], acc[i][j]);
-      }
-    }
-    if (kv < K) {  // the K tail, masked (lanes past K read 0)
+    for (int64_t p = 0; p < kv; p += L) chunk(p, [](const T* q) { return S::loadu(q); });
+    if (kv < K) {  // lanes past K read 0
       const typename S::Mask mk = S::mask(K - kv);
-      V b[N];
-      FASTBP_UNROLL
-      for (int j = 0; j < N; ++j) b[j] = S::maskz_loadu(mk, bt + j * ldbt + kv);
-      FASTBP_UNROLL
-      for (int i = 0; i < R; ++i) {
-        const V a = S::maskz_loadu(mk, ar[i] + kv);
-        FASTBP_UNROLL
-        for (int j = 0; j < N; ++j) acc[i][j] = S::fmadd(a, b[j], acc[i][j]);
-      }
+      chunk(kv, [mk](const T* q) { return S::maskz_loadu(mk, q); });
     }
     for (int i = 0; i < r; ++i)
       for (int j = 0; j < N; ++j)
@@ -466,12 +461,14 @@ void narrow_axpy(int64_t M, int64_t K, typename S::T alpha, const typename S::T*
       FASTBP_UNROLL
       for (int v = 0; v < CH; ++v) acc[j][v] = S::zero();
     const int64_t sb_p = transb == Trans::N ? ldb : 1, sb_j = transb == Trans::N ? 1 : ldb;
-    if (m == CH * L) {  // a whole block: no masks in the loop
+    // load(ap, v): vector v of the block's rows; unmasked for a whole block, masked for the
+    // last rows (one loop body for both, instantiated twice)
+    auto sweep = [&](auto load) {
       for (int64_t p = 0; p < K; ++p) {
         const T* ap = A + p * lda + i0;
         V a[CH];
         FASTBP_UNROLL
-        for (int v = 0; v < CH; ++v) a[v] = S::loadu(ap + v * L);
+        for (int v = 0; v < CH; ++v) a[v] = load(ap, v);
         FASTBP_UNROLL
         for (int j = 0; j < N; ++j) {
           const V b = S::set1(B[p * sb_p + j * sb_j]);
@@ -479,22 +476,14 @@ void narrow_axpy(int64_t M, int64_t K, typename S::T alpha, const typename S::T*
           for (int v = 0; v < CH; ++v) acc[j][v] = S::fmadd(a[v], b, acc[j][v]);
         }
       }
-    } else {  // the last rows: the same operations on masked vectors
+    };
+    if (m == CH * L) {
+      sweep([](const T* ap, int v) { return S::loadu(ap + v * L); });
+    } else {
       typename S::Mask mk[CH];
       FASTBP_UNROLL
       for (int v = 0; v < CH; ++v) mk[v] = S::mask(m - v * L);
-      for (int64_t p = 0; p < K; ++p) {
-        const T* ap = A + p * lda + i0;
-        V a[CH];
-        FASTBP_UNROLL
-        for (int v = 0; v < CH; ++v) a[v] = S::maskz_loadu(mk[v], ap + v * L);
-        FASTBP_UNROLL
-        for (int j = 0; j < N; ++j) {
-          const V b = S::set1(B[p * sb_p + j * sb_j]);
-          FASTBP_UNROLL
-          for (int v = 0; v < CH; ++v) acc[j][v] = S::fmadd(a[v], b, acc[j][v]);
-        }
-      }
+      sweep([&mk](const T* ap, int v) { return S::maskz_loadu(mk[v], ap + v * L); });
     }
     T t[N][CH * L];  // (unaligned: ASan's fake stack does not keep 64-byte alignment)
     for (int j = 0; j < N; ++j)
