@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "core/platform.h"
+#include "core/team.h"
 
 #ifdef FASTBP_HAVE_OPENMP
 #include <omp.h>
@@ -56,6 +57,21 @@ void set_num_threads(int n) {
 }
 
 bool fork_serial() { return g_fork_serial.load(); }
+
+// The calling thread's team (core/team.h); one per thread, set only inside a team region.
+static thread_local const Team* tl_team = nullptr;
+std::atomic<int> g_open_teams{0};
+
+const Team* calling_thread_team() { return tl_team; }
+
+TeamScope::TeamScope(const Team* team) : saved_(tl_team) {
+  tl_team = (team != nullptr && team->nt > 1) ? team : nullptr;
+  if (tl_team) g_open_teams.fetch_add(1, std::memory_order_relaxed);
+}
+TeamScope::~TeamScope() {
+  if (tl_team) g_open_teams.fetch_sub(1, std::memory_order_relaxed);
+  tl_team = saved_;
+}
 
 bool have_openmp() {
 #ifdef FASTBP_HAVE_OPENMP

@@ -1,6 +1,7 @@
 #include "kernels/optimizers.h"
 
 #include "core/kernel_set.h"
+#include "core/team.h"
 #include "core/threading.h"
 
 #ifdef FASTBP_HAVE_OPENMP
@@ -57,27 +58,32 @@ double clip_gradients(T* g, int64_t count, const OptConfig& c) {
 }
 
 // One flat pass over the arena, with the widest vectors the active ISA allows; large arenas
-// are split into contiguous ranges over the threads (elementwise: the result is the same for
-// any thread count).
+// are split into contiguous ranges over the threads, and in a team (core/team.h) every arena
+// is (elementwise: the result is the same for any thread count).
 template <typename T>
 void opt_step(T* p, T* g, int64_t n, const OptConfig& c, OptState<T>& st) {
   const OptStepFn<T> kernel = kernels().slots<T>().opt_step[static_cast<int>(c.kind)];
-  st.step += 1;
-  const int64_t step = st.step;
+  const int64_t step = st.step + 1;
   const OptSlots<T> slots = st.pointers();
-  int nthreads = 1;
+  // this thread's contiguous range, on 64-element (cache-line) boundaries
+  const auto part = [&](const Team& share) {
+    int64_t b, e;
+    share.rows(n, 64, b, e);
+    if (e > b) kernel(p + b, g + b, e - b, c, slots.offset(b), step);
+  };
+  if (const Team* team = current_team()) {
+    part(*team);
+    team->sync();  // (every thread has read st.step)
+    if (team->lead()) st.step = step;
+    return;
+  }
+  st.step = step;
 #ifdef FASTBP_HAVE_OPENMP
   // below ~64k parameters a parallel region costs more than it saves
-  if (n >= (int64_t(1) << 16) && !omp_in_parallel()) nthreads = get_num_threads();
+  const int nthreads = (n >= (int64_t(1) << 16) && !omp_in_parallel()) ? get_num_threads() : 1;
   if (nthreads > 1) {
 #pragma omp parallel num_threads(nthreads)
-    {
-      const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-      // contiguous ranges on 64-element (cache-line) boundaries
-      const int64_t b = (t * n / nt) & ~int64_t(63);
-      const int64_t e = t + 1 == nt ? n : ((t + 1) * n / nt) & ~int64_t(63);
-      if (e > b) kernel(p + b, g + b, e - b, c, slots.offset(b), step);
-    }
+    part(Team{omp_get_thread_num(), omp_get_num_threads()});
     return;
   }
 #endif

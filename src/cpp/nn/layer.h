@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/team.h"
 #include "kernels/activations.h"
 
 namespace fastbp {
@@ -77,6 +78,9 @@ struct Ctx {
   uint64_t step = 0;  // training forward number (dropout stream)
   bool update_state = true;  // training: BatchNorm updates its running statistics
   CsrRows csr;        // sparse input of the first layer
+  // The thread team running this step (core/team.h), or null (one thread). Only layers whose
+  // team_capable() is true are ever run by a team.
+  const Team* team = nullptr;
 };
 
 template <typename T>
@@ -88,6 +92,9 @@ class Layer {
   // Take this layer's slices of the arenas (its parameters, then its buffers).
   virtual void bind(ArenaCursor<T>& arenas) {}
   virtual void reserve(int64_t n) {}
+  // Whether every thread of a team may call forward/backward (ctx.team set), splitting the
+  // work as core/team.h says.
+  virtual bool team_capable() const { return false; }
   virtual void forward(const T* x, T* y, int64_t n, const Ctx& ctx) = 0;
   virtual void backward(const T* x, const T* y, T* dy, T* dx, int64_t n, const Ctx& ctx) = 0;
 };
@@ -102,6 +109,7 @@ class Sequential : public Layer<T> {
   Sequential(const std::vector<LayerSpec>& specs, int& counter);
   void bind(ArenaCursor<T>& arenas) override;
   void reserve(int64_t n) override;
+  bool team_capable() const override;  // every layer is
   void forward(const T* x, T* y, int64_t n, const Ctx& ctx) override;
   void backward(const T* x, const T* y, T* dy, T* dx, int64_t n, const Ctx& ctx) override;
 

@@ -13,6 +13,9 @@ namespace fastbp {
 
 namespace {
 
+// Row blocks of an elementwise sweep split over a team.
+constexpr int64_t kTeamRowAlign = 4;
+
 template <typename T>
 void grow(std::vector<T>& v, size_t n) {
   if (v.size() < n) v.resize(n);
@@ -42,13 +45,26 @@ class Dense : public Layer<T> {
     else
       gemm<T>(Trans::N, Trans::N, n, out, in, T(1), x, in, W_, out, T(0), y, out);
     T* z = (ctx.training && act_needs_z(act_)) ? z_.data() : nullptr;
+    if (const Team* team = ctx.team) {  // elementwise: this thread's rows, then meet
+      int64_t r0, r1;
+      team->rows(n, kTeamRowAlign, r0, r1);
+      if (r1 > r0)
+        bias_act_forward<T>(y + r0 * out, z ? z + r0 * out : nullptr, b_, r1 - r0, out, out, act_,
+                            alpha_);
+      team->sync();
+      return;
+    }
     bias_act_forward<T>(y, z, b_, n, out, out, act_, alpha_);
   }
+  bool team_capable() const override { return true; }
   void backward(const T* x, const T* y, T* dy, T* dx, int64_t n, const Ctx& ctx) override {
     const int64_t in = this->in_dim, out = this->out_dim;
-    // dz = dy * f'(z) and db = column sums of dz, in one sweep
-    act_backward_bias<T>(dy, db_, act_needs_z(act_) ? z_.data() : nullptr, y, n, out, act_,
-                         alpha_);
+    // dz = dy * f'(z) and db = column sums of dz, in one sweep (in a team: by its first
+    // thread, the sums keep their one order; the products below split themselves)
+    if (ctx.team == nullptr || ctx.team->lead())
+      act_backward_bias<T>(dy, db_, act_needs_z(act_) ? z_.data() : nullptr, y, n, out, act_,
+                           alpha_);
+    if (ctx.team) ctx.team->sync();
     if (const T* v = sparse_input(ctx)) {  // dW = Xᵀ dz; the first layer has no dx
       csr_t_matmul<T>(dW_, ctx.csr.indptr, ctx.csr.indices, v, n, in, dy, out);
       return;
@@ -183,6 +199,12 @@ Sequential<T>::Sequential(const std::vector<LayerSpec>& specs, int& counter) {
 template <typename T>
 void Sequential<T>::bind(ArenaCursor<T>& a) {
   for (auto& l : layers_) l->bind(a);
+}
+template <typename T>
+bool Sequential<T>::team_capable() const {
+  for (const auto& l : layers_)
+    if (!l->team_capable()) return false;
+  return true;
 }
 template <typename T>
 void Sequential<T>::reserve(int64_t n) {

@@ -8,7 +8,12 @@
 #include "core/kernel_set.h"
 #include "core/platform.h"
 #include "core/rng.h"
+#include "core/threading.h"
 #include "nn/layer_table.h"
+
+#ifdef FASTBP_HAVE_OPENMP
+#include <omp.h>
+#endif
 
 namespace fastbp {
 
@@ -20,9 +25,13 @@ Network<T>::Network(const std::vector<LayerSpec>& spec, uint64_t seed)
   layer_shapes(spec, pinfo_, binfo_);
   int64_t np = 0, nb = 0;
   for (const auto& p : pinfo_) {
-    if (p.penalised) penalised_.emplace_back(np, p.size());
+    if (p.penalised) {
+      penalised_.emplace_back(np, p.size());
+      macs_per_row_ += double(p.size());
+    }
     np += p.size();
   }
+  team_capable_ = body_.team_capable();
   for (const auto& b : binfo_) nb += b.size();
   params_.assign(size_t(np), T(0));
   grads_.assign(size_t(np), T(0));
@@ -76,22 +85,28 @@ void Network<T>::predict(const T* x, T* out, int64_t n) {
 template <typename T>
 double Network<T>::forward_backward(const T* x, const Target<T>& t, int64_t n,
                                     const LossArgs& loss, const PenaltyArgs& pen,
-                                    const CsrRows& csr, bool probe) {
-  if (has_batchnorm_ && n < 2)
+                                    const CsrRows& csr, bool probe, const Team& team) {
+  if (has_batchnorm_ && n < 2)  // (never in a team: batchnorm is not team_capable)
     throw std::invalid_argument(
         "batchnorm needs more than 1 sample per batch in training (got a batch of 1)");
-  reserve(n);
+  reserve(n);  // (a team's caller reserved already: no allocation in a team region)
   Ctx ctx;
   ctx.training = true;
   ctx.seed = seed_;
-  ctx.step = probe ? step_counter_ : step_counter_++;
+  ctx.step = step_counter_;
   ctx.update_state = !probe;
   ctx.csr = csr;
+  ctx.team = team.nt > 1 ? &team : nullptr;
   body_.forward(x, out_.data(), n, ctx);
-  double value = loss_forward_backward<T>(dout_.data(), out_.data(), t.values, t.labels,
-                                          t.weight, n, out_dim(), loss);
+  double value = 0.0;
+  if (team.lead()) {
+    value = loss_forward_backward<T>(dout_.data(), out_.data(), t.values, t.labels, t.weight, n,
+                                     out_dim(), loss);
+    if (!probe) ++step_counter_;  // (every thread has read it: forward ended on a barrier)
+  }
+  team.sync();
   body_.backward(x, out_.data(), dout_.data(), nullptr, n, ctx);
-  if (pen.l1 != 0.0 || pen.l2 != 0.0) value += add_penalty(pen);
+  if (team.lead() && (pen.l1 != 0.0 || pen.l2 != 0.0)) value += add_penalty(pen);
   return value;
 }
 
@@ -115,10 +130,53 @@ double Network<T>::add_penalty(const PenaltyArgs& pen) {
 }
 
 template <typename T>
-void Network<T>::update() {
+void Network<T>::update(const Team& team) {
   const int64_t n = int64_t(params_.size());
-  clip_gradients<T>(grads_.data(), n, opt_);
-  opt_step<T>(params_.data(), grads_.data(), n, opt_, opt_state_);
+  if (team.lead()) clip_gradients<T>(grads_.data(), n, opt_);
+  team.sync();  // (the penalty and the clipping are in the gradient)
+  opt_step<T>(params_.data(), grads_.data(), n, opt_, opt_state_);  // (splits over the team)
+}
+
+// When a step is shared by a team, measured on the 2-vCPU Zen 4 VM (docs/ENGINE.md): from
+// about 5e5 multiply-adds per forward (tanh 32-64x5-1 at batch 64, 1.2e6: 1.35x), or when the
+// optimizer pass is large enough to open a parallel region of its own anyway (the batch-1
+// 256-512-10 net: 1.1x). Below that a team does not pay: the digits net (3e5) ran 0.94-0.96x,
+// its ~12 barriers and the parameter and gradient lines moving between the cores each step
+// costing what the halved work saves.
+constexpr double kTeamMinStepWork = 5.0e5;
+constexpr int64_t kTeamMinParams = int64_t(1) << 16;  // (= opt_step's own threshold)
+
+template <typename T>
+int Network<T>::team_threads(int64_t n) const {
+#ifdef FASTBP_HAVE_OPENMP
+  if (!team_capable_ || omp_in_parallel()) return 1;
+  const bool large = double(n) * macs_per_row_ >= kTeamMinStepWork ||
+                     int64_t(params_.size()) >= kTeamMinParams;
+  return large ? get_num_threads() : 1;
+#else
+  (void)n;
+  return 1;
+#endif
+}
+
+template <typename T>
+template <typename F>
+void Network<T>::run_team(int threads, F&& body) {
+  if (threads < 2) {
+    body(kSoloTeam);
+    return;
+  }
+#ifdef FASTBP_HAVE_OPENMP
+  SpinBarrier bar;
+#pragma omp parallel num_threads(threads)
+  {
+#pragma omp single
+    bar.resize(omp_get_num_threads());  // (the runtime may give fewer threads than asked)
+    const Team team{omp_get_thread_num(), omp_get_num_threads(), &bar};
+    const TeamScope scope(&team);
+    body(team);
+  }
+#endif
 }
 
 template <typename T>
@@ -132,8 +190,14 @@ template <typename T>
 double Network<T>::train_step(const T* x, const Target<T>& t, int64_t n, const LossArgs& loss,
                               const PenaltyArgs& pen) {
   BusyMark busy(busy_pid_);
-  const double v = forward_backward(x, t, n, loss, pen);
-  update();
+  const int threads = team_threads(n);
+  if (threads > 1) reserve(n);
+  double v = 0.0;
+  run_team(threads, [&](const Team& team) {
+    const double value = forward_backward(x, t, n, loss, pen, CsrRows{}, false, team);
+    if (team.lead()) v = value;
+    update(team);
+  });
   return v;
 }
 
@@ -161,27 +225,46 @@ double Network<T>::fit_epoch(const T* X, const Target<T>& t, int64_t N, int64_t 
   epoch_order(N, shuffle);
   const double saved_lr = opt_.lr;
   double total = 0.0;
-  int64_t step = 0, start = 0;
-  for (; start < N; start += batch_size, ++step) {
-    if (stop && stop->load(std::memory_order_relaxed)) break;
-    const int64_t nb = std::min(batch_size, N - start);
-    for (int64_t r = 0; r < nb; ++r) {
-      const int64_t src = perm_[start + r];
-      std::copy(X + src * d, X + (src + 1) * d, xb_.data() + r * d);
-      if (t.values) std::copy(t.values + src * k, t.values + (src + 1) * k, yb_.data() + r * k);
-      if (t.labels) lb_[r] = t.labels[src];
-      if (t.weight) wb_[r] = t.weight[src];
+  int64_t start = 0;       // rows trained
+  bool stop_now = false;   // the first thread's decision before each mini-batch
+  run_team(team_threads(batch_size), [&](const Team& team) {
+    for (int64_t pos = 0, step = 0; pos < N; pos += batch_size, ++step) {
+      const int64_t nb = std::min(batch_size, N - pos);
+      if (team.lead()) {
+        stop_now = stop && stop->load(std::memory_order_relaxed);
+        if (lrs && !stop_now) opt_.lr = lrs[step];
+      }
+      int64_t r0, r1;
+      team.rows(nb, 1, r0, r1);
+      gather(X, t, pos, r0, r1);
+      team.sync();
+      if (stop_now) break;  // (all threads: it is written again only after further barriers)
+      Target<T> tb;
+      tb.values = t.values ? yb_.data() : nullptr;
+      tb.labels = t.labels ? lb_.data() : nullptr;
+      tb.weight = t.weight ? wb_.data() : nullptr;
+      const double v = forward_backward(xb_.data(), tb, nb, loss, pen, CsrRows{}, false, team);
+      if (team.lead()) {
+        total += v * double(nb);
+        start = pos + nb;
+      }
+      update(team);
     }
-    Target<T> tb;
-    tb.values = t.values ? yb_.data() : nullptr;
-    tb.labels = t.labels ? lb_.data() : nullptr;
-    tb.weight = t.weight ? wb_.data() : nullptr;
-    if (lrs) opt_.lr = lrs[step];
-    total += forward_backward(xb_.data(), tb, nb, loss, pen) * double(nb);
-    update();
-  }
+  });
   if (lrs) opt_.lr = saved_lr;
   return start > 0 ? total / double(std::min(start, N)) : 0.0;
+}
+
+template <typename T>
+void Network<T>::gather(const T* X, const Target<T>& t, int64_t start, int64_t r0, int64_t r1) {
+  const int64_t d = in_dim(), k = out_dim();
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t src = perm_[start + r];
+    std::copy(X + src * d, X + (src + 1) * d, xb_.data() + r * d);
+    if (t.values) std::copy(t.values + src * k, t.values + (src + 1) * k, yb_.data() + r * k);
+    if (t.labels) lb_[r] = t.labels[src];
+    if (t.weight) wb_[r] = t.weight[src];
+  }
 }
 
 template <typename T>

@@ -103,11 +103,22 @@ class Network {
 
  private:
   void reserve(int64_t n);
+  // With a team (core/team.h) every thread of it calls these; the loss is returned to its
+  // first thread (0.0 to the others).
   double forward_backward(const T* x, const Target<T>& t, int64_t n, const LossArgs& loss,
                           const PenaltyArgs& pen, const CsrRows& csr = CsrRows{},
-                          bool probe = false);
+                          bool probe = false, const Team& team = kSoloTeam);
   double add_penalty(const PenaltyArgs& pen);
-  void update();
+  void update(const Team& team = kSoloTeam);
+  // The thread count of a team for training steps of n rows: 1 (no team) unless every layer
+  // can run on one (team_capable), no parallel region is open, and the step is large enough
+  // to share but made of products too small to open regions of their own.
+  int team_threads(int64_t n) const;
+  // body(team) on a team of `threads` threads (directly, as one thread, when threads < 2).
+  template <typename F>
+  void run_team(int threads, F&& body);
+  // Mini-batch rows [r0, r1) of an epoch (perm_ from `start`) into the gather buffers.
+  void gather(const T* X, const Target<T>& t, int64_t start, int64_t r0, int64_t r1);
   // perm_ = 0..N-1, shuffled with the epoch's counter-based stream when `shuffle` (which
   // advances the epoch counter).
   void epoch_order(int64_t N, bool shuffle);
@@ -115,6 +126,8 @@ class Network {
   int layer_count_ = 0;  // declared before body_: body_'s constructor numbers the layers
   Sequential<T> body_;
   bool has_batchnorm_ = false;
+  bool team_capable_ = false;
+  double macs_per_row_ = 0.0;  // of the dense products of one forward (penalised weights)
   std::vector<ParamInfo> pinfo_, binfo_;
   std::vector<T> params_, grads_, buffers_;
   std::vector<std::pair<int64_t, int64_t>> penalised_;  // (offset, count) in the arena

@@ -31,6 +31,7 @@
 #endif
 
 #include "core/cpu.h"
+#include "core/team.h"
 #include "core/threading.h"
 #include "kernels/gemm/gemm_kernels.h"
 
@@ -230,11 +231,28 @@ bool gemm_packed(const GemmKernel<T>& kd, Trans ta, Trans tb, int64_t M, int64_t
   return true;
 }
 
-// The small path on row ranges of C, in parallel when the work is large enough.
+// Rows [r0, r1) of C through the small path.
 template <typename T>
-void small_rows_parallel(const GemmKernel<T>& kd, Trans ta, Trans tb, int64_t M, int64_t N,
-                         int64_t K, T alpha, const T* A, int64_t lda, const T* B, int64_t ldb,
-                         T beta, T* C, int64_t ldc) {
+void small_rows(const GemmKernel<T>& kd, int64_t r0, int64_t r1, Trans ta, Trans tb, int64_t N,
+                int64_t K, T alpha, const T* A, int64_t lda, const T* B, int64_t ldb, T beta,
+                T* C, int64_t ldc) {
+  if (r1 > r0)
+    kd.small(ta, tb, r1 - r0, N, K, alpha, ta == Trans::N ? A + r0 * lda : A + r0, lda, B, ldb,
+             beta, C + r0 * ldc, ldc);
+}
+
+// The small path on row ranges of C (on multiples of its register block height): in parallel
+// when the work is large enough, or this thread's share of a team's (core/team.h).
+template <typename T>
+void small_rows_parallel(const GemmKernel<T>& kd, const Team* team, Trans ta, Trans tb,
+                         int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+                         const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  int64_t r0 = 0, r1 = M;
+  if (team != nullptr) {
+    team->rows(M, kd.small_mr, r0, r1);
+    small_rows(kd, r0, r1, ta, tb, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
   int nthreads = 1;
 #ifdef FASTBP_HAVE_OPENMP
   if (double(M) * double(N) * double(K) >= kParallelMinWork && !omp_in_parallel())
@@ -246,62 +264,106 @@ void small_rows_parallel(const GemmKernel<T>& kd, Trans ta, Trans tb, int64_t M,
     return;
   }
 #ifdef FASTBP_HAVE_OPENMP
-#pragma omp parallel num_threads(nthreads)
+#pragma omp parallel num_threads(nthreads) firstprivate(r0, r1)
   {
-    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-    // Row ranges on multiples of the small path's register block height.
-    const int64_t rb = kd.small_mr;
-    const int64_t r0 = (t * M / nt) / rb * rb, r1 = (t + 1 == nt) ? M : ((t + 1) * M / nt) / rb * rb;
-    if (r1 > r0)
-      kd.small(ta, tb, r1 - r0, N, K, alpha, ta == Trans::N ? A + r0 * lda : A + r0, lda, B, ldb,
-               beta, C + r0 * ldc, ldc);
+    Team{omp_get_thread_num(), omp_get_num_threads()}.rows(M, kd.small_mr, r0, r1);
+    small_rows(kd, r0, r1, ta, tb, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   }
 #endif
 }
 
-// The narrow path on row ranges of C, in parallel when the work is large
-// enough; each thread gathers op(B)'s columns into its own scratch. False: no scratch memory.
+// Rows [r0, r1) of C through the narrow path, with this thread's scratch; without scratch
+// (out of memory) the naive loop, when `naive_fallback`, else false and nothing written.
 template <typename T>
-bool narrow_rows_parallel(const GemmKernel<T>& kd, Trans ta, Trans tb, int64_t M, int64_t N,
-                          int64_t K, T alpha, const T* A, int64_t lda, const T* B, int64_t ldb,
-                          T beta, T* C, int64_t ldc) {
-  const size_t scratch = size_t(kNarrowMaxN * K + 16) * sizeof(T);  // (the dot form's op(B))
+bool narrow_rows(const GemmKernel<T>& kd, int64_t r0, int64_t r1, bool naive_fallback,
+                 Trans ta, Trans tb, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+                 const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  T* buf = static_cast<T*>(tl_apack.get(size_t(kNarrowMaxN * K + 16) * sizeof(T)));
+  if (r1 <= r0) return buf != nullptr;
+  const T* a = ta == Trans::N ? A + r0 * lda : A + r0;
+  if (buf != nullptr)
+    kd.narrow(ta, tb, r1 - r0, N, K, alpha, a, lda, B, ldb, beta, C + r0 * ldc, ldc, buf);
+  else if (naive_fallback)
+    gemm_naive<T>(ta, tb, r1 - r0, N, K, alpha, a, lda, B, ldb, beta, C + r0 * ldc, ldc);
+  return buf != nullptr || naive_fallback;
+}
+
+// Row ranges of the narrow path on whole blocks of either of its forms.
+constexpr int64_t kNarrowRowAlign = 64;
+
+// The narrow path on row ranges of C, in parallel when the work is large enough, or this
+// thread's share of a team's; each thread gathers op(B)'s columns into its own scratch.
+// False: no scratch memory, nothing written (in a team a thread without scratch computes its
+// rows with the naive loop instead: the team has already chosen this path).
+template <typename T>
+bool narrow_rows_parallel(const GemmKernel<T>& kd, const Team* team, Trans ta, Trans tb,
+                          int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+                          const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  int64_t r0 = 0, r1 = M;
+  if (team != nullptr) {
+    team->rows(M, kNarrowRowAlign, r0, r1);
+    return narrow_rows(kd, r0, r1, true, ta, tb, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  }
   int nthreads = 1;
 #ifdef FASTBP_HAVE_OPENMP
   if (double(M) * double(N) * double(K) >= kParallelMinWork && !omp_in_parallel())
     nthreads = get_num_threads();
 #endif
-  constexpr int64_t kRowAlign = 64;  // row ranges on whole blocks of either form
-  if (nthreads > M / kRowAlign) nthreads = int(M / kRowAlign);
-  if (nthreads <= 1) {
-    T* buf = static_cast<T*>(tl_apack.get(scratch));
-    if (buf == nullptr) return false;
-    kd.narrow(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, buf);
-    return true;
-  }
+  if (nthreads > M / kNarrowRowAlign) nthreads = int(M / kNarrowRowAlign);
+  if (nthreads <= 1)
+    return narrow_rows(kd, 0, M, false, ta, tb, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   std::atomic<bool> failed{false};
 #ifdef FASTBP_HAVE_OPENMP
-#pragma omp parallel num_threads(nthreads)
+#pragma omp parallel num_threads(nthreads) firstprivate(r0, r1)
   {
-    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-    const int64_t r0 = (t * M / nt) / kRowAlign * kRowAlign;
-    const int64_t r1 = (t + 1 == nt) ? M : ((t + 1) * M / nt) / kRowAlign * kRowAlign;
-    T* buf = static_cast<T*>(tl_apack.get(scratch));
-    if (buf == nullptr) failed.store(true);
+    const Team part{omp_get_thread_num(), omp_get_num_threads()};
+    part.rows(M, kNarrowRowAlign, r0, r1);
+    if (tl_apack.get(size_t(kNarrowMaxN * K + 16) * sizeof(T)) == nullptr) failed.store(true);
 #pragma omp barrier
     // every thread has its scratch before any writes C (else the caller's fallback would
     // apply beta twice to rows already done)
-    if (!failed.load() && r1 > r0)
-      kd.narrow(ta, tb, r1 - r0, N, K, alpha, ta == Trans::N ? A + r0 * lda : A + r0, lda, B,
-                ldb, beta, C + r0 * ldc, ldc, buf);
+    if (!failed.load())
+      narrow_rows(kd, r0, r1, false, ta, tb, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   }
 #endif
   return !failed.load();
 }
 
+// This thread's share of the packed engine in a team: its own NR panels of C's columns (rows
+// on MR blocks when there are too few panels), each thread packing what it reads; the packed
+// engine itself runs serially inside the team's region. Out of packing memory: the naive loop
+// on this thread's block.
 template <typename T>
-void gemm_dispatch(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, T alpha,
-                   const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+void packed_team_part(const GemmKernel<T>& kd, const Team& team, Trans ta, Trans tb, int64_t M,
+                      int64_t N, int64_t K, T alpha, const T* A, int64_t lda, const T* B,
+                      int64_t ldb, T beta, T* C, int64_t rs_c, int64_t cs_c) {
+  int64_t b, e;
+  if (ceil_div(N, kd.nr) >= team.nt) {
+    team.rows(N, kd.nr, b, e);
+    B = tb == Trans::N ? B + b : B + b * ldb;
+    C += b * cs_c;
+    N = e - b;
+  } else {
+    team.rows(M, kd.mr, b, e);
+    A = ta == Trans::N ? A + b * lda : A + b;
+    C += b * rs_c;
+    M = e - b;
+  }
+  if (M <= 0 || N <= 0) return;
+  if (!gemm_packed<T>(kd, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, rs_c, cs_c))
+    block_naive(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, rs_c, cs_c);
+}
+
+// Below this work (M*N*K) a team leaves a product to its first thread: splitting it would
+// cost more in kernel calls and imbalance than it saves.
+constexpr double kTeamMinWork = 16384.0;
+
+// team: null, or the calling thread's team (then this thread computes its share of C only;
+// the caller synchronises the team afterwards).
+template <typename T>
+void gemm_dispatch(const Team* team, Trans transa, Trans transb, int64_t M, int64_t N,
+                   int64_t K, T alpha, const T* A, int64_t lda, const T* B, int64_t ldb, T beta,
+                   T* C, int64_t ldc) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0 || alpha == T(0)) {
     scale_c(M, N, beta, C, ldc);
@@ -321,11 +383,13 @@ void gemm_dispatch(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, 
   // a vector per row holding N values (false: no scratch memory, nothing written).
   const int64_t narrow_n = transa == Trans::T ? kd.narrow_max_n_t : kNarrowMaxN;
   if (N <= narrow_n && kd.narrow != nullptr && K >= kd.nr_step && M >= kd.nr_step &&
-      narrow_rows_parallel<T>(kd, transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc))
+      narrow_rows_parallel<T>(kd, team, transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C,
+                              ldc))
     return;
   if (work <= double(kd.small_max_work) &&
       (transb == Trans::N || K * N <= small_trans_b_max<T>())) {
-    small_rows_parallel<T>(kd, transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    small_rows_parallel<T>(kd, team, transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C,
+                           ldc);
     return;
   }
   // A narrow C (N <= NR, e.g. an output layer with 10 units): the unpacked small path streams
@@ -333,20 +397,28 @@ void gemm_dispatch(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, 
   // split across threads (each row is computed the same way whatever the split).
   if (N <= kd.nr && K <= kd.blk.narrow_max_k &&
       (transb == Trans::N || K * N <= small_trans_b_max<T>())) {
-    small_rows_parallel<T>(kd, transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    small_rows_parallel<T>(kd, team, transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C,
+                           ldc);
     return;
   }
   // A narrow C (N below NR) wastes much of the register tile; computing
   // C^T = op(B)^T op(A)^T puts the long M side on the wide NR side instead.
-  bool ok;
   const double eff = tile_efficiency(M, N, kd.mr, kd.nr_step);
   const double eff_t = tile_efficiency(N, M, kd.mr, kd.nr_step);
-  if (eff_t > 1.25 * eff) {
-    ok = gemm_packed<T>(kd, flip(transb), flip(transa), N, M, K, alpha, B, ldb, A, lda, beta, C,
-                        1, ldc);
-  } else {
-    ok = gemm_packed<T>(kd, transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, 1);
+  const bool flipped = eff_t > 1.25 * eff;
+  if (team != nullptr) {
+    if (flipped)
+      packed_team_part<T>(kd, *team, flip(transb), flip(transa), N, M, K, alpha, B, ldb, A, lda,
+                          beta, C, 1, ldc);
+    else
+      packed_team_part<T>(kd, *team, transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C,
+                          ldc, 1);
+    return;
   }
+  const bool ok =
+      flipped ? gemm_packed<T>(kd, flip(transb), flip(transa), N, M, K, alpha, B, ldb, A, lda,
+                               beta, C, 1, ldc)
+              : gemm_packed<T>(kd, transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, 1);
   // Out of memory for the packing buffers (kernels must not throw): the naive loop needs none.
   if (!ok) gemm_naive<T>(transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
@@ -357,7 +429,19 @@ void gemm_dispatch(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, 
 template <typename T>
 void gemm(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
           int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
-  gemm_detail::gemm_dispatch<T>(transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  const Team* team = current_team();
+  if (team == nullptr) {
+    gemm_detail::gemm_dispatch<T>(nullptr, transa, transb, M, N, K, alpha, A, lda, B, ldb, beta,
+                                  C, ldc);
+    return;
+  }
+  // In a team (core/team.h): every thread computes its share (a small product: the first
+  // thread all of it), and C is complete for all when they return.
+  const bool split = double(M) * double(N) * double(K) >= gemm_detail::kTeamMinWork && M > 1;
+  if (split || team->lead())
+    gemm_detail::gemm_dispatch<T>(split ? team : nullptr, transa, transb, M, N, K, alpha, A, lda,
+                                  B, ldb, beta, C, ldc);
+  team->sync();
 }
 
 template void gemm<float>(Trans, Trans, int64_t, int64_t, int64_t, float, const float*, int64_t,

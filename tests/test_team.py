@@ -1,0 +1,89 @@
+"""Training steps shared by a thread team (core/team.h, nn/network.cpp): networks of dense
+layers large enough for a team give bitwise the same parameters, optimizer state and losses
+with 1 and 2 threads, through fit (whole native epochs) and train_step, under every ISA, and
+agree with the NumPy reference."""
+import numpy as np
+import pytest
+
+import fastbp as fb
+
+# (sizes, batch): each is large enough for a team (>= 5e5 multiply-adds per forward, or
+# >= 65536 parameters), with awkward widths and batches (not multiples of the row blocks the
+# products split on) and outputs of 1 (the narrow GEMM path), 3 and 10 units.
+CASES = [
+    ([32, 64, 64, 64, 1], 64),     # deep narrow, a narrow output
+    ([33, 70, 65, 3], 101),        # odd widths, a last batch of 1797 % 101 rows
+    ([40, 96, 96, 10], 47),
+    ([256, 300, 10], 1),           # batch 1: the parameter count alone calls the team
+    ([256, 300, 10], 7),
+]
+OPTIMIZERS = {
+    "adam": lambda: fb.optim.Adam(lr=3e-3),
+    "sgd_momentum_clip": lambda: fb.optim.SGD(lr=0.02, momentum=0.9, clip_norm=0.5),
+    "rmsprop_centered": lambda: fb.optim.RMSprop(lr=1e-3, centered=True, momentum=0.5),
+}
+
+
+def _data(sizes, n, dtype, seed=3):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, sizes[0])).astype(dtype)
+    if sizes[-1] == 1:
+        return X, rng.standard_normal((n, 1)).astype(dtype), "mse"
+    return X, rng.integers(0, sizes[-1], n), "softmax_cross_entropy"
+
+
+def _train(threads, sizes, batch, dtype, opt, steps_api, backend="native", l2=0.0):
+    before = fb.get_num_threads()
+    try:
+        fb.set_num_threads(threads)
+        X, y, loss = _data(sizes, 300 if batch > 1 else 40, dtype)
+        m = fb.MLP(sizes, activation="tanh", dtype=dtype, seed=5, backend=backend)
+        o = OPTIMIZERS[opt]()
+        losses = []
+        if steps_api:
+            for s in range(0, len(X) - batch + 1, batch):
+                losses.append(m.train_step(X[s:s + batch], y[s:s + batch], loss=loss,
+                                           optimizer=o, l2=l2))
+        else:
+            h = m.fit(X, y, loss=loss, optimizer=o, epochs=2, batch_size=batch, l2=l2,
+                      schedule=fb.schedules.StepLR(step_size=1, gamma=0.5),
+                      schedule_per="step", grad_norm=False, progress=False)
+            losses = h.history["loss"]
+        state = m.engine.optimizer_state() if backend == "native" else None
+        return [p.copy() for p in m.parameters()], np.asarray(losses, float), state
+    finally:
+        fb.set_num_threads(before)
+
+
+@pytest.mark.parametrize("sizes,batch", CASES)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("opt", sorted(OPTIMIZERS))
+def test_team_fit_is_bitwise_the_one_thread_fit(isa, sizes, batch, dtype, opt):
+    a = _train(1, sizes, batch, dtype, opt, steps_api=False, l2=1e-3)
+    b = _train(2, sizes, batch, dtype, opt, steps_api=False, l2=1e-3)
+    for x, y in zip(a[0], b[0]):
+        np.testing.assert_array_equal(x, y)
+    np.testing.assert_array_equal(a[1], b[1])
+    assert a[2].keys() == b[2].keys()
+    for k in a[2]:
+        np.testing.assert_array_equal(np.asarray(a[2][k]), np.asarray(b[2][k]))
+
+
+@pytest.mark.parametrize("sizes,batch", CASES[:2] + CASES[3:4])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_team_train_step_is_bitwise_the_one_thread_step(isa, sizes, batch, dtype):
+    a = _train(1, sizes, batch, dtype, "adam", steps_api=True)
+    b = _train(2, sizes, batch, dtype, "adam", steps_api=True)
+    for x, y in zip(a[0], b[0]):
+        np.testing.assert_array_equal(x, y)
+    np.testing.assert_array_equal(a[1], b[1])
+
+
+@pytest.mark.parametrize("sizes,batch", [CASES[1], CASES[4]])
+def test_team_fit_matches_the_reference(sizes, batch):
+    native = _train(2, sizes, batch, "float64", "adam", steps_api=False, l2=1e-3)
+    ref = _train(2, sizes, batch, "float64", "adam", steps_api=False, l2=1e-3,
+                 backend="reference")
+    for x, y in zip(native[0], ref[0]):
+        np.testing.assert_allclose(x, y, rtol=1e-9, atol=1e-11)
+    np.testing.assert_allclose(native[1], ref[1], rtol=1e-10)
