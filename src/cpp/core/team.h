@@ -67,6 +67,11 @@ struct Team {
   // This thread's rows [r0, r1) of n rows cut on multiples of `align` (the last block may be
   // short); empty when it gets no block.
   void rows(int64_t n, int64_t align, int64_t& r0, int64_t& r1) const {
+    if (nt == 1) {  // (no divisions on the one-thread path)
+      r0 = 0;
+      r1 = n;
+      return;
+    }
     int64_t b, e;
     share((n + align - 1) / align, b, e);
     r0 = b * align < n ? b * align : n;
