@@ -243,12 +243,12 @@ void small_rows(const GemmKernel<T>& kd, int64_t r0, int64_t r1, Trans ta, Trans
 
 // The small path on row ranges of C (on multiples of its register block height): in parallel
 // when the work is large enough, or this thread's share of a team's (core/team.h).
-template <typename T>
+template <typename T, bool kTeam>
 void small_rows_parallel(const GemmKernel<T>& kd, const Team* team, Trans ta, Trans tb,
                          int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
                          const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   int64_t r0 = 0, r1 = M;
-  if (team != nullptr) {
+  if constexpr (kTeam) {
     team->rows(M, kd.small_mr, r0, r1);
     small_rows(kd, r0, r1, ta, tb, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
@@ -295,12 +295,12 @@ constexpr int64_t kNarrowRowAlign = 64;
 // thread's share of a team's; each thread gathers op(B)'s columns into its own scratch.
 // False: no scratch memory, nothing written (in a team a thread without scratch computes its
 // rows with the naive loop instead: the team has already chosen this path).
-template <typename T>
+template <typename T, bool kTeam>
 bool narrow_rows_parallel(const GemmKernel<T>& kd, const Team* team, Trans ta, Trans tb,
                           int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
                           const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   int64_t r0 = 0, r1 = M;
-  if (team != nullptr) {
+  if constexpr (kTeam) {
     team->rows(M, kNarrowRowAlign, r0, r1);
     return narrow_rows(kd, r0, r1, true, ta, tb, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   }
@@ -358,9 +358,10 @@ void packed_team_part(const GemmKernel<T>& kd, const Team& team, Trans ta, Trans
 // cost more in kernel calls and imbalance than it saves.
 constexpr double kTeamMinWork = 16384.0;
 
-// team: null, or the calling thread's team (then this thread computes its share of C only;
-// the caller synchronises the team afterwards).
-template <typename T>
+// kTeam: `team` is the calling thread's team, and this thread computes its share of C only
+// (the caller synchronises the team afterwards); else team is null (a separate instantiation:
+// the one-thread path carries no team code).
+template <typename T, bool kTeam>
 void gemm_dispatch(const Team* team, Trans transa, Trans transb, int64_t M, int64_t N,
                    int64_t K, T alpha, const T* A, int64_t lda, const T* B, int64_t ldb, T beta,
                    T* C, int64_t ldc) {
@@ -383,13 +384,13 @@ void gemm_dispatch(const Team* team, Trans transa, Trans transb, int64_t M, int6
   // a vector per row holding N values (false: no scratch memory, nothing written).
   const int64_t narrow_n = transa == Trans::T ? kd.narrow_max_n_t : kNarrowMaxN;
   if (N <= narrow_n && kd.narrow != nullptr && K >= kd.nr_step && M >= kd.nr_step &&
-      narrow_rows_parallel<T>(kd, team, transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C,
-                              ldc))
+      narrow_rows_parallel<T, kTeam>(kd, team, transa, transb, M, N, K, alpha, A, lda, B, ldb,
+                                     beta, C, ldc))
     return;
   if (work <= double(kd.small_max_work) &&
       (transb == Trans::N || K * N <= small_trans_b_max<T>())) {
-    small_rows_parallel<T>(kd, team, transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C,
-                           ldc);
+    small_rows_parallel<T, kTeam>(kd, team, transa, transb, M, N, K, alpha, A, lda, B, ldb, beta,
+                                  C, ldc);
     return;
   }
   // A narrow C (N <= NR, e.g. an output layer with 10 units): the unpacked small path streams
@@ -397,8 +398,8 @@ void gemm_dispatch(const Team* team, Trans transa, Trans transb, int64_t M, int6
   // split across threads (each row is computed the same way whatever the split).
   if (N <= kd.nr && K <= kd.blk.narrow_max_k &&
       (transb == Trans::N || K * N <= small_trans_b_max<T>())) {
-    small_rows_parallel<T>(kd, team, transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C,
-                           ldc);
+    small_rows_parallel<T, kTeam>(kd, team, transa, transb, M, N, K, alpha, A, lda, B, ldb, beta,
+                                  C, ldc);
     return;
   }
   // A narrow C (N below NR) wastes much of the register tile; computing
@@ -406,7 +407,7 @@ void gemm_dispatch(const Team* team, Trans transa, Trans transb, int64_t M, int6
   const double eff = tile_efficiency(M, N, kd.mr, kd.nr_step);
   const double eff_t = tile_efficiency(N, M, kd.mr, kd.nr_step);
   const bool flipped = eff_t > 1.25 * eff;
-  if (team != nullptr) {
+  if constexpr (kTeam) {
     if (flipped)
       packed_team_part<T>(kd, *team, flip(transb), flip(transa), N, M, K, alpha, B, ldb, A, lda,
                           beta, C, 1, ldc);
@@ -431,16 +432,18 @@ void gemm(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, T alpha, 
           int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   const Team* team = current_team();
   if (team == nullptr) {
-    gemm_detail::gemm_dispatch<T>(nullptr, transa, transb, M, N, K, alpha, A, lda, B, ldb, beta,
-                                  C, ldc);
+    gemm_detail::gemm_dispatch<T, false>(nullptr, transa, transb, M, N, K, alpha, A, lda, B, ldb,
+                                         beta, C, ldc);
     return;
   }
   // In a team (core/team.h): every thread computes its share (a small product: the first
   // thread all of it), and C is complete for all when they return.
-  const bool split = double(M) * double(N) * double(K) >= gemm_detail::kTeamMinWork && M > 1;
-  if (split || team->lead())
-    gemm_detail::gemm_dispatch<T>(split ? team : nullptr, transa, transb, M, N, K, alpha, A, lda,
-                                  B, ldb, beta, C, ldc);
+  if (double(M) * double(N) * double(K) >= gemm_detail::kTeamMinWork && M > 1)
+    gemm_detail::gemm_dispatch<T, true>(team, transa, transb, M, N, K, alpha, A, lda, B, ldb,
+                                        beta, C, ldc);
+  else if (team->lead())
+    gemm_detail::gemm_dispatch<T, false>(nullptr, transa, transb, M, N, K, alpha, A, lda, B, ldb,
+                                         beta, C, ldc);
   team->sync();
 }
 
