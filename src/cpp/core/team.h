@@ -25,14 +25,17 @@ class SpinBarrier {
  public:
   explicit SpinBarrier(int n = 1) : n_(n) {}
   void resize(int n) { n_ = n; }  // (before any thread waits)
-  void wait() {
+  // True when this thread waited long (past the spinning phase: ~10-50 us, a team-mate that
+  // was not running).
+  bool wait() {
     const int gen = gen_.load(std::memory_order_acquire);
     if (count_.fetch_add(1, std::memory_order_acq_rel) + 1 == n_) {
       count_.store(0, std::memory_order_relaxed);
       gen_.store(gen + 1, std::memory_order_release);
-      return;
+      return false;
     }
-    for (int spins = 0; gen_.load(std::memory_order_acquire) == gen; ++spins) {
+    int spins = 0;
+    for (; gen_.load(std::memory_order_acquire) == gen; ++spins) {
       if (spins < kSpins) {
 #if defined(__x86_64__) || defined(__i386__)
         __builtin_ia32_pause();
@@ -41,10 +44,11 @@ class SpinBarrier {
         std::this_thread::yield();
       }
     }
+    return spins >= kSpins;
   }
 
  private:
-  static constexpr int kSpins = 1 << 14;
+  static constexpr int kSpins = 1 << 11;
   int n_;
   // (no alignas(64) padding: the barrier lives on the stack, and ASan's fake stack gives only
   // 32-byte alignment)
@@ -55,8 +59,9 @@ class SpinBarrier {
 struct Team {
   int t = 0, nt = 1;          // this thread's number, team size
   SpinBarrier* bar = nullptr;
+  mutable int64_t long_waits = 0;  // this thread's long waits at the barrier (SpinBarrier)
   void sync() const {
-    if (nt > 1) bar->wait();
+    if (nt > 1 && bar->wait()) ++long_waits;
   }
   bool lead() const { return t == 0; }
   // This thread's share [b, e) of `blocks` equal blocks (contiguous, in order).

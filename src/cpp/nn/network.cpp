@@ -1,6 +1,7 @@
 #include "nn/network.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <stdexcept>
 #include <utility>
@@ -147,9 +148,13 @@ constexpr double kTeamMinStepWork = 5.0e5;
 constexpr int64_t kTeamMinParams = int64_t(1) << 16;  // (= opt_step's own threshold)
 
 template <typename T>
-int Network<T>::team_threads(int64_t n) const {
+int Network<T>::team_threads(int64_t n) {
 #ifdef FASTBP_HAVE_OPENMP
   if (!team_capable_ || omp_in_parallel()) return 1;
+  if (team_backoff_ > 0) {  // (run_team saw the team wait for a descheduled thread)
+    --team_backoff_;
+    return 1;
+  }
   const bool large = double(n) * macs_per_row_ >= kTeamMinStepWork ||
                      int64_t(params_.size()) >= kTeamMinParams;
   return large ? get_num_threads() : 1;
@@ -158,6 +163,14 @@ int Network<T>::team_threads(int64_t n) const {
   return 1;
 #endif
 }
+
+// A team whose threads keep waiting long for each other (a team-mate descheduled: another
+// process, or another library's spinning pool, on its core) is slower than one thread. When
+// the long waits of a call add up to more than a quarter of its time, the next kTeamBackoff
+// calls run on one thread (the same results: the thread count never changes them), then the
+// team is tried again.
+constexpr double kLongWaitSeconds = 20e-6;  // (a long wait lasts at least about this)
+constexpr int kTeamBackoff = 16;
 
 template <typename T>
 template <typename F>
@@ -168,6 +181,8 @@ void Network<T>::run_team(int threads, F&& body) {
   }
 #ifdef FASTBP_HAVE_OPENMP
   SpinBarrier bar;
+  std::atomic<int64_t> long_waits{0};
+  const auto start = std::chrono::steady_clock::now();
 #pragma omp parallel num_threads(threads)
   {
 #pragma omp single
@@ -175,7 +190,11 @@ void Network<T>::run_team(int threads, F&& body) {
     const Team team{omp_get_thread_num(), omp_get_num_threads(), &bar};
     const TeamScope scope(&team);
     body(team);
+    long_waits.fetch_add(team.long_waits, std::memory_order_relaxed);
   }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (double(long_waits.load()) * kLongWaitSeconds > 0.25 * seconds) team_backoff_ = kTeamBackoff;
 #endif
 }
 

@@ -113,7 +113,7 @@ class Network {
   // The thread count of a team for training steps of n rows: 1 (no team) unless every layer
   // can run on one (team_capable), no parallel region is open, and the step is large enough
   // to share but made of products too small to open regions of their own.
-  int team_threads(int64_t n) const;
+  int team_threads(int64_t n);
   // body(team) on a team of `threads` threads (directly, as one thread, when threads < 2).
   template <typename F>
   void run_team(int threads, F&& body);
@@ -127,6 +127,7 @@ class Network {
   Sequential<T> body_;
   bool has_batchnorm_ = false;
   bool team_capable_ = false;
+  int team_backoff_ = 0;  // calls left on one thread after a team waited too long (run_team)
   double macs_per_row_ = 0.0;  // of the dense products of one forward (penalised weights)
   std::vector<ParamInfo> pinfo_, binfo_;
   std::vector<T> params_, grads_, buffers_;
