@@ -72,13 +72,21 @@ def profile(quick: bool) -> Dict[str, Any]:
 
 
 # ============================================================================ children
-def _limit_thread_pools(threads: int) -> Any:
-    """threadpoolctl limits on every loaded pool (OpenBLAS, OpenMP); None if not installed."""
+def _limit_thread_pools(threads: int, framework: Optional[str] = None) -> Any:
+    """threadpoolctl limits on every loaded pool (OpenBLAS, OpenMP); None if not installed.
+
+    A framework that does not compute with NumPy's BLAS (every one but fastbp's NumPy
+    reference) gets that pool limited to one thread: an idle OpenBLAS pool is not free, its
+    workers spin for ~0.1 s after they are (re)started, and on a 2-core machine that spinning
+    took the second core from the framework being measured (fastbp's 2-thread steps measured
+    1.5-3x slower in that window)."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
         return None
-    return threadpool_limits(limits=int(threads))
+    if framework is None or framework == "reference":
+        return threadpool_limits(limits=int(threads))
+    return threadpool_limits(limits={"blas": 1, "openmp": int(threads)})
 
 
 def _unlimit(limits: Any) -> None:
@@ -147,7 +155,7 @@ def child_train(task: Dict[str, Any]) -> Dict[str, Any]:
     """step and/or fit measurements of one framework at one thread count."""
     fw, threads = task["framework"], task["threads"]
     _import_framework(fw)
-    limits = _limit_thread_pools(threads)
+    limits = _limit_thread_pools(threads, fw)
     step_budget, fit_budget = Budget(**task["step_budget"]), Budget(**task["fit_budget"])
     heavy, fit_cap = task["heavy_call_s"], task["fit_cap_s"]
     steps, fits, notes = [], [], []
@@ -264,7 +272,7 @@ def child_activations(task: Dict[str, Any]) -> Dict[str, Any]:
 
     fw, threads = task["framework"], task["threads"]
     _import_framework(fw)
-    limits = _limit_thread_pools(threads)
+    limits = _limit_thread_pools(threads, fw)
     rows = run_activations(fw, threads, task["activations"], Budget(**task["budget"]))
     _unlimit(limits)
     return dict(kind="activations", framework=fw, threads=threads, rows=rows)
