@@ -7,6 +7,16 @@
 #include <intrin.h>
 #endif
 
+// A function the compiler must inline (a dispatch on a hot path of tiny calls, where a call
+// and its spills cost more than the work).
+#if defined(__GNUC__) || defined(__clang__)
+#define FASTBP_ALWAYS_INLINE inline __attribute__((always_inline))
+#elif defined(_MSC_VER)
+#define FASTBP_ALWAYS_INLINE __forceinline
+#else
+#define FASTBP_ALWAYS_INLINE inline
+#endif
+
 namespace fastbp {
 
 // r = a * b; true when the product overflows int64 (r is then unspecified).

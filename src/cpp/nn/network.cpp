@@ -275,7 +275,8 @@ double Network<T>::fit_epoch(const T* X, const Target<T>& t, int64_t N, int64_t 
 }
 
 template <typename T>
-void Network<T>::gather(const T* X, const Target<T>& t, int64_t start, int64_t r0, int64_t r1) {
+FASTBP_ALWAYS_INLINE void Network<T>::gather(const T* X, const Target<T>& t, int64_t start,
+                                             int64_t r0, int64_t r1) {
   const int64_t d = in_dim(), k = out_dim();
   for (int64_t r = r0; r < r1; ++r) {
     const int64_t src = perm_[start + r];

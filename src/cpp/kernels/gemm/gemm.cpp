@@ -31,6 +31,7 @@
 #endif
 
 #include "core/cpu.h"
+#include "core/platform.h"
 #include "core/team.h"
 #include "core/threading.h"
 #include "kernels/gemm/gemm_kernels.h"
@@ -362,7 +363,7 @@ constexpr double kTeamMinWork = 16384.0;
 // (the caller synchronises the team afterwards); else team is null (a separate instantiation:
 // the one-thread path carries no team code).
 template <typename T, bool kTeam>
-void gemm_dispatch(const Team* team, Trans transa, Trans transb, int64_t M, int64_t N,
+FASTBP_ALWAYS_INLINE void gemm_dispatch(const Team* team, Trans transa, Trans transb, int64_t M, int64_t N,
                    int64_t K, T alpha, const T* A, int64_t lda, const T* B, int64_t ldb, T beta,
                    T* C, int64_t ldc) {
   if (M <= 0 || N <= 0) return;
