@@ -85,6 +85,16 @@ inline Trans flip(Trans t) { return t == Trans::N ? Trans::T : Trans::N; }
 // ~1e6 (about 20 us of single-thread work).
 constexpr double kParallelMinWork = 1.0e6;
 
+// The threads a product opens its own region with: 1 below kParallelMinWork or inside a
+// parallel region (a team's products split through their kTeam variants instead).
+inline int product_threads(int64_t M, int64_t N, int64_t K) {
+#ifdef FASTBP_HAVE_OPENMP
+  if (double(M) * double(N) * double(K) >= kParallelMinWork && !omp_in_parallel())
+    return get_num_threads();
+#endif
+  return 1;
+}
+
 // C = beta * C for K == 0 or alpha == 0 (beta == 0 writes zeros without reading C).
 template <typename T>
 void scale_c(int64_t M, int64_t N, T beta, T* C, int64_t ldc) {
@@ -135,11 +145,7 @@ template <typename T>
 PackedPlan plan_packed(const GemmKernel<T>& kd, int64_t M, int64_t N, int64_t K) {
   PackedPlan pl;
   pl.nc = imin(kd.blk.nc, round_up(N, kd.nr));  // whole panels (blk.nc is a multiple of NR)
-  pl.nthreads = 1;
-#ifdef FASTBP_HAVE_OPENMP
-  if (double(M) * double(N) * double(K) >= kParallelMinWork && !omp_in_parallel())
-    pl.nthreads = get_num_threads();
-#endif
+  pl.nthreads = product_threads(M, N, K);
   // Work units are (row block ib, panel group g) pairs, handed out by a static schedule.
   // Enough row blocks: split M (blocks of at most MC rows, a multiple of nthreads of them).
   // Too few rows (M <= MC): split the NR panels of each B block into nthreads groups instead;
@@ -254,11 +260,7 @@ void small_rows_parallel(const GemmKernel<T>& kd, const Team* team, Trans ta, Tr
     small_rows(kd, r0, r1, ta, tb, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
-  int nthreads = 1;
-#ifdef FASTBP_HAVE_OPENMP
-  if (double(M) * double(N) * double(K) >= kParallelMinWork && !omp_in_parallel())
-    nthreads = get_num_threads();
-#endif
+  int nthreads = product_threads(M, N, K);
   if (nthreads > M) nthreads = int(M);
   if (nthreads <= 1) {
     kd.small(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
@@ -305,11 +307,7 @@ bool narrow_rows_parallel(const GemmKernel<T>& kd, const Team* team, Trans ta, T
     team->rows(M, kNarrowRowAlign, r0, r1);
     return narrow_rows(kd, r0, r1, true, ta, tb, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   }
-  int nthreads = 1;
-#ifdef FASTBP_HAVE_OPENMP
-  if (double(M) * double(N) * double(K) >= kParallelMinWork && !omp_in_parallel())
-    nthreads = get_num_threads();
-#endif
+  int nthreads = product_threads(M, N, K);
   if (nthreads > M / kNarrowRowAlign) nthreads = int(M / kNarrowRowAlign);
   if (nthreads <= 1)
     return narrow_rows(kd, 0, M, false, ta, tb, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
