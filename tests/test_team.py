@@ -7,15 +7,16 @@ import pytest
 
 import fastbp as fb
 
-# (sizes, batch): each is large enough for a team (>= 5e5 multiply-adds per forward, or
-# >= 65536 parameters), with awkward widths and batches (not multiples of the row blocks the
-# products split on) and outputs of 1 (the narrow GEMM path), 3 and 10 units.
+# (sizes, batch): each but the last is large enough for a team (>= 5e5 multiply-adds per
+# forward), with awkward widths and batches (not multiples of the row blocks the products
+# split on) and outputs of 1 (the narrow GEMM path), 3 and 10 units.
 CASES = [
     ([32, 64, 64, 64, 1], 64),     # deep narrow, a narrow output
-    ([33, 70, 65, 3], 101),        # odd widths, a last batch of 1797 % 101 rows
+    ([33, 70, 65, 3], 101),        # odd widths, a last batch of 300 % 101 rows
     ([40, 96, 96, 10], 47),
-    ([256, 300, 10], 1),           # batch 1: the parameter count alone calls the team
+    ([512, 1024, 10], 1),          # batch 1: one-row products (one thread) in a team
     ([256, 300, 10], 7),
+    ([256, 300, 10], 1),           # below the team: one thread, its optimizer pass included
 ]
 OPTIMIZERS = {
     "adam": lambda: fb.optim.Adam(lr=3e-3),
@@ -69,7 +70,7 @@ def test_team_fit_is_bitwise_the_one_thread_fit(isa, sizes, batch, dtype, opt):
         np.testing.assert_array_equal(np.asarray(a[2][k]), np.asarray(b[2][k]))
 
 
-@pytest.mark.parametrize("sizes,batch", CASES[:2] + CASES[3:4])
+@pytest.mark.parametrize("sizes,batch", CASES[:2] + CASES[3:4] + CASES[5:])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_team_train_step_is_bitwise_the_one_thread_step(isa, sizes, batch, dtype):
     a = _train(1, sizes, batch, dtype, "adam", steps_api=True)
@@ -79,7 +80,7 @@ def test_team_train_step_is_bitwise_the_one_thread_step(isa, sizes, batch, dtype
     np.testing.assert_array_equal(a[1], b[1])
 
 
-@pytest.mark.parametrize("sizes,batch", [CASES[1], CASES[4]])
+@pytest.mark.parametrize("sizes,batch", [CASES[1], CASES[3], CASES[4]])
 def test_team_fit_matches_the_reference(sizes, batch):
     native = _train(2, sizes, batch, "float64", "adam", steps_api=False, l2=1e-3)
     ref = _train(2, sizes, batch, "float64", "adam", steps_api=False, l2=1e-3,

@@ -61,7 +61,8 @@ double clip_gradients(T* g, int64_t count, const OptConfig& c) {
 // are split into contiguous ranges over the threads, and in a team (core/team.h) every arena
 // is (elementwise: the result is the same for any thread count).
 template <typename T>
-void opt_step(T* p, T* g, int64_t n, const OptConfig& c, OptState<T>& st) {
+void opt_step(T* p, T* g, int64_t n, const OptConfig& c, OptState<T>& st,
+              bool may_open_region) {
   const OptStepFn<T> kernel = kernels().slots<T>().opt_step[static_cast<int>(c.kind)];
   const int64_t step = st.step + 1;
   const OptSlots<T> slots = st.pointers();
@@ -80,7 +81,8 @@ void opt_step(T* p, T* g, int64_t n, const OptConfig& c, OptState<T>& st) {
   st.step = step;
 #ifdef FASTBP_HAVE_OPENMP
   // below ~64k parameters a parallel region costs more than it saves
-  const int nthreads = (n >= (int64_t(1) << 16) && !omp_in_parallel()) ? get_num_threads() : 1;
+  const int nthreads =
+      (may_open_region && n >= (int64_t(1) << 16) && !omp_in_parallel()) ? get_num_threads() : 1;
   if (nthreads > 1) {
 #pragma omp parallel num_threads(nthreads)
     part(Team{omp_get_thread_num(), omp_get_num_threads()});
@@ -93,7 +95,7 @@ void opt_step(T* p, T* g, int64_t n, const OptConfig& c, OptState<T>& st) {
 #define FASTBP_INST(T)                                                                 \
   template struct OptState<T>;                                                         \
   template double clip_gradients<T>(T*, int64_t, const OptConfig&);                    \
-  template void opt_step<T>(T*, T*, int64_t, const OptConfig&, OptState<T>&);
+  template void opt_step<T>(T*, T*, int64_t, const OptConfig&, OptState<T>&, bool);
 FASTBP_INST(float)
 FASTBP_INST(double)
 #undef FASTBP_INST

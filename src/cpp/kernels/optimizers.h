@@ -154,7 +154,10 @@ std::vector<std::pair<StateSlot, double>> opt_state_layout(const OptConfig& cfg)
 template <typename T>
 double clip_gradients(T* grad, int64_t count, const OptConfig& cfg);
 
+// In a team (core/team.h) every thread updates its share; otherwise an arena of >= 65536
+// parameters is split over the threads of a region of its own unless !may_open_region.
 template <typename T>
-void opt_step(T* param, T* grad, int64_t count, const OptConfig& cfg, OptState<T>& state);
+void opt_step(T* param, T* grad, int64_t count, const OptConfig& cfg, OptState<T>& state,
+              bool may_open_region = true);
 
 }  // namespace fastbp

@@ -131,21 +131,23 @@ double Network<T>::add_penalty(const PenaltyArgs& pen) {
 }
 
 template <typename T>
-void Network<T>::update(const Team& team) {
+void Network<T>::update(const Team& team, bool may_open_region) {
   const int64_t n = int64_t(params_.size());
   if (team.lead()) clip_gradients<T>(grads_.data(), n, opt_);
   team.sync();  // (the penalty and the clipping are in the gradient)
-  opt_step<T>(params_.data(), grads_.data(), n, opt_, opt_state_);  // (splits over the team)
+  // (splits over the team; alone, opens its own region for a large arena if allowed)
+  opt_step<T>(params_.data(), grads_.data(), n, opt_, opt_state_, may_open_region);
 }
 
-// When a step is shared by a team, measured on the 2-vCPU Zen 4 VM (docs/ENGINE.md): from
-// about 5e5 multiply-adds per forward (tanh 32-64x5-1 at batch 64, 1.2e6: 1.35x), or when the
-// optimizer pass is large enough to open a parallel region of its own anyway (the batch-1
-// 256-512-10 net: 1.1x). Below that a team does not pay: the digits net (3e5) ran 0.94-0.96x,
-// its ~12 barriers and the parameter and gradient lines moving between the cores each step
-// costing what the halved work saves.
+// The thread policy of a network of dense layers (team_capable), measured on the 2-vCPU Zen 4
+// VM (docs/ENGINE.md "Threads"): a step of >= 5e5 multiply-adds per forward runs on a team
+// (tanh 32-64x5-1 at batch 64, 1.2e6: 1.35-1.4x; gelu, silu, mnist: 1.07-1.13x); a smaller
+// one runs on ONE thread, its optimizer pass included, whatever the arena's size: the digits
+// net (3e5) ran 0.94-0.96x on a team (~12 barriers, and the parameter and gradient lines
+// moving between the cores every step cost what the halved work saves), and the batch-1
+// 256-512-10 net (137k parameters) took 61 us per step alone, 69 us on a team and 83-90 us
+// with only its optimizer pass split over 2 threads.
 constexpr double kTeamMinStepWork = 5.0e5;
-constexpr int64_t kTeamMinParams = int64_t(1) << 16;  // (= opt_step's own threshold)
 
 template <typename T>
 int Network<T>::team_threads(int64_t n) {
@@ -155,9 +157,7 @@ int Network<T>::team_threads(int64_t n) {
     --team_backoff_;
     return 1;
   }
-  const bool large = double(n) * macs_per_row_ >= kTeamMinStepWork ||
-                     int64_t(params_.size()) >= kTeamMinParams;
-  return large ? get_num_threads() : 1;
+  return double(n) * macs_per_row_ >= kTeamMinStepWork ? get_num_threads() : 1;
 #else
   (void)n;
   return 1;
@@ -215,7 +215,7 @@ double Network<T>::train_step(const T* x, const Target<T>& t, int64_t n, const L
   run_team(threads, [&](const Team& team) {
     const double value = forward_backward(x, t, n, loss, pen, CsrRows{}, false, team);
     if (team.lead()) v = value;
-    update(team);
+    update(team, !team_capable_);  // (a dense network off its team runs on one thread)
   });
   return v;
 }
@@ -267,7 +267,7 @@ double Network<T>::fit_epoch(const T* X, const Target<T>& t, int64_t N, int64_t 
         total += v * double(nb);
         start = pos + nb;
       }
-      update(team);
+      update(team, !team_capable_);  // (a dense network off its team runs on one thread)
     }
   });
   if (lrs) opt_.lr = saved_lr;

@@ -109,10 +109,10 @@ class Network {
                           const PenaltyArgs& pen, const CsrRows& csr = CsrRows{},
                           bool probe = false, const Team& team = kSoloTeam);
   double add_penalty(const PenaltyArgs& pen);
-  void update(const Team& team = kSoloTeam);
+  void update(const Team& team = kSoloTeam, bool may_open_region = true);
   // The thread count of a team for training steps of n rows: 1 (no team) unless every layer
-  // can run on one (team_capable), no parallel region is open, and the step is large enough
-  // to share but made of products too small to open regions of their own.
+  // can run on one (team_capable), no parallel region is open, the step is large enough to
+  // share (network.cpp, kTeamMinStepWork) and no backoff is running.
   int team_threads(int64_t n);
   // body(team) on a team of `threads` threads (directly, as one thread, when threads < 2).
   template <typename F>
