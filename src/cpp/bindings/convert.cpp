@@ -266,7 +266,7 @@ void check_batch_memory(int64_t rows, int64_t row_elems, size_t elem_size) {
 }
 
 template <typename T>
-py::array_t<T> view(std::vector<T>& v, int64_t offset, const std::vector<int64_t>& shape,
+py::array_t<T> view(T* data, int64_t offset, const std::vector<int64_t>& shape,
                     py::handle base) {
   std::vector<py::ssize_t> sh(shape.begin(), shape.end());
   std::vector<py::ssize_t> st(shape.size());
@@ -275,11 +275,11 @@ py::array_t<T> view(std::vector<T>& v, int64_t offset, const std::vector<int64_t
     st[i] = stride;
     stride *= shape[i];
   }
-  return py::array_t<T>(sh, st, v.data() + offset, base);
+  return py::array_t<T>(sh, st, data + offset, base);
 }
 
 template <typename T>
-py::list views(std::vector<T>& arena, const std::vector<ParamInfo>& info, py::handle base) {
+py::list views(T* arena, const std::vector<ParamInfo>& info, py::handle base) {
   py::list out;
   int64_t off = 0;
   for (const auto& p : info) {
@@ -309,9 +309,9 @@ py::list new_arrays(const std::vector<ParamInfo>& info, std::vector<T*>& data) {
                                           const py::object&, const std::string&,             \
                                           const py::object&, const py::object&,              \
                                           const py::object&);                                \
-  template py::array_t<T> view<T>(std::vector<T>&, int64_t, const std::vector<int64_t>&,     \
+  template py::array_t<T> view<T>(T*, int64_t, const std::vector<int64_t>&,                  \
                                   py::handle);                                               \
-  template py::list views<T>(std::vector<T>&, const std::vector<ParamInfo>&, py::handle);    \
+  template py::list views<T>(T*, const std::vector<ParamInfo>&, py::handle);                 \
   template py::list new_arrays<T>(const std::vector<ParamInfo>&, std::vector<T*>&);
 FASTBP_INST(float)
 FASTBP_INST(double)

@@ -98,13 +98,13 @@ CheckedBatch<T> check_batch(int64_t in_dim, int64_t out_dim, const py::object& X
 void check_batch_memory(int64_t rows, int64_t row_elems, size_t elem_size);
 
 // ------------------------------------------------------------------ arena views
-// A live, writable view of v[offset:] shaped `shape` (C order), keeping `base` alive.
+// A live, writable view of data[offset:] shaped `shape` (C order), keeping `base` alive.
 template <typename T>
-py::array_t<T> view(std::vector<T>& v, int64_t offset, const std::vector<int64_t>& shape,
+py::array_t<T> view(T* data, int64_t offset, const std::vector<int64_t>& shape,
                     py::handle base);
 // Live views of consecutive arrays of an arena, one per layout entry.
 template <typename T>
-py::list views(std::vector<T>& arena, const std::vector<ParamInfo>& info, py::handle base);
+py::list views(T* arena, const std::vector<ParamInfo>& info, py::handle base);
 // New (uninitialised) arrays shaped like the layout entries, and their data pointers.
 template <typename T>
 py::list new_arrays(const std::vector<ParamInfo>& info, std::vector<T*>& data);

@@ -134,19 +134,19 @@ std::unique_ptr<Network<T>> NetworkCalls<T>::create(const py::object& spec,
 template <typename T>
 py::array_t<T> NetworkCalls<T>::arena(const py::object& self) {
   Net& n = self.cast<Net&>();
-  return view(n.arena(), 0, {int64_t(n.arena().size())}, self);
+  return view(n.arena().data(), 0, {int64_t(n.arena().size())}, self);
 }
 
 template <typename T>
 py::list NetworkCalls<T>::parameters(const py::object& self) {
   Net& n = self.cast<Net&>();
-  return views(n.arena(), n.param_info(), self);
+  return views(n.arena().data(), n.param_info(), self);
 }
 
 template <typename T>
 py::list NetworkCalls<T>::buffers(const py::object& self) {
   Net& n = self.cast<Net&>();
-  return views(n.buffer_arena(), n.buffer_info(), self);
+  return views(n.buffer_arena().data(), n.buffer_info(), self);
 }
 
 template <typename T>
@@ -192,7 +192,7 @@ py::tuple NetworkCalls<T>::loss_and_gradients(Net& n, const py::object& X, const
 template <typename T>
 py::array_t<T> NetworkCalls<T>::grad_arena(const py::object& self) {
   Net& n = self.cast<Net&>();
-  return view(n.grad_arena(), 0, {int64_t(n.grad_arena().size())}, self);
+  return view(n.grad_arena().data(), 0, {int64_t(n.grad_arena().size())}, self);
 }
 
 template <typename T>

@@ -2,6 +2,7 @@
 //   param, grad: (count);  state arrays: (count) each, named as torch names them.
 // The grad array may be modified (weight decay is folded into it, as torch does).
 #pragma once
+#include "core/stream_vector.h"
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -142,7 +143,7 @@ template <typename T>
 struct OptState {
   int64_t step = 0;
   std::vector<StateSlot> slots;        // which array each entry of `arrays` is
-  std::vector<std::vector<T>> arrays;  // one per slot, each `count` long
+  std::vector<StreamVector<T>> arrays;  // one per slot, each `count` long (staggered starts)
   std::vector<std::string> names() const;
   OptSlots<T> pointers();
 };

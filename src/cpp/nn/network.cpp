@@ -313,7 +313,8 @@ void Network<T>::set_optimizer(const OptConfig& cfg, bool reset) {
   OptState<T> fresh;
   for (const auto& e : layout) {
     fresh.slots.push_back(e.first);
-    fresh.arrays.emplace_back(params_.size(), T(e.second));
+    fresh.arrays.emplace_back(params_.size(), T(e.second),
+                              StreamAlloc<T>(kStateSlot0 + int(fresh.arrays.size())));
   }
   opt_state_ = std::move(fresh);
   opt_ = cfg;

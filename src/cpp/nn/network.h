@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/platform.h"
+#include "core/stream_vector.h"
 #include "nn/layer.h"
 #include "nn/registry.h"
 
@@ -36,9 +37,9 @@ class Network {
   int64_t out_dim() const { return body_.out_dim; }
   const std::vector<ParamInfo>& param_info() const { return pinfo_; }
   const std::vector<ParamInfo>& buffer_info() const { return binfo_; }
-  std::vector<T>& arena() { return params_; }
-  std::vector<T>& grad_arena() { return grads_; }
-  std::vector<T>& buffer_arena() { return buffers_; }
+  StreamVector<T>& arena() { return params_; }
+  StreamVector<T>& grad_arena() { return grads_; }
+  StreamVector<T>& buffer_arena() { return buffers_; }
   // The lock of every public method. In a forked child, a network that a thread of the parent
   // was computing with at fork time (its lock held by a thread that does not exist here, its
   // state mid-step) throws std::runtime_error instead of deadlocking.
@@ -130,7 +131,9 @@ class Network {
   int team_backoff_ = 0;  // calls left on one thread after a team waited too long (run_team)
   double macs_per_row_ = 0.0;  // of the dense products of one forward (penalised weights)
   std::vector<ParamInfo> pinfo_, binfo_;
-  std::vector<T> params_, grads_, buffers_;
+  // (staggered modulo 4 KiB with the optimizer state: core/stream_vector.h)
+  StreamVector<T> params_{StreamAlloc<T>(kParamsSlot)}, grads_{StreamAlloc<T>(kGradsSlot)},
+      buffers_{StreamAlloc<T>(kBuffersSlot)};
   std::vector<std::pair<int64_t, int64_t>> penalised_;  // (offset, count) in the arena
   std::vector<T> out_, dout_;                            // logits and their gradient
   std::vector<T> xb_, yb_, wb_;                          // fit mini-batch gather buffers
