@@ -88,3 +88,15 @@ def test_team_fit_matches_the_reference(sizes, batch):
     for x, y in zip(native[0], ref[0]):
         np.testing.assert_allclose(x, y, rtol=1e-9, atol=1e-11)
     np.testing.assert_allclose(native[1], ref[1], rtol=1e-10)
+
+
+@pytest.mark.parametrize("threads", [3, 4])
+def test_team_of_any_size_is_bitwise_the_one_thread_fit(threads):
+    """Teams of 3 and 4 threads (their row, panel and arena shares fall differently), also when
+    they outnumber the cores (then the team's backoff may send calls to one thread: the same
+    bits either way)."""
+    a = _train(1, CASES[1][0], CASES[1][1], "float64", "adam", steps_api=False, l2=1e-3)
+    b = _train(threads, CASES[1][0], CASES[1][1], "float64", "adam", steps_api=False, l2=1e-3)
+    for x, y in zip(a[0], b[0]):
+        np.testing.assert_array_equal(x, y)
+    np.testing.assert_array_equal(a[1], b[1])
