@@ -2,10 +2,11 @@
 //   param, grad: (count);  state arrays: (count) each, named as torch names them.
 // The grad array may be modified (weight decay is folded into it, as torch does).
 #pragma once
-#include "core/stream_vector.h"
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include "core/stream_vector.h"
 
 namespace fastbp {
 

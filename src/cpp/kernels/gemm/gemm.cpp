@@ -254,8 +254,8 @@ template <typename T, bool kTeam>
 void small_rows_parallel(const GemmKernel<T>& kd, const Team* team, Trans ta, Trans tb,
                          int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
                          const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
-  int64_t r0 = 0, r1 = M;
   if constexpr (kTeam) {
+    int64_t r0, r1;
     team->rows(M, kd.small_mr, r0, r1);
     small_rows(kd, r0, r1, ta, tb, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
@@ -267,8 +267,9 @@ void small_rows_parallel(const GemmKernel<T>& kd, const Team* team, Trans ta, Tr
     return;
   }
 #ifdef FASTBP_HAVE_OPENMP
-#pragma omp parallel num_threads(nthreads) firstprivate(r0, r1)
+#pragma omp parallel num_threads(nthreads)
   {
+    int64_t r0, r1;
     Team{omp_get_thread_num(), omp_get_num_threads()}.rows(M, kd.small_mr, r0, r1);
     small_rows(kd, r0, r1, ta, tb, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   }
@@ -302,8 +303,8 @@ template <typename T, bool kTeam>
 bool narrow_rows_parallel(const GemmKernel<T>& kd, const Team* team, Trans ta, Trans tb,
                           int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
                           const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
-  int64_t r0 = 0, r1 = M;
   if constexpr (kTeam) {
+    int64_t r0, r1;
     team->rows(M, kNarrowRowAlign, r0, r1);
     return narrow_rows(kd, r0, r1, true, ta, tb, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   }
@@ -313,10 +314,10 @@ bool narrow_rows_parallel(const GemmKernel<T>& kd, const Team* team, Trans ta, T
     return narrow_rows(kd, 0, M, false, ta, tb, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   std::atomic<bool> failed{false};
 #ifdef FASTBP_HAVE_OPENMP
-#pragma omp parallel num_threads(nthreads) firstprivate(r0, r1)
+#pragma omp parallel num_threads(nthreads)
   {
-    const Team part{omp_get_thread_num(), omp_get_num_threads()};
-    part.rows(M, kNarrowRowAlign, r0, r1);
+    int64_t r0, r1;
+    Team{omp_get_thread_num(), omp_get_num_threads()}.rows(M, kNarrowRowAlign, r0, r1);
     if (tl_apack.get(size_t(kNarrowMaxN * K + 16) * sizeof(T)) == nullptr) failed.store(true);
 #pragma omp barrier
     // every thread has its scratch before any writes C (else the caller's fallback would
@@ -361,9 +362,10 @@ constexpr double kTeamMinWork = 16384.0;
 // (the caller synchronises the team afterwards); else team is null (a separate instantiation:
 // the one-thread path carries no team code).
 template <typename T, bool kTeam>
-FASTBP_ALWAYS_INLINE void gemm_dispatch(const Team* team, Trans transa, Trans transb, int64_t M, int64_t N,
-                   int64_t K, T alpha, const T* A, int64_t lda, const T* B, int64_t ldb, T beta,
-                   T* C, int64_t ldc) {
+FASTBP_ALWAYS_INLINE void gemm_dispatch(const Team* team, Trans transa, Trans transb,
+                                        int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+                                        int64_t lda, const T* B, int64_t ldb, T beta, T* C,
+                                        int64_t ldc) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0 || alpha == T(0)) {
     scale_c(M, N, beta, C, ldc);
