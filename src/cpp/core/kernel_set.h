@@ -14,11 +14,13 @@
 
 namespace fastbp {
 
-// One optimizer's update loop over a range of the arena (kernels/optimizers_impl.h):
-// p, g and the state pointers cover the same n elements; `step` counts this update (1 first).
+// One optimizer's update loop over a block of the arena (kernels/optimizers_impl.h): `rows`
+// rows of n elements, row r of the parameters and of every state array at p + r * ldp (the
+// same offsets), its gradient at g + r * ldg; `step` counts this update (1 first). A range of
+// the flat arena is one row.
 template <typename T>
-using OptStepFn = void (*)(T* p, T* g, int64_t n, const OptConfig& c, const OptSlots<T>& st,
-                           int64_t step);
+using OptStepFn = void (*)(T* p, T* g, int64_t rows, int64_t n, int64_t ldp, int64_t ldg,
+                           const OptConfig& c, const OptSlots<T>& st, int64_t step);
 
 // The L1/L2 penalty over a range of kPenaltyLanes-interleaved elements (optimizers_impl.h):
 // g += l1 sign(w) + l2 w; element i's |w| and w^2 (in double) summed into lane i % 8 of a1, a2
@@ -27,11 +29,18 @@ constexpr int kPenaltyLanes = 8;
 template <typename T>
 using PenaltyFn = void (*)(T* g, const T* w, int64_t n, T l1, T l2, double* a1, double* a2);
 
+// x^T dz of a small batch over a block of a dense weight's gradient (optimizers_impl.h
+// outer_rows; the fused update, nn/fused_update.h).
+template <typename T>
+using OuterFn = void (*)(T* g, int64_t ldg, const T* x, int64_t ldx, const T* dz, int64_t lddz,
+                         int64_t n, int64_t rows, int64_t cols);
+
 template <typename T>
 struct KernelSlots {
   // Optimizer update loops, indexed by OptKind.
   OptStepFn<T> opt_step[kNumOptKinds] = {};
   PenaltyFn<T> penalty = nullptr;
+  OuterFn<T> outer = nullptr;
   // GEMM micro-kernels and blocking: the GEMM driver (kernels/gemm/) keeps its own per-ISA
   // lookup (gemm_kernel_for); its slot and register_gemm_kernels belong here when it moves.
 };

@@ -70,7 +70,7 @@ void opt_step(T* p, T* g, int64_t n, const OptConfig& c, OptState<T>& st,
   const auto part = [&](const Team& share) {
     int64_t b, e;
     share.rows(n, 64, b, e);
-    if (e > b) kernel(p + b, g + b, e - b, c, slots.offset(b), step);
+    if (e > b) kernel(p + b, g + b, 1, e - b, 0, 0, c, slots.offset(b), step);
   };
   if (const Team* team = current_team()) {
     part(*team);
@@ -89,7 +89,7 @@ void opt_step(T* p, T* g, int64_t n, const OptConfig& c, OptState<T>& st,
     return;
   }
 #endif
-  kernel(p, g, n, c, slots, step);
+  kernel(p, g, 1, n, 0, 0, c, slots, step);
 }
 
 #define FASTBP_INST(T)                                                                 \

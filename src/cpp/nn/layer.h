@@ -81,6 +81,10 @@ struct Ctx {
   // The thread team running this step (core/team.h), or null (one thread). Only layers whose
   // team_capable() is true are ever run by a team.
   const Team* team = nullptr;
+  // The fused update of this step (nn/fused_update.h FusedUpdate<T> of the network's dtype),
+  // or null: then backward writes the gradients and the optimizer runs after it. Only set for
+  // networks of dense layers (on a team, every thread updates its own blocks).
+  const void* fused = nullptr;
 };
 
 template <typename T>

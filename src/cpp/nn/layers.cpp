@@ -1,5 +1,6 @@
 // Layers of the engine: Sequential, Dense, Activation, Dropout, Residual.
 // Shapes: x (n, in_dim), y (n, out_dim), row-major.
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 
@@ -7,14 +8,16 @@
 #include "kernels/activations.h"
 #include "kernels/gemm/gemm.h"
 #include "kernels/sparse.h"
+#include "nn/fused_update.h"
 #include "nn/layers.h"
 
 namespace fastbp {
 
 namespace {
 
-// Row blocks of an elementwise sweep split over a team.
+// Row blocks of an elementwise sweep split over a team, and column blocks of one row.
 constexpr int64_t kTeamRowAlign = 4;
+constexpr int64_t kTeamColAlign = 64;
 
 template <typename T>
 void grow(std::vector<T>& v, size_t n) {
@@ -37,9 +40,14 @@ class Dense : public Layer<T> {
   }
   void reserve(int64_t n) override {
     if (act_needs_z(act_)) grow(z_, size_t(n * this->out_dim));
+    if (fused_wide(this->out_dim)) grow(part_, size_t(own_units(this->in_dim) * this->out_dim));
   }
   void forward(const T* x, T* y, int64_t n, const Ctx& ctx) override {
     const int64_t in = this->in_dim, out = this->out_dim;
+    if (row_units(ctx, n)) {  // (nn/fused_update.h)
+      forward_row_units(x, y, ctx);
+      return;
+    }
     if (const T* v = sparse_input(ctx))
       csr_matmul<T>(y, ctx.csr.indptr, ctx.csr.indices, v, n, W_, out);
     else
@@ -59,6 +67,10 @@ class Dense : public Layer<T> {
   bool team_capable() const override { return true; }
   void backward(const T* x, const T* y, T* dy, T* dx, int64_t n, const Ctx& ctx) override {
     const int64_t in = this->in_dim, out = this->out_dim;
+    if (ctx.fused) {
+      backward_fused(x, y, dy, dx, n, ctx);
+      return;
+    }
     // dz = dy * f'(z) and db = column sums of dz, in one sweep (in a team: by its first
     // thread, the sums keep their one order; the products below split themselves)
     if (ctx.team == nullptr || ctx.team->lead())
@@ -74,6 +86,65 @@ class Dense : public Layer<T> {
   }
 
  private:
+  // With the fused update, a wide layer at a batch of one row is computed by row units of W
+  // (nn/fused_update.h): on a team each thread forms and updates its own units.
+  bool row_units(const Ctx& ctx, int64_t n) const {
+    return ctx.fused != nullptr && n == 1 && fused_wide(this->out_dim);
+  }
+  // y = f(x W + b) as one partial product per row unit of W (this thread's units), added in
+  // unit order, then the bias and activation (the columns split over the team). The partials
+  // do not depend on the thread count, so neither do the bits.
+  void forward_row_units(const T* x, T* y, const Ctx& ctx) {
+    const int64_t in = this->in_dim, out = this->out_dim, units = own_units(in);
+    const Team& team = ctx.team ? *ctx.team : kSoloTeam;
+    int64_t r0, r1;
+    own_rows(team, in, r0, r1);
+    if (r1 > r0) {
+      const TeamScope alone(nullptr);  // (these products are this thread's alone)
+      for (int64_t i0 = r0; i0 < r1; i0 += kOwnRows)
+        gemm<T>(Trans::N, Trans::N, 1, out, std::min(kOwnRows, r1 - i0), T(1), x + i0, in,
+                W_ + i0 * out, out, T(0), part_.data() + i0 / kOwnRows * out, out);
+    }
+    team.sync();
+    int64_t c0, c1;
+    team.rows(out, kTeamColAlign, c0, c1);
+    for (int64_t j = c0; j < c1; ++j) {
+      T s = part_[size_t(j)];
+      for (int64_t u = 1; u < units; ++u) s += part_[size_t(u * out + j)];
+      y[j] = s;
+    }
+    if (c1 > c0) {
+      T* z = (ctx.training && act_needs_z(act_)) ? z_.data() + c0 : nullptr;
+      bias_act_forward<T>(y + c0, z, b_ + c0, 1, c1 - c0, out, act_, alpha_);
+    }
+    team.sync();
+  }
+  // Backward with the fused update: dz and db, then dx (from the old W; by row units when
+  // forward used them), then W and b updated block by block (FusedUpdate); W's gradient is
+  // not written.
+  void backward_fused(const T* x, const T* y, T* dy, T* dx, int64_t n, const Ctx& ctx) {
+    const int64_t in = this->in_dim, out = this->out_dim;
+    const auto& fu = *static_cast<const FusedUpdate<T>*>(ctx.fused);
+    const Team& team = ctx.team ? *ctx.team : kSoloTeam;
+    if (team.lead())
+      act_backward_bias<T>(dy, db_, act_needs_z(act_) ? z_.data() : nullptr, y, n, out, act_,
+                           alpha_);
+    team.sync();
+    if (dx && row_units(ctx, n)) {  // dx[i] = dz . W[i, :]: this thread's rows of W
+      int64_t r0, r1;
+      own_rows(team, in, r0, r1);
+      if (r1 > r0) {
+        const TeamScope alone(nullptr);
+        gemm<T>(Trans::N, Trans::T, 1, r1 - r0, out, T(1), dy, out, W_ + r0 * out, out, T(0),
+                dx + r0, in);
+      }
+      team.sync();
+    } else if (dx) {
+      gemm<T>(Trans::N, Trans::T, n, in, out, T(1), dy, out, W_, out, T(0), dx, in);
+    }
+    fu.weights(W_, in, out, x, dy, n, team);
+    if (team.lead()) fu.vector(b_, db_, 0, out);
+  }
   // The CSR values when this layer is fed the network's sparse input, else null.
   const T* sparse_input(const Ctx& ctx) const {
     return this->index == 0 ? static_cast<const T*>(ctx.csr.values) : nullptr;
@@ -82,6 +153,7 @@ class Dense : public Layer<T> {
   T alpha_;
   T *W_ = nullptr, *b_ = nullptr, *dW_ = nullptr, *db_ = nullptr;
   std::vector<T> z_;
+  std::vector<T> part_;  // partial products of the row units (forward_row_units)
 };
 
 // ---------------------------------------------------------------------------------------

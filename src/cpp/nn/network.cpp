@@ -10,6 +10,7 @@
 #include "core/platform.h"
 #include "core/rng.h"
 #include "core/threading.h"
+#include "nn/fused_update.h"
 #include "nn/layer_table.h"
 
 #ifdef FASTBP_HAVE_OPENMP
@@ -25,13 +26,17 @@ Network<T>::Network(const std::vector<LayerSpec>& spec, uint64_t seed)
   first_dense_ = !spec.empty() && spec.front().type == "dense";
   layer_shapes(spec, pinfo_, binfo_);
   int64_t np = 0, nb = 0;
+  int64_t blocks = 0;
   for (const auto& p : pinfo_) {
-    if (p.penalised) {
+    if (p.penalised) {  // (dense weights: in x out)
       penalised_.emplace_back(np, p.size());
       macs_per_row_ += double(p.size());
+      fused_blocks_.emplace_back(np, blocks);
+      blocks += fused_blocks(p.shape.front(), p.shape.back());
     }
     np += p.size();
   }
+  fused_parts_.assign(size_t(2 * blocks), 0.0);
   team_capable_ = body_.team_capable();
   for (const auto& b : binfo_) nb += b.size();
   params_.assign(size_t(np), T(0));
@@ -86,7 +91,8 @@ void Network<T>::predict(const T* x, T* out, int64_t n) {
 template <typename T>
 double Network<T>::forward_backward(const T* x, const Target<T>& t, int64_t n,
                                     const LossArgs& loss, const PenaltyArgs& pen,
-                                    const CsrRows& csr, bool probe, const Team& team) {
+                                    const CsrRows& csr, bool probe, const Team& team,
+                                    bool fused) {
   if (has_batchnorm_ && n < 2)  // (never in a team: batchnorm is not team_capable)
     throw std::invalid_argument(
         "batchnorm needs more than 1 sample per batch in training (got a batch of 1)");
@@ -98,6 +104,20 @@ double Network<T>::forward_backward(const T* x, const Target<T>& t, int64_t n,
   ctx.update_state = !probe;
   ctx.csr = csr;
   ctx.team = team.nt > 1 ? &team : nullptr;
+  FusedUpdate<T> fu;
+  if (fused) {
+    fu.k = &kernels().slots<T>();
+    fu.kernel = fu.k->opt_step[static_cast<int>(opt_.kind)];
+    fu.cfg = &opt_;
+    fu.state = opt_state_.pointers();
+    fu.base = params_.data();
+    fu.step = opt_state_.step + 1;
+    fu.l1 = T(pen.l1);
+    fu.l2 = T(pen.l2);
+    fu.penalised = &fused_blocks_;
+    fu.parts = fused_parts_.data();
+    ctx.fused = &fu;
+  }
   body_.forward(x, out_.data(), n, ctx);
   double value = 0.0;
   if (team.lead()) {
@@ -107,6 +127,21 @@ double Network<T>::forward_backward(const T* x, const Target<T>& t, int64_t n,
   }
   team.sync();
   body_.backward(x, out_.data(), dout_.data(), nullptr, n, ctx);
+  if (fused) {
+    team.sync();  // (every block is updated and its penalty sums stored; all read the step)
+    if (team.lead()) {
+      opt_state_.step = fu.step;
+      if (pen.l1 != 0.0 || pen.l2 != 0.0) {
+        double s1 = 0.0, s2 = 0.0;
+        for (size_t b = 0; b < fused_parts_.size(); b += 2) {
+          s1 += fused_parts_[b];
+          s2 += fused_parts_[b + 1];
+        }
+        value += pen.l1 * s1 + 0.5 * pen.l2 * s2;
+      }
+    }
+    return value;
+  }
   if (team.lead() && (pen.l1 != 0.0 || pen.l2 != 0.0)) value += add_penalty(pen);
   return value;
 }
@@ -149,6 +184,20 @@ void Network<T>::update(const Team& team, bool may_open_region) {
 // with only its optimizer pass split over 2 threads.
 constexpr double kTeamMinStepWork = 5.0e5;
 
+// The fused update (nn/fused_update.h) for batches of at most kFusedMaxRows rows of a
+// network of dense layers with at least kFusedMinParams parameters, unless the gradient is
+// clipped (clipping needs the whole gradient first). On a team it runs with column ownership
+// for a batch of one row, from kFusedTeamMinParams parameters.
+constexpr int64_t kFusedMaxRows = 4;
+constexpr int64_t kFusedMinParams = 16384;
+constexpr int64_t kFusedTeamMinParams = 65536;
+
+template <typename T>
+bool Network<T>::fused_step(int64_t n) const {
+  return team_capable_ && n <= kFusedMaxRows && int64_t(params_.size()) >= kFusedMinParams &&
+         opt_.clip_value == 0.0 && opt_.clip_norm == 0.0;
+}
+
 template <typename T>
 int Network<T>::team_threads(int64_t n) {
 #ifdef FASTBP_HAVE_OPENMP
@@ -157,6 +206,8 @@ int Network<T>::team_threads(int64_t n) {
     --team_backoff_;
     return 1;
   }
+  if (fused_step(n))  // (a fused step splits only a batch of one row, by columns)
+    return n == 1 && int64_t(params_.size()) >= kFusedTeamMinParams ? get_num_threads() : 1;
   return double(n) * macs_per_row_ >= kTeamMinStepWork ? get_num_threads() : 1;
 #else
   (void)n;
@@ -212,12 +263,21 @@ double Network<T>::train_step(const T* x, const Target<T>& t, int64_t n, const L
   const int threads = team_threads(n);
   if (threads > 1) reserve(n);
   double v = 0.0;
+  const bool fused = fused_step(n);
   run_team(threads, [&](const Team& team) {
-    const double value = forward_backward(x, t, n, loss, pen, CsrRows{}, false, team);
+    const double value = train_batch(x, t, n, loss, pen, team, fused);
     if (team.lead()) v = value;
-    update(team, !team_capable_);  // (a dense network off its team runs on one thread)
   });
   return v;
+}
+
+template <typename T>
+double Network<T>::train_batch(const T* x, const Target<T>& t, int64_t n,
+                               const LossArgs& loss, const PenaltyArgs& pen, const Team& team,
+                               bool fused) {
+  const double value = forward_backward(x, t, n, loss, pen, CsrRows{}, false, team, fused);
+  if (!fused) update(team, !team_capable_);  // (a dense network off its team: one thread)
+  return value;
 }
 
 template <typename T>
@@ -262,12 +322,11 @@ double Network<T>::fit_epoch(const T* X, const Target<T>& t, int64_t N, int64_t 
       tb.values = t.values ? yb_.data() : nullptr;
       tb.labels = t.labels ? lb_.data() : nullptr;
       tb.weight = t.weight ? wb_.data() : nullptr;
-      const double v = forward_backward(xb_.data(), tb, nb, loss, pen, CsrRows{}, false, team);
+      const double v = train_batch(xb_.data(), tb, nb, loss, pen, team, fused_step(nb));
       if (team.lead()) {
         total += v * double(nb);
         start = pos + nb;
       }
-      update(team, !team_capable_);  // (a dense network off its team runs on one thread)
     }
   });
   if (lrs) opt_.lr = saved_lr;

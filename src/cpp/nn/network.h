@@ -108,7 +108,13 @@ class Network {
   // first thread (0.0 to the others).
   double forward_backward(const T* x, const Target<T>& t, int64_t n, const LossArgs& loss,
                           const PenaltyArgs& pen, const CsrRows& csr = CsrRows{},
-                          bool probe = false, const Team& team = kSoloTeam);
+                          bool probe = false, const Team& team = kSoloTeam, bool fused = false);
+  // Whether a training step of n rows updates the parameters inside backward
+  // (nn/fused_update.h; network.cpp kFusedMaxRows): then forward_backward does the update too.
+  bool fused_step(int64_t n) const;
+  // forward_backward, then the optimizer update when the step was not fused.
+  double train_batch(const T* x, const Target<T>& t, int64_t n, const LossArgs& loss,
+                     const PenaltyArgs& pen, const Team& team, bool fused);
   double add_penalty(const PenaltyArgs& pen);
   void update(const Team& team = kSoloTeam, bool may_open_region = true);
   // The thread count of a team for training steps of n rows: 1 (no team) unless every layer
@@ -135,6 +141,10 @@ class Network {
   StreamVector<T> params_{StreamAlloc<T>(kParamsSlot)}, grads_{StreamAlloc<T>(kGradsSlot)},
       buffers_{StreamAlloc<T>(kBuffersSlot)};
   std::vector<std::pair<int64_t, int64_t>> penalised_;  // (offset, count) in the arena
+  // The fused update's penalty sums: (arena offset, first block) per penalised weight, and
+  // two sums per block (nn/fused_update.h).
+  std::vector<std::pair<int64_t, int64_t>> fused_blocks_;
+  std::vector<double> fused_parts_;
   std::vector<T> out_, dout_;                            // logits and their gradient
   std::vector<T> xb_, yb_, wb_;                          // fit mini-batch gather buffers
   std::vector<int64_t> lb_, perm_;
