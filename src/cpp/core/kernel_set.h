@@ -29,11 +29,10 @@ constexpr int kPenaltyLanes = 8;
 template <typename T>
 using PenaltyFn = void (*)(T* g, const T* w, int64_t n, T l1, T l2, double* a1, double* a2);
 
-// x^T dz of a small batch over a block of a dense weight's gradient (optimizers_impl.h
+// The gradient x^T dz of a block of a dense weight at a batch of one row (optimizers_impl.h
 // outer_rows; the fused update, nn/fused_update.h).
 template <typename T>
-using OuterFn = void (*)(T* g, int64_t ldg, const T* x, int64_t ldx, const T* dz, int64_t lddz,
-                         int64_t n, int64_t rows, int64_t cols);
+using OuterFn = void (*)(T* g, int64_t ldg, const T* x, const T* dz, int64_t rows, int64_t cols);
 
 template <typename T>
 struct KernelSlots {

@@ -83,21 +83,24 @@ void sgd_step(T* p0, T* g0, int64_t rows, int64_t n, int64_t ldp, int64_t ldg,
 // exactly 1.0 in double, so it is returned without pow, whose underflow path is slow (after
 // some thousand steps it cost more than the update of a small network).
 inline double one_minus_pow(double beta, int64_t step) {
-  // log(beta) of the last two betas seen (Adam asks for beta1 and beta2 every step)
-  thread_local double seen[2] = {-1.0, -1.0}, logs[2] = {0.0, 0.0};
-  const int e = (seen[0] == beta) ? 0 : (seen[1] == beta) ? 1 : -1;
-  double lg;
-  if (e >= 0) {
-    lg = logs[e];
-  } else {
-    lg = beta > 0.0 ? std::log(beta) : -HUGE_VAL;
+  // log(beta) and the last result of the last two betas seen (Adam asks for beta1 and beta2
+  // every step, and the fused update, nn/fused_update.h, once per block of every step)
+  thread_local double seen[2] = {-1.0, -1.0}, logs[2] = {0.0, 0.0}, last[2] = {0.0, 0.0};
+  thread_local int64_t last_step[2] = {-1, -1};
+  int e = (seen[0] == beta) ? 0 : (seen[1] == beta) ? 1 : -1;
+  if (e >= 0 && last_step[e] == step) return last[e];
+  if (e < 0) {
     seen[1] = seen[0];
     logs[1] = logs[0];
+    last[1] = last[0];
+    last_step[1] = last_step[0];
     seen[0] = beta;
-    logs[0] = lg;
+    logs[0] = beta > 0.0 ? std::log(beta) : -HUGE_VAL;
+    e = 0;
   }
-  if (double(step) * lg < -42.0) return 1.0;
-  return 1.0 - std::pow(beta, double(step));
+  last_step[e] = step;
+  last[e] = double(step) * logs[e] < -42.0 ? 1.0 : 1.0 - std::pow(beta, double(step));
+  return last[e];
 }
 
 // adam, and adamw (decoupled decay: p *= 1 - lr wd first, no wd in the gradient).
@@ -256,21 +259,15 @@ void penalty_pass(T* __restrict g, const T* __restrict w, int64_t n, T l1, T l2,
   }
 }
 
-// The gradient rows of a dense weight for the fused update (nn/fused_update.h), x^T dz of a
-// small batch over one block of W: g[r * ldg + j] = sum over b = 0..n-1, in order, of
-// x[b * ldx + r] * dz[b * lddz + j], for r < rows and j < cols.
+// The gradient of a block of a dense weight for the fused update (nn/fused_update.h) at a
+// batch of one row: g[r * ldg + j] = x[r] * dz[j] for r < rows, j < cols.
 template <typename T>
-void outer_rows(T* __restrict g, int64_t ldg, const T* __restrict x, int64_t ldx,
-                const T* __restrict dz, int64_t lddz, int64_t n, int64_t rows, int64_t cols) {
+void outer_rows(T* __restrict g, int64_t ldg, const T* __restrict x, const T* __restrict dz,
+                int64_t rows, int64_t cols) {
   for (int64_t r = 0; r < rows; ++r) {
     T* __restrict gr = g + r * ldg;
-    const T x0 = x[r];
-    for (int64_t j = 0; j < cols; ++j) gr[j] = x0 * dz[j];
-    for (int64_t b = 1; b < n; ++b) {
-      const T xb = x[b * ldx + r];
-      const T* __restrict d = dz + b * lddz;
-      for (int64_t j = 0; j < cols; ++j) gr[j] += xb * d[j];
-    }
+    const T xr = x[r];
+    for (int64_t j = 0; j < cols; ++j) gr[j] = xr * dz[j];
   }
 }
 

@@ -1,21 +1,20 @@
-// The fused optimizer update of small batches (docs/ENGINE.md "Fused update").
+// The fused optimizer update of a batch of one row (docs/ENGINE.md "Fused update").
 //
-// For a batch of a few rows a dense weight's gradient x^T dz is a rank-n update, and a
-// separate optimizer pass after backward streams the parameters, the gradient and every state
-// array once more: on the batch-1 256-512-10 net (137k parameters, 0.5 MiB per array, beyond
-// L2) that pass was half of the step. Fused, each Dense layer updates its parameters during
+// At a batch of one row a dense weight's gradient x^T dz is an outer product, and the
+// optimizer pass that follows a separate backward is most of the step: on the batch-1
+// 256-512-10 net (137k parameters) Adam's update is 35 of the 60 us. Fused, each Dense layer
+// updates its parameters during
 // backward, right after its gradient is formed (and after its dx, which reads the old
 // weights), one block at a time: the block's gradient is formed in a buffer on the stack, the
 // L1/L2 penalty is added to it, and the optimizer's own loop (core/kernel_set.h OptStepFn)
 // runs on it. The gradient arena is not written: after a fused step its content is
 // unspecified, as after apply_gradients.
 //
-// Blocks depend on the weight's shape only. A row longer than kChunkCols is cut into column
-// segments of kChunkCols, kChunkRows rows per block; shorter rows are grouped whole,
-// kChunkElems elements at most per block. The penalty's sums are kept per block and added in
-// block order by the first thread, so the loss does not depend on which thread did a block.
+// Blocks depend on the weight's shape only (block_rows, block_cols). The penalty's sums are
+// kept per block and added in block order by the first thread, so the loss does not depend on
+// which thread did a block.
 //
-// A wide weight (more than kChunkCols columns) at a batch of one row is owned by rows: its
+// A wide weight (more than kWideCols columns) at a batch of one row is owned by rows: its
 // rows are cut into units of kOwnRows, and the forward product x W is formed as one partial
 // vector per unit, added in unit order (Dense, nn/layers.cpp). On a team (nn/network.cpp) each
 // thread takes a share of the units -- it forms their partials in forward, their dx and their
@@ -35,21 +34,25 @@
 
 namespace fastbp {
 
-constexpr int64_t kChunkCols = 256;
-constexpr int64_t kChunkElems = 2048;
-constexpr int64_t kChunkRows = kChunkElems / kChunkCols;
-constexpr int64_t kOwnRows = 64;  // (a multiple of kChunkRows)
-
-// Number of update blocks of a rows x cols weight (see above).
-inline int64_t fused_blocks(int64_t rows, int64_t cols) {
-  if (cols > kChunkCols)
-    return (rows + kChunkRows - 1) / kChunkRows * ((cols + kChunkCols - 1) / kChunkCols);
-  const int64_t rb = cols > 0 && kChunkElems / cols > 0 ? kChunkElems / cols : 1;
-  return (rows + rb - 1) / rb;
-}
+constexpr int64_t kChunkElems = 2048;  // elements of a block (its gradient buffer)
+constexpr int64_t kOwnRows = 64;       // rows of a unit (a multiple of every block's rows)
+constexpr int64_t kWideCols = 256;     // a wider weight is owned by rows (see above)
 
 // Whether a weight of `cols` columns is owned by rows at a batch of one row (see above).
-inline bool fused_wide(int64_t cols) { return cols > kChunkCols; }
+inline bool fused_wide(int64_t cols) { return cols > kWideCols; }
+
+// The blocks of a rows x cols weight: whole rows, a power of two of them (at most kOwnRows)
+// within kChunkElems elements; a row longer than kChunkElems is cut into column segments.
+inline int64_t block_cols(int64_t cols) { return cols < kChunkElems ? cols : kChunkElems; }
+inline int64_t block_rows(int64_t cols) {
+  int64_t r = 1;
+  while (r < kOwnRows && 2 * r * cols <= kChunkElems) r *= 2;
+  return r;
+}
+inline int64_t fused_blocks(int64_t rows, int64_t cols) {
+  const int64_t rb = block_rows(cols), cb = block_cols(cols);
+  return (rows + rb - 1) / rb * ((cols + cb - 1) / cb);
+}
 
 // The row units of a wide weight of `rows` rows, and this thread's rows [r0, r1) of them (its
 // share of the units; on one thread, all rows).
@@ -75,49 +78,44 @@ struct FusedUpdate {
   const std::vector<std::pair<int64_t, int64_t>>* penalised = nullptr;
   double* parts = nullptr;
 
-  // W (rows x cols) with the gradient x^T dz (x: n x rows, dz: n x cols): this thread's
-  // blocks (the rows own_rows gives it for a wide W, else a share of the row blocks).
-  void weights(T* W, int64_t rows, int64_t cols, const T* x, const T* dz, int64_t n,
+  // W (rows x cols) with the gradient x^T dz (x: 1 x rows, dz: 1 x cols): this thread's
+  // blocks (the rows own_rows gives it for a wide W; a narrow W is the first thread's: it
+  // computes that layer's forward alone, and lines written on the other core would have to
+  // travel back to it).
+  void weights(T* W, int64_t rows, int64_t cols, const T* x, const T* dz,
                const Team& team) const {
     const int64_t off = W - base;
     int64_t first = -1;
     if (l1 != T(0) || l2 != T(0))
       for (const auto& e : *penalised)
         if (e.first == off) first = e.second;
-    alignas(64) T buf[kChunkElems];
-    if (fused_wide(cols)) {
-      const int64_t nseg = (cols + kChunkCols - 1) / kChunkCols;
-      int64_t r0, r1;
+    int64_t r0 = 0, r1 = rows;
+    if (fused_wide(cols))
       own_rows(team, rows, r0, r1);
-      for (int64_t i0 = r0, blk = r0 / kChunkRows; i0 < r1; i0 += kChunkRows, ++blk) {
-        const int64_t r = r1 - i0 < kChunkRows ? r1 - i0 : kChunkRows;
-        for (int64_t s = 0; s < nseg; ++s) {
-          const int64_t c0 = s * kChunkCols, w = cols - c0 < kChunkCols ? cols - c0 : kChunkCols;
-          T* p = W + i0 * cols + c0;
-          k->outer(buf, w, x + i0, rows, dz + c0, cols, n, r, w);
-          if (first >= 0) {
-            double a1[kPenaltyLanes] = {}, a2[kPenaltyLanes] = {};
-            for (int64_t q = 0; q < r; ++q) k->penalty(buf + q * w, p + q * cols, w, l1, l2, a1, a2);
-            store_sums(first + blk * nseg + s, a1, a2);
-          }
-          kernel(p, buf, r, w, cols, w, *cfg, state.offset(off + i0 * cols + c0), step);
-        }
-      }
+    else if (!team.lead())
       return;
-    }
-    const int64_t rb = cols > 0 && kChunkElems / cols > 0 ? kChunkElems / cols : 1;
-    int64_t bb, be;
-    team.share((rows + rb - 1) / rb, bb, be);
-    for (int64_t blk = bb; blk < be; ++blk) {
-      const int64_t i0 = blk * rb, r = rows - i0 < rb ? rows - i0 : rb;
-      T* p = W + i0 * cols;
-      k->outer(buf, cols, x + i0, rows, dz, cols, n, r, cols);
-      if (first >= 0) {
-        double a1[kPenaltyLanes] = {}, a2[kPenaltyLanes] = {};
-        k->penalty(buf, p, r * cols, l1, l2, a1, a2);
-        store_sums(first + blk, a1, a2);
+    const int64_t rb = block_rows(cols), cb = block_cols(cols), nseg = (cols + cb - 1) / cb;
+    alignas(64) T buf[kChunkElems];
+    for (int64_t i0 = r0; i0 < r1; i0 += rb) {
+      const int64_t r = r1 - i0 < rb ? r1 - i0 : rb;
+      for (int64_t s = 0; s < nseg; ++s) {
+        const int64_t c0 = s * cb, w = cols - c0 < cb ? cols - c0 : cb;
+        T* p = W + i0 * cols + c0;
+        k->outer(buf, w, x + i0, dz + c0, r, w);
+        const bool whole = w == cols;  // (the block is contiguous in the arena)
+        if (first >= 0) {
+          double a1[kPenaltyLanes] = {}, a2[kPenaltyLanes] = {};
+          if (whole)
+            k->penalty(buf, p, r * w, l1, l2, a1, a2);
+          else
+            for (int64_t q = 0; q < r; ++q) k->penalty(buf + q * w, p + q * cols, w, l1, l2, a1, a2);
+          store_sums(first + i0 / rb * nseg + s, a1, a2);
+        }
+        if (whole)
+          kernel(p, buf, 1, r * w, 0, 0, *cfg, state.offset(off + i0 * cols), step);
+        else
+          kernel(p, buf, r, w, cols, w, *cfg, state.offset(off + i0 * cols + c0), step);
       }
-      kernel(p, buf, 1, r * cols, 0, 0, *cfg, state.offset(off + i0 * cols), step);
     }
   }
 

@@ -142,7 +142,7 @@ class Dense : public Layer<T> {
     } else if (dx) {
       gemm<T>(Trans::N, Trans::T, n, in, out, T(1), dy, out, W_, out, T(0), dx, in);
     }
-    fu.weights(W_, in, out, x, dy, n, team);
+    fu.weights(W_, in, out, x, dy, team);
     if (team.lead()) fu.vector(b_, db_, 0, out);
   }
   // The CSR values when this layer is fed the network's sparse input, else null.

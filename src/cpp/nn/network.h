@@ -110,7 +110,7 @@ class Network {
                           const PenaltyArgs& pen, const CsrRows& csr = CsrRows{},
                           bool probe = false, const Team& team = kSoloTeam, bool fused = false);
   // Whether a training step of n rows updates the parameters inside backward
-  // (nn/fused_update.h; network.cpp kFusedMaxRows): then forward_backward does the update too.
+  // (nn/fused_update.h; network.cpp): then forward_backward does the update too.
   bool fused_step(int64_t n) const;
   // forward_backward, then the optimizer update when the step was not fused.
   double train_batch(const T* x, const Target<T>& t, int64_t n, const LossArgs& loss,
