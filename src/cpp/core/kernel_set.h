@@ -23,9 +23,10 @@ using OptStepFn = void (*)(T* p, T* g, int64_t rows, int64_t n, int64_t ldp, int
                            const OptConfig& c, const OptSlots<T>& st, int64_t step);
 
 // The L1/L2 penalty over a range of kPenaltyLanes-interleaved elements (optimizers_impl.h):
-// g += l1 sign(w) + l2 w; element i's |w| and w^2 (in double) summed into lane i % 8 of a1, a2
-// (the tail into lane 0). The lanes are summed in order by the caller.
-constexpr int kPenaltyLanes = 8;
+// g += l1 sign(w) + l2 w; element i's |w| and w^2 (in double) summed into lane
+// i % kPenaltyLanes of a1, a2 (the tail into lane 0; a sum whose coefficient is 0 is not
+// formed). The lanes are summed in order by the caller.
+constexpr int kPenaltyLanes = 32;
 template <typename T>
 using PenaltyFn = void (*)(T* g, const T* w, int64_t n, T l1, T l2, double* a1, double* a2);
 

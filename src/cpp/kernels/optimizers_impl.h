@@ -188,74 +188,97 @@ void adagrad_step(T* p0, T* g0, int64_t rows, int64_t n, int64_t ldp, int64_t ld
   });
 }
 
-// s1[l] += |w[i]|, s2[l] += w[i]^2 (in double) for i = l (mod 8) over the whole blocks of 8;
-// returns the count done. Explicit vectors where the ISA has them (the compiler left the |w|
-// sum scalar), lanes in the same order as the plain loop.
-template <typename T>
+// s1[l] += |w[i]| (kAbs), s2[l] += w[i]^2 (kSq), in double, for i = l (mod kPenaltyLanes)
+// over the whole blocks of kPenaltyLanes; returns the count done. Explicit vectors where the
+// ISA has them (the compiler left the |w| sum scalar), lanes in the same order as the plain
+// loop: 32 lanes are 4 independent AVX-512 chains (8 AVX2 ones), so the sums are not bound by
+// the latency of one chain of adds (8 lanes, one AVX-512 chain, made an L2 penalty cost 12%
+// of a digits step).
+template <typename T, bool kAbs, bool kSq>
 int64_t penalty_sums(const T* w, int64_t n, double* s1, double* s2) {
   constexpr int L = kPenaltyLanes;
   int64_t i = 0;
 #if defined(__AVX512F__)
-  __m512d v1 = _mm512_loadu_pd(s1), v2 = _mm512_loadu_pd(s2);
-  for (; i + L <= n; i += L) {
-    __m512d d;
-    if constexpr (sizeof(T) == 4)
-      d = _mm512_cvtps_pd(_mm256_loadu_ps(reinterpret_cast<const float*>(w + i)));
-    else
-      d = _mm512_loadu_pd(reinterpret_cast<const double*>(w + i));
-    v1 = _mm512_add_pd(v1, _mm512_abs_pd(d));
-    v2 = _mm512_fmadd_pd(d, d, v2);
+  constexpr int Q = L / 8;
+  __m512d v1[Q], v2[Q];
+  for (int q = 0; q < Q; ++q) {
+    if (kAbs) v1[q] = _mm512_loadu_pd(s1 + 8 * q);
+    if (kSq) v2[q] = _mm512_loadu_pd(s2 + 8 * q);
   }
-  _mm512_storeu_pd(s1, v1);
-  _mm512_storeu_pd(s2, v2);
-#elif defined(__AVX2__) && defined(__FMA__)
-  const __m256d sign = _mm256_set1_pd(-0.0);
-  __m256d v1[2] = {_mm256_loadu_pd(s1), _mm256_loadu_pd(s1 + 4)};
-  __m256d v2[2] = {_mm256_loadu_pd(s2), _mm256_loadu_pd(s2 + 4)};
   for (; i + L <= n; i += L) {
-    for (int h = 0; h < 2; ++h) {
+    for (int q = 0; q < Q; ++q) {
+      __m512d d;
+      if constexpr (sizeof(T) == 4)
+        d = _mm512_cvtps_pd(_mm256_loadu_ps(reinterpret_cast<const float*>(w + i + 8 * q)));
+      else
+        d = _mm512_loadu_pd(reinterpret_cast<const double*>(w + i + 8 * q));
+      if (kAbs) v1[q] = _mm512_add_pd(v1[q], _mm512_abs_pd(d));
+      if (kSq) v2[q] = _mm512_fmadd_pd(d, d, v2[q]);
+    }
+  }
+  for (int q = 0; q < Q; ++q) {
+    if (kAbs) _mm512_storeu_pd(s1 + 8 * q, v1[q]);
+    if (kSq) _mm512_storeu_pd(s2 + 8 * q, v2[q]);
+  }
+#elif defined(__AVX2__) && defined(__FMA__)
+  constexpr int Q = L / 4;
+  const __m256d sign = _mm256_set1_pd(-0.0);
+  __m256d v1[Q], v2[Q];
+  for (int q = 0; q < Q; ++q) {
+    if (kAbs) v1[q] = _mm256_loadu_pd(s1 + 4 * q);
+    if (kSq) v2[q] = _mm256_loadu_pd(s2 + 4 * q);
+  }
+  for (; i + L <= n; i += L) {
+    for (int q = 0; q < Q; ++q) {
       __m256d d;
-      const T* p = w + i + 4 * h;
+      const T* p = w + i + 4 * q;
       if constexpr (sizeof(T) == 4)
         d = _mm256_cvtps_pd(_mm_loadu_ps(reinterpret_cast<const float*>(p)));
       else
         d = _mm256_loadu_pd(reinterpret_cast<const double*>(p));
-      v1[h] = _mm256_add_pd(v1[h], _mm256_andnot_pd(sign, d));
-      v2[h] = _mm256_fmadd_pd(d, d, v2[h]);
+      if (kAbs) v1[q] = _mm256_add_pd(v1[q], _mm256_andnot_pd(sign, d));
+      if (kSq) v2[q] = _mm256_fmadd_pd(d, d, v2[q]);
     }
   }
-  for (int h = 0; h < 2; ++h) {
-    _mm256_storeu_pd(s1 + 4 * h, v1[h]);
-    _mm256_storeu_pd(s2 + 4 * h, v2[h]);
+  for (int q = 0; q < Q; ++q) {
+    if (kAbs) _mm256_storeu_pd(s1 + 4 * q, v1[q]);
+    if (kSq) _mm256_storeu_pd(s2 + 4 * q, v2[q]);
   }
 #else
   for (; i + L <= n; i += L) {
     for (int l = 0; l < L; ++l) {
       const double d = double(w[i + l]);
-      s1[l] += std::fabs(d);
-      s2[l] += d * d;
+      if (kAbs) s1[l] += std::fabs(d);
+      if (kSq) s2[l] += d * d;
     }
   }
 #endif
   return i;
 }
 
-// The penalty pass (see PenaltyFn): lane l of a1/a2 takes the elements i = l (mod 8), so the
-// sums come out in one order on every ISA up to FMA contraction; the lanes are independent
-// chains the compiler turns into vector accumulators (a single running sum was latency bound:
-// 40% of a digits step).
+// The penalty pass (see PenaltyFn): lane l of a1/a2 takes the elements i = l (mod
+// kPenaltyLanes), so the sums come out in one order on every ISA up to FMA contraction. A sum
+// whose coefficient is 0 is not formed (its lanes are left as they are).
 // (a1 and a2 are the caller's: local copies here were once 64-byte-aligned stack arrays the
 // compiler loaded with vmovapd, which faults on ASan's 32-byte-aligned fake stack)
 template <typename T>
 void penalty_pass(T* __restrict g, const T* __restrict w, int64_t n, T l1, T l2,
                   double* __restrict a1, double* __restrict a2) {
-  for (int64_t i = 0; i < n; ++i) {
-    const T wi = w[i];
-    g[i] += l1 * (T(wi > T(0)) - T(wi < T(0))) + l2 * wi;
+  if (l1 != T(0)) {
+    for (int64_t i = 0; i < n; ++i) {
+      const T wi = w[i];
+      g[i] += l1 * (T(wi > T(0)) - T(wi < T(0))) + l2 * wi;
+    }
+  } else {
+    for (int64_t i = 0; i < n; ++i) g[i] += l2 * w[i];
   }
-  for (int64_t i = penalty_sums(w, n, a1, a2); i < n; ++i) {  // the tail, into lane 0
-    a1[0] += std::fabs(double(w[i]));
-    a2[0] += double(w[i]) * double(w[i]);
+  const bool abs = l1 != T(0), sq = l2 != T(0);
+  const int64_t done = abs ? (sq ? penalty_sums<T, true, true>(w, n, a1, a2)
+                                 : penalty_sums<T, true, false>(w, n, a1, a2))
+                           : (sq ? penalty_sums<T, false, true>(w, n, a1, a2) : n);
+  for (int64_t i = done; i < n; ++i) {  // the tail, into lane 0
+    if (abs) a1[0] += std::fabs(double(w[i]));
+    if (sq) a2[0] += double(w[i]) * double(w[i]);
   }
 }
 
