@@ -14,13 +14,23 @@
 
 namespace fastbp {
 
-// One optimizer's update loop over a block of the arena (kernels/optimizers_impl.h): `rows`
-// rows of n elements, row r of the parameters and of every state array at p + r * ldp (the
-// same offsets), its gradient at g + r * ldg; `step` counts this update (1 first). A range of
-// the flat arena is one row.
+// One optimizer's update loop over a range of the arena (kernels/optimizers_impl.h):
+// p, g and the state pointers cover the same n elements; `step` counts this update (1 first).
+// Call it through opt_range (kernels/optimizers.h) where every element must see the loop's
+// vector body.
 template <typename T>
-using OptStepFn = void (*)(T* p, T* g, int64_t rows, int64_t n, int64_t ldp, int64_t ldg,
-                           const OptConfig& c, const OptSlots<T>& st, int64_t step);
+using OptStepFn = void (*)(T* p, T* g, int64_t n, const OptConfig& c, const OptSlots<T>& st,
+                           int64_t step);
+
+// kernel(p, g, n, c, st, step) such that every element is computed by the loop's vector body,
+// whatever n is: the whole multiples of kOptTail elements in place, the rest on a copy padded
+// to kOptTail (kernels/optimizers.cpp). A loop's scalar tail may contract multiply-adds
+// differently from its vector body, and an element must get the same bits whether the fused
+// update (nn/fused_update.h) or the whole-arena pass updates it.
+constexpr int64_t kOptTail = 64;
+template <typename T>
+void opt_range(OptStepFn<T> kernel, T* p, T* g, int64_t n, const OptConfig& c,
+               const OptSlots<T>& st, int64_t step);
 
 // The L1/L2 penalty over a range of kPenaltyLanes-interleaved elements (optimizers_impl.h):
 // g += l1 sign(w) + l2 w; element i's |w| and w^2 (in double) summed into lane

@@ -57,12 +57,37 @@ double clip_gradients(T* g, int64_t count, const OptConfig& c) {
   return norm;
 }
 
+template <typename T>
+void opt_range(OptStepFn<T> kernel, T* p, T* g, int64_t n, const OptConfig& c,
+               const OptSlots<T>& st, int64_t step) {
+  const int64_t body = n / kOptTail * kOptTail, rest = n - body;
+  if (body > 0) kernel(p, g, body, c, st, step);
+  if (rest == 0) return;
+  // (zeros in the padding: every update rule maps them to finite values; no alignas: ASan's
+  // fake stack aligns to 32 bytes only)
+  T tp[kOptTail] = {}, tg[kOptTail] = {}, ts[kNumStateSlots][kOptTail] = {};
+  const OptSlots<T> at = st.offset(body);
+  OptSlots<T> tmp;
+  std::copy(p + body, p + n, tp);
+  std::copy(g + body, g + n, tg);
+  for (int s = 0; s < kNumStateSlots; ++s)
+    if (at.p[s]) {
+      std::copy(at.p[s], at.p[s] + rest, ts[s]);
+      tmp.p[s] = ts[s];
+    }
+  kernel(tp, tg, kOptTail, c, tmp, step);
+  std::copy(tp, tp + rest, p + body);
+  std::copy(tg, tg + rest, g + body);
+  for (int s = 0; s < kNumStateSlots; ++s)
+    if (at.p[s]) std::copy(ts[s], ts[s] + rest, at.p[s]);
+}
+
 // One flat pass over the arena, with the widest vectors the active ISA allows; large arenas
 // are split into contiguous ranges over the threads, and in a team (core/team.h) every arena
 // is (elementwise: the result is the same for any thread count).
 template <typename T>
-void opt_step(T* p, T* g, int64_t n, const OptConfig& c, OptState<T>& st,
-              bool may_open_region) {
+void opt_step(T* p, T* g, int64_t n, const OptConfig& c, OptState<T>& st, bool may_open_region,
+              bool vector_tail) {
   const OptStepFn<T> kernel = kernels().slots<T>().opt_step[static_cast<int>(c.kind)];
   const int64_t step = st.step + 1;
   const OptSlots<T> slots = st.pointers();
@@ -70,7 +95,11 @@ void opt_step(T* p, T* g, int64_t n, const OptConfig& c, OptState<T>& st,
   const auto part = [&](const Team& share) {
     int64_t b, e;
     share.rows(n, 64, b, e);
-    if (e > b) kernel(p + b, g + b, 1, e - b, 0, 0, c, slots.offset(b), step);
+    if (e <= b) return;
+    if (vector_tail)
+      opt_range(kernel, p + b, g + b, e - b, c, slots.offset(b), step);
+    else
+      kernel(p + b, g + b, e - b, c, slots.offset(b), step);
   };
   if (const Team* team = current_team()) {
     part(*team);
@@ -89,13 +118,15 @@ void opt_step(T* p, T* g, int64_t n, const OptConfig& c, OptState<T>& st,
     return;
   }
 #endif
-  kernel(p, g, 1, n, 0, 0, c, slots, step);
+  part(kSoloTeam);
 }
 
 #define FASTBP_INST(T)                                                                 \
   template struct OptState<T>;                                                         \
   template double clip_gradients<T>(T*, int64_t, const OptConfig&);                    \
-  template void opt_step<T>(T*, T*, int64_t, const OptConfig&, OptState<T>&, bool);
+  template void opt_step<T>(T*, T*, int64_t, const OptConfig&, OptState<T>&, bool, bool); \
+  template void opt_range<T>(OptStepFn<T>, T*, T*, int64_t, const OptConfig&,               \
+                             const OptSlots<T>&, int64_t);
 FASTBP_INST(float)
 FASTBP_INST(double)
 #undef FASTBP_INST

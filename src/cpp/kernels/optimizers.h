@@ -158,8 +158,10 @@ double clip_gradients(T* grad, int64_t count, const OptConfig& cfg);
 
 // In a team (core/team.h) every thread updates its share; otherwise an arena of >= 65536
 // parameters is split over the threads of a region of its own unless !may_open_region.
+// vector_tail: the arena's last elements too are updated by the loop's vector body
+// (opt_range, core/kernel_set.h), as the fused update does.
 template <typename T>
 void opt_step(T* param, T* grad, int64_t count, const OptConfig& cfg, OptState<T>& state,
-              bool may_open_region = true);
+              bool may_open_region = true, bool vector_tail = false);
 
 }  // namespace fastbp

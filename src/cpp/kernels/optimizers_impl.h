@@ -2,8 +2,8 @@
 // optimizers_generic.cpp (baseline), optimizers_avx2.cpp and optimizers_avx512.cpp (with
 // their ISA flags), each inside its own namespace FASTBP_OPT_NS so the copies never mix at
 // link time; each copy registers its loops in its ISA's kernel set (core/kernel_set.h).
-// Every loop: p, g and the state pointers cover the same elements of the arena (a block of
-// rows, see for_rows); `step` is the step count after this update (1 on the first). The update
+// Every loop: p, g and the state pointers cover the same n elements of the arena (one
+// thread's range); `step` is the step count after this update (1 on the first). The update
 // rules are torch.optim's (docs/ENGINE.md).
 #pragma once
 #include <algorithm>
@@ -43,40 +43,22 @@ void couple_weight_decay(T* p, T* g, int64_t n, const OptConfig& c) {
   for (int64_t i = 0; i < n; ++i) g[i] += wd * p[i];
 }
 
-// Every update loop below works on a block of `rows` rows of `cols` elements: row r of the
-// parameters (and of every state array, at the same offsets) starts at p + r * ldp, its
-// gradient at g + r * ldg (OptStepFn, core/kernel_set.h). The per-call constants are set up
-// once per block; each row is the same 1-D loop, so a block gives the bits its rows would
-// give one call each.
-template <typename T, typename Row>
-inline void for_rows(T* p, T* g, int64_t rows, int64_t ldp, int64_t ldg, const OptSlots<T>& st,
-                     Row&& row) {
-  if (rows == 1) {
-    row(p, g, st);
+template <typename T>
+void sgd_step(T* p, T* g, int64_t n, const OptConfig& c, const OptSlots<T>& st, int64_t step) {
+  couple_weight_decay(p, g, n, c);
+  const T lr = T(c.lr);
+  if (c.momentum == 0.0) {
+    for (int64_t i = 0; i < n; ++i) p[i] -= lr * g[i];
     return;
   }
-  for (int64_t r = 0; r < rows; ++r) row(p + r * ldp, g + r * ldg, st.offset(r * ldp));
-}
-
-template <typename T>
-void sgd_step(T* p0, T* g0, int64_t rows, int64_t n, int64_t ldp, int64_t ldg,
-              const OptConfig& c, const OptSlots<T>& st0, int64_t step) {
-  const T lr = T(c.lr);
   const bool first = step == 1;
+  T* buf = st[StateSlot::momentum_buffer];
   const T mom = T(c.momentum), damp = T(1.0 - c.dampening);
-  for_rows(p0, g0, rows, ldp, ldg, st0, [&](T* p, T* g, const OptSlots<T>& st) {
-    couple_weight_decay(p, g, n, c);
-    if (c.momentum == 0.0) {
-      for (int64_t i = 0; i < n; ++i) p[i] -= lr * g[i];
-      return;
-    }
-    T* buf = st[StateSlot::momentum_buffer];
-    for (int64_t i = 0; i < n; ++i) {
-      buf[i] = flush_subnormal(first ? g[i] : mom * buf[i] + damp * g[i]);
-      const T d = c.nesterov ? g[i] + mom * buf[i] : buf[i];
-      p[i] -= lr * d;
-    }
-  });
+  for (int64_t i = 0; i < n; ++i) {
+    buf[i] = flush_subnormal(first ? g[i] : mom * buf[i] + damp * g[i]);
+    const T d = c.nesterov ? g[i] + mom * buf[i] : buf[i];
+    p[i] -= lr * d;
+  }
 }
 
 // 1 - beta^step, Adam's bias correction. Once beta^step < e^-42 (< 2^-54) the difference is
@@ -105,8 +87,13 @@ inline double one_minus_pow(double beta, int64_t step) {
 
 // adam, and adamw (decoupled decay: p *= 1 - lr wd first, no wd in the gradient).
 template <typename T>
-void adam_step(T* p0, T* g0, int64_t rows, int64_t n, int64_t ldp, int64_t ldg,
-               const OptConfig& c, const OptSlots<T>& st0, int64_t step) {
+void adam_step(T* p, T* g, int64_t n, const OptConfig& c, const OptSlots<T>& st, int64_t step) {
+  if (c.kind != OptKind::adamw) {
+    couple_weight_decay(p, g, n, c);
+  } else if (c.weight_decay != 0.0) {
+    const T f = T(1.0 - c.lr * c.weight_decay);
+    for (int64_t i = 0; i < n; ++i) p[i] *= f;
+  }
   const T b2 = T(c.beta2);
   const T one_b1 = T(1.0 - c.beta1), one_b2 = T(1.0 - c.beta2);
   const double bc1 = one_minus_pow(c.beta1, step);
@@ -114,78 +101,65 @@ void adam_step(T* p0, T* g0, int64_t rows, int64_t n, int64_t ldp, int64_t ldg,
   const T step_size = T(c.lr / bc1);
   const T inv_bc2_sqrt = T(1.0 / std::sqrt(bc2));
   const T eps = T(c.eps);
-  const T decay = T(1.0 - c.lr * c.weight_decay);
-  for_rows(p0, g0, rows, ldp, ldg, st0, [&](T* p, T* g, const OptSlots<T>& st) {
-    if (c.kind != OptKind::adamw) {
-      couple_weight_decay(p, g, n, c);
-    } else if (c.weight_decay != 0.0) {
-      for (int64_t i = 0; i < n; ++i) p[i] *= decay;
+  // Two loops rather than a branch per element, so the common (no amsgrad) loop vectorises
+  // without masks; __restrict: the arena and the state never overlap.
+  T* __restrict pr = p;
+  const T* __restrict gr = g;
+  T* __restrict mr = st[StateSlot::exp_avg];
+  T* __restrict vr = st[StateSlot::exp_avg_sq];
+  if (T* __restrict vm = st[StateSlot::max_exp_avg_sq]) {
+    for (int64_t i = 0; i < n; ++i) {
+      mr[i] = flush_subnormal(mr[i] + one_b1 * (gr[i] - mr[i]));
+      vr[i] = flush_subnormal(b2 * vr[i] + one_b2 * gr[i] * gr[i]);
+      vm[i] = std::max(vm[i], vr[i]);
+      pr[i] -= step_size * mr[i] / (std::sqrt(vm[i]) * inv_bc2_sqrt + eps);
     }
-    // Two loops rather than a branch per element, so the common (no amsgrad) loop vectorises
-    // without masks; __restrict: the arena and the state never overlap.
-    T* __restrict pr = p;
-    const T* __restrict gr = g;
-    T* __restrict mr = st[StateSlot::exp_avg];
-    T* __restrict vr = st[StateSlot::exp_avg_sq];
-    if (T* __restrict vm = st[StateSlot::max_exp_avg_sq]) {
-      for (int64_t i = 0; i < n; ++i) {
-        mr[i] = flush_subnormal(mr[i] + one_b1 * (gr[i] - mr[i]));
-        vr[i] = flush_subnormal(b2 * vr[i] + one_b2 * gr[i] * gr[i]);
-        vm[i] = std::max(vm[i], vr[i]);
-        pr[i] -= step_size * mr[i] / (std::sqrt(vm[i]) * inv_bc2_sqrt + eps);
-      }
-    } else {
-      for (int64_t i = 0; i < n; ++i) {
-        mr[i] = flush_subnormal(mr[i] + one_b1 * (gr[i] - mr[i]));
-        vr[i] = flush_subnormal(b2 * vr[i] + one_b2 * gr[i] * gr[i]);
-        pr[i] -= step_size * mr[i] / (std::sqrt(vr[i]) * inv_bc2_sqrt + eps);
-      }
+  } else {
+    for (int64_t i = 0; i < n; ++i) {
+      mr[i] = flush_subnormal(mr[i] + one_b1 * (gr[i] - mr[i]));
+      vr[i] = flush_subnormal(b2 * vr[i] + one_b2 * gr[i] * gr[i]);
+      pr[i] -= step_size * mr[i] / (std::sqrt(vr[i]) * inv_bc2_sqrt + eps);
     }
-  });
+  }
 }
 
 template <typename T>
-void rmsprop_step(T* p0, T* g0, int64_t rows, int64_t n, int64_t ldp, int64_t ldg,
-                  const OptConfig& c, const OptSlots<T>& st0, int64_t) {
+void rmsprop_step(T* p, T* g, int64_t n, const OptConfig& c, const OptSlots<T>& st, int64_t) {
+  couple_weight_decay(p, g, n, c);
+  T* sq = st[StateSlot::square_avg];
+  T* buf = st[StateSlot::momentum_buffer];
+  T* ga = st[StateSlot::grad_avg];
   const T lr = T(c.lr);
   const T a = T(c.alpha), one_a = T(1.0 - c.alpha), eps = T(c.eps), mom = T(c.momentum);
-  for_rows(p0, g0, rows, ldp, ldg, st0, [&](T* p, T* g, const OptSlots<T>& st) {
-    couple_weight_decay(p, g, n, c);
-    T* sq = st[StateSlot::square_avg];
-    T* buf = st[StateSlot::momentum_buffer];
-    T* ga = st[StateSlot::grad_avg];
-    for (int64_t i = 0; i < n; ++i) {
-      sq[i] = flush_subnormal(a * sq[i] + one_a * g[i] * g[i]);
-      T avg;
-      if (ga) {
-        ga[i] = flush_subnormal(ga[i] + one_a * (g[i] - ga[i]));
-        avg = std::sqrt(sq[i] - ga[i] * ga[i]) + eps;
-      } else {
-        avg = std::sqrt(sq[i]) + eps;
-      }
-      if (buf) {
-        buf[i] = flush_subnormal(mom * buf[i] + g[i] / avg);
-        p[i] -= lr * buf[i];
-      } else {
-        p[i] -= lr * g[i] / avg;
-      }
+  for (int64_t i = 0; i < n; ++i) {
+    sq[i] = flush_subnormal(a * sq[i] + one_a * g[i] * g[i]);
+    T avg;
+    if (ga) {
+      ga[i] = flush_subnormal(ga[i] + one_a * (g[i] - ga[i]));
+      avg = std::sqrt(sq[i] - ga[i] * ga[i]) + eps;
+    } else {
+      avg = std::sqrt(sq[i]) + eps;
     }
-  });
+    if (buf) {
+      buf[i] = flush_subnormal(mom * buf[i] + g[i] / avg);
+      p[i] -= lr * buf[i];
+    } else {
+      p[i] -= lr * g[i] / avg;
+    }
+  }
 }
 
 template <typename T>
-void adagrad_step(T* p0, T* g0, int64_t rows, int64_t n, int64_t ldp, int64_t ldg,
-                  const OptConfig& c, const OptSlots<T>& st0, int64_t step) {
+void adagrad_step(T* p, T* g, int64_t n, const OptConfig& c, const OptSlots<T>& st,
+                  int64_t step) {
+  couple_weight_decay(p, g, n, c);
+  T* s = st[StateSlot::sum];
   const T clr = T(c.lr / (1.0 + double(step - 1) * c.lr_decay));
   const T eps = T(c.eps);
-  for_rows(p0, g0, rows, ldp, ldg, st0, [&](T* p, T* g, const OptSlots<T>& st) {
-    couple_weight_decay(p, g, n, c);
-    T* s = st[StateSlot::sum];
-    for (int64_t i = 0; i < n; ++i) {
-      s[i] += g[i] * g[i];
-      p[i] -= clr * g[i] / (std::sqrt(s[i]) + eps);
-    }
-  });
+  for (int64_t i = 0; i < n; ++i) {
+    s[i] += g[i] * g[i];
+    p[i] -= clr * g[i] / (std::sqrt(s[i]) + eps);
+  }
 }
 
 // s1[l] += |w[i]| (kAbs), s2[l] += w[i]^2 (kSq), in double, for i = l (mod kPenaltyLanes)

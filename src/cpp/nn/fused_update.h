@@ -6,8 +6,8 @@
 // updates its parameters during
 // backward, right after its gradient is formed (and after its dx, which reads the old
 // weights), one block at a time: the block's gradient is formed in a buffer on the stack, the
-// L1/L2 penalty is added to it, and the optimizer's own loop (core/kernel_set.h OptStepFn)
-// runs on it. The gradient arena is not written: after a fused step its content is
+// L1/L2 penalty is added to it, and the optimizer's own loop (core/kernel_set.h OptStepFn,
+// through opt_range: every element by its vector body) runs on it. The gradient arena is not written: after a fused step its content is
 // unspecified, as after apply_gradients.
 //
 // Blocks depend on the weight's shape only (block_rows, block_cols). The penalty's sums are
@@ -64,6 +64,31 @@ inline void own_rows(const Team& team, int64_t rows, int64_t& r0, int64_t& r1) {
   r1 = e * kOwnRows < rows ? e * kOwnRows : rows;
 }
 
+// The L1/L2 penalty of one block of a weight (r rows of w elements; row q of the gradient at
+// g + q * ldg, of the weight at p + q * ldp): g += l1 sign(p) + l2 p, and the block's sums
+// (sum |p|, sum p^2) returned in s1, s2, formed in one order whatever runs it (the fused
+// update on any thread, or Network::add_penalty on the whole gradient).
+template <typename T>
+void block_penalty(const KernelSlots<T>& k, T* g, int64_t ldg, const T* p, int64_t ldp,
+                   int64_t r, int64_t w, T l1, T l2, double& s1, double& s2) {
+  double a1[kPenaltyLanes] = {}, a2[kPenaltyLanes] = {};
+  if (ldg == w && ldp == w)
+    k.penalty(g, p, r * w, l1, l2, a1, a2);
+  else
+    for (int64_t q = 0; q < r; ++q) k.penalty(g + q * ldg, p + q * ldp, w, l1, l2, a1, a2);
+  s1 = s2 = 0.0;
+  for (int l = 0; l < kPenaltyLanes; ++l) {
+    s1 += a1[l];
+    s2 += a2[l];
+  }
+}
+
+// A dense weight the penalties apply to: its place in the arena, its shape, and the index of
+// its first block among all the penalised weights' blocks (in arena order).
+struct PenalisedWeight {
+  int64_t offset, rows, cols, first_block;
+};
+
 template <typename T>
 struct FusedUpdate {
   const KernelSlots<T>* k = nullptr;
@@ -73,9 +98,8 @@ struct FusedUpdate {
   const T* base = nullptr;  // the parameter arena
   int64_t step = 0;         // the count of this update
   T l1 = T(0), l2 = T(0);
-  // Penalised weights: (arena offset, index of the first block in `parts`); parts holds two
-  // sums per block (sum |w|, sum w^2).
-  const std::vector<std::pair<int64_t, int64_t>>* penalised = nullptr;
+  // The penalised weights; parts holds two sums per block (sum |w|, sum w^2).
+  const std::vector<PenalisedWeight>* penalised = nullptr;
   double* parts = nullptr;
 
   // W (rows x cols) with the gradient x^T dz (x: 1 x rows, dz: 1 x cols): this thread's
@@ -88,14 +112,14 @@ struct FusedUpdate {
     int64_t first = -1;
     if (l1 != T(0) || l2 != T(0))
       for (const auto& e : *penalised)
-        if (e.first == off) first = e.second;
+        if (e.offset == off) first = e.first_block;
     int64_t r0 = 0, r1 = rows;
     if (fused_wide(cols))
       own_rows(team, rows, r0, r1);
     else if (!team.lead())
       return;
     const int64_t rb = block_rows(cols), cb = block_cols(cols), nseg = (cols + cb - 1) / cb;
-    alignas(64) T buf[kChunkElems];
+    T buf[kChunkElems];  // (no alignas: ASan's fake stack aligns to 32 bytes only)
     for (int64_t i0 = r0; i0 < r1; i0 += rb) {
       const int64_t r = r1 - i0 < rb ? r1 - i0 : rb;
       for (int64_t s = 0; s < nseg; ++s) {
@@ -104,36 +128,24 @@ struct FusedUpdate {
         k->outer(buf, w, x + i0, dz + c0, r, w);
         const bool whole = w == cols;  // (the block is contiguous in the arena)
         if (first >= 0) {
-          double a1[kPenaltyLanes] = {}, a2[kPenaltyLanes] = {};
-          if (whole)
-            k->penalty(buf, p, r * w, l1, l2, a1, a2);
-          else
-            for (int64_t q = 0; q < r; ++q) k->penalty(buf + q * w, p + q * cols, w, l1, l2, a1, a2);
-          store_sums(first + i0 / rb * nseg + s, a1, a2);
+          double* sums = parts + 2 * (first + i0 / rb * nseg + s);
+          block_penalty(*k, buf, w, p, cols, r, w, l1, l2, sums[0], sums[1]);
         }
         if (whole)
-          kernel(p, buf, 1, r * w, 0, 0, *cfg, state.offset(off + i0 * cols), step);
+          opt_range(kernel, p, buf, r * w, *cfg, state.offset(off + i0 * cols), step);
         else
-          kernel(p, buf, r, w, cols, w, *cfg, state.offset(off + i0 * cols + c0), step);
+          for (int64_t q = 0; q < r; ++q)
+            opt_range(kernel, p + q * cols, buf + q * w, w, *cfg,
+                      state.offset(off + (i0 + q) * cols + c0), step);
       }
     }
   }
 
   // Elements [c0, c1) of a vector parameter p with its gradient g (not penalised).
   void vector(T* p, T* g, int64_t c0, int64_t c1) const {
-    if (c1 > c0) kernel(p + c0, g + c0, 1, c1 - c0, 0, 0, *cfg, state.offset(p - base + c0), step);
+    if (c1 > c0) opt_range(kernel, p + c0, g + c0, c1 - c0, *cfg, state.offset(p - base + c0), step);
   }
 
- private:
-  void store_sums(int64_t block, const double* a1, const double* a2) const {
-    double s1 = 0.0, s2 = 0.0;
-    for (int l = 0; l < kPenaltyLanes; ++l) {
-      s1 += a1[l];
-      s2 += a2[l];
-    }
-    parts[2 * block] = s1;
-    parts[2 * block + 1] = s2;
-  }
 };
 
 }  // namespace fastbp

@@ -85,6 +85,9 @@ struct Ctx {
   // or null: then backward writes the gradients and the optimizer runs after it. Only set for
   // networks of dense layers (on a team, every thread updates its own blocks).
   const void* fused = nullptr;
+  // A batch of one row of a network that computes its wide dense weights by row units in
+  // training (nn/fused_update.h), whether or not the update is fused.
+  bool row_units = false;
 };
 
 template <typename T>

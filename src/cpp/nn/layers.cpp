@@ -86,10 +86,10 @@ class Dense : public Layer<T> {
   }
 
  private:
-  // With the fused update, a wide layer at a batch of one row is computed by row units of W
-  // (nn/fused_update.h): on a team each thread forms and updates its own units.
+  // A wide layer at a batch of one row of a network that asks for it is computed by row units
+  // of W (nn/fused_update.h): on a team each thread forms (and, fused, updates) its own units.
   bool row_units(const Ctx& ctx, int64_t n) const {
-    return ctx.fused != nullptr && n == 1 && fused_wide(this->out_dim);
+    return ctx.row_units && n == 1 && fused_wide(this->out_dim);
   }
   // y = f(x W + b) as one partial product per row unit of W (this thread's units), added in
   // unit order, then the bias and activation (the columns split over the team). The partials

@@ -19,6 +19,16 @@
 
 namespace fastbp {
 
+// A batch of one row of a network of dense layers with at least kRowUnitsMinParams
+// parameters computes its wide weights by row units (nn/fused_update.h), and runs on a team
+// whose threads update their own units inside backward (the fused update), unless the
+// gradient is clipped (clipping needs the whole gradient first). On one thread the step is
+// not fused: the unfused step gives the same bits (the same operations on every element) and
+// was faster there. Measured on the Zen 4 VM, batch-1 256-512-10 with Adam, per fit step: 60.8
+// us unfused on one thread; 62.7 us fused on one thread; 38.7-40.2 us fused on two. At
+// batches of 2 and 4 rows a fused form (2-4 terms per gradient element) was 1.1-1.3x slower.
+constexpr int64_t kRowUnitsMinParams = 65536;
+
 template <typename T>
 Network<T>::Network(const std::vector<LayerSpec>& spec, uint64_t seed)
     : body_(spec, layer_count_), seed_(seed) {
@@ -29,15 +39,16 @@ Network<T>::Network(const std::vector<LayerSpec>& spec, uint64_t seed)
   int64_t blocks = 0;
   for (const auto& p : pinfo_) {
     if (p.penalised) {  // (dense weights: in x out)
-      penalised_.emplace_back(np, p.size());
       macs_per_row_ += double(p.size());
-      fused_blocks_.emplace_back(np, blocks);
-      blocks += fused_blocks(p.shape.front(), p.shape.back());
+      const int64_t rows = p.shape.front(), cols = p.shape.back();
+      penalised_weights_.push_back({np, rows, cols, blocks});
+      blocks += fused_blocks(rows, cols);
     }
     np += p.size();
   }
   fused_parts_.assign(size_t(2 * blocks), 0.0);
   team_capable_ = body_.team_capable();
+  row_units_ = team_capable_ && np >= kRowUnitsMinParams;
   for (const auto& b : binfo_) nb += b.size();
   params_.assign(size_t(np), T(0));
   grads_.assign(size_t(np), T(0));
@@ -104,6 +115,7 @@ double Network<T>::forward_backward(const T* x, const Target<T>& t, int64_t n,
   ctx.update_state = !probe;
   ctx.csr = csr;
   ctx.team = team.nt > 1 ? &team : nullptr;
+  ctx.row_units = row_units_ && n == 1 && csr.values == nullptr;  // (not for sparse input)
   FusedUpdate<T> fu;
   if (fused) {
     fu.k = &kernels().slots<T>();
@@ -114,7 +126,7 @@ double Network<T>::forward_backward(const T* x, const Target<T>& t, int64_t n,
     fu.step = opt_state_.step + 1;
     fu.l1 = T(pen.l1);
     fu.l2 = T(pen.l2);
-    fu.penalised = &fused_blocks_;
+    fu.penalised = &penalised_weights_;
     fu.parts = fused_parts_.data();
     ctx.fused = &fu;
   }
@@ -146,21 +158,28 @@ double Network<T>::forward_backward(const T* x, const Target<T>& t, int64_t n,
   return value;
 }
 
-// g += l1 * sign(w) + l2 * w on the penalised ranges; returns l1 * sum|w| + l2/2 * sum w^2,
-// in one pass of the active ISA's penalty kernel (core/kernel_set.h PenaltyFn): the sums run
-// in kPenaltyLanes interleaved double accumulators added in lane order at the end, a fixed
-// order that does not depend on the thread count.
+// g += l1 * sign(w) + l2 * w on the penalised weights; returns l1 * sum|w| + l2/2 * sum w^2.
+// The sums are formed per block of the fused update's decomposition (nn/fused_update.h
+// block_penalty, in kPenaltyLanes interleaved double lanes) and added in block order: a fixed
+// order that does not depend on the thread count, and the same value a fused step reports.
 template <typename T>
 double Network<T>::add_penalty(const PenaltyArgs& pen) {
-  const PenaltyFn<T> pass = kernels().slots<T>().penalty;
-  double a1[kPenaltyLanes] = {}, a2[kPenaltyLanes] = {};
-  for (const auto& r : penalised_)
-    pass(grads_.data() + r.first, params_.data() + r.first, r.second, T(pen.l1), T(pen.l2), a1,
-         a2);
+  const KernelSlots<T>& k = kernels().slots<T>();
+  const T l1 = T(pen.l1), l2 = T(pen.l2);
   double s1 = 0.0, s2 = 0.0;
-  for (int l = 0; l < kPenaltyLanes; ++l) {
-    s1 += a1[l];
-    s2 += a2[l];
+  for (const auto& e : penalised_weights_) {
+    const int64_t rows = e.rows, cols = e.cols;
+    const int64_t rb = block_rows(cols), cb = block_cols(cols);
+    for (int64_t i0 = 0; i0 < rows; i0 += rb)
+      for (int64_t c0 = 0; c0 < cols; c0 += cb) {
+        const int64_t r = std::min(rb, rows - i0), w = std::min(cb, cols - c0);
+        const int64_t at = e.offset + i0 * cols + c0;
+        double b1, b2;
+        block_penalty(k, grads_.data() + at, cols, params_.data() + at, cols, r, w, l1, l2, b1,
+                      b2);
+        s1 += b1;
+        s2 += b2;
+      }
   }
   return pen.l1 * s1 + 0.5 * pen.l2 * s2;
 }
@@ -171,7 +190,8 @@ void Network<T>::update(const Team& team, bool may_open_region) {
   if (team.lead()) clip_gradients<T>(grads_.data(), n, opt_);
   team.sync();  // (the penalty and the clipping are in the gradient)
   // (splits over the team; alone, opens its own region for a large arena if allowed)
-  opt_step<T>(params_.data(), grads_.data(), n, opt_, opt_state_, may_open_region);
+  // (row units: every element by the loop's vector body, the bits of the fused update)
+  opt_step<T>(params_.data(), grads_.data(), n, opt_, opt_state_, may_open_region, row_units_);
 }
 
 // The thread policy of a network of dense layers (team_capable), measured on the 2-vCPU Zen 4
@@ -184,19 +204,9 @@ void Network<T>::update(const Team& team, bool may_open_region) {
 // with only its optimizer pass split over 2 threads.
 constexpr double kTeamMinStepWork = 5.0e5;
 
-// The fused update (nn/fused_update.h) at a batch of one row, for a network of dense layers
-// with at least kFusedMinParams parameters, unless the gradient is clipped (clipping needs the
-// whole gradient first); on a team from kFusedTeamMinParams parameters. Measured on the Zen 4
-// VM, batch-1 256-512-10 with Adam: 62.7 us per fit step on one thread (60.8 unfused) and
-// 38.7-40.2 us on two (60 unfused, which ran on one). At batches of 2 and 4 rows the fused
-// form (a gradient of 2-4 terms per element) was 1.1-1.3x slower than the unfused one.
-constexpr int64_t kFusedMinParams = 16384;
-constexpr int64_t kFusedTeamMinParams = 65536;
-
 template <typename T>
 bool Network<T>::fused_step(int64_t n) const {
-  return team_capable_ && n == 1 && int64_t(params_.size()) >= kFusedMinParams &&
-         opt_.clip_value == 0.0 && opt_.clip_norm == 0.0;
+  return row_units_ && n == 1 && opt_.clip_value == 0.0 && opt_.clip_norm == 0.0;
 }
 
 template <typename T>
@@ -207,8 +217,7 @@ int Network<T>::team_threads(int64_t n) {
     --team_backoff_;
     return 1;
   }
-  if (fused_step(n))  // (row units of the wide weights: fused_update.h)
-    return int64_t(params_.size()) >= kFusedTeamMinParams ? get_num_threads() : 1;
+  if (fused_step(n)) return get_num_threads();  // (row units: nn/fused_update.h)
   return double(n) * macs_per_row_ >= kTeamMinStepWork ? get_num_threads() : 1;
 #else
   (void)n;
@@ -264,7 +273,7 @@ double Network<T>::train_step(const T* x, const Target<T>& t, int64_t n, const L
   const int threads = team_threads(n);
   if (threads > 1) reserve(n);
   double v = 0.0;
-  const bool fused = fused_step(n);
+  const bool fused = threads > 1 && fused_step(n);
   run_team(threads, [&](const Team& team) {
     const double value = train_batch(x, t, n, loss, pen, team, fused);
     if (team.lead()) v = value;
@@ -323,7 +332,8 @@ double Network<T>::fit_epoch(const T* X, const Target<T>& t, int64_t N, int64_t 
       tb.values = t.values ? yb_.data() : nullptr;
       tb.labels = t.labels ? lb_.data() : nullptr;
       tb.weight = t.weight ? wb_.data() : nullptr;
-      const double v = train_batch(xb_.data(), tb, nb, loss, pen, team, fused_step(nb));
+      const double v =
+          train_batch(xb_.data(), tb, nb, loss, pen, team, team.nt > 1 && fused_step(nb));
       if (team.lead()) {
         total += v * double(nb);
         start = pos + nb;

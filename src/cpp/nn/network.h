@@ -11,6 +11,7 @@
 
 #include "core/platform.h"
 #include "core/stream_vector.h"
+#include "nn/fused_update.h"
 #include "nn/layer.h"
 #include "nn/registry.h"
 
@@ -109,7 +110,7 @@ class Network {
   double forward_backward(const T* x, const Target<T>& t, int64_t n, const LossArgs& loss,
                           const PenaltyArgs& pen, const CsrRows& csr = CsrRows{},
                           bool probe = false, const Team& team = kSoloTeam, bool fused = false);
-  // Whether a training step of n rows updates the parameters inside backward
+  // Whether a training step of n rows on a team updates the parameters inside backward
   // (nn/fused_update.h; network.cpp): then forward_backward does the update too.
   bool fused_step(int64_t n) const;
   // forward_backward, then the optimizer update when the step was not fused.
@@ -134,16 +135,18 @@ class Network {
   Sequential<T> body_;
   bool has_batchnorm_ = false;
   bool team_capable_ = false;
+  // A batch of one row computes the wide dense weights by row units, in every training step
+  // (fused or not, so that compute_gradients + apply_gradients == train_step bitwise).
+  bool row_units_ = false;
   int team_backoff_ = 0;  // calls left on one thread after a team waited too long (run_team)
   double macs_per_row_ = 0.0;  // of the dense products of one forward (penalised weights)
   std::vector<ParamInfo> pinfo_, binfo_;
   // (staggered modulo 4 KiB with the optimizer state: core/stream_vector.h)
   StreamVector<T> params_{StreamAlloc<T>(kParamsSlot)}, grads_{StreamAlloc<T>(kGradsSlot)},
       buffers_{StreamAlloc<T>(kBuffersSlot)};
-  std::vector<std::pair<int64_t, int64_t>> penalised_;  // (offset, count) in the arena
-  // The fused update's penalty sums: (arena offset, first block) per penalised weight, and
-  // two sums per block (nn/fused_update.h).
-  std::vector<std::pair<int64_t, int64_t>> fused_blocks_;
+  // The penalised weights (their blocks, nn/fused_update.h), and the fused update's two
+  // penalty sums per block.
+  std::vector<PenalisedWeight> penalised_weights_;
   std::vector<double> fused_parts_;
   std::vector<T> out_, dout_;                            // logits and their gradient
   std::vector<T> xb_, yb_, wb_;                          // fit mini-batch gather buffers
