@@ -17,6 +17,16 @@
 #define FASTBP_ALWAYS_INLINE inline
 #endif
 
+// A rarely taken path kept out of its caller (whose hot path would otherwise carry its stack
+// frame and register saves).
+#if defined(__GNUC__) || defined(__clang__)
+#define FASTBP_NOINLINE __attribute__((noinline))
+#elif defined(_MSC_VER)
+#define FASTBP_NOINLINE __declspec(noinline)
+#else
+#define FASTBP_NOINLINE
+#endif
+
 namespace fastbp {
 
 // r = a * b; true when the product overflows int64 (r is then unspecified).

@@ -118,7 +118,10 @@ void opt_step(T* p, T* g, int64_t n, const OptConfig& c, OptState<T>& st, bool m
     return;
   }
 #endif
-  part(kSoloTeam);
+  if (vector_tail)
+    opt_range(kernel, p, g, n, c, slots, step);
+  else
+    kernel(p, g, n, c, slots, step);
 }
 
 #define FASTBP_INST(T)                                                                 \

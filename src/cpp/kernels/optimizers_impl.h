@@ -66,23 +66,27 @@ void sgd_step(T* p, T* g, int64_t n, const OptConfig& c, const OptSlots<T>& st, 
 // some thousand steps it cost more than the update of a small network).
 inline double one_minus_pow(double beta, int64_t step) {
   // log(beta) and the last result of the last two betas seen (Adam asks for beta1 and beta2
-  // every step, and the fused update, nn/fused_update.h, once per block of every step)
-  thread_local double seen[2] = {-1.0, -1.0}, logs[2] = {0.0, 0.0}, last[2] = {0.0, 0.0};
-  thread_local int64_t last_step[2] = {-1, -1};
-  int e = (seen[0] == beta) ? 0 : (seen[1] == beta) ? 1 : -1;
-  if (e >= 0 && last_step[e] == step) return last[e];
+  // every step, and the fused update, nn/fused_update.h, once per block of every step); one
+  // thread_local object: one TLS lookup per call from a shared library
+  struct Memo {
+    double beta[2] = {-1.0, -1.0}, log[2] = {0.0, 0.0}, last[2] = {0.0, 0.0};
+    int64_t step[2] = {-1, -1};
+  };
+  thread_local Memo m;
+  int e = (m.beta[0] == beta) ? 0 : (m.beta[1] == beta) ? 1 : -1;
+  if (e >= 0 && m.step[e] == step) return m.last[e];
   if (e < 0) {
-    seen[1] = seen[0];
-    logs[1] = logs[0];
-    last[1] = last[0];
-    last_step[1] = last_step[0];
-    seen[0] = beta;
-    logs[0] = beta > 0.0 ? std::log(beta) : -HUGE_VAL;
+    m.beta[1] = m.beta[0];
+    m.log[1] = m.log[0];
+    m.last[1] = m.last[0];
+    m.step[1] = m.step[0];
+    m.beta[0] = beta;
+    m.log[0] = beta > 0.0 ? std::log(beta) : -HUGE_VAL;
     e = 0;
   }
-  last_step[e] = step;
-  last[e] = double(step) * logs[e] < -42.0 ? 1.0 : 1.0 - std::pow(beta, double(step));
-  return last[e];
+  m.step[e] = step;
+  m.last[e] = double(step) * m.log[e] < -42.0 ? 1.0 : 1.0 - std::pow(beta, double(step));
+  return m.last[e];
 }
 
 // adam, and adamw (decoupled decay: p *= 1 - lr wd first, no wd in the gradient).

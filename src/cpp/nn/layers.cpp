@@ -4,6 +4,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "core/platform.h"
 #include "core/rng.h"
 #include "kernels/activations.h"
 #include "kernels/gemm/gemm.h"
@@ -94,7 +95,7 @@ class Dense : public Layer<T> {
   // y = f(x W + b) as one partial product per row unit of W (this thread's units), added in
   // unit order, then the bias and activation (the columns split over the team). The partials
   // do not depend on the thread count, so neither do the bits.
-  void forward_row_units(const T* x, T* y, const Ctx& ctx) {
+  FASTBP_NOINLINE void forward_row_units(const T* x, T* y, const Ctx& ctx) {
     const int64_t in = this->in_dim, out = this->out_dim, units = own_units(in);
     const Team& team = ctx.team ? *ctx.team : kSoloTeam;
     int64_t r0, r1;
@@ -122,7 +123,8 @@ class Dense : public Layer<T> {
   // Backward with the fused update: dz and db, then dx (from the old W; by row units when
   // forward used them), then W and b updated block by block (FusedUpdate); W's gradient is
   // not written.
-  void backward_fused(const T* x, const T* y, T* dy, T* dx, int64_t n, const Ctx& ctx) {
+  FASTBP_NOINLINE void backward_fused(const T* x, const T* y, T* dy, T* dx, int64_t n,
+                                      const Ctx& ctx) {
     const int64_t in = this->in_dim, out = this->out_dim;
     const auto& fu = *static_cast<const FusedUpdate<T>*>(ctx.fused);
     const Team& team = ctx.team ? *ctx.team : kSoloTeam;

@@ -282,7 +282,7 @@ double Network<T>::train_step(const T* x, const Target<T>& t, int64_t n, const L
 }
 
 template <typename T>
-double Network<T>::train_batch(const T* x, const Target<T>& t, int64_t n,
+FASTBP_ALWAYS_INLINE double Network<T>::train_batch(const T* x, const Target<T>& t, int64_t n,
                                const LossArgs& loss, const PenaltyArgs& pen, const Team& team,
                                bool fused) {
   const double value = forward_backward(x, t, n, loss, pen, CsrRows{}, false, team, fused);
