@@ -42,6 +42,7 @@ class Dense : public Layer<T> {
   void reserve(int64_t n) override {
     if (act_needs_z(act_)) grow(z_, size_t(n * this->out_dim));
     if (fused_wide(this->out_dim)) grow(part_, size_t(own_units(this->in_dim) * this->out_dim));
+    // (part_: the partial products of the row units not the first thread's)
   }
   void forward(const T* x, T* y, int64_t n, const Ctx& ctx) override {
     const int64_t in = this->in_dim, out = this->out_dim;
@@ -92,9 +93,13 @@ class Dense : public Layer<T> {
   bool row_units(const Ctx& ctx, int64_t n) const {
     return ctx.row_units && n == 1 && fused_wide(this->out_dim);
   }
-  // y = f(x W + b) as one partial product per row unit of W (this thread's units), added in
-  // unit order, then the bias and activation (the columns split over the team). The partials
-  // do not depend on the thread count, so neither do the bits.
+  // y = f(x W + b) as one partial product per row unit of W, added in unit order, then the
+  // bias and activation (the columns split over the team). The units of the thread that has
+  // the first one are added up in y as they are formed (a product with beta = 1 adds its sum
+  // to C: round(c + p), the order of the running sum); the other threads' partials wait in
+  // part_ and are added after them. (With fewer units than threads the first threads get
+  // none: Team::share gives the blocks to the last ones.) The partials do not depend on the thread count, so neither do
+  // the bits.
   FASTBP_NOINLINE void forward_row_units(const T* x, T* y, const Ctx& ctx) {
     const int64_t in = this->in_dim, out = this->out_dim, units = own_units(in);
     const Team& team = ctx.team ? *ctx.team : kSoloTeam;
@@ -102,18 +107,23 @@ class Dense : public Layer<T> {
     own_rows(team, in, r0, r1);
     if (r1 > r0) {
       const TeamScope alone(nullptr);  // (these products are this thread's alone)
-      for (int64_t i0 = r0; i0 < r1; i0 += kOwnRows)
+      const bool running = r0 == 0;  // (the thread with the first unit)
+      for (int64_t i0 = r0; i0 < r1; i0 += kOwnRows) {
         gemm<T>(Trans::N, Trans::N, 1, out, std::min(kOwnRows, r1 - i0), T(1), x + i0, in,
-                W_ + i0 * out, out, T(0), part_.data() + i0 / kOwnRows * out, out);
+                W_ + i0 * out, out, T(running && i0 > 0 ? 1 : 0),
+                running ? y : part_.data() + i0 / kOwnRows * out, out);
+      }
     }
     team.sync();
-    int64_t c0, c1;
+    int64_t first = 0, c0, c1;  // the units added up in y: those of the first thread with any
+    for (int t = 0; t < team.nt && first == 0; ++t) Team{t, team.nt}.share(units, c0, first);
     team.rows(out, kTeamColAlign, c0, c1);
-    for (int64_t j = c0; j < c1; ++j) {
-      T s = part_[size_t(j)];
-      for (int64_t u = 1; u < units; ++u) s += part_[size_t(u * out + j)];
-      y[j] = s;
-    }
+    if (first < units)
+      for (int64_t j = c0; j < c1; ++j) {
+        T s = y[j];
+        for (int64_t u = first; u < units; ++u) s += part_[size_t(u * out + j)];
+        y[j] = s;
+      }
     if (c1 > c0) {
       T* z = (ctx.training && act_needs_z(act_)) ? z_.data() + c0 : nullptr;
       bias_act_forward<T>(y + c0, z, b_ + c0, 1, c1 - c0, out, act_, alpha_);
