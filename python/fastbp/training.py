@@ -86,6 +86,8 @@ class History(_cb.Callback):
 
 # -------------------------------------------------------------------------- argument checks
 def _int_arg(name: str, value: Any, minimum: int) -> int:
+    if type(value) is int and value >= minimum:  # (the common case, without the ABC check)
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         what = "a positive" if minimum == 1 else "a non-negative"
         raise ValueError(f"{name} must be {what} integer, got {value!r}")
@@ -98,7 +100,8 @@ def _split(model: Any, data: "_Data", validation_split: Any, validation_data: An
     ``validation_data`` (converted, and checked by the engine now, not after an epoch)."""
     if validation_data is not None and validation_split:
         raise ValueError("pass either validation_split or validation_data, not both")
-    if isinstance(validation_split, bool) or not isinstance(validation_split, numbers.Real):
+    if type(validation_split) not in (int, float) and (
+            isinstance(validation_split, bool) or not isinstance(validation_split, numbers.Real)):
         raise TypeError(f"validation_split must be a float in [0, 1), got {validation_split!r}")
     vs = float(validation_split)
     if not 0.0 <= vs < 1.0:
@@ -213,11 +216,20 @@ def _start_schedule(model: Any, plan: _Plan, opt: Any) -> None:
         model.set_optimizer(opt)
 
 
+def _parameter_names(model: Any) -> List[str]:
+    """parameter_names(model.spec), computed once per spec object (a fit call's setup)."""
+    cached = model.__dict__.get("_parameter_names_cache")
+    if cached is None or cached[0] is not model.spec:
+        cached = (model.spec, parameter_names(model.spec))
+        model._parameter_names_cache = cached
+    return list(cached[1])
+
+
 def _callbacks(model: Any, plan: _Plan, n: int, metric_names: List[str], has_val: bool,
                progress: bool) -> Tuple[History, List[_cb.Callback]]:
     """The History and the callback list of one fit run, set up with the run's parameters."""
     history = History()
-    history.param_names = parameter_names(model.spec)
+    history.param_names = _parameter_names(model)
     params = {"epochs": plan.epochs, "steps": -(-n // plan.batch_size),
               "batch_size": plan.batch_size, "samples": n,
               "initial_epoch": model.epochs_trained, "metrics": metric_names,
