@@ -119,6 +119,55 @@ double loss_row_softmax(T* dz, const T* z, const T* p, int64_t c, int64_t k, T s
   return li;
 }
 
+// Softmax cross-entropy against integer labels, rows in chunks of kLseChunk: the rows' exp
+// sums first, then their logs in one vector pass (log s = log1p(s - 1), s >= 1: the max
+// logit's term is 1) instead of a scalar log per row -- half of a 10-class row's time. The
+// row losses are added in row order, as the per-row form does.
+constexpr int64_t kLseChunk = 64;
+template <typename T>
+double softmax_ce_labels(T* dlogits, const T* logits, const int64_t* labels, const T* weight,
+                         int64_t n, int64_t k, double inv_w) {
+  using V = Vec<T>;
+  using VD = Vec<double>;
+  constexpr int W = V::W;
+  double se[kLseChunk], lse[kLseChunk];
+  T mx[kLseChunk];
+  double total = 0.0;
+  for (int64_t i0 = 0; i0 < n; i0 += kLseChunk) {
+    const int64_t m = n - i0 < kLseChunk ? n - i0 : kLseChunk;
+    for (int64_t r = 0; r < m; ++r) {
+      const T* z = logits + (i0 + r) * k;
+      T* dz = dlogits + (i0 + r) * k;
+      T mr = z[0];
+      for (int64_t j = 1; j < k; ++j) mr = z[j] > mr ? z[j] : mr;
+      double sr = 0.0;  // e_j = exp(z_j - max), kept in dz
+      for (int64_t j = 0; j < k; j += W) {
+        const int64_t q = k - j < W ? k - j : W;
+        const V e = vexp(load_n(z + j, q) - V(mr));
+        store_n(dz + j, q, e);
+        sr += hsum_n(e, q);
+      }
+      mx[r] = mr;
+      se[r] = sr;
+    }
+    for (int64_t r = 0; r < m; r += VD::W) {
+      const int64_t q = m - r < VD::W ? m - r : VD::W;
+      store_n(lse + r, q, vlog1p(load_n(se + r, q) - VD(1.0)));
+    }
+    for (int64_t r = 0; r < m; ++r) {
+      const int64_t i = i0 + r, c = labels[i];
+      const T* z = logits + i * k;
+      T* dz = dlogits + i * k;
+      const double wi = weight ? double(weight[i]) : 1.0;
+      const T scale = T(wi * inv_w), inv_se = T(1.0 / se[r]);
+      for (int64_t j = 0; j < k; ++j) dz[j] = scale * (dz[j] * inv_se);
+      dz[c] -= scale;
+      total += wi * ((double(mx[r]) + lse[r]) - double(z[c]));
+    }
+  }
+  return total * inv_w;
+}
+
 template <typename T>
 double loss_forward_backward_isa(T* dlogits, const T* logits, const T* target,
                                  const int64_t* labels, const T* weight, int64_t n, int64_t k,
@@ -135,6 +184,8 @@ double loss_forward_backward_isa(T* dlogits, const T* logits, const T* target,
     return 0.0;
   }
   const double inv_w = 1.0 / wsum;
+  if (args.kind == LossKind::softmax_ce && labels)
+    return softmax_ce_labels(dlogits, logits, labels, weight, n, k, inv_w);
   double total = 0.0;
   for (int64_t i = 0; i < n; ++i) {
     const T* z = logits + i * k;
