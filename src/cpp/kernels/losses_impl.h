@@ -89,27 +89,31 @@ double loss_row_poisson(T* dz, const T* z, const T* y, int64_t k, T scale) {
   return li / double(k);
 }
 
-// Cross-entropy of softmax(z) against a label c (c >= 0) or probabilities p.
+// e_j = exp(z_j - max z) into dz (k values); returns their sum (in double, j in order) and
+// the max in mx.
 template <typename T>
-double loss_row_softmax(T* dz, const T* z, const T* p, int64_t c, int64_t k, T scale) {
+double softmax_exps(T* dz, const T* z, int64_t k, T& mx) {
   using V = Vec<T>;
   constexpr int W = V::W;
-  T mx = z[0];
+  mx = z[0];
   for (int64_t j = 1; j < k; ++j) mx = z[j] > mx ? z[j] : mx;
-  double se = 0.0;  // e_j = exp(z_j - max), kept in dz
+  double se = 0.0;
   for (int64_t j = 0; j < k; j += W) {
     const int64_t m = k - j < W ? k - j : W;
     const V e = vexp(load_n(z + j, m) - V(mx));
     store_n(dz + j, m, e);
     se += hsum_n(e, m);
   }
+  return se;
+}
+
+// Cross-entropy of softmax(z) against probabilities p (labels: softmax_ce_labels).
+template <typename T>
+double loss_row_softmax(T* dz, const T* z, const T* p, int64_t k, T scale) {
+  T mx;
+  const double se = softmax_exps(dz, z, k, mx);
   const double lse = double(mx) + std::log(se);
   const T inv_se = T(1.0 / se);
-  if (c >= 0) {
-    for (int64_t j = 0; j < k; ++j) dz[j] = scale * (dz[j] * inv_se);
-    dz[c] -= scale;
-    return lse - double(z[c]);
-  }
   double li = 0.0, psum = 0.0;
   for (int64_t j = 0; j < k; ++j) {
     li += double(p[j]) * (lse - double(z[j]));
@@ -127,29 +131,14 @@ constexpr int64_t kLseChunk = 64;
 template <typename T>
 double softmax_ce_labels(T* dlogits, const T* logits, const int64_t* labels, const T* weight,
                          int64_t n, int64_t k, double inv_w) {
-  using V = Vec<T>;
   using VD = Vec<double>;
-  constexpr int W = V::W;
   double se[kLseChunk], lse[kLseChunk];
   T mx[kLseChunk];
   double total = 0.0;
   for (int64_t i0 = 0; i0 < n; i0 += kLseChunk) {
     const int64_t m = n - i0 < kLseChunk ? n - i0 : kLseChunk;
-    for (int64_t r = 0; r < m; ++r) {
-      const T* z = logits + (i0 + r) * k;
-      T* dz = dlogits + (i0 + r) * k;
-      T mr = z[0];
-      for (int64_t j = 1; j < k; ++j) mr = z[j] > mr ? z[j] : mr;
-      double sr = 0.0;  // e_j = exp(z_j - max), kept in dz
-      for (int64_t j = 0; j < k; j += W) {
-        const int64_t q = k - j < W ? k - j : W;
-        const V e = vexp(load_n(z + j, q) - V(mr));
-        store_n(dz + j, q, e);
-        sr += hsum_n(e, q);
-      }
-      mx[r] = mr;
-      se[r] = sr;
-    }
+    for (int64_t r = 0; r < m; ++r)
+      se[r] = softmax_exps(dlogits + (i0 + r) * k, logits + (i0 + r) * k, k, mx[r]);
     for (int64_t r = 0; r < m; r += VD::W) {
       const int64_t q = m - r < VD::W ? m - r : VD::W;
       store_n(lse + r, q, vlog1p(load_n(se + r, q) - VD(1.0)));
@@ -199,9 +188,8 @@ double loss_forward_backward_isa(T* dlogits, const T* logits, const T* target,
       case LossKind::poisson:
         li = loss_row_poisson(dz, z, target + i * k, k, T(wi * inv_w / double(k)));
         break;
-      case LossKind::softmax_ce:
-        li = loss_row_softmax(dz, z, labels ? nullptr : target + i * k, labels ? labels[i] : -1,
-                              k, T(wi * inv_w));
+      case LossKind::softmax_ce:  // (probabilities: labels went to softmax_ce_labels)
+        li = loss_row_softmax(dz, z, target + i * k, k, T(wi * inv_w));
         break;
       default:
         li = loss_row_regression(dz, z, target + i * k, k, args.kind,
