@@ -1,28 +1,30 @@
-// The fused optimizer update of a batch of one row (docs/ENGINE.md "Fused update").
+// Row units and the fused optimizer update of a batch of one row (docs/ENGINE.md, "A batch
+// of one row").
 //
-// At a batch of one row a dense weight's gradient x^T dz is an outer product, and the
-// optimizer pass that follows a separate backward is most of the step: on the batch-1
-// 256-512-10 net (137k parameters) Adam's update is 35 of the 60 us. Fused, each Dense layer
-// updates its parameters during
-// backward, right after its gradient is formed (and after its dx, which reads the old
-// weights), one block at a time: the block's gradient is formed in a buffer on the stack, the
-// L1/L2 penalty is added to it, and the optimizer's own loop (core/kernel_set.h OptStepFn,
-// through opt_range: every element by its vector body) runs on it. The gradient arena is not written: after a fused step its content is
-// unspecified, as after apply_gradients.
+// Row units. A network of dense layers large enough (nn/network.cpp kRowUnitsMinParams)
+// computes each wide weight (more than kWideCols columns) of a one-row training step by row
+// units: the rows of W are cut into units of kOwnRows, and x W is formed as one partial vector
+// per unit, added in unit order (Dense, nn/layers.cpp); dx = dz W^T is formed by rows of W.
+// The partials do not depend on who forms them, so the bits do not depend on the thread count.
+//
+// The fused update. On a team each thread takes a share of the units: it forms their
+// partials in forward, their rows of dx in backward, and updates them inside backward, right
+// after their gradient x^T dz (an outer product) is formed, one block at a time: the block's
+// gradient in a buffer on the stack, the L1/L2 penalty added to it, then the optimizer's own
+// loop (core/kernel_set.h OptStepFn, through opt_range: every element by its vector body). So
+// one thread's parameters and optimizer state stay in its core's caches from step to step,
+// and no line is written by one core and read by the other. A narrower weight and the biases
+// are the first thread's (it computes those layers' forward alone). The weights' gradients
+// are not written: after a fused step the gradient arena's content is unspecified, as after
+// apply_gradients. On one thread the step is not fused; the unfused update gives the same
+// bits (the same operations on every element, the penalty sums over the same blocks).
+// (Owning columns instead made every row of W hold both threads' lines side by side: each
+// core's prefetchers kept pulling the other's lines, and the team ran 1.6x slower than one
+// thread.)
 //
 // Blocks depend on the weight's shape only (block_rows, block_cols). The penalty's sums are
 // kept per block and added in block order by the first thread, so the loss does not depend on
 // which thread did a block.
-//
-// A wide weight (more than kWideCols columns) at a batch of one row is owned by rows: its
-// rows are cut into units of kOwnRows, and the forward product x W is formed as one partial
-// vector per unit, added in unit order (Dense, nn/layers.cpp). On a team (nn/network.cpp) each
-// thread takes a share of the units -- it forms their partials in forward, their dx and their
-// update in backward -- so one thread's parameters and optimizer state stay in its core's
-// caches from step to step, and no cache line is written by one core and read by the other.
-// (Owning columns instead made every row hold both threads' lines side by side: the hardware
-// prefetchers of each core kept pulling the other's lines, and the team ran 1.6x slower than
-// one thread.) The blocks of a narrower weight are shared out by rows.
 #pragma once
 #include <cstdint>
 #include <utility>
@@ -38,7 +40,7 @@ constexpr int64_t kChunkElems = 2048;  // elements of a block (its gradient buff
 constexpr int64_t kOwnRows = 64;       // rows of a unit (a multiple of every block's rows)
 constexpr int64_t kWideCols = 256;     // a wider weight is owned by rows (see above)
 
-// Whether a weight of `cols` columns is owned by rows at a batch of one row (see above).
+// Whether a weight of `cols` columns is computed by row units at a batch of one row.
 inline bool fused_wide(int64_t cols) { return cols > kWideCols; }
 
 // The blocks of a rows x cols weight: whole rows, a power of two of them (at most kOwnRows)
@@ -143,7 +145,8 @@ struct FusedUpdate {
 
   // Elements [c0, c1) of a vector parameter p with its gradient g (not penalised).
   void vector(T* p, T* g, int64_t c0, int64_t c1) const {
-    if (c1 > c0) opt_range(kernel, p + c0, g + c0, c1 - c0, *cfg, state.offset(p - base + c0), step);
+    if (c1 > c0)
+      opt_range(kernel, p + c0, g + c0, c1 - c0, *cfg, state.offset(p - base + c0), step);
   }
 
 };

@@ -98,8 +98,8 @@ class Dense : public Layer<T> {
   // the first one are added up in y as they are formed (a product with beta = 1 adds its sum
   // to C: round(c + p), the order of the running sum); the other threads' partials wait in
   // part_ and are added after them. (With fewer units than threads the first threads get
-  // none: Team::share gives the blocks to the last ones.) The partials do not depend on the thread count, so neither do
-  // the bits.
+  // none: Team::share gives the blocks to the last ones.) The partials do not depend on the
+  // thread count, so neither do the bits.
   FASTBP_NOINLINE void forward_row_units(const T* x, T* y, const Ctx& ctx) {
     const int64_t in = this->in_dim, out = this->out_dim, units = own_units(in);
     const Team& team = ctx.team ? *ctx.team : kSoloTeam;
