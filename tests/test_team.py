@@ -8,15 +8,17 @@ import pytest
 import fastbp as fb
 
 # (sizes, batch): each but the last is large enough for a team (>= 5e5 multiply-adds per
-# forward), with awkward widths and batches (not multiples of the row blocks the products
-# split on) and outputs of 1 (the narrow GEMM path), 3 and 10 units.
+# forward, or a batch of one row with >= 65536 parameters), with awkward widths and batches
+# (not multiples of the row blocks the products split on) and outputs of 1 (the narrow GEMM
+# path), 3 and 10 units.
 CASES = [
     ([32, 64, 64, 64, 1], 64),     # deep narrow, a narrow output
     ([33, 70, 65, 3], 101),        # odd widths, a last batch of 300 % 101 rows
     ([40, 96, 96, 10], 47),
-    ([512, 1024, 10], 1),          # batch 1: one-row products (one thread) in a team
+    ([512, 1024, 10], 1),          # batch 1: row units, the fused update (nn/fused_update.h)
     ([256, 300, 10], 7),
-    ([256, 300, 10], 1),           # below the team: one thread, its optimizer pass included
+    ([256, 300, 10], 1),           # batch 1 again, a wide layer of 300 (5 row units)
+    ([64, 128, 10], 1),            # below the team: one thread, its optimizer pass included
 ]
 OPTIMIZERS = {
     "adam": lambda: fb.optim.Adam(lr=3e-3),

@@ -55,6 +55,16 @@ inline int64_t fused_blocks(int64_t rows, int64_t cols) {
   const int64_t rb = block_rows(cols), cb = block_cols(cols);
   return (rows + rb - 1) / rb * ((cols + cb - 1) / cb);
 }
+// f(i0, r, c0, w, block) for the blocks of rows [r0, r1) of a rows x cols weight (r0 on a block
+// boundary), in order: rows i0..i0+r, columns c0..c0+w, its index among the weight's blocks.
+template <typename F>
+void for_blocks(int64_t cols, int64_t r0, int64_t r1, F&& f) {
+  const int64_t rb = block_rows(cols), cb = block_cols(cols), nseg = (cols + cb - 1) / cb;
+  for (int64_t i0 = r0; i0 < r1; i0 += rb)
+    for (int64_t s = 0; s < nseg; ++s)
+      f(i0, r1 - i0 < rb ? r1 - i0 : rb, s * cb, cols - s * cb < cb ? cols - s * cb : cb,
+        i0 / rb * nseg + s);
+}
 
 // The row units of a wide weight of `rows` rows, and this thread's rows [r0, r1) of them (its
 // share of the units; on one thread, all rows).
@@ -120,27 +130,21 @@ struct FusedUpdate {
       own_rows(team, rows, r0, r1);
     else if (!team.lead())
       return;
-    const int64_t rb = block_rows(cols), cb = block_cols(cols), nseg = (cols + cb - 1) / cb;
     T buf[kChunkElems];  // (no alignas: ASan's fake stack aligns to 32 bytes only)
-    for (int64_t i0 = r0; i0 < r1; i0 += rb) {
-      const int64_t r = r1 - i0 < rb ? r1 - i0 : rb;
-      for (int64_t s = 0; s < nseg; ++s) {
-        const int64_t c0 = s * cb, w = cols - c0 < cb ? cols - c0 : cb;
-        T* p = W + i0 * cols + c0;
-        k->outer(buf, w, x + i0, dz + c0, r, w);
-        const bool whole = w == cols;  // (the block is contiguous in the arena)
-        if (first >= 0) {
-          double* sums = parts + 2 * (first + i0 / rb * nseg + s);
-          block_penalty(*k, buf, w, p, cols, r, w, l1, l2, sums[0], sums[1]);
-        }
-        if (whole)
-          opt_range(kernel, p, buf, r * w, *cfg, state.offset(off + i0 * cols), step);
-        else
-          for (int64_t q = 0; q < r; ++q)
-            opt_range(kernel, p + q * cols, buf + q * w, w, *cfg,
-                      state.offset(off + (i0 + q) * cols + c0), step);
+    for_blocks(cols, r0, r1, [&](int64_t i0, int64_t r, int64_t c0, int64_t w, int64_t blk) {
+      T* p = W + i0 * cols + c0;
+      k->outer(buf, w, x + i0, dz + c0, r, w);
+      if (first >= 0) {
+        double* sums = parts + 2 * (first + blk);
+        block_penalty(*k, buf, w, p, cols, r, w, l1, l2, sums[0], sums[1]);
       }
-    }
+      if (w == cols)  // (the block is contiguous in the arena)
+        opt_range(kernel, p, buf, r * w, *cfg, state.offset(off + i0 * cols), step);
+      else
+        for (int64_t q = 0; q < r; ++q)
+          opt_range(kernel, p + q * cols, buf + q * w, w, *cfg,
+                    state.offset(off + (i0 + q) * cols + c0), step);
+    });
   }
 
   // Elements [c0, c1) of a vector parameter p with its gradient g (not penalised).

@@ -67,12 +67,10 @@ class Dense : public Layer<T> {
     bias_act_forward<T>(y, z, b_, n, out, out, act_, alpha_);
   }
   bool team_capable() const override { return true; }
+  // With the fused update (ctx.fused, nn/fused_update.h), dx comes first (it reads the old W)
+  // and W and b are updated block by block instead of their gradients being written.
   void backward(const T* x, const T* y, T* dy, T* dx, int64_t n, const Ctx& ctx) override {
     const int64_t in = this->in_dim, out = this->out_dim;
-    if (ctx.fused) {
-      backward_fused(x, y, dy, dx, n, ctx);
-      return;
-    }
     // dz = dy * f'(z) and db = column sums of dz, in one sweep (in a team: by its first
     // thread, the sums keep their one order; the products below split themselves)
     if (ctx.team == nullptr || ctx.team->lead())
@@ -83,8 +81,17 @@ class Dense : public Layer<T> {
       csr_t_matmul<T>(dW_, ctx.csr.indptr, ctx.csr.indices, v, n, in, dy, out);
       return;
     }
+    if (dx && row_units(ctx, n))
+      dx_by_rows(dy, dx, ctx);
+    else if (dx)
+      gemm<T>(Trans::N, Trans::T, n, in, out, T(1), dy, out, W_, out, T(0), dx, in);
+    if (const auto* fu = static_cast<const FusedUpdate<T>*>(ctx.fused)) {
+      const Team& team = ctx.team ? *ctx.team : kSoloTeam;
+      fu->weights(W_, in, out, x, dy, team);
+      if (team.lead()) fu->vector(b_, db_, 0, out);
+      return;
+    }
     gemm<T>(Trans::T, Trans::N, in, out, n, T(1), x, in, dy, out, T(0), dW_, out);
-    if (dx) gemm<T>(Trans::N, Trans::T, n, in, out, T(1), dy, out, W_, out, T(0), dx, in);
   }
 
  private:
@@ -130,32 +137,19 @@ class Dense : public Layer<T> {
     }
     team.sync();
   }
-  // Backward with the fused update: dz and db, then dx (from the old W; by row units when
-  // forward used them), then W and b updated block by block (FusedUpdate); W's gradient is
-  // not written.
-  FASTBP_NOINLINE void backward_fused(const T* x, const T* y, T* dy, T* dx, int64_t n,
-                                      const Ctx& ctx) {
+  // dx = dz W^T of one row by rows of W, this thread's row units (the same bits as one
+  // product: every dx[i] is its own dot product), then the team meets.
+  FASTBP_NOINLINE void dx_by_rows(const T* dy, T* dx, const Ctx& ctx) {
     const int64_t in = this->in_dim, out = this->out_dim;
-    const auto& fu = *static_cast<const FusedUpdate<T>*>(ctx.fused);
     const Team& team = ctx.team ? *ctx.team : kSoloTeam;
-    if (team.lead())
-      act_backward_bias<T>(dy, db_, act_needs_z(act_) ? z_.data() : nullptr, y, n, out, act_,
-                           alpha_);
-    team.sync();
-    if (dx && row_units(ctx, n)) {  // dx[i] = dz . W[i, :]: this thread's rows of W
-      int64_t r0, r1;
-      own_rows(team, in, r0, r1);
-      if (r1 > r0) {
-        const TeamScope alone(nullptr);
-        gemm<T>(Trans::N, Trans::T, 1, r1 - r0, out, T(1), dy, out, W_ + r0 * out, out, T(0),
-                dx + r0, in);
-      }
-      team.sync();
-    } else if (dx) {
-      gemm<T>(Trans::N, Trans::T, n, in, out, T(1), dy, out, W_, out, T(0), dx, in);
+    int64_t r0, r1;
+    own_rows(team, in, r0, r1);
+    if (r1 > r0) {
+      const TeamScope alone(nullptr);
+      gemm<T>(Trans::N, Trans::T, 1, r1 - r0, out, T(1), dy, out, W_ + r0 * out, out, T(0),
+              dx + r0, in);
     }
-    fu.weights(W_, in, out, x, dy, team);
-    if (team.lead()) fu.vector(b_, db_, 0, out);
+    team.sync();
   }
   // The CSR values when this layer is fed the network's sparse input, else null.
   const T* sparse_input(const Ctx& ctx) const {

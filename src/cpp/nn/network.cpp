@@ -46,9 +46,9 @@ Network<T>::Network(const std::vector<LayerSpec>& spec, uint64_t seed)
     }
     np += p.size();
   }
-  fused_parts_.assign(size_t(2 * blocks), 0.0);
   team_capable_ = body_.team_capable();
   row_units_ = team_capable_ && np >= kRowUnitsMinParams;
+  if (row_units_) fused_parts_.assign(size_t(2 * blocks), 0.0);  // (only a fused step uses it)
   for (const auto& b : binfo_) nb += b.size();
   params_.assign(size_t(np), T(0));
   grads_.assign(size_t(np), T(0));
@@ -167,20 +167,15 @@ double Network<T>::add_penalty(const PenaltyArgs& pen) {
   const KernelSlots<T>& k = kernels().slots<T>();
   const T l1 = T(pen.l1), l2 = T(pen.l2);
   double s1 = 0.0, s2 = 0.0;
-  for (const auto& e : penalised_weights_) {
-    const int64_t rows = e.rows, cols = e.cols;
-    const int64_t rb = block_rows(cols), cb = block_cols(cols);
-    for (int64_t i0 = 0; i0 < rows; i0 += rb)
-      for (int64_t c0 = 0; c0 < cols; c0 += cb) {
-        const int64_t r = std::min(rb, rows - i0), w = std::min(cb, cols - c0);
-        const int64_t at = e.offset + i0 * cols + c0;
-        double b1, b2;
-        block_penalty(k, grads_.data() + at, cols, params_.data() + at, cols, r, w, l1, l2, b1,
-                      b2);
-        s1 += b1;
-        s2 += b2;
-      }
-  }
+  for (const auto& e : penalised_weights_)
+    for_blocks(e.cols, 0, e.rows, [&](int64_t i0, int64_t r, int64_t c0, int64_t w, int64_t) {
+      const int64_t at = e.offset + i0 * e.cols + c0;
+      double b1, b2;
+      block_penalty(k, grads_.data() + at, e.cols, params_.data() + at, e.cols, r, w, l1, l2,
+                    b1, b2);
+      s1 += b1;
+      s2 += b2;
+    });
   return pen.l1 * s1 + 0.5 * pen.l2 * s2;
 }
 
@@ -273,9 +268,8 @@ double Network<T>::train_step(const T* x, const Target<T>& t, int64_t n, const L
   const int threads = team_threads(n);
   if (threads > 1) reserve(n);
   double v = 0.0;
-  const bool fused = threads > 1 && fused_step(n);
   run_team(threads, [&](const Team& team) {
-    const double value = train_batch(x, t, n, loss, pen, team, fused);
+    const double value = train_batch(x, t, n, loss, pen, team);
     if (team.lead()) v = value;
   });
   return v;
@@ -283,8 +277,9 @@ double Network<T>::train_step(const T* x, const Target<T>& t, int64_t n, const L
 
 template <typename T>
 FASTBP_ALWAYS_INLINE double Network<T>::train_batch(const T* x, const Target<T>& t, int64_t n,
-                               const LossArgs& loss, const PenaltyArgs& pen, const Team& team,
-                               bool fused) {
+                                                    const LossArgs& loss, const PenaltyArgs& pen,
+                                                    const Team& team) {
+  const bool fused = team.nt > 1 && fused_step(n);  // (one thread: unfused, the same bits)
   const double value = forward_backward(x, t, n, loss, pen, CsrRows{}, false, team, fused);
   if (!fused) update(team, !team_capable_);  // (a dense network off its team: one thread)
   return value;
@@ -332,8 +327,7 @@ double Network<T>::fit_epoch(const T* X, const Target<T>& t, int64_t N, int64_t 
       tb.values = t.values ? yb_.data() : nullptr;
       tb.labels = t.labels ? lb_.data() : nullptr;
       tb.weight = t.weight ? wb_.data() : nullptr;
-      const double v =
-          train_batch(xb_.data(), tb, nb, loss, pen, team, team.nt > 1 && fused_step(nb));
+      const double v = train_batch(xb_.data(), tb, nb, loss, pen, team);
       if (team.lead()) {
         total += v * double(nb);
         start = pos + nb;

@@ -113,9 +113,10 @@ class Network {
   // Whether a training step of n rows on a team updates the parameters inside backward
   // (nn/fused_update.h; network.cpp): then forward_backward does the update too.
   bool fused_step(int64_t n) const;
-  // forward_backward, then the optimizer update when the step was not fused.
+  // One training step on `team`: fused on a team of 2+ when fused_step(n), else
+  // forward_backward and then the optimizer update.
   double train_batch(const T* x, const Target<T>& t, int64_t n, const LossArgs& loss,
-                     const PenaltyArgs& pen, const Team& team, bool fused);
+                     const PenaltyArgs& pen, const Team& team);
   double add_penalty(const PenaltyArgs& pen);
   void update(const Team& team = kSoloTeam, bool may_open_region = true);
   // The thread count of a team for training steps of n rows: 1 (no team) unless every layer
