@@ -102,3 +102,55 @@ def test_team_of_any_size_is_bitwise_the_one_thread_fit(threads):
     for x, y in zip(a[0], b[0]):
         np.testing.assert_array_equal(x, y)
     np.testing.assert_array_equal(a[1], b[1])
+
+
+def _loss_data(loss, n, k, dtype, rng):
+    """Targets for every loss kind (softmax_cross_entropy with labels and with probabilities)."""
+    if loss == "softmax_cross_entropy":
+        return rng.integers(0, k, n)
+    if loss == "softmax_probabilities":
+        p = rng.random((n, k)) + 0.05
+        return (p / p.sum(1, keepdims=True)).astype(dtype)
+    if loss == "binary_cross_entropy":
+        return rng.random((n, k)).astype(dtype)
+    if loss == "poisson":
+        return rng.poisson(1.5, (n, k)).astype(dtype)
+    return rng.standard_normal((n, k)).astype(dtype)
+
+
+@pytest.mark.parametrize("loss", ["mse", "mae", "huber", "binary_cross_entropy", "poisson",
+                                  "softmax_cross_entropy", "softmax_probabilities"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_team_shared_loss_is_bitwise_the_one_thread_loss(isa, loss, dtype):
+    """A team of 2 or 3 shares the loss rows of a batch (nn/network.cpp team_loss, losses.h
+    loss_rows) and the column blocks of each layer's backward epilogue: the same losses and
+    parameters as one thread, for every loss, with sample weights -- the mini-batches of 47
+    rows split on 16-row blocks, and one whose weights are all zero -- and close to the
+    reference."""
+    rng = np.random.default_rng(11)
+    sizes, n, batch = [40, 96, 70, 5], 235, 47
+    X = rng.standard_normal((n, sizes[0])).astype(dtype)
+    y = _loss_data(loss, n, sizes[-1], dtype, rng)
+    w = rng.random(n).astype(dtype)
+    w[47:94] = 0.0  # (without shuffling, the second mini-batch weighs nothing)
+    name = "softmax_cross_entropy" if loss == "softmax_probabilities" else loss
+    runs = []
+    for threads, backend in [(1, "native"), (2, "native"), (3, "native"), (2, "reference")]:
+        before = fb.get_num_threads()
+        try:
+            fb.set_num_threads(threads)
+            m = fb.MLP(sizes, activation="tanh", dtype=dtype, seed=5, backend=backend)
+            h = m.fit(X, y, loss=name, optimizer=fb.optim.Adam(lr=3e-3), epochs=2,
+                      batch_size=batch, shuffle=False, sample_weight=w, l2=1e-3,
+                      grad_norm=False, progress=False)
+            runs.append(([p.copy() for p in m.parameters()], np.asarray(h.history["loss"])))
+        finally:
+            fb.set_num_threads(before)
+    for params, losses in runs[1:3]:
+        np.testing.assert_array_equal(losses, runs[0][1])
+        for x, y_ in zip(params, runs[0][0]):
+            np.testing.assert_array_equal(x, y_)
+    tol = dict(rtol=1e-9, atol=1e-11) if dtype == "float64" else dict(rtol=2e-3, atol=2e-4)
+    np.testing.assert_allclose(runs[1][1], runs[3][1], **tol)
+    for x, y_ in zip(runs[1][0], runs[3][0]):
+        np.testing.assert_allclose(x, y_, **tol)

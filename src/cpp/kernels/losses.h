@@ -51,4 +51,14 @@ double loss_forward_backward(T* dlogits, const T* logits, const T* target,
                              const int64_t* labels, const T* weight, int64_t n, int64_t k,
                              const LossArgs& args);
 
+// Rows [r0, r1) of loss_forward_backward's batch of n rows, for a thread team that shares the
+// rows: their gradients, and each row's term w_i l_i in terms[i - r0] (if terms is not null);
+// returns the sum of those terms in row order and 1 / (the n rows' total weight) in *inv_w (0
+// when the weights sum to 0). loss_forward_backward is the sum of all n terms in row order
+// times *inv_w: the same bits whoever formed the rows.
+template <typename T>
+double loss_rows(T* dlogits, const T* logits, const T* target, const int64_t* labels,
+                 const T* weight, int64_t n, int64_t k, const LossArgs& args, int64_t r0,
+                 int64_t r1, double* terms, double* inv_w);
+
 }  // namespace fastbp

@@ -128,15 +128,16 @@ double loss_row_softmax(T* dz, const T* z, const T* p, int64_t k, T scale) {
 // logit's term is 1) instead of a scalar log per row -- half of a 10-class row's time. The
 // row losses are added in row order, as the per-row form does.
 constexpr int64_t kLseChunk = 64;
-template <typename T>
-double softmax_ce_labels(T* dlogits, const T* logits, const int64_t* labels, const T* weight,
-                         int64_t n, int64_t k, double inv_w) {
+// (rows [r0, r1); each row's term w_i l_i is passed to add: the rows do not depend on where
+// a chunk starts -- vlog1p is the same function in every lane)
+template <typename T, typename Add>
+void softmax_ce_labels(T* dlogits, const T* logits, const int64_t* labels, const T* weight,
+                       int64_t r0, int64_t r1, int64_t k, double inv_w, Add&& add) {
   using VD = Vec<double>;
   double se[kLseChunk], lse[kLseChunk];
   T mx[kLseChunk];
-  double total = 0.0;
-  for (int64_t i0 = 0; i0 < n; i0 += kLseChunk) {
-    const int64_t m = n - i0 < kLseChunk ? n - i0 : kLseChunk;
+  for (int64_t i0 = r0; i0 < r1; i0 += kLseChunk) {
+    const int64_t m = r1 - i0 < kLseChunk ? r1 - i0 : kLseChunk;
     for (int64_t r = 0; r < m; ++r)
       se[r] = softmax_exps(dlogits + (i0 + r) * k, logits + (i0 + r) * k, k, mx[r]);
     for (int64_t r = 0; r < m; r += VD::W) {
@@ -151,16 +152,19 @@ double softmax_ce_labels(T* dlogits, const T* logits, const int64_t* labels, con
       const T scale = T(wi * inv_w), inv_se = T(1.0 / se[r]);
       for (int64_t j = 0; j < k; ++j) dz[j] = scale * (dz[j] * inv_se);
       dz[c] -= scale;
-      total += wi * ((double(mx[r]) + lse[r]) - double(z[c]));
+      add(i, wi * ((double(mx[r]) + lse[r]) - double(z[c])));
     }
   }
-  return total * inv_w;
 }
 
+// Rows [r0, r1) of the loss of an n-row batch (losses.h loss_rows): their gradients, and each
+// row's term w_i l_i in terms[i - r0] when terms is not null; returns the sum of the terms in
+// row order, and 1 / (total weight of the n rows) in inv_w_out (0 when the weights sum to 0:
+// then the rows' gradients are zero and so is every term).
 template <typename T>
-double loss_forward_backward_isa(T* dlogits, const T* logits, const T* target,
-                                 const int64_t* labels, const T* weight, int64_t n, int64_t k,
-                                 const LossArgs& args) {
+double loss_rows_isa(T* dlogits, const T* logits, const T* target, const int64_t* labels,
+                     const T* weight, int64_t n, int64_t k, const LossArgs& args, int64_t r0,
+                     int64_t r1, double* terms, double* inv_w_out) {
   double wsum = 0.0;  // total weight, in a fixed order
   if (weight) {
     for (int64_t i = 0; i < n; ++i) wsum += double(weight[i]);
@@ -169,14 +173,23 @@ double loss_forward_backward_isa(T* dlogits, const T* logits, const T* target,
   }
   // A mini-batch whose weights sum to zero contributes nothing: loss 0, zero gradient.
   if (!(wsum > 0.0)) {
-    std::fill(dlogits, dlogits + n * k, T(0));
+    std::fill(dlogits + r0 * k, dlogits + r1 * k, T(0));
+    if (terms) std::fill(terms, terms + (r1 - r0), 0.0);
+    *inv_w_out = 0.0;
     return 0.0;
   }
   const double inv_w = 1.0 / wsum;
-  if (args.kind == LossKind::softmax_ce && labels)
-    return softmax_ce_labels(dlogits, logits, labels, weight, n, k, inv_w);
+  *inv_w_out = inv_w;
   double total = 0.0;
-  for (int64_t i = 0; i < n; ++i) {
+  const auto add = [&](int64_t i, double v) {
+    if (terms) terms[i - r0] = v;
+    total += v;
+  };
+  if (args.kind == LossKind::softmax_ce && labels) {
+    softmax_ce_labels(dlogits, logits, labels, weight, r0, r1, k, inv_w, add);
+    return total;
+  }
+  for (int64_t i = r0; i < r1; ++i) {
     const T* z = logits + i * k;
     T* dz = dlogits + i * k;
     const double wi = weight ? double(weight[i]) : 1.0;
@@ -195,9 +208,9 @@ double loss_forward_backward_isa(T* dlogits, const T* logits, const T* target,
         li = loss_row_regression(dz, z, target + i * k, k, args.kind,
                                  T(wi * inv_w / double(k)), T(args.delta));
     }
-    total += wi * li;
+    add(i, wi * li);
   }
-  return total * inv_w;
+  return total;
 }
 
 }  // namespace FASTBP_VM_NS

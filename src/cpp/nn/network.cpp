@@ -29,6 +29,10 @@ namespace fastbp {
 // batches of 2 and 4 rows a fused form (2-4 terms per gradient element) was 1.1-1.3x slower.
 constexpr int64_t kRowUnitsMinParams = 65536;
 
+// A team shares the loss of a batch of at least this many rows, on blocks of 16 rows.
+constexpr int64_t kTeamLossMinRows = 32;
+constexpr int64_t kTeamLossRowAlign = 16;
+
 template <typename T>
 Network<T>::Network(const std::vector<LayerSpec>& spec, uint64_t seed)
     : body_(spec, layer_count_), seed_(seed) {
@@ -65,6 +69,7 @@ void Network<T>::reserve(int64_t n) {
   body_.reserve(n);
   out_.resize(size_t(n * out_dim()));
   dout_.resize(size_t(n * out_dim()));
+  loss_terms_.resize(size_t(n));
   reserved_ = n;
 }
 
@@ -132,11 +137,13 @@ double Network<T>::forward_backward(const T* x, const Target<T>& t, int64_t n,
   }
   body_.forward(x, out_.data(), n, ctx);
   double value = 0.0;
-  if (team.lead()) {
+  if (team.nt > 1 && n >= kTeamLossMinRows) {
+    value = team_loss(t, n, loss, team);
+  } else if (team.lead()) {
     value = loss_forward_backward<T>(dout_.data(), out_.data(), t.values, t.labels, t.weight, n,
                                      out_dim(), loss);
-    if (!probe) ++step_counter_;  // (every thread has read it: forward ended on a barrier)
   }
+  if (team.lead() && !probe) ++step_counter_;  // (all have read it: forward ended on a barrier)
   team.sync();
   body_.backward(x, out_.data(), dout_.data(), nullptr, n, ctx);
   if (fused) {
@@ -156,6 +163,25 @@ double Network<T>::forward_backward(const T* x, const Target<T>& t, int64_t n,
   }
   if (team.lead() && (pen.l1 != 0.0 || pen.l2 != 0.0)) value += add_penalty(pen);
   return value;
+}
+
+// The loss of a batch on a team: each thread forms the gradient rows of its share and their
+// terms (losses.h loss_rows), and the first thread adds the terms up in row order after they
+// meet -- the value one thread gets. (Alone, the first thread took the whole loss while the
+// others waited: 6.6 us of a 100 us digits step at a batch of 200 rows, with 10 classes.)
+template <typename T>
+double Network<T>::team_loss(const Target<T>& t, int64_t n, const LossArgs& loss,
+                             const Team& team) {
+  int64_t r0, r1;
+  team.rows(n, kTeamLossRowAlign, r0, r1);
+  double inv_w = 0.0;  // (every thread forms it, with or without rows)
+  loss_rows<T>(dout_.data(), out_.data(), t.values, t.labels, t.weight, n, out_dim(), loss, r0,
+               r1, loss_terms_.data() + r0, &inv_w);
+  team.sync();
+  if (!team.lead()) return 0.0;
+  double total = 0.0;
+  for (int64_t i = 0; i < n; ++i) total += loss_terms_[size_t(i)];
+  return total * inv_w;
 }
 
 // g += l1 * sign(w) + l2 * w on the penalised weights; returns l1 * sum|w| + l2/2 * sum w^2.

@@ -117,6 +117,7 @@ class Network {
   // forward_backward and then the optimizer update.
   double train_batch(const T* x, const Target<T>& t, int64_t n, const LossArgs& loss,
                      const PenaltyArgs& pen, const Team& team);
+  double team_loss(const Target<T>& t, int64_t n, const LossArgs& loss, const Team& team);
   double add_penalty(const PenaltyArgs& pen);
   void update(const Team& team = kSoloTeam, bool may_open_region = true);
   // The thread count of a team for training steps of n rows: 1 (no team) unless every layer
@@ -149,6 +150,7 @@ class Network {
   // penalty sums per block.
   std::vector<PenalisedWeight> penalised_weights_;
   std::vector<double> fused_parts_;
+  std::vector<double> loss_terms_;  // each row's loss term, a team's shared loss (team_loss)
   std::vector<T> out_, dout_;                            // logits and their gradient
   std::vector<T> xb_, yb_, wb_;                          // fit mini-batch gather buffers
   std::vector<int64_t> lb_, perm_;
