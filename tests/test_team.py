@@ -123,10 +123,9 @@ def _loss_data(loss, n, k, dtype, rng):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_team_shared_loss_is_bitwise_the_one_thread_loss(isa, loss, dtype):
     """A team of 2 or 3 shares the loss rows of a batch (nn/network.cpp team_loss, losses.h
-    loss_rows) and the column blocks of each layer's backward epilogue: the same losses and
-    parameters as one thread, for every loss, with sample weights -- the mini-batches of 47
-    rows split on 16-row blocks, and one whose weights are all zero -- and close to the
-    reference."""
+    loss_rows): the same losses and parameters as one thread, for every loss, with sample
+    weights -- the mini-batches of 47 rows split on 16-row blocks, and one whose weights are
+    all zero -- and close to the reference."""
     rng = np.random.default_rng(11)
     sizes, n, batch = [40, 96, 70, 5], 235, 47
     X = rng.standard_normal((n, sizes[0])).astype(dtype)

@@ -69,7 +69,7 @@ template <typename T>
 struct ActKernels {
   void (*bias_act_forward)(T*, T*, const T*, int64_t, int64_t, int64_t, Act, T);
   void (*act_backward)(T*, const T*, const T*, int64_t, Act, T);
-  void (*act_backward_bias)(T*, T*, const T*, const T*, int64_t, int64_t, int64_t, Act, T);
+  void (*act_backward_bias)(T*, T*, const T*, const T*, int64_t, int64_t, Act, T);
   void (*act_forward)(T*, const T*, int64_t, Act, T);
 };
 
@@ -92,13 +92,12 @@ inline void act_backward(T* da, const T* z, const T* a, int64_t count, Act act, 
   act_kernels<T>().act_backward(da, z, a, count, act, alpha);
 }
 
-// Fused Dense backward epilogue, one sweep over dy (n x dim, row stride ld; z and a likewise):
-// dy[i, j] *= f'(z[i, j]) and db[j] = sum_i dy[i, j] (rows summed in order: deterministic, and
-// each column's sum the same whatever block of columns a call covers).
+// Fused Dense backward epilogue, one sweep over dy (n x dim): dy[i, j] *= f'(z[i, j]) and
+// db[j] = sum_i dy[i, j] (rows summed in order: deterministic).
 template <typename T>
 inline void act_backward_bias(T* dy, T* db, const T* z, const T* a, int64_t n, int64_t dim,
-                              int64_t ld, Act act, T alpha) {
-  act_kernels<T>().act_backward_bias(dy, db, z, a, n, dim, ld, act, alpha);
+                              Act act, T alpha) {
+  act_kernels<T>().act_backward_bias(dy, db, z, a, n, dim, act, alpha);
 }
 
 // Standalone activation: a = f(z) over count elements (a may alias z).

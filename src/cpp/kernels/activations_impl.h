@@ -162,15 +162,15 @@ void act_backward_bias_flat(T* dy, T* db, const T* z, const T* a, int64_t n, int
 
 template <typename T, Act A>
 void act_backward_bias_k(T* dy, T* db, const T* z, const T* a, int64_t n, int64_t dim,
-                         int64_t ld, T alpha) {
-  if (flat_rows<T>(dim, ld)) return act_backward_bias_flat<T, A>(dy, db, z, a, n, dim, alpha);
+                         T alpha) {
+  if (flat_rows<T>(dim, dim)) return act_backward_bias_flat<T, A>(dy, db, z, a, n, dim, alpha);
   constexpr int W = Vec<T>::W;
   const Vec<T> al(alpha);
   for (int64_t j = 0; j < dim; ++j) db[j] = T(0);
   for (int64_t i = 0; i < n; ++i) {
-    T* d = dy + i * ld;
-    const T* ar = a + i * ld;
-    const T* zr = ActOps<T, A>::needs_z ? z + i * ld : nullptr;
+    T* d = dy + i * dim;
+    const T* ar = a + i * dim;
+    const T* zr = ActOps<T, A>::needs_z ? z + i * dim : nullptr;
     for (int64_t j = 0; j < dim; j += W) {
       const int64_t m = dim - j < W ? dim - j : W;
       const Vec<T> zv = ActOps<T, A>::needs_z ? load_n(zr + j, m) : Vec<T>(T(0));
@@ -215,9 +215,9 @@ void act_backward_isa(T* da, const T* z, const T* a, int64_t count, Act act, T a
   FASTBP_ACT_DISPATCH(act_backward_k, da, z, a, count, alpha)
 }
 template <typename T>
-void act_backward_bias_isa(T* dy, T* db, const T* z, const T* a, int64_t n, int64_t dim,
-                           int64_t ld, Act act, T alpha) {
-  FASTBP_ACT_DISPATCH(act_backward_bias_k, dy, db, z, a, n, dim, ld, alpha)
+void act_backward_bias_isa(T* dy, T* db, const T* z, const T* a, int64_t n, int64_t dim, Act act,
+                           T alpha) {
+  FASTBP_ACT_DISPATCH(act_backward_bias_k, dy, db, z, a, n, dim, alpha)
 }
 template <typename T>
 void act_forward_isa(T* a, const T* z, int64_t count, Act act, T alpha) {

@@ -117,7 +117,8 @@ class Network {
   // forward_backward and then the optimizer update.
   double train_batch(const T* x, const Target<T>& t, int64_t n, const LossArgs& loss,
                      const PenaltyArgs& pen, const Team& team);
-  double team_loss(const Target<T>& t, int64_t n, const LossArgs& loss, const Team& team);
+  FASTBP_NOINLINE double team_loss(const Target<T>& t, int64_t n, const LossArgs& loss,
+                                   const Team& team);
   double add_penalty(const PenaltyArgs& pen);
   void update(const Team& team = kSoloTeam, bool may_open_region = true);
   // The thread count of a team for training steps of n rows: 1 (no team) unless every layer
@@ -150,7 +151,6 @@ class Network {
   // penalty sums per block.
   std::vector<PenalisedWeight> penalised_weights_;
   std::vector<double> fused_parts_;
-  std::vector<double> loss_terms_;  // each row's loss term, a team's shared loss (team_loss)
   std::vector<T> out_, dout_;                            // logits and their gradient
   std::vector<T> xb_, yb_, wb_;                          // fit mini-batch gather buffers
   std::vector<int64_t> lb_, perm_;
@@ -163,6 +163,7 @@ class Network {
   uint64_t seed_ = 0, step_counter_ = 0, epoch_counter_ = 0;
   std::mutex mu_;
   std::atomic<int64_t> busy_pid_{0};  // process whose thread runs a compute method, 0: none
+  std::vector<double> loss_terms_;  // each row's loss term, a team's shared loss (team_loss)
   // Marks the network busy (with this process's id) for the duration of a compute method,
   // dense or sparse (the fork check of mutex()).
   struct BusyMark {
