@@ -8,9 +8,6 @@ namespace fastbp {
 #define FASTBP_LOSS_DECLARE(NS)                                                              \
   namespace NS {                                                                             \
   template <typename T>                                                                      \
-  double loss_forward_backward_isa(T*, const T*, const T*, const int64_t*, const T*, int64_t, \
-                                   int64_t, const LossArgs&);                                \
-  template <typename T>                                                                      \
   double loss_rows_isa(T*, const T*, const T*, const int64_t*, const T*, int64_t, int64_t,   \
                        const LossArgs&, int64_t, int64_t, double*, double*);                 \
   }
@@ -44,18 +41,10 @@ template <typename T>
 double loss_forward_backward(T* dlogits, const T* logits, const T* target,
                              const int64_t* labels, const T* weight, int64_t n, int64_t k,
                              const LossArgs& args) {
-  using Fn = double (*)(T*, const T*, const T*, const int64_t*, const T*, int64_t, int64_t,
-                        const LossArgs&);
-  static const Fn sets[3] = {
-      &generic::loss_forward_backward_isa<T>,
-#if defined(FASTBP_HAVE_X86_KERNELS)
-      &avx2::loss_forward_backward_isa<T>, &avx512::loss_forward_backward_isa<T>,
-#else
-      &generic::loss_forward_backward_isa<T>, &generic::loss_forward_backward_isa<T>,
-#endif
-  };
-  return sets[static_cast<int>(active_isa())](dlogits, logits, target, labels, weight, n, k,
-                                                args);
+  double inv_w;
+  const double total =
+      loss_rows(dlogits, logits, target, labels, weight, n, k, args, 0, n, nullptr, &inv_w);
+  return total * inv_w;
 }
 
 template double loss_forward_backward<float>(float*, const float*, const float*, const int64_t*,

@@ -4,12 +4,6 @@
 
 namespace fastbp {
 namespace avx2 {
-template double loss_forward_backward_isa<float>(float*, const float*, const float*,
-                                                 const int64_t*, const float*, int64_t, int64_t,
-                                                 const LossArgs&);
-template double loss_forward_backward_isa<double>(double*, const double*, const double*,
-                                                  const int64_t*, const double*, int64_t,
-                                                  int64_t, const LossArgs&);
 template double loss_rows_isa<float>(float*, const float*, const float*, const int64_t*,
                                      const float*, int64_t, int64_t, const LossArgs&, int64_t,
                                      int64_t, double*, double*);

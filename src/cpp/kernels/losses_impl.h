@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cmath>
 
-#include "core/platform.h"
 #include "kernels/losses.h"
 #include "kernels/vecmath_impl.h"
 
@@ -158,14 +157,14 @@ void softmax_ce_labels(T* dlogits, const T* logits, const int64_t* labels, const
   }
 }
 
-// Rows [r0, r1) of the loss of an n-row batch: their gradients, and each row's term w_i l_i in
-// terms[i - r0] when kTerms; returns the sum of the terms in
+// Rows [r0, r1) of the loss of an n-row batch (losses.h loss_rows): their gradients, and each
+// row's term w_i l_i in terms[i - r0] when terms is not null; returns the sum of the terms in
 // row order, and 1 / (total weight of the n rows) in inv_w_out (0 when the weights sum to 0:
 // then the rows' gradients are zero and so is every term).
-template <bool kTerms, typename T>
-FASTBP_ALWAYS_INLINE double loss_range(T* dlogits, const T* logits, const T* target, const int64_t* labels,
-                         const T* weight, int64_t n, int64_t k, const LossArgs& args, int64_t r0,
-                         int64_t r1, double* terms, double* inv_w_out) {
+template <typename T>
+double loss_rows_isa(T* dlogits, const T* logits, const T* target, const int64_t* labels,
+                     const T* weight, int64_t n, int64_t k, const LossArgs& args, int64_t r0,
+                     int64_t r1, double* terms, double* inv_w_out) {
   double wsum = 0.0;  // total weight, in a fixed order
   if (weight) {
     for (int64_t i = 0; i < n; ++i) wsum += double(weight[i]);
@@ -175,15 +174,18 @@ FASTBP_ALWAYS_INLINE double loss_range(T* dlogits, const T* logits, const T* tar
   // A mini-batch whose weights sum to zero contributes nothing: loss 0, zero gradient.
   if (!(wsum > 0.0)) {
     std::fill(dlogits + r0 * k, dlogits + r1 * k, T(0));
-    if (kTerms) std::fill(terms, terms + (r1 - r0), 0.0);
+    if (terms) std::fill(terms, terms + (r1 - r0), 0.0);
     *inv_w_out = 0.0;
     return 0.0;
   }
   const double inv_w = 1.0 / wsum;
   *inv_w_out = inv_w;
   double total = 0.0;
+  // (v is stored or not at run time, so the compiler cannot fuse the product into the sum
+  // with a multiply-add in one of the two uses only: the terms a team adds are the ones one
+  // thread adds)
   const auto add = [&](int64_t i, double v) {
-    if constexpr (kTerms) terms[i - r0] = v;
+    if (terms) terms[i - r0] = v;
     total += v;
   };
   if (args.kind == LossKind::softmax_ce && labels) {
@@ -212,26 +214,6 @@ FASTBP_ALWAYS_INLINE double loss_range(T* dlogits, const T* logits, const T* tar
     add(i, wi * li);
   }
   return total;
-}
-
-// The loss of all n rows (losses.h loss_forward_backward).
-template <typename T>
-double loss_forward_backward_isa(T* dlogits, const T* logits, const T* target,
-                                 const int64_t* labels, const T* weight, int64_t n, int64_t k,
-                                 const LossArgs& args) {
-  double inv_w;
-  const double total = loss_range<false>(dlogits, logits, target, labels, weight, n, k, args, 0,
-                                         n, nullptr, &inv_w);
-  return total * inv_w;
-}
-
-// Rows [r0, r1), each row's term stored (losses.h loss_rows).
-template <typename T>
-double loss_rows_isa(T* dlogits, const T* logits, const T* target, const int64_t* labels,
-                     const T* weight, int64_t n, int64_t k, const LossArgs& args, int64_t r0,
-                     int64_t r1, double* terms, double* inv_w) {
-  return loss_range<true>(dlogits, logits, target, labels, weight, n, k, args, r0, r1, terms,
-                          inv_w);
 }
 
 }  // namespace FASTBP_VM_NS
