@@ -216,5 +216,13 @@ double loss_rows_isa(T* dlogits, const T* logits, const T* target, const int64_t
   return total;
 }
 
+// The entry of this instruction set (this header is included once per ISA file).
+template double loss_rows_isa<float>(float*, const float*, const float*, const int64_t*,
+                                     const float*, int64_t, int64_t, const LossArgs&, int64_t,
+                                     int64_t, double*, double*);
+template double loss_rows_isa<double>(double*, const double*, const double*, const int64_t*,
+                                      const double*, int64_t, int64_t, const LossArgs&, int64_t,
+                                      int64_t, double*, double*);
+
 }  // namespace FASTBP_VM_NS
 }  // namespace fastbp
