@@ -137,14 +137,12 @@ double Network<T>::forward_backward(const T* x, const Target<T>& t, int64_t n,
   }
   body_.forward(x, out_.data(), n, ctx);
   double value = 0.0;
-  if (team.lead() && (team.nt == 1 || n < kTeamLossMinRows)) {
+  if (team.nt > 1 && n >= kTeamLossMinRows)
+    value = team_loss(t, n, loss, team);  // (the rows shared)
+  else if (team.lead())
     value = loss_forward_backward<T>(dout_.data(), out_.data(), t.values, t.labels, t.weight, n,
                                      out_dim(), loss);
-    if (!probe) ++step_counter_;  // (every thread has read it: forward ended on a barrier)
-  } else if (team.nt > 1 && n >= kTeamLossMinRows) {
-    value = team_loss(t, n, loss, team);  // (the rows shared)
-    if (team.lead() && !probe) ++step_counter_;
-  }
+  if (team.lead() && !probe) ++step_counter_;  // (all have read it: forward ended on a barrier)
   team.sync();
   body_.backward(x, out_.data(), dout_.data(), nullptr, n, ctx);
   if (fused) {
