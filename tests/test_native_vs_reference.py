@@ -93,6 +93,10 @@ def test_narrow_layers(isa, dtype, act, n):
     array across rows (kernels/activations_impl.h flat_rows), tails included."""
     nat, ref = pair(lambda: [fb.Dense(8, act), fb.Dense(2, act), fb.Dense(4, act),
                              fb.Dense(1, act), fb.Dense(3)], 5, dtype, seed=7)
+    # distinct biases (they start at zero): lane k of the flat form adds bias[k % units]
+    rng = np.random.default_rng(3)
+    for a, b in zip(nat.parameters()[1::2], ref.parameters()[1::2]):
+        a[...] = b[...] = rng.uniform(-0.5, 0.5, a.shape)
     X, y = data(n, 5, 3, "mse", dtype)
     close(nat.predict(X), ref.predict(X), dtype, 8)
     ln, gn = nat.loss_and_gradients(X, y, "mse")

@@ -78,24 +78,13 @@ FASTBP_ACT_OPS(hardswish, true, hardswish_fwd(z), hardswish_bwd(da, z))
 template <typename T>
 inline bool flat_rows(int64_t dim, int64_t ld) {
   constexpr int W = Vec<T>::W;
-  return W > 1 && dim < W && W % dim == 0 && ld == dim;
-}
-
-template <typename T>
-inline Vec<T> tiled_bias(const T* bias, int64_t dim) {
-  constexpr int W = Vec<T>::W;
-  T tile[W];  // (no alignas: see penalty_pass in optimizers_impl.h)
-  for (int k = 0, j = 0; k < W; ++k) {  // tile[k] = bias[k % dim], without a division
-    tile[k] = bias[j];
-    j = (j + 1 == dim) ? 0 : j + 1;
-  }
-  return Vec<T>::load(tile);
+  return W > 1 && dim < W && W % dim == 0 && ld == dim;  // (so dim is a power of two)
 }
 
 template <typename T, Act A>
 void bias_act_forward_flat(T* y, T* z, const T* bias, int64_t n, int64_t dim, T alpha) {
   constexpr int W = Vec<T>::W;
-  const Vec<T> al(alpha), b = tiled_bias(bias, dim);
+  const Vec<T> al(alpha), b = tile_n(bias, dim);
   const int64_t count = n * dim;
   for (int64_t o = 0; o < count; o += W) {
     const int64_t m = count - o < W ? count - o : W;

@@ -196,6 +196,8 @@ FASTBP_VM_DEFINE(double, D, uint64_t, )
 // Loads / stores of the first m (1 <= m <= W) lanes; the other lanes read as 0 and are not
 // written. Masked moves on the vector ISAs (no lane past m is touched, so no fault and no
 // store-forwarding stall through a bounce buffer: on tiny layers the tails are most of the work).
+// tile_n(p, d), d a power of two <= W: lane k holds p[k % d] (one masked load and one permute;
+// W scalar stores read back as one vector would stall store forwarding).
 #if defined(__AVX512F__)
 inline Vec<float> load_n(const float* p, int64_t m) {
   return _mm512_maskz_loadu_ps(__mmask16((1u << m) - 1u), p);
@@ -208,6 +210,14 @@ inline void store_n(float* p, int64_t m, Vec<float> v) {
 }
 inline void store_n(double* p, int64_t m, Vec<double> v) {
   _mm512_mask_storeu_pd(p, __mmask8((1u << m) - 1u), v.v);
+}
+inline Vec<float> tile_n(const float* p, int64_t d) {
+  const __m512i k = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  return _mm512_permutexvar_ps(_mm512_and_si512(k, _mm512_set1_epi32(int(d - 1))), load_n(p, d).v);
+}
+inline Vec<double> tile_n(const double* p, int64_t d) {
+  const __m512i k = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm512_permutexvar_pd(_mm512_and_si512(k, _mm512_set1_epi64(d - 1)), load_n(p, d).v);
 }
 #elif defined(__AVX2__) && defined(__FMA__)
 inline __m256i lanes_below(int64_t m) {  // all-ones in the 32-bit lanes i < m
@@ -232,6 +242,18 @@ inline void store_n(double* p, int64_t m, Vec<double> v) {
   if (m == Vec<double>::W) return v.store(p);
   _mm256_maskstore_pd(p, lanes_below64(m), v.v);
 }
+inline Vec<float> tile_n(const float* p, int64_t d) {
+  const __m256i k = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_permutevar8x32_ps(load_n(p, d).v,
+                                  _mm256_and_si256(k, _mm256_set1_epi32(int(d - 1))));
+}
+inline Vec<double> tile_n(const double* p, int64_t d) {  // 32-bit lanes 2l, 2l+1 of lane l % d
+  const __m256i k = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i lo = _mm256_and_si256(k, _mm256_set1_epi32(1));
+  const __m256i l = _mm256_and_si256(_mm256_srli_epi32(k, 1), _mm256_set1_epi32(int(d - 1)));
+  const __m256i idx = _mm256_or_si256(_mm256_slli_epi32(l, 1), lo);
+  return _mm256_castps_pd(_mm256_permutevar8x32_ps(_mm256_castpd_ps(load_n(p, d).v), idx));
+}
 #else
 template <typename T>
 inline Vec<T> load_n(const T* p, int64_t) {
@@ -240,6 +262,10 @@ inline Vec<T> load_n(const T* p, int64_t) {
 template <typename T>
 inline void store_n(T* p, int64_t, Vec<T> v) {
   v.store(p);
+}
+template <typename T>
+inline Vec<T> tile_n(const T* p, int64_t) {
+  return Vec<T>::load(p);
 }
 #endif
 
