@@ -295,3 +295,30 @@ def test_gemm_one_row(isa, dtype, isa_guard):
                 for alpha, beta in [(1.0, 0.0), (-0.5, 0.3)]:
                     c0 = np.full((1, n), np.nan, dtype) if beta == 0.0 else c_init
                     _check(a, b, c0, ta, tb, alpha, beta, dtype, ref)
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("ta,tb", TRANS)
+def test_gemm_tiny_is_the_small_path(isa, dtype, ta, tb, isa_guard):
+    """Products of <= 16 rows, one vector of columns and K <= 16 take the tiny kernel
+    (gemm_simd_impl.h tiny_simd): its rows are bitwise those of a 40-row product, which the
+    small path computes (K and N kept off the narrow path, which sums in another order; one
+    row is the vector-matrix path's)."""
+    _core.set_isa(isa)
+    width = {"avx512": 64, "avx2": 32}.get(isa, 16) // np.dtype(dtype).itemsize  # lanes
+    rng = np.random.default_rng(11)
+    g = _gemm(dtype)
+    cases = [(m, n, k) for m in (2, 4, 7, 16) for n in (1, 2, 4) for k in (1, 2, 3)]
+    if not ta:  # N above the narrow path's bound (kNarrowMaxN = 4): any K
+        cases += [(m, n, k) for m in (2, 5, 16) for n in (5, width) if 4 < n <= width
+                  for k in (5, 16)]
+    for m, n, k in cases:
+        a_big, b = _operands(rng, 40, n, k, ta, tb, dtype)
+        a = np.ascontiguousarray(a_big[:, :m] if ta else a_big[:m])
+        for alpha, beta in [(1.0, 0.0), (-0.5, 0.3)]:
+            c0 = rng.standard_normal((40, n)).astype(dtype)
+            big, small = c0.copy(), c0[:m].copy()
+            g(a_big, b, big, ta, tb, alpha, beta)
+            g(a, b, small, ta, tb, alpha, beta)
+            assert np.array_equal(small, big[:m]), (m, n, k, alpha, beta)

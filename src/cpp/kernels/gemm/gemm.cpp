@@ -390,6 +390,10 @@ FASTBP_ALWAYS_INLINE void gemm_dispatch(const Team* team, Trans transa, Trans tr
     return;
   if (work <= double(kd.small_max_work) &&
       (transb == Trans::N || K * N <= small_trans_b_max<T>())) {
+    if (!kTeam && kd.tiny != nullptr && M <= kTinyMaxM && N <= kd.nr_step && K <= kTinyMaxK) {
+      kd.tiny(transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);  // (one thread)
+      return;
+    }
     small_rows_parallel<T, kTeam>(kd, team, transa, transb, M, N, K, alpha, A, lda, B, ldb, beta,
                                   C, ldc);
     return;

@@ -117,6 +117,9 @@ struct GemmConfig {
   PackAFn<T> pack_a;
   PackBFn<T> pack_b;
   SmallFn<T> small;
+  // `small` for tiny shapes on one thread (M <= kTinyMaxM, N <= nr_step, K <= kTinyMaxK), the
+  // same bits without its blocking (null: `small` takes them)
+  SmallFn<T> tiny;
   int64_t small_mr;        // rows per register block of `small` (row splits land on multiples)
   int64_t small_max_work;  // use `small` when M*N*K <= this (and the shape allows it)
   GemvFn<T> gemv;  // M == 1
@@ -145,6 +148,10 @@ struct GemmKernel : GemmConfig<T> {
 // then a table lookup.
 template <typename T>
 const GemmKernel<T>& gemm_kernel_for(Isa isa);
+
+// The bounds of the tiny path (GemmConfig::tiny).
+constexpr int64_t kTinyMaxM = 16;
+constexpr int64_t kTinyMaxK = 16;
 
 // The small path copies a transposed B (K x N) to a stack buffer of this many bytes at most.
 constexpr int64_t kSmallTransBBytes = 32768;

@@ -261,6 +261,40 @@ void small_simd(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, typ
     small_simd_bn<S, RMAX, NVMAX>(at, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
+// ---- Tiny products: M <= kTinyMaxM rows, N <= one vector, K <= kTinyMaxK ------------------
+// The layers of a tiny network (a 2-4-1 net: 4x4x2, 4x1x4, ...) spent most of each product in
+// the small path's blocking and dispatch. This is the small path's arithmetic without them:
+// per row of C one vector accumulator, acc = a_ip * b_p + acc for p ascending from zero, then
+// alpha and beta applied as store_row applies them -- so the same bits as small_simd (tested:
+// tests/test_gemm.py, tiny rows against the same rows of a product the small path takes).
+template <class S>
+void tiny_simd(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, typename S::T alpha,
+               const typename S::T* A, int64_t lda, const typename S::T* B, int64_t ldb,
+               typename S::T beta, typename S::T* C, int64_t ldc) {
+  using T = typename S::T;
+  using V = typename S::V;
+  constexpr int L = S::L;
+  const typename S::Mask mk = S::mask(N);
+  V b[kTinyMaxK];
+  if (transb == Trans::N) {
+    for (int64_t p = 0; p < K; ++p) b[p] = S::maskz_loadu(mk, B + p * ldb);
+  } else {  // op(B)(p, j) = B[j * ldb + p], gathered as small_simd_bt copies it
+    alignas(64) T bt[kTinyMaxK * L];
+    for (int64_t j = 0; j < N; ++j)
+      for (int64_t p = 0; p < K; ++p) bt[p * L + j] = B[j * ldb + p];
+    for (int64_t p = 0; p < K; ++p) b[p] = S::maskz_loadu(mk, bt + p * L);
+  }
+  const V valpha = S::set1(alpha), vbeta = S::set1(beta);
+  const bool beta0 = (beta == T(0));
+  const bool at = (transa == Trans::T);
+  for (int64_t i = 0; i < M; ++i) {
+    V acc = S::zero();
+    for (int64_t p = 0; p < K; ++p)
+      acc = S::fmadd(S::set1(at ? A[p * lda + i] : A[i * lda + p]), b[p], acc);
+    store_row<S, 1>(C + i * ldc, &acc, valpha, vbeta, beta0, N);
+  }
+}
+
 // ---- One row of C (M == 1): a vector-matrix product ----------------------------------------
 // c(1 x n) = alpha * a(1 x K) . op(B) + beta * c, a[p] at a[p*inc_a].
 // op(B) = B (K x N row-major): CH-vector column chunks, each a sum over p in order (CH

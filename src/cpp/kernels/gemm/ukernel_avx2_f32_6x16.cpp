@@ -33,6 +33,7 @@ constexpr GemmConfig<float> make_config() {
   c.pack_a = &pack_a_tmpl<float, 6>;
   c.pack_b = &pack_b_tmpl<float, 16>;
   c.small = &small_simd<Avx2F32, 6, 2>;
+  c.tiny = &tiny_simd<Avx2F32>;
   c.small_mr = 6;
   c.small_max_work = 1048576;
   c.gemv = &gemv_simd<Avx2F32, 8>;

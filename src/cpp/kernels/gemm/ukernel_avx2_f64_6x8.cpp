@@ -33,6 +33,7 @@ constexpr GemmConfig<double> make_config() {
   c.pack_a = &pack_a_tmpl<double, 6>;
   c.pack_b = &pack_b_tmpl<double, 8>;
   c.small = &small_simd<Avx2F64, 6, 2>;
+  c.tiny = &tiny_simd<Avx2F64>;
   c.small_mr = 6;
   c.small_max_work = 1048576;
   c.gemv = &gemv_simd<Avx2F64, 8>;

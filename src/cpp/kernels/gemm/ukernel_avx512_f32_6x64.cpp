@@ -35,6 +35,7 @@ constexpr GemmConfig<float> make_config() {
   c.pack_a = &pack_a_tmpl<float, 6>;
   c.pack_b = &pack_b_avx512_f32<64>;
   c.small = &small_simd<Avx512F32, 6, 4>;
+  c.tiny = &tiny_simd<Avx512F32>;
   c.small_mr = 6;
   c.small_max_work = 2097152;
   c.gemv = &gemv_simd<Avx512F32, 8>;

@@ -34,6 +34,7 @@ constexpr GemmConfig<double> make_config() {
   c.pack_a = &pack_a_tmpl<double, 8>;
   c.pack_b = &pack_b_avx512_f64<24>;
   c.small = &small_simd<Avx512F64, 6, 4>;
+  c.tiny = &tiny_simd<Avx512F64>;
   c.small_mr = 6;
   c.small_max_work = 2097152;
   c.gemv = &gemv_simd<Avx512F64, 8>;
