@@ -120,7 +120,8 @@ struct GemmConfig {
   // `small` for tiny shapes on one thread (M <= kTinyMaxM, N <= nr_step, K <= kTinyMaxK), the
   // same bits without its blocking (null: `small` takes them)
   SmallFn<T> tiny;
-  int64_t small_mr;        // rows per register block of `small` (row splits land on multiples)
+  int64_t small_mr;        // rows per register block of `small` (a region's row splits land on
+                           // multiples)
   int64_t small_max_work;  // use `small` when M*N*K <= this (and the shape allows it)
   GemvFn<T> gemv;  // M == 1
   NarrowFn<T> narrow;  // N <= kNarrowMaxN (null: the small path takes it)
