@@ -18,6 +18,8 @@ CASES = [
     ([512, 1024, 10], 1),          # batch 1: row units, the fused update (nn/fused_update.h)
     ([256, 300, 10], 7),
     ([256, 300, 10], 1),           # batch 1 again, a wide layer of 300 (5 row units)
+    ([200, 300, 260, 3], 150),     # packed products on the team: split by columns, and dW2
+                                   # (300 x 260 from 150 rows) by rows (it packs less)
     ([64, 128, 10], 1),            # below the team: one thread, its optimizer pass included
 ]
 OPTIMIZERS = {

@@ -343,16 +343,23 @@ bool narrow_rows_parallel(const GemmKernel<T>& kd, const Team* team, Trans ta, T
   return !failed.load();
 }
 
-// This thread's share of the packed engine in a team: its own NR panels of C's columns (rows
-// on MR blocks when there are too few panels), each thread packing what it reads; the packed
-// engine itself runs serially inside the team's region. Out of packing memory: the naive loop
-// on this thread's block.
+// This thread's share of the packed engine in a team, each thread packing what it reads: its
+// own NR panels of C's columns (all of op(A) packed by every thread, its share of op(B)), or
+// its rows on MR blocks (its share of op(A), all of op(B)) when there are too few panels or
+// that packs less per thread -- e.g. a first layer's dW = x^T dz (784 x 256 from 128 rows): by
+// columns every thread packed all of x^T. The packed engine itself runs serially inside the
+// team's region. Out of packing memory: the naive loop on this thread's block.
 template <typename T>
 void packed_team_part(const GemmKernel<T>& kd, const Team& team, Trans ta, Trans tb, int64_t M,
                       int64_t N, int64_t K, T alpha, const T* A, int64_t lda, const T* B,
                       int64_t ldb, T beta, T* C, int64_t rs_c, int64_t cs_c) {
+  // (as gemm_packed decides: a transposed or L1-aliasing op(A) is packed, else read in place)
+  const bool a_packed = ta == Trans::T || (lda * int64_t(sizeof(T))) % kL1WayBytes == 0;
+  const double a_pack = a_packed ? double(M) * double(K) : 0.0, b_pack = double(K) * double(N);
+  const bool by_cols = ceil_div(N, kd.nr) >= team.nt &&
+                       (M < team.nt * kd.mr || a_pack + b_pack / team.nt <= a_pack / team.nt + b_pack);
   int64_t b, e;
-  if (ceil_div(N, kd.nr) >= team.nt) {
+  if (by_cols) {
     team.rows(N, kd.nr, b, e);
     B = tb == Trans::N ? B + b : B + b * ldb;
     C += b * cs_c;
