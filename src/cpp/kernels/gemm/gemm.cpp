@@ -135,6 +135,12 @@ inline double tile_efficiency(int64_t M, int64_t N, int64_t mr, int64_t nr_step)
 // the associativity, so such an A is packed even when it could be read in place.
 constexpr int64_t kL1WayBytes = 4096;
 
+// Whether the packed engine packs op(A) (always when transposed), else reads it in place.
+template <typename T>
+inline bool packs_a(Trans ta, int64_t lda) {
+  return ta == Trans::T || (lda * int64_t(sizeof(T))) % kL1WayBytes == 0;
+}
+
 // How the packed engine splits one product over threads (see gemm_packed).
 struct PackedPlan {
   int nthreads;
@@ -184,8 +190,7 @@ bool gemm_packed(const GemmKernel<T>& kd, Trans ta, Trans tb, int64_t M, int64_t
   const PackedPlan pl = plan_packed(kd, M, N, K);
   // op(A) = A is read in place (MR row streams) unless its rows alias in L1; a transposed A
   // is always packed (per thread, per row block).
-  const bool a_packed =
-      (ta == Trans::T) || (lda * int64_t(sizeof(T))) % kL1WayBytes == 0;
+  const bool a_packed = packs_a<T>(ta, lda);
   T* bpack = static_cast<T*>(tl_bpack.get(size_t(kc_max * pl.nc) * sizeof(T)));
   if (bpack == nullptr) return false;
 
@@ -353,11 +358,10 @@ template <typename T>
 void packed_team_part(const GemmKernel<T>& kd, const Team& team, Trans ta, Trans tb, int64_t M,
                       int64_t N, int64_t K, T alpha, const T* A, int64_t lda, const T* B,
                       int64_t ldb, T beta, T* C, int64_t rs_c, int64_t cs_c) {
-  // (as gemm_packed decides: a transposed or L1-aliasing op(A) is packed, else read in place)
-  const bool a_packed = ta == Trans::T || (lda * int64_t(sizeof(T))) % kL1WayBytes == 0;
-  const double a_pack = a_packed ? double(M) * double(K) : 0.0, b_pack = double(K) * double(N);
+  const double a_pack = packs_a<T>(ta, lda) ? double(M) * double(K) : 0.0;
+  const double b_pack = double(K) * double(N), nt = double(team.nt);
   const bool by_cols = ceil_div(N, kd.nr) >= team.nt &&
-                       (M < team.nt * kd.mr || a_pack + b_pack / team.nt <= a_pack / team.nt + b_pack);
+                       (M < team.nt * kd.mr || a_pack + b_pack / nt <= a_pack / nt + b_pack);
   int64_t b, e;
   if (by_cols) {
     team.rows(N, kd.nr, b, e);
