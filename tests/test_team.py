@@ -37,12 +37,13 @@ def _data(sizes, n, dtype, seed=3):
     return X, rng.integers(0, sizes[-1], n), "softmax_cross_entropy"
 
 
-def _train(threads, sizes, batch, dtype, opt, steps_api, backend="native", l2=0.0):
+def _train(threads, sizes, batch, dtype, opt, steps_api, backend="native", l2=0.0,
+           activation="tanh"):
     before = fb.get_num_threads()
     try:
         fb.set_num_threads(threads)
         X, y, loss = _data(sizes, 300 if batch > 1 else 40, dtype)
-        m = fb.MLP(sizes, activation="tanh", dtype=dtype, seed=5, backend=backend)
+        m = fb.MLP(sizes, activation=activation, dtype=dtype, seed=5, backend=backend)
         o = OPTIMIZERS[opt]()
         losses = []
         if steps_api:
@@ -72,6 +73,27 @@ def test_team_fit_is_bitwise_the_one_thread_fit(isa, sizes, batch, dtype, opt):
     assert a[2].keys() == b[2].keys()
     for k in a[2]:
         np.testing.assert_array_equal(np.asarray(a[2][k]), np.asarray(b[2][k]))
+
+
+@pytest.mark.parametrize("activation", ["gelu", "silu", "elu", "softplus", "mish"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_team_costly_derivative_is_bitwise_the_one_thread_one(isa, activation, dtype):
+    """A derivative that evaluates exp / erf is shared by the team: rows of dz per thread,
+    then the bias sums by 64-column blocks in row order (nn/layers.cpp team_backward_bias).
+    Layers of 96 and 70 units (one and two column blocks, 47-row batches) and one of 12 (the
+    first thread's sweep); 1, 2 and 3 threads give the same bits, and match the reference."""
+    sizes, batch = [40, 96, 70, 12, 3], 47
+    runs = [_train(t, sizes, batch, dtype, "adam", steps_api=False, l2=1e-3,
+                   activation=activation) for t in (1, 2, 3)]
+    for other in runs[1:]:
+        for x, y in zip(runs[0][0], other[0]):
+            np.testing.assert_array_equal(x, y)
+        np.testing.assert_array_equal(runs[0][1], other[1])
+    if dtype == "float64":
+        ref = _train(2, sizes, batch, dtype, "adam", steps_api=False, l2=1e-3,
+                     backend="reference", activation=activation)
+        for x, y in zip(runs[1][0], ref[0]):
+            np.testing.assert_allclose(x, y, rtol=1e-9, atol=1e-11)
 
 
 @pytest.mark.parametrize("sizes,batch", CASES[:2] + CASES[3:4] + CASES[5:])

@@ -37,27 +37,29 @@ enum class Act : int {
 
 // The activation registry, one row per Act in enum order (nn/registry.cpp parses names with
 // it, fastbp._core.registry() exports it): the name, the one parameter (nullptr: none) with
-// torch's default, and whether the backward needs the pre-activation z (otherwise the output
-// a suffices).
+// torch's default, whether the backward needs the pre-activation z (otherwise the output a
+// suffices), and whether the derivative evaluates exp / erf per element (a thread team then
+// shares it: nn/layers.cpp Dense::backward).
 struct ActInfo {
   Act act;
   const char* name;
   const char* param;
   double param_default;
   bool needs_z;
+  bool costly_backward;
 };
 inline constexpr ActInfo kActivations[] = {
-    {Act::identity, "identity", nullptr, 0.0, false},
-    {Act::sigmoid, "sigmoid", nullptr, 0.0, false},
-    {Act::tanh, "tanh", nullptr, 0.0, false},
-    {Act::relu, "relu", nullptr, 0.0, false},
-    {Act::leaky_relu, "leaky_relu", "alpha", 0.01, true},
-    {Act::elu, "elu", "alpha", 1.0, true},
-    {Act::gelu, "gelu", nullptr, 0.0, true},
-    {Act::silu, "silu", nullptr, 0.0, true},
-    {Act::softplus, "softplus", nullptr, 0.0, true},
-    {Act::mish, "mish", nullptr, 0.0, true},
-    {Act::hardswish, "hardswish", nullptr, 0.0, true},
+    {Act::identity, "identity", nullptr, 0.0, false, false},
+    {Act::sigmoid, "sigmoid", nullptr, 0.0, false, false},
+    {Act::tanh, "tanh", nullptr, 0.0, false, false},
+    {Act::relu, "relu", nullptr, 0.0, false, false},
+    {Act::leaky_relu, "leaky_relu", "alpha", 0.01, true, false},
+    {Act::elu, "elu", "alpha", 1.0, true, true},
+    {Act::gelu, "gelu", nullptr, 0.0, true, true},
+    {Act::silu, "silu", nullptr, 0.0, true, true},
+    {Act::softplus, "softplus", nullptr, 0.0, true, true},
+    {Act::mish, "mish", nullptr, 0.0, true, true},
+    {Act::hardswish, "hardswish", nullptr, 0.0, true, false},
 };
 inline constexpr NameAlias kActivationAliases[] = {{"linear", "identity"}, {"none", "identity"}};
 
