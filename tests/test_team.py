@@ -80,8 +80,8 @@ def test_team_fit_is_bitwise_the_one_thread_fit(isa, sizes, batch, dtype, opt):
 def test_team_costly_derivative_is_bitwise_the_one_thread_one(isa, activation, dtype):
     """A derivative that evaluates exp / erf is shared by the team: rows of dz per thread,
     then the bias sums by 64-column blocks in row order (nn/layers.cpp team_backward_bias).
-    Layers of 96 and 70 units (one and two column blocks, 47-row batches) and one of 12 (the
-    first thread's sweep); 1, 2 and 3 threads give the same bits, and match the reference."""
+    Layers of 96 and 70 units (two column blocks, 47-row batches) and one of 12 (the first
+    thread's sweep); 1, 2 and 3 threads give the same bits, and match the reference."""
     sizes, batch = [40, 96, 70, 12, 3], 47
     runs = [_train(t, sizes, batch, dtype, "adam", steps_api=False, l2=1e-3,
                    activation=activation) for t in (1, 2, 3)]

@@ -19,9 +19,6 @@ namespace {
 // Row blocks of an elementwise sweep split over a team, and column blocks of one row.
 constexpr int64_t kTeamRowAlign = 4;
 constexpr int64_t kTeamColAlign = 64;
-// No activation kernel takes a layer wider than this by its flat form (kernels/activations_impl.h
-// flat_rows: narrower than a vector), whose bias sums run in another order.
-constexpr int64_t kMaxFlatUnits = 16;
 
 template <typename T>
 void grow(std::vector<T>& v, size_t n) {
@@ -79,10 +76,10 @@ class Dense : public Layer<T> {
     // it by blocks of 64 columns kept the bits but was slower (digits 64-128-10 on the Zen 4
     // VM, 2 threads: 73 -> 82 us per step at a batch of 200 rows, 29.2 -> 30.3 at 64): dy, z
     // and y were written by rows, so half of each thread's lines came from the other core.
-    // A costly derivative (exp / erf per element) on a layer wider than a vector is shared
-    // instead: team_backward_bias.
+    // A costly derivative (exp / erf per element) on a layer of more than one 64-column block
+    // is shared instead: team_backward_bias.
     const T* z = act_needs_z(act_) ? z_.data() : nullptr;
-    if (ctx.team && act_info(act_).costly_backward && out > kMaxFlatUnits) {
+    if (ctx.team && act_info(act_).costly_backward && out > kTeamColAlign) {
       team_backward_bias(dy, z, y, n, *ctx.team);
     } else {
       if (ctx.team == nullptr || ctx.team->lead())
@@ -164,9 +161,9 @@ class Dense : public Layer<T> {
     team.sync();
   }
   // dz = dy * f'(z) on a team: each thread its rows (those it formed in forward), then the
-  // bias gradient's column sums over all rows in row order, by blocks of 64 columns (a layer
-  // of <= 64 units: the first thread's) -- the bits of act_backward_bias's one sweep, which
-  // forms the same dz and adds its rows in the same order. Measured on the Zen 4 VM, 2
+  // bias gradient's column sums over all rows in row order, by blocks of 64 columns -- the bits
+  // of act_backward_bias's one sweep (not its flat form: > 64 columns), which forms the same dz
+  // and adds its rows in the same order. Measured on the Zen 4 VM, 2
   // threads, fit per step: gelu 16-256x3-4 at batch 128 739 -> 686 us, silu 100-512-256-2 at
   // 256 1398 -> 1374 us; on relu (digits 64-128-10 at 200 rows) it was 3% slower.
   FASTBP_NOINLINE void team_backward_bias(T* dy, const T* z, const T* y, int64_t n,
@@ -178,11 +175,8 @@ class Dense : public Layer<T> {
       act_backward<T>(dy + r0 * out, z ? z + r0 * out : nullptr, y + r0 * out, (r1 - r0) * out,
                       act_, alpha_);
     team.sync();
-    int64_t c0 = 0, c1 = out;
-    if (out > kTeamColAlign)
-      team.rows(out, kTeamColAlign, c0, c1);
-    else if (!team.lead())
-      c1 = 0;
+    int64_t c0, c1;
+    team.rows(out, kTeamColAlign, c0, c1);
     for (int64_t j = c0; j < c1; ++j) db_[j] = T(0);
     for (int64_t i = 0; i < n; ++i) {
       const T* g = dy + i * out;
