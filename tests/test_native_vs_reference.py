@@ -127,6 +127,37 @@ def test_losses(isa, dtype, case, weighted):
         close(a, b, dtype, 13 * 8, scale=4)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("k", [3, 10, 17, 40])
+def test_softmax_rows_do_not_depend_on_their_neighbours(isa, dtype, k):
+    """The softmax cross-entropy kernel computes rows in interleaved groups (losses_impl.h
+    softmax_exps_rows): a row's gradient is bitwise the same wherever it falls in the batch
+    (in a group or alone, first or last), with more classes than a vector holds (several
+    chunks of lanes). One-hot inputs make dW of a bias-free identity layer the logits'
+    gradient row by row (the bias is zero)."""
+    n = 7
+    rng = np.random.default_rng(k)
+    m = fb.Sequential([fb.Dense(k)], input_dim=n, dtype=dtype, seed=1)
+    w, b = m.parameters()
+    w[...] = rng.standard_normal((n, k)) * 3
+    b[...] = 0
+    y = rng.integers(0, k, n)
+    eye = np.eye(n, dtype=dtype)
+    grads = {}
+    for shift in range(n):  # batch row r holds logical row (r + shift) % n
+        order = (np.arange(n) + shift) % n
+        _, (dw, _) = m.loss_and_gradients(eye[order], y[order], "softmax_cross_entropy")
+        grads[shift] = dw  # (row order[r] of dW is batch row r's gradient)
+    for shift in range(1, n):
+        np.testing.assert_array_equal(grads[shift], grads[0], err_msg=f"shift {shift}")
+    ref = grads[0]
+    z = w.astype(np.float64)
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    p[np.arange(n), y] -= 1.0
+    np.testing.assert_allclose(ref, p / n, rtol=tol(dtype, k)[0], atol=tol(dtype, k)[1] / n)
+
+
 OPTIMIZERS = [
     lambda: fb.optim.SGD(lr=0.05),
     lambda: fb.optim.SGD(lr=0.05, momentum=0.9),

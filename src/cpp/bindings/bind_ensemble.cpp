@@ -156,10 +156,14 @@ void member_rows(MemberEpoch<T>& m, const py::handle& sub, const py::handle& lr,
   m.n_rows = s.shape(0);
   if (m.n_rows < 1) throw std::invalid_argument("subsets" + where + " is empty");
   m.rows = static_cast<const int64_t*>(s.data());
-  for (int64_t r = 0; r < m.n_rows; ++r)
+  bool every_row = m.n_rows == N;  // 0, 1, ..., N-1: the data itself, not a gathered copy
+  for (int64_t r = 0; r < m.n_rows; ++r) {
     if (m.rows[r] < 0 || m.rows[r] >= N)
       throw std::invalid_argument("subsets" + where + " holds an index out of range [0, " +
                                   std::to_string(N) + ")");
+    every_row = every_row && m.rows[r] == r;
+  }
+  if (every_row) m.rows = nullptr;
   keep.push_back(s);
   if (lr.is_none()) return;
   py::array a = exact<double>(lr, "lrs" + where, 1);

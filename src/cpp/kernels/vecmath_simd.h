@@ -200,9 +200,11 @@ FASTBP_VM_DEFINE(double, D, uint64_t, )
 // W scalar stores read back as one vector would stall store forwarding).
 #if defined(__AVX512F__)
 inline Vec<float> load_n(const float* p, int64_t m) {
+  if (m == Vec<float>::W) return Vec<float>::load(p);
   return _mm512_maskz_loadu_ps(__mmask16((1u << m) - 1u), p);
 }
 inline Vec<double> load_n(const double* p, int64_t m) {
+  if (m == Vec<double>::W) return Vec<double>::load(p);
   return _mm512_maskz_loadu_pd(__mmask8((1u << m) - 1u), p);
 }
 inline void store_n(float* p, int64_t m, Vec<float> v) {
