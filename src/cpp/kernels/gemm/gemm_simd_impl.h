@@ -461,7 +461,11 @@ void narrow_dot(int64_t M, int64_t K, typename S::T alpha, const typename S::T* 
       for (int j = 0; j < N; ++j) b[j] = load(bt + j * ldbt + p);
       FASTBP_UNROLL
       for (int i = 0; i < R; ++i) {
-        const V a = load(ar[i] + p);
+        V a = load(ar[i] + p);
+        // (kept in a register: left to itself GCC folded the load into each of the N
+        // multiply-adds, loading the row N times, and the loop ran on its loads: 256x256x2 on
+        // Zen 4, 6.6 -> 5.1 us)
+        __asm__("" : "+v"(a));
         FASTBP_UNROLL
         for (int j = 0; j < N; ++j) acc[i][j] = S::fmadd(a, b[j], acc[i][j]);
       }
