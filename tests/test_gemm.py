@@ -299,6 +299,27 @@ def test_gemm_one_row(isa, dtype, isa_guard):
 
 @pytest.mark.parametrize("isa", ISAS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_gemm_one_row_is_the_same_at_any_width(isa, dtype, isa_guard):
+    """One row times a B that is not transposed: up to one register block of columns the
+    vector-matrix path keeps its sums in registers, wider rows sweep B by rows, four at a time
+    (gemm_simd_impl.h gemv_n_rows_simd) -- every element the same multiply-adds in the same
+    order, so a column's value does not depend on how many columns the product has."""
+    _core.set_isa(isa)
+    rng = np.random.default_rng(8)
+    g = _gemm(dtype)
+    for k in (1, 3, 4, 9, 64, 301):
+        a = rng.standard_normal((1, k)).astype(dtype)
+        b = rng.standard_normal((k, 700)).astype(dtype)
+        wide = np.zeros((1, 700), dtype)
+        g(a, b, wide)
+        for n in (5, 16, 33, 64, 128, 129, 250):
+            c = np.full((1, n), np.nan, dtype)
+            g(a, np.ascontiguousarray(b[:, :n]), c)
+            np.testing.assert_array_equal(c, wide[:, :n], err_msg=f"k={k} n={n}")
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 @pytest.mark.parametrize("ta,tb", TRANS)
 def test_gemm_tiny_is_the_small_path(isa, dtype, ta, tb, isa_guard):
     """Products of <= 16 rows, one vector of columns and K <= 16 take the tiny kernel

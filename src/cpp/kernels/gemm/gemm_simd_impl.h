@@ -333,10 +333,11 @@ void gemv_n_simd(int64_t N, int64_t K, typename S::T alpha, const typename S::T*
   }
 }
 
-// The same product for a wide row (N > kGemvRowsFirstN): rows of B read in order, one
-// sequential stream, with the running sums kept in acc (N elements, in L1/L2) instead of
-// registers; every c[j] sees the same operations in the same order as in gemv_n_simd.
-constexpr int64_t kGemvRowsFirstN = 512;
+// The same product for a row wider than gemv_n_simd's register block (N > CH vectors): rows
+// of B read in order, four at a time, with the running sums kept in acc (N elements, in L1)
+// instead of registers; every c[j] sees the same operations in the same order as in
+// gemv_n_simd. (Blocks of columns instead swept B once per block, each sweep a strided walk
+// over all its rows: 1x256x512 f32 on Zen 4 at 0.9x numpy.matmul, 1x1024x2048 at 0.8x.)
 template <class S>
 void gemv_n_rows_simd(int64_t N, int64_t K, typename S::T alpha, const typename S::T* a,
                       int64_t inc_a, const typename S::T* B, int64_t ldb, typename S::T beta,
@@ -346,7 +347,31 @@ void gemv_n_rows_simd(int64_t N, int64_t K, typename S::T alpha, const typename 
   constexpr int L = S::L;
   const int64_t nv = N / L * L;
   for (int64_t j = 0; j < N; ++j) acc[j] = T(0);
-  for (int64_t p = 0; p < K; ++p) {
+  // four rows of B per sweep over acc (the four multiply-adds of an element in row order, as
+  // one row at a time would do them), so acc is loaded and stored once per four rows
+  int64_t p = 0;
+  for (; p + 4 <= K; p += 4) {
+    const V a0 = S::set1(a[p * inc_a]), a1 = S::set1(a[(p + 1) * inc_a]);
+    const V a2 = S::set1(a[(p + 2) * inc_a]), a3 = S::set1(a[(p + 3) * inc_a]);
+    const T* b0 = B + p * ldb;
+    const T* b1 = b0 + ldb;
+    const T* b2 = b1 + ldb;
+    const T* b3 = b2 + ldb;
+    for (int64_t j = 0; j < nv; j += L) {
+      V x = S::fmadd(a0, S::loadu(b0 + j), S::loadu(acc + j));
+      x = S::fmadd(a1, S::loadu(b1 + j), x);
+      x = S::fmadd(a2, S::loadu(b2 + j), x);
+      S::storeu(acc + j, S::fmadd(a3, S::loadu(b3 + j), x));
+    }
+    if (nv < N) {
+      const typename S::Mask mk = S::mask(N - nv);
+      V x = S::fmadd(a0, S::maskz_loadu(mk, b0 + nv), S::maskz_loadu(mk, acc + nv));
+      x = S::fmadd(a1, S::maskz_loadu(mk, b1 + nv), x);
+      x = S::fmadd(a2, S::maskz_loadu(mk, b2 + nv), x);
+      S::mask_storeu(acc + nv, mk, S::fmadd(a3, S::maskz_loadu(mk, b3 + nv), x));
+    }
+  }
+  for (; p < K; ++p) {
     const V ap = S::set1(a[p * inc_a]);
     const T* bp = B + p * ldb;
     for (int64_t j = 0; j < nv; j += L) S::storeu(acc + j, S::fmadd(ap, S::loadu(bp + j),
@@ -416,7 +441,7 @@ void gemv_simd(Trans transa, Trans transb, int64_t N, int64_t K, typename S::T a
                const typename S::T* A, int64_t lda, const typename S::T* B, int64_t ldb,
                typename S::T beta, typename S::T* C, typename S::T* abuf) {
   const int64_t inc_a = (transa == Trans::N) ? 1 : lda;
-  if (transb == Trans::N && N > kGemvRowsFirstN)
+  if (transb == Trans::N && N > CH * S::L)
     gemv_n_rows_simd<S>(N, K, alpha, A, inc_a, B, ldb, beta, C, abuf);
   else if (transb == Trans::N)
     gemv_n_simd<S, CH>(N, K, alpha, A, inc_a, B, ldb, beta, C);
