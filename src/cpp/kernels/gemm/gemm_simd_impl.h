@@ -8,6 +8,7 @@
 // maskz_loadu, mask_storeu, fma_scalar.
 #pragma once
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/gemm/gemm.h"
 #include "kernels/gemm/gemm_kernels.h"
@@ -453,6 +454,12 @@ void gemv_simd(Trans transa, Trans transb, int64_t N, int64_t K, typename S::T a
 // The small path spends a whole vector on each row's N <= 4 columns (1/16 of it used in f32
 // AVX-512 for N = 1); these forms keep the vectors full along M or K instead.
 
+// Whether S has hsum16 (all lanes of 16 vectors summed at once).
+template <class S, class = void>
+struct has_hsum16 : std::false_type {};
+template <class S>
+struct has_hsum16<S, std::void_t<decltype(S::kHsum16)>> : std::true_type {};
+
 template <class S>
 inline void narrow_store(typename S::T* c, typename S::T s, typename S::T alpha,
                          typename S::T beta) {
@@ -501,9 +508,33 @@ void narrow_dot(int64_t M, int64_t K, typename S::T alpha, const typename S::T* 
       const typename S::Mask mk = S::mask(K - kv);
       chunk(kv, [mk](const T* q) { return S::maskz_loadu(mk, q); });
     }
-    for (int i = 0; i < r; ++i)
-      for (int j = 0; j < N; ++j)
-        narrow_store<S>(C + (i0 + i) * ldc + j, S::hsum(acc[i][j]), alpha, beta);
+    if constexpr (has_hsum16<S>::value && R * N <= S::L) {
+      // every accumulator's lane sum at once (the same additions as hsum), then alpha and
+      // beta as narrow_store applies them, to the block's rows in one store when they are
+      // contiguous (ldc == N)
+      V v[S::L];
+      FASTBP_UNROLL
+      for (int k = 0; k < S::L; ++k) v[k] = k < R * N ? acc[k / N][k % N] : S::zero();
+      V out = S::mul(S::set1(alpha), S::hsum16(v));
+      if (ldc == N) {
+        const typename S::Mask mk = S::mask(r * N);
+        T* c = C + i0 * ldc;
+        if (beta != T(0)) out = S::fmadd(S::set1(beta), S::maskz_loadu(mk, c), out);
+        S::mask_storeu(c, mk, out);
+      } else {
+        T t[S::L];  // (unaligned: ASan's fake stack does not keep 64-byte alignment)
+        S::storeu(t, out);
+        for (int i = 0; i < r; ++i)
+          for (int j = 0; j < N; ++j) {
+            T* c = C + (i0 + i) * ldc + j;
+            *c = beta == T(0) ? t[i * N + j] : S::fma_scalar(beta, *c, t[i * N + j]);
+          }
+      }
+    } else {
+      for (int i = 0; i < r; ++i)
+        for (int j = 0; j < N; ++j)
+          narrow_store<S>(C + (i0 + i) * ldc + j, S::hsum(acc[i][j]), alpha, beta);
+    }
   }
 }
 

@@ -27,6 +27,28 @@ struct Avx512F32 {
   static inline V maskz_loadu(Mask m, const T* p) { return _mm512_maskz_loadu_ps(m, p); }
   static inline void mask_storeu(T* p, Mask m, V v) { _mm512_mask_storeu_ps(p, m, v); }
   static inline T fma_scalar(T a, T b, T c) { return __builtin_fmaf(a, b, c); }
+  // hsum of 16 vectors at once: lane k of the result is hsum(v[k]), by the same additions in
+  // the same order (halves, quarters, pairs, then the last pair), two vectors per addition.
+  static constexpr bool kHsum16 = true;
+  static inline V hsum16(const V* v) {
+    V h[8], x[4], y[2];
+    for (int k = 0; k < 8; ++k)  // [h(v[2k]) | h(v[2k+1])], h = low 8 lanes + high 8 lanes
+      h[k] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * k], v[2 * k + 1], 0x44),
+                           _mm512_shuffle_f32x4(v[2 * k], v[2 * k + 1], 0xEE));
+    for (int k = 0; k < 4; ++k)  // 128-bit lane g: x(v[4k + g]) = h's low 4 + high 4
+      x[k] = _mm512_add_ps(_mm512_shuffle_f32x4(h[2 * k], h[2 * k + 1], 0x88),
+                           _mm512_shuffle_f32x4(h[2 * k], h[2 * k + 1], 0xDD));
+    for (int k = 0; k < 2; ++k) {  // lane g: y(v[8k + g]), y(v[8k + 4 + g]); y = x01 + x23
+      const __m512d a = _mm512_castps_pd(x[2 * k]), b = _mm512_castps_pd(x[2 * k + 1]);
+      y[k] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(a, b)),
+                           _mm512_castpd_ps(_mm512_unpackhi_pd(a, b)));
+    }
+    // lane 4g + m: y0 + y1 of v[4m + g]; then into lane 4m + g
+    const V s = _mm512_add_ps(_mm512_shuffle_ps(y[0], y[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                              _mm512_shuffle_ps(y[0], y[1], _MM_SHUFFLE(3, 1, 3, 1)));
+    const __m512i idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    return _mm512_permutexvar_ps(idx, s);
+  }
   // The lanes summed as a fixed tree: halves, quarters, then pairs (same order every call).
   static inline T hsum(V v) {
     const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v),
