@@ -626,7 +626,9 @@ void narrow_simd(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K,
   constexpr int R1 = ACC < 8 ? ACC : 8, R2 = ACC / 2 < 8 ? ACC / 2 : 8, R3 = ACC / 3,
                 R4 = ACC / 4;
   switch (N) {
-    case 1: return narrow_dot<S, R1, 1>(M, K, alpha, A, lda, bt, ldbt, beta, C, ldc);
+    case 1:  // (with hsum16: 16 rows, one lane of the sums each)
+      return narrow_dot<S, (has_hsum16<S>::value ? 16 : R1), 1>(M, K, alpha, A, lda, bt, ldbt,
+                                                                 beta, C, ldc);
     case 2: return narrow_dot<S, R2, 2>(M, K, alpha, A, lda, bt, ldbt, beta, C, ldc);
     case 3: return narrow_dot<S, R3, 3>(M, K, alpha, A, lda, bt, ldbt, beta, C, ldc);
     default: return narrow_dot<S, R4, 4>(M, K, alpha, A, lda, bt, ldbt, beta, C, ldc);
