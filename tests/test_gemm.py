@@ -129,6 +129,32 @@ def test_gemm_narrow(isa, dtype, ta, tb, isa_guard):
 
 @pytest.mark.parametrize("isa", ISAS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_gemm_narrow_rows_do_not_depend_on_their_block(isa, dtype, isa_guard):
+    """The narrow path's dot form (op(A) = A, 1-4 columns) sums a block's accumulators
+    together (gemm_simd_impl.h hsum_lanes: the same additions as one at a time): a row of C is
+    bitwise the same whichever rows share its block, where its block starts, and whether C is
+    overwritten or accumulated. (The narrow path takes at least one vector's width of rows
+    and of K: fewer rows go to the small path, one row to the vector-matrix path.)"""
+    _core.set_isa(isa)
+    g = _gemm(dtype)
+    rng = np.random.default_rng(21)
+    for n in (1, 2, 3, 4):
+        for k in (17, 64, 301):
+            a = rng.standard_normal((41, k)).astype(dtype)
+            b = rng.standard_normal((k, n)).astype(dtype)
+            c_init = rng.standard_normal((41, n)).astype(dtype)
+            for alpha, beta in [(1.0, 0.0), (-0.5, 0.3)]:
+                whole = c_init.copy()
+                g(a, b, whole, False, False, alpha, beta)
+                for s, m in [(0, 16), (3, 17), (5, 20), (17, 24), (25, 16)]:
+                    part = c_init[s:s + m].copy()
+                    g(np.ascontiguousarray(a[s:s + m]), b, part, False, False, alpha, beta)
+                    np.testing.assert_array_equal(part, whole[s:s + m],
+                                                  err_msg=f"n={n} k={k} rows {s}:{s + m}")
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 def test_gemm_degenerate(isa, dtype, isa_guard):
     _core.set_isa(isa)
     g = _gemm(dtype)

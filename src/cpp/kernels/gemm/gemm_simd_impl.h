@@ -454,11 +454,11 @@ void gemv_simd(Trans transa, Trans transb, int64_t N, int64_t K, typename S::T a
 // The small path spends a whole vector on each row's N <= 4 columns (1/16 of it used in f32
 // AVX-512 for N = 1); these forms keep the vectors full along M or K instead.
 
-// Whether S has hsum16 (all lanes of 16 vectors summed at once).
+// Whether S has hsum_lanes (the lane sums of L vectors at once, as hsum forms each).
 template <class S, class = void>
-struct has_hsum16 : std::false_type {};
+struct has_hsum_lanes : std::false_type {};
 template <class S>
-struct has_hsum16<S, std::void_t<decltype(S::kHsum16)>> : std::true_type {};
+struct has_hsum_lanes<S, std::void_t<decltype(S::kHsumLanes)>> : std::true_type {};
 
 template <class S>
 inline void narrow_store(typename S::T* c, typename S::T s, typename S::T alpha,
@@ -508,14 +508,14 @@ void narrow_dot(int64_t M, int64_t K, typename S::T alpha, const typename S::T* 
       const typename S::Mask mk = S::mask(K - kv);
       chunk(kv, [mk](const T* q) { return S::maskz_loadu(mk, q); });
     }
-    if constexpr (has_hsum16<S>::value && R * N <= S::L) {
+    if constexpr (has_hsum_lanes<S>::value && R * N <= S::L) {
       // every accumulator's lane sum at once (the same additions as hsum), then alpha and
       // beta as narrow_store applies them, to the block's rows in one store when they are
       // contiguous (ldc == N)
       V v[S::L];
       FASTBP_UNROLL
       for (int k = 0; k < S::L; ++k) v[k] = k < R * N ? acc[k / N][k % N] : S::zero();
-      V out = S::mul(S::set1(alpha), S::hsum16(v));
+      V out = S::mul(S::set1(alpha), S::hsum_lanes(v));
       if (ldc == N) {
         const typename S::Mask mk = S::mask(r * N);
         T* c = C + i0 * ldc;
@@ -529,6 +529,26 @@ void narrow_dot(int64_t M, int64_t K, typename S::T alpha, const typename S::T* 
             T* c = C + (i0 + i) * ldc + j;
             *c = beta == T(0) ? t[i * N + j] : S::fma_scalar(beta, *c, t[i * N + j]);
           }
+      }
+    } else if constexpr (has_hsum_lanes<S>::value) {
+      // more accumulators than lanes: L at a time, the same way
+      constexpr int G = (R * N + S::L - 1) / S::L;
+      for (int g = 0; g < G; ++g) {
+        V v[S::L];
+        FASTBP_UNROLL
+        for (int q = 0; q < S::L; ++q) {
+          const int k = g * S::L + q;
+          v[q] = k < R * N ? acc[k / N][k % N] : S::zero();
+        }
+        const V out = S::mul(S::set1(alpha), S::hsum_lanes(v));
+        T t[S::L];  // (unaligned: ASan's fake stack does not keep 64-byte alignment)
+        S::storeu(t, out);
+        for (int q = 0; q < S::L; ++q) {
+          const int k = g * S::L + q;
+          if (k >= r * N) break;
+          T* c = C + (i0 + k / N) * ldc + k % N;
+          *c = beta == T(0) ? t[q] : S::fma_scalar(beta, *c, t[q]);
+        }
       }
     } else {
       for (int i = 0; i < r; ++i)
@@ -626,9 +646,9 @@ void narrow_simd(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K,
   constexpr int R1 = ACC < 8 ? ACC : 8, R2 = ACC / 2 < 8 ? ACC / 2 : 8, R3 = ACC / 3,
                 R4 = ACC / 4;
   switch (N) {
-    case 1:  // (with hsum16: 16 rows, one lane of the sums each)
-      return narrow_dot<S, (has_hsum16<S>::value ? 16 : R1), 1>(M, K, alpha, A, lda, bt, ldbt,
-                                                                 beta, C, ldc);
+    case 1:  // (with hsum_lanes: L rows, one lane of the sums each)
+      return narrow_dot<S, (has_hsum_lanes<S>::value ? S::L : R1), 1>(M, K, alpha, A, lda, bt,
+                                                                      ldbt, beta, C, ldc);
     case 2: return narrow_dot<S, R2, 2>(M, K, alpha, A, lda, bt, ldbt, beta, C, ldc);
     case 3: return narrow_dot<S, R3, 3>(M, K, alpha, A, lda, bt, ldbt, beta, C, ldc);
     default: return narrow_dot<S, R4, 4>(M, K, alpha, A, lda, bt, ldbt, beta, C, ldc);

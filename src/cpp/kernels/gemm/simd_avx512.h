@@ -27,10 +27,10 @@ struct Avx512F32 {
   static inline V maskz_loadu(Mask m, const T* p) { return _mm512_maskz_loadu_ps(m, p); }
   static inline void mask_storeu(T* p, Mask m, V v) { _mm512_mask_storeu_ps(p, m, v); }
   static inline T fma_scalar(T a, T b, T c) { return __builtin_fmaf(a, b, c); }
-  // hsum of 16 vectors at once: lane k of the result is hsum(v[k]), by the same additions in
+  // hsum of L vectors at once: lane k of the result is hsum(v[k]), by the same additions in
   // the same order (halves, quarters, pairs, then the last pair), two vectors per addition.
-  static constexpr bool kHsum16 = true;
-  static inline V hsum16(const V* v) {
+  static constexpr bool kHsumLanes = true;
+  static inline V hsum_lanes(const V* v) {
     V h[8], x[4], y[2];
     for (int k = 0; k < 8; ++k)  // [h(v[2k]) | h(v[2k+1])], h = low 8 lanes + high 8 lanes
       h[k] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * k], v[2 * k + 1], 0x44),
@@ -79,6 +79,20 @@ struct Avx512F64 {
   static inline V maskz_loadu(Mask m, const T* p) { return _mm512_maskz_loadu_pd(m, p); }
   static inline void mask_storeu(T* p, Mask m, V v) { _mm512_mask_storeu_pd(p, m, v); }
   static inline T fma_scalar(T a, T b, T c) { return __builtin_fma(a, b, c); }
+  // hsum_lanes as in Avx512F32 (halves, quarters, then the pair)
+  static constexpr bool kHsumLanes = true;
+  static inline V hsum_lanes(const V* v) {
+    V h[4], x[2];
+    for (int k = 0; k < 4; ++k)  // [h(v[2k]) | h(v[2k+1])]
+      h[k] = _mm512_add_pd(_mm512_shuffle_f64x2(v[2 * k], v[2 * k + 1], 0x44),
+                           _mm512_shuffle_f64x2(v[2 * k], v[2 * k + 1], 0xEE));
+    for (int k = 0; k < 2; ++k)  // 128-bit lane g: x(v[4k + g])
+      x[k] = _mm512_add_pd(_mm512_shuffle_f64x2(h[2 * k], h[2 * k + 1], 0x88),
+                           _mm512_shuffle_f64x2(h[2 * k], h[2 * k + 1], 0xDD));
+    // lane 2g + m: x0 + x1 of v[4m + g]; then into lane 4m + g
+    const V s = _mm512_add_pd(_mm512_unpacklo_pd(x[0], x[1]), _mm512_unpackhi_pd(x[0], x[1]));
+    return _mm512_permutexvar_pd(_mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7), s);
+  }
   static inline T hsum(V v) {  // fixed tree: halves, quarters, then the pair
     const __m256d h = _mm256_add_pd(_mm512_castpd512_pd256(v), _mm512_extractf64x4_pd(v, 1));
     __m128d x = _mm_add_pd(_mm256_castpd256_pd128(h), _mm256_extractf128_pd(h, 1));
