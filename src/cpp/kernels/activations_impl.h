@@ -154,30 +154,19 @@ void act_backward_bias_k(T* dy, T* db, const T* z, const T* a, int64_t n, int64_
                          T alpha) {
   if (flat_rows<T>(dim, dim)) return act_backward_bias_flat<T, A>(dy, db, z, a, n, dim, alpha);
   constexpr int W = Vec<T>::W;
-  constexpr int kAcc = 8;  // column sums held in registers: blocks of kAcc vectors
   const Vec<T> al(alpha);
-  // (db[j] = 0 + row 0 + row 1 + ... as before; the sums stay in registers over the rows
-  // rather than being loaded and stored back for every row)
-  for (int64_t j0 = 0; j0 < dim; j0 += kAcc * W) {
-    const int64_t w = dim - j0 < kAcc * W ? dim - j0 : kAcc * W;
-    const int nv = int((w + W - 1) / W);
-    Vec<T> acc[kAcc];
-    for (int v = 0; v < kAcc; ++v) acc[v] = Vec<T>(T(0));
-    for (int64_t i = 0; i < n; ++i) {
-      T* d = dy + i * dim + j0;
-      const T* ar = a + i * dim + j0;
-      const T* zr = ActOps<T, A>::needs_z ? z + i * dim + j0 : nullptr;
-#pragma GCC unroll 8
-      for (int v = 0; v < kAcc; ++v) {
-        if (v >= nv) break;
-        const int64_t m = w - v * W < W ? w - v * W : W;
-        const Vec<T> zv = ActOps<T, A>::needs_z ? load_n(zr + v * W, m) : Vec<T>(T(0));
-        const Vec<T> g = ActOps<T, A>::bwd(load_n(d + v * W, m), zv, load_n(ar + v * W, m), al);
-        store_n(d + v * W, m, g);
-        acc[v] = acc[v] + g;
-      }
+  for (int64_t j = 0; j < dim; ++j) db[j] = T(0);
+  for (int64_t i = 0; i < n; ++i) {
+    T* d = dy + i * dim;
+    const T* ar = a + i * dim;
+    const T* zr = ActOps<T, A>::needs_z ? z + i * dim : nullptr;
+    for (int64_t j = 0; j < dim; j += W) {
+      const int64_t m = dim - j < W ? dim - j : W;
+      const Vec<T> zv = ActOps<T, A>::needs_z ? load_n(zr + j, m) : Vec<T>(T(0));
+      const Vec<T> g = ActOps<T, A>::bwd(load_n(d + j, m), zv, load_n(ar + j, m), al);
+      store_n(d + j, m, g);
+      store_n(db + j, m, load_n(db + j, m) + g);
     }
-    for (int v = 0; v < nv; ++v) store_n(db + j0 + v * W, w - v * W < W ? w - v * W : W, acc[v]);
   }
 }
 
