@@ -296,6 +296,12 @@ void tiny_simd(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, type
   }
 }
 
+// Whether S has hsum_lanes (the lane sums of L vectors at once, as hsum forms each).
+template <class S, class = void>
+struct has_hsum_lanes : std::false_type {};
+template <class S>
+struct has_hsum_lanes<S, std::void_t<decltype(S::kHsumLanes)>> : std::true_type {};
+
 // ---- One row of C (M == 1): a vector-matrix product ----------------------------------------
 // c(1 x n) = alpha * a(1 x K) . op(B) + beta * c, a[p] at a[p*inc_a].
 // op(B) = B (K x N row-major): CH-vector column chunks, each a sum over p in order (CH
@@ -406,8 +412,9 @@ void gemv_t_simd(int64_t N, int64_t K, typename S::T alpha, const typename S::T*
     av = abuf;
   }
   const int64_t kv = K / (2 * L) * (2 * L);
-  for (int64_t j0 = 0; j0 < N; j0 += R) {
-    const int r = int((N - j0 < R) ? (N - j0) : R);
+  // rows j0..j0+R-1 (the last r of them real): each row's two accumulators, added lane-wise
+  // into sum[i]
+  const auto rows = [&](int64_t j0, int r, V* sum) {
     V acc[R][2];
     FASTBP_UNROLL
     for (int i = 0; i < R; ++i) acc[i][0] = acc[i][1] = S::zero();
@@ -428,8 +435,27 @@ void gemv_t_simd(int64_t N, int64_t K, typename S::T alpha, const typename S::T*
       FASTBP_UNROLL
       for (int i = 0; i < R; ++i) acc[i][0] = S::fmadd(a0, S::maskz_loadu(mk, br[i] + p), acc[i][0]);
     }
+    FASTBP_UNROLL
+    for (int i = 0; i < R; ++i) sum[i] = S::add(acc[i][0], acc[i][1]);
+  };
+  int64_t j0 = 0;
+  if constexpr (has_hsum_lanes<S>::value) {
+    // L rows at a time: their lane sums in one tree (the same additions as hsum) and one store
+    for (; j0 + L <= N; j0 += L) {
+      V sum[L];
+      FASTBP_UNROLL
+      for (int q = 0; q < L / R; ++q) rows(j0 + q * R, R, sum + q * R);
+      V out = S::mul(S::set1(alpha), S::hsum_lanes(sum));
+      if (beta != T(0)) out = S::fmadd(S::set1(beta), S::loadu(c + j0), out);
+      S::storeu(c + j0, out);
+    }
+  }
+  for (; j0 < N; j0 += R) {
+    const int r = int((N - j0 < R) ? (N - j0) : R);
+    V sum[R];
+    rows(j0, r, sum);
     for (int i = 0; i < r; ++i) {
-      const T s = S::hsum(S::add(acc[i][0], acc[i][1]));  // a fixed tree over the lanes
+      const T s = S::hsum(sum[i]);  // a fixed tree over the lanes
       const T res = alpha * s;
       c[j0 + i] = (beta == T(0)) ? res : S::fma_scalar(beta, c[j0 + i], res);
     }
@@ -453,12 +479,6 @@ void gemv_simd(Trans transa, Trans transb, int64_t N, int64_t K, typename S::T a
 // ---- A narrow C (N <= kNarrowMaxN) -----------------------------------------------------------
 // The small path spends a whole vector on each row's N <= 4 columns (1/16 of it used in f32
 // AVX-512 for N = 1); these forms keep the vectors full along M or K instead.
-
-// Whether S has hsum_lanes (the lane sums of L vectors at once, as hsum forms each).
-template <class S, class = void>
-struct has_hsum_lanes : std::false_type {};
-template <class S>
-struct has_hsum_lanes<S, std::void_t<decltype(S::kHsumLanes)>> : std::true_type {};
 
 template <class S>
 inline void narrow_store(typename S::T* c, typename S::T s, typename S::T alpha,
