@@ -326,10 +326,10 @@ def test_gemm_one_row(isa, dtype, isa_guard):
 @pytest.mark.parametrize("isa", ISAS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 def test_gemm_one_row_is_the_same_at_any_width(isa, dtype, isa_guard):
-    """One row times a B that is not transposed: up to one register block of columns the
-    vector-matrix path keeps its sums in registers, wider rows sweep B by rows, four at a time
-    (gemm_simd_impl.h gemv_n_rows_simd) -- every element the same multiply-adds in the same
-    order, so a column's value does not depend on how many columns the product has."""
+    """One row times B: up to one register block of columns the vector-matrix path keeps its
+    sums in registers, wider rows sweep B by rows, four at a time (gemm_simd_impl.h
+    gemv_n_rows_simd) -- every element the same multiply-adds in the same order, so a column's
+    value does not depend on how many columns the product has; likewise with B transposed."""
     _core.set_isa(isa)
     rng = np.random.default_rng(8)
     g = _gemm(dtype)
@@ -342,6 +342,15 @@ def test_gemm_one_row_is_the_same_at_any_width(isa, dtype, isa_guard):
             c = np.full((1, n), np.nan, dtype)
             g(a, np.ascontiguousarray(b[:, :n]), c)
             np.testing.assert_array_equal(c, wide[:, :n], err_msg=f"k={k} n={n}")
+        # B transposed (dx = dz W^T): rows of B a vector's width at a time, the rest four at a
+        # time (gemv_t_simd) -- the same per row
+        bt = np.ascontiguousarray(b.T)
+        wide_t = np.zeros((1, 700), dtype)
+        g(a, bt, wide_t, False, True)
+        for s0, n in [(0, 5), (3, 16), (7, 33), (100, 64), (1, 129)]:
+            c = np.full((1, n), np.nan, dtype)
+            g(a, np.ascontiguousarray(bt[s0:s0 + n]), c, False, True)
+            np.testing.assert_array_equal(c, wide_t[:, s0:s0 + n], err_msg=f"T k={k} {s0}+{n}")
 
 
 @pytest.mark.parametrize("isa", ISAS)
