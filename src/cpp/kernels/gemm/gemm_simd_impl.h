@@ -517,7 +517,7 @@ void narrow_dot(int64_t M, int64_t K, typename S::T alpha, const typename S::T* 
         // (kept in a register: left to itself GCC folded the load into each of the N
         // multiply-adds, loading the row N times, and the loop ran on its loads: 256x256x2 on
         // Zen 4, 6.6 -> 5.1 us)
-        __asm__("" : "+v"(a));
+        if constexpr (N > 1) __asm__("" : "+v"(a));
         FASTBP_UNROLL
         for (int j = 0; j < N; ++j) acc[i][j] = S::fmadd(a, b[j], acc[i][j]);
       }
@@ -602,7 +602,10 @@ void narrow_axpy(int64_t M, int64_t K, typename S::T alpha, const typename S::T*
         const T* ap = A + p * lda + i0;
         V a[CH];
         FASTBP_UNROLL
-        for (int v = 0; v < CH; ++v) a[v] = load(ap, v);
+        for (int v = 0; v < CH; ++v) {
+          a[v] = load(ap, v);
+          if constexpr (N > 1) __asm__("" : "+v"(a[v]));  // (in a register: see narrow_dot)
+        }
         FASTBP_UNROLL
         for (int j = 0; j < N; ++j) {
           const V b = S::set1(B[p * sb_p + j * sb_j]);
