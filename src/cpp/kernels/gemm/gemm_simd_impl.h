@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "core/platform.h"
 #include "kernels/gemm/gemm.h"
 #include "kernels/gemm/gemm_kernels.h"
 
@@ -487,6 +488,62 @@ inline void narrow_store(typename S::T* c, typename S::T s, typename S::T alpha,
   *c = (beta == typename S::T(0)) ? r : S::fma_scalar(beta, *c, r);
 }
 
+// The end of one narrow_dot block: r rows (C row i at c0 + i * ldc) from the accumulators,
+// alpha and beta applied as narrow_store applies them.
+template <class S, int R, int N>
+FASTBP_ALWAYS_INLINE void narrow_dot_store(const typename S::V (&acc)[R][N], int r,
+                                           typename S::T alpha, typename S::T beta,
+                                           typename S::T* c0, int64_t ldc) {
+  using T = typename S::T;
+  using V = typename S::V;
+  if constexpr (has_hsum_lanes<S>::value && R * N <= S::L) {
+    // every accumulator's lane sum at once (the same additions as hsum), then alpha and
+    // beta as narrow_store applies them, to the block's rows in one store when they are
+    // contiguous (ldc == N)
+    V v[S::L];
+    FASTBP_UNROLL
+    for (int k = 0; k < S::L; ++k) v[k] = k < R * N ? acc[k / N][k % N] : S::zero();
+    V out = S::mul(S::set1(alpha), S::hsum_lanes(v));
+    if (ldc == N) {
+      const typename S::Mask mk = S::mask(r * N);
+      if (beta != T(0)) out = S::fmadd(S::set1(beta), S::maskz_loadu(mk, c0), out);
+      S::mask_storeu(c0, mk, out);
+    } else {
+      T t[S::L];  // (unaligned: ASan's fake stack does not keep 64-byte alignment)
+      S::storeu(t, out);
+      for (int i = 0; i < r; ++i)
+        for (int j = 0; j < N; ++j) {
+          T* c = c0 + i * ldc + j;
+          *c = beta == T(0) ? t[i * N + j] : S::fma_scalar(beta, *c, t[i * N + j]);
+        }
+    }
+  } else if constexpr (has_hsum_lanes<S>::value) {
+    // more accumulators than lanes: L at a time, the same way
+    constexpr int G = (R * N + S::L - 1) / S::L;
+    for (int g = 0; g < G; ++g) {
+      V v[S::L];
+      FASTBP_UNROLL
+      for (int q = 0; q < S::L; ++q) {
+        const int k = g * S::L + q;
+        v[q] = k < R * N ? acc[k / N][k % N] : S::zero();
+      }
+      const V out = S::mul(S::set1(alpha), S::hsum_lanes(v));
+      T t[S::L];  // (unaligned: ASan's fake stack does not keep 64-byte alignment)
+      S::storeu(t, out);
+      for (int q = 0; q < S::L; ++q) {
+        const int k = g * S::L + q;
+        if (k >= r * N) break;
+        T* c = c0 + (k / N) * ldc + k % N;
+        *c = beta == T(0) ? t[q] : S::fma_scalar(beta, *c, t[q]);
+      }
+    }
+  } else {
+    for (int i = 0; i < r; ++i)
+      for (int j = 0; j < N; ++j)
+        narrow_store<S>(c0 + i * ldc + j, S::hsum(acc[i][j]), alpha, beta);
+  }
+}
+
 // op(A) = A (rows contiguous): C(i, j) = dot(A row i, column j of op(B)) along K, R rows x N
 // columns of vector accumulators; bt holds op(B) transposed (N rows of K, contiguous).
 template <class S, int R, int N>
@@ -528,53 +585,7 @@ void narrow_dot(int64_t M, int64_t K, typename S::T alpha, const typename S::T* 
       const typename S::Mask mk = S::mask(K - kv);
       chunk(kv, [mk](const T* q) { return S::maskz_loadu(mk, q); });
     }
-    if constexpr (has_hsum_lanes<S>::value && R * N <= S::L) {
-      // every accumulator's lane sum at once (the same additions as hsum), then alpha and
-      // beta as narrow_store applies them, to the block's rows in one store when they are
-      // contiguous (ldc == N)
-      V v[S::L];
-      FASTBP_UNROLL
-      for (int k = 0; k < S::L; ++k) v[k] = k < R * N ? acc[k / N][k % N] : S::zero();
-      V out = S::mul(S::set1(alpha), S::hsum_lanes(v));
-      if (ldc == N) {
-        const typename S::Mask mk = S::mask(r * N);
-        T* c = C + i0 * ldc;
-        if (beta != T(0)) out = S::fmadd(S::set1(beta), S::maskz_loadu(mk, c), out);
-        S::mask_storeu(c, mk, out);
-      } else {
-        T t[S::L];  // (unaligned: ASan's fake stack does not keep 64-byte alignment)
-        S::storeu(t, out);
-        for (int i = 0; i < r; ++i)
-          for (int j = 0; j < N; ++j) {
-            T* c = C + (i0 + i) * ldc + j;
-            *c = beta == T(0) ? t[i * N + j] : S::fma_scalar(beta, *c, t[i * N + j]);
-          }
-      }
-    } else if constexpr (has_hsum_lanes<S>::value) {
-      // more accumulators than lanes: L at a time, the same way
-      constexpr int G = (R * N + S::L - 1) / S::L;
-      for (int g = 0; g < G; ++g) {
-        V v[S::L];
-        FASTBP_UNROLL
-        for (int q = 0; q < S::L; ++q) {
-          const int k = g * S::L + q;
-          v[q] = k < R * N ? acc[k / N][k % N] : S::zero();
-        }
-        const V out = S::mul(S::set1(alpha), S::hsum_lanes(v));
-        T t[S::L];  // (unaligned: ASan's fake stack does not keep 64-byte alignment)
-        S::storeu(t, out);
-        for (int q = 0; q < S::L; ++q) {
-          const int k = g * S::L + q;
-          if (k >= r * N) break;
-          T* c = C + (i0 + k / N) * ldc + k % N;
-          *c = beta == T(0) ? t[q] : S::fma_scalar(beta, *c, t[q]);
-        }
-      }
-    } else {
-      for (int i = 0; i < r; ++i)
-        for (int j = 0; j < N; ++j)
-          narrow_store<S>(C + (i0 + i) * ldc + j, S::hsum(acc[i][j]), alpha, beta);
-    }
+    narrow_dot_store<S, R, N>(acc, r, alpha, beta, C + i0 * ldc, ldc);
   }
 }
 
