@@ -89,28 +89,12 @@ double loss_row_poisson(T* dz, const T* z, const T* y, int64_t k, T scale) {
   return li / double(k);
 }
 
-// e_j = exp(z_j - max z) into dz (k values); returns their sum (in double, j in order) and
-// the max in mx.
-template <typename T>
-double softmax_exps(T* dz, const T* z, int64_t k, T& mx) {
-  using V = Vec<T>;
-  constexpr int W = V::W;
-  mx = z[0];
-  for (int64_t j = 1; j < k; ++j) mx = z[j] > mx ? z[j] : mx;
-  double se = 0.0;
-  for (int64_t j = 0; j < k; j += W) {
-    const int64_t m = k - j < W ? k - j : W;
-    const V e = vexp(load_n(z + j, m) - V(mx));
-    store_n(dz + j, m, e);
-    se += hsum_n(e, m);
-  }
-  return se;
-}
-
-// softmax_exps of R consecutive rows (row r at z + r * k, dz + r * k) with their steps
-// interleaved: each row is computed exactly as softmax_exps computes it, but the rows' chains
-// (the max, the exp, the sum of the lanes) are independent, so the core overlaps them; one
-// row at a time was latency-bound (~100 cycles for a 10-class row).
+// e_j = exp(z_j - max z) into dz (k values) for R consecutive rows (row r at z + r * k, dz +
+// r * k); each row's max into mx[r] and the sum of its e_j (in double: each chunk of lanes
+// from 0, lane 0 first, then the chunks in order) into se[r]. The rows' steps are interleaved:
+// their chains (the max, the exp, the lane sums) are independent, so the core overlaps them
+// (one row at a time was latency-bound, ~100 cycles for a 10-class row), and a row's result is
+// the same in any R.
 template <typename T, int R>
 void softmax_exps_rows(T* dz, const T* z, int64_t k, T* mx, double* se) {
   using V = Vec<T>;
@@ -145,7 +129,8 @@ void softmax_exps_rows(T* dz, const T* z, int64_t k, T* mx, double* se) {
 template <typename T>
 double loss_row_softmax(T* dz, const T* z, const T* p, int64_t k, T scale) {
   T mx;
-  const double se = softmax_exps(dz, z, k, mx);
+  double se;
+  softmax_exps_rows<T, 1>(dz, z, k, &mx, &se);
   const double lse = double(mx) + std::log(se);
   const T inv_se = T(1.0 / se);
   double li = 0.0, psum = 0.0;

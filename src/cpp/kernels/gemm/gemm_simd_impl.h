@@ -303,6 +303,25 @@ struct has_hsum_lanes : std::false_type {};
 template <class S>
 struct has_hsum_lanes<S, std::void_t<decltype(S::kHsumLanes)>> : std::true_type {};
 
+// One element of C from its sum s over K: C = alpha * s, or beta * C + alpha * s (one rounding).
+template <class S>
+inline void narrow_put(typename S::T* c, typename S::T r, typename S::T beta) {
+  *c = (beta == typename S::T(0)) ? r : S::fma_scalar(beta, *c, r);
+}
+template <class S>
+inline void narrow_store(typename S::T* c, typename S::T s, typename S::T alpha,
+                         typename S::T beta) {
+  narrow_put<S>(c, alpha * s, beta);
+}
+// The same for the lanes of `sums` (hsum_lanes) into c[0..] under mask mk, in one vector.
+template <class S>
+inline void put_lanes(typename S::T* c, typename S::V sums, typename S::T alpha,
+                      typename S::T beta, typename S::Mask mk) {
+  typename S::V out = S::mul(S::set1(alpha), sums);
+  if (beta != typename S::T(0)) out = S::fmadd(S::set1(beta), S::maskz_loadu(mk, c), out);
+  S::mask_storeu(c, mk, out);
+}
+
 // ---- One row of C (M == 1): a vector-matrix product ----------------------------------------
 // c(1 x n) = alpha * a(1 x K) . op(B) + beta * c, a[p] at a[p*inc_a].
 // op(B) = B (K x N row-major): CH-vector column chunks, each a sum over p in order (CH
@@ -355,41 +374,34 @@ void gemv_n_rows_simd(int64_t N, int64_t K, typename S::T alpha, const typename 
   constexpr int L = S::L;
   const int64_t nv = N / L * L;
   for (int64_t j = 0; j < N; ++j) acc[j] = T(0);
-  // four rows of B per sweep over acc (the four multiply-adds of an element in row order, as
-  // one row at a time would do them), so acc is loaded and stored once per four rows
-  int64_t p = 0;
-  for (; p + 4 <= K; p += 4) {
-    const V a0 = S::set1(a[p * inc_a]), a1 = S::set1(a[(p + 1) * inc_a]);
-    const V a2 = S::set1(a[(p + 2) * inc_a]), a3 = S::set1(a[(p + 3) * inc_a]);
-    const T* b0 = B + p * ldb;
-    const T* b1 = b0 + ldb;
-    const T* b2 = b1 + ldb;
-    const T* b3 = b2 + ldb;
+  // RB rows of B (p..p+RB-1) per sweep over acc, each element's multiply-adds in row order
+  // (what one row at a time would do), so acc is loaded and stored once per RB rows
+  const auto sweep = [&](int64_t p, auto rb) {
+    constexpr int RB = decltype(rb)::value;
+    V ap[RB];
+    const T* bp[RB];
+    FASTBP_UNROLL
+    for (int q = 0; q < RB; ++q) {
+      ap[q] = S::set1(a[(p + q) * inc_a]);
+      bp[q] = B + (p + q) * ldb;
+    }
     for (int64_t j = 0; j < nv; j += L) {
-      V x = S::fmadd(a0, S::loadu(b0 + j), S::loadu(acc + j));
-      x = S::fmadd(a1, S::loadu(b1 + j), x);
-      x = S::fmadd(a2, S::loadu(b2 + j), x);
-      S::storeu(acc + j, S::fmadd(a3, S::loadu(b3 + j), x));
+      V x = S::loadu(acc + j);
+      FASTBP_UNROLL
+      for (int q = 0; q < RB; ++q) x = S::fmadd(ap[q], S::loadu(bp[q] + j), x);
+      S::storeu(acc + j, x);
     }
     if (nv < N) {
       const typename S::Mask mk = S::mask(N - nv);
-      V x = S::fmadd(a0, S::maskz_loadu(mk, b0 + nv), S::maskz_loadu(mk, acc + nv));
-      x = S::fmadd(a1, S::maskz_loadu(mk, b1 + nv), x);
-      x = S::fmadd(a2, S::maskz_loadu(mk, b2 + nv), x);
-      S::mask_storeu(acc + nv, mk, S::fmadd(a3, S::maskz_loadu(mk, b3 + nv), x));
+      V x = S::maskz_loadu(mk, acc + nv);
+      FASTBP_UNROLL
+      for (int q = 0; q < RB; ++q) x = S::fmadd(ap[q], S::maskz_loadu(mk, bp[q] + nv), x);
+      S::mask_storeu(acc + nv, mk, x);
     }
-  }
-  for (; p < K; ++p) {
-    const V ap = S::set1(a[p * inc_a]);
-    const T* bp = B + p * ldb;
-    for (int64_t j = 0; j < nv; j += L) S::storeu(acc + j, S::fmadd(ap, S::loadu(bp + j),
-                                                                   S::loadu(acc + j)));
-    if (nv < N) {
-      const typename S::Mask mk = S::mask(N - nv);
-      S::mask_storeu(acc + nv, mk, S::fmadd(ap, S::maskz_loadu(mk, bp + nv),
-                                            S::maskz_loadu(mk, acc + nv)));
-    }
-  }
+  };
+  int64_t p = 0;
+  for (; p + 4 <= K; p += 4) sweep(p, std::integral_constant<int, 4>{});
+  for (; p < K; ++p) sweep(p, std::integral_constant<int, 1>{});
   const V valpha = S::set1(alpha), vbeta = S::set1(beta);
   const bool beta0 = (beta == T(0));
   for (int64_t j = 0; j < N; j += L) {
@@ -446,20 +458,14 @@ void gemv_t_simd(int64_t N, int64_t K, typename S::T alpha, const typename S::T*
       V sum[L];
       FASTBP_UNROLL
       for (int q = 0; q < L / R; ++q) rows(j0 + q * R, R, sum + q * R);
-      V out = S::mul(S::set1(alpha), S::hsum_lanes(sum));
-      if (beta != T(0)) out = S::fmadd(S::set1(beta), S::loadu(c + j0), out);
-      S::storeu(c + j0, out);
+      put_lanes<S>(c + j0, S::hsum_lanes(sum), alpha, beta, S::mask(L));
     }
   }
   for (; j0 < N; j0 += R) {
     const int r = int((N - j0 < R) ? (N - j0) : R);
     V sum[R];
     rows(j0, r, sum);
-    for (int i = 0; i < r; ++i) {
-      const T s = S::hsum(sum[i]);  // a fixed tree over the lanes
-      const T res = alpha * s;
-      c[j0 + i] = (beta == T(0)) ? res : S::fma_scalar(beta, c[j0 + i], res);
-    }
+    for (int i = 0; i < r; ++i) narrow_store<S>(c + j0 + i, S::hsum(sum[i]), alpha, beta);
   }
 }
 
@@ -481,13 +487,6 @@ void gemv_simd(Trans transa, Trans transb, int64_t N, int64_t K, typename S::T a
 // The small path spends a whole vector on each row's N <= 4 columns (1/16 of it used in f32
 // AVX-512 for N = 1); these forms keep the vectors full along M or K instead.
 
-template <class S>
-inline void narrow_store(typename S::T* c, typename S::T s, typename S::T alpha,
-                         typename S::T beta) {
-  const typename S::T r = alpha * s;
-  *c = (beta == typename S::T(0)) ? r : S::fma_scalar(beta, *c, r);
-}
-
 // The end of one narrow_dot block: r rows (C row i at c0 + i * ldc) from the accumulators,
 // alpha and beta applied as narrow_store applies them.
 template <class S, int R, int N>
@@ -496,45 +495,30 @@ FASTBP_ALWAYS_INLINE void narrow_dot_store(const typename S::V (&acc)[R][N], int
                                            typename S::T* c0, int64_t ldc) {
   using T = typename S::T;
   using V = typename S::V;
-  if constexpr (has_hsum_lanes<S>::value && R * N <= S::L) {
-    // every accumulator's lane sum at once (the same additions as hsum), then alpha and
-    // beta as narrow_store applies them, to the block's rows in one store when they are
-    // contiguous (ldc == N)
-    V v[S::L];
+  if constexpr (has_hsum_lanes<S>::value) {
+    // the accumulators' lane sums L at a time (the same additions as hsum), then alpha and
+    // beta as narrow_store applies them: in whole vectors when the rows are contiguous
+    constexpr int L = S::L, G = (R * N + L - 1) / L;
     FASTBP_UNROLL
-    for (int k = 0; k < S::L; ++k) v[k] = k < R * N ? acc[k / N][k % N] : S::zero();
-    V out = S::mul(S::set1(alpha), S::hsum_lanes(v));
-    if (ldc == N) {
-      const typename S::Mask mk = S::mask(r * N);
-      if (beta != T(0)) out = S::fmadd(S::set1(beta), S::maskz_loadu(mk, c0), out);
-      S::mask_storeu(c0, mk, out);
-    } else {
-      T t[S::L];  // (unaligned: ASan's fake stack does not keep 64-byte alignment)
-      S::storeu(t, out);
-      for (int i = 0; i < r; ++i)
-        for (int j = 0; j < N; ++j) {
-          T* c = c0 + i * ldc + j;
-          *c = beta == T(0) ? t[i * N + j] : S::fma_scalar(beta, *c, t[i * N + j]);
-        }
-    }
-  } else if constexpr (has_hsum_lanes<S>::value) {
-    // more accumulators than lanes: L at a time, the same way
-    constexpr int G = (R * N + S::L - 1) / S::L;
     for (int g = 0; g < G; ++g) {
-      V v[S::L];
+      const int cnt = r * N - g * L;  // this group's elements of C
+      if (cnt <= 0) break;
+      V v[L];
       FASTBP_UNROLL
-      for (int q = 0; q < S::L; ++q) {
-        const int k = g * S::L + q;
+      for (int q = 0; q < L; ++q) {
+        const int k = g * L + q;
         v[q] = k < R * N ? acc[k / N][k % N] : S::zero();
       }
-      const V out = S::mul(S::set1(alpha), S::hsum_lanes(v));
-      T t[S::L];  // (unaligned: ASan's fake stack does not keep 64-byte alignment)
-      S::storeu(t, out);
-      for (int q = 0; q < S::L; ++q) {
-        const int k = g * S::L + q;
-        if (k >= r * N) break;
-        T* c = c0 + (k / N) * ldc + k % N;
-        *c = beta == T(0) ? t[q] : S::fma_scalar(beta, *c, t[q]);
+      const V sums = S::hsum_lanes(v);
+      if (ldc == N) {
+        put_lanes<S>(c0 + g * L, sums, alpha, beta, S::mask(cnt));
+        continue;
+      }
+      T t[L];  // (unaligned: ASan's fake stack does not keep 64-byte alignment)
+      S::storeu(t, S::mul(S::set1(alpha), sums));
+      for (int q = 0; q < L && q < cnt; ++q) {
+        const int k = g * L + q;
+        narrow_put<S>(c0 + (k / N) * ldc + k % N, t[q], beta);
       }
     }
   } else {

@@ -28,7 +28,6 @@ struct Avx2F32 {
   static inline V maskz_loadu(Mask m, const T* p) { return _mm256_maskload_ps(p, m); }
   static inline void mask_storeu(T* p, Mask m, V v) { _mm256_maskstore_ps(p, m, v); }
   static inline T fma_scalar(T a, T b, T c) { return __builtin_fmaf(a, b, c); }
-  // The lanes summed as a fixed tree: halves, then pairs (the same order on every call).
   // hsum of L vectors at once: lane k of the result is hsum(v[k]), by the same additions in
   // the same order (halves, pairs, then the last pair), two vectors per addition.
   static constexpr bool kHsumLanes = true;
@@ -47,6 +46,7 @@ struct Avx2F32 {
                               _mm256_shuffle_ps(y[0], y[1], _MM_SHUFFLE(3, 1, 3, 1)));
     return _mm256_permutevar8x32_ps(s, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
   }
+  // The lanes summed as a fixed tree: halves, then pairs (the same order on every call).
   static inline T hsum(V v) {
     __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     x = _mm_add_ps(x, _mm_movehl_ps(x, x));
