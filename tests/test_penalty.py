@@ -67,3 +67,41 @@ def test_penalised_training_is_thread_count_independent(dtype):
     for a, b in zip(out[0][0], out[1][0]):
         assert np.array_equal(a, b)
     assert out[0][1] == out[1][1]
+
+
+FOLDED = {
+    "adam": lambda: fb.optim.Adam(lr=3e-2),
+    "adamw": lambda: fb.optim.AdamW(lr=3e-2, weight_decay=0.05),
+    "adam_amsgrad_decay": lambda: fb.optim.Adam(lr=3e-2, amsgrad=True, weight_decay=1e-2),
+}
+
+
+@pytest.mark.parametrize("pen", [(0.0, 0.2), (0.03, 0.0), (0.03, 0.2)])
+@pytest.mark.parametrize("opt", sorted(FOLDED))
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("isa", ISAS, indirect=True)
+def test_folded_penalty_is_the_penalty_pass_then_the_update(isa, dtype, opt, pen):
+    """A one-thread train_step folds the penalty into Adam's update (one pass: the gradient
+    penalised in registers, never written); compute_gradients + apply_gradients form it in the
+    gradient arena first, then update. Both give bitwise the same loss and parameters, on
+    weights whose blocks end inside a vector (33 and 5 columns), with exact zeros in W."""
+    l1, l2 = pen
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((4, 9, 7)).astype(dtype)
+    y = rng.standard_normal((4, 9, 5)).astype(dtype)
+    old = fb.get_num_threads()
+    fb.set_num_threads(1)
+    try:
+        a, b = _model("native", dtype), _model("native", dtype)
+        for m in (a, b):
+            m.set_optimizer(FOLDED[opt]())
+        for i in range(4):
+            la = a._engine.compute_gradients(X[i], y[i], "mse", {"l1": l1, "l2": l2}, None)
+            a._engine.apply_gradients()
+            lb = b.train_step(X[i], y[i], loss="mse", l1=l1, l2=l2)
+            assert la == lb
+        assert a._engine.arena().tobytes() == b._engine.arena().tobytes()
+        assert a._engine.optimizer_state()["exp_avg_sq"].tobytes() == \
+            b._engine.optimizer_state()["exp_avg_sq"].tobytes()
+    finally:
+        fb.set_num_threads(old)

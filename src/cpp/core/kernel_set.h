@@ -40,6 +40,15 @@ constexpr int kPenaltyLanes = 32;
 template <typename T>
 using PenaltyFn = void (*)(T* g, const T* w, int64_t n, T l1, T l2, double* a1, double* a2);
 
+// The penalty pass (PenaltyFn) and the optimizer's update (OptStepFn) over the same range in
+// one pass, with the same results: p, g and the lanes a1, a2 as the two calls leave them,
+// except that g is not written (p and g are read once). For the optimizers whose update is
+// bound by something other than memory (Adam's divides and square roots leave the multiply-add
+// units idle, so the penalty's operations come nearly free: docs/ENGINE.md, "Penalties").
+template <typename T>
+using PenOptStepFn = void (*)(T* p, T* g, int64_t n, const OptConfig& c, const OptSlots<T>& st,
+                              int64_t step, T l1, T l2, double* a1, double* a2);
+
 // The gradient x^T dz of a block of a dense weight at a batch of one row (optimizers_impl.h
 // outer_rows; the fused update, nn/fused_update.h).
 template <typename T>
@@ -49,6 +58,7 @@ template <typename T>
 struct KernelSlots {
   // Optimizer update loops, indexed by OptKind.
   OptStepFn<T> opt_step[kNumOptKinds] = {};
+  PenOptStepFn<T> opt_penalised[kNumOptKinds] = {};  // (null: no folded form)
   PenaltyFn<T> penalty = nullptr;
   OuterFn<T> outer = nullptr;
   // GEMM micro-kernels and blocking: the GEMM driver (kernels/gemm/) keeps its own per-ISA

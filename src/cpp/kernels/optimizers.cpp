@@ -109,9 +109,9 @@ void opt_step(T* p, T* g, int64_t n, const OptConfig& c, OptState<T>& st, bool m
   }
   st.step = step;
 #ifdef FASTBP_HAVE_OPENMP
-  // below ~64k parameters a parallel region costs more than it saves
-  const int nthreads =
-      (may_open_region && n >= (int64_t(1) << 16) && !omp_in_parallel()) ? get_num_threads() : 1;
+  const int nthreads = (may_open_region && n >= kOptRegionMinParams && !omp_in_parallel())
+                           ? get_num_threads()
+                           : 1;
   if (nthreads > 1) {
 #pragma omp parallel num_threads(nthreads)
     part(Team{omp_get_thread_num(), omp_get_num_threads()});

@@ -156,8 +156,12 @@ std::vector<std::pair<StateSlot, double>> opt_state_layout(const OptConfig& cfg)
 template <typename T>
 double clip_gradients(T* grad, int64_t count, const OptConfig& cfg);
 
-// In a team (core/team.h) every thread updates its share; otherwise an arena of >= 65536
-// parameters is split over the threads of a region of its own unless !may_open_region.
+// Below this many parameters a parallel region costs more than it saves (opt_step).
+inline constexpr int64_t kOptRegionMinParams = int64_t(1) << 16;
+
+// In a team (core/team.h) every thread updates its share; otherwise an arena of >=
+// kOptRegionMinParams parameters is split over the threads of a region of its own unless
+// !may_open_region.
 // vector_tail: the arena's last elements too are updated by the loop's vector body
 // (opt_range, core/kernel_set.h), as the fused update does.
 template <typename T>

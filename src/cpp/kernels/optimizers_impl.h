@@ -20,6 +20,8 @@
 #ifndef FASTBP_OPT_NS
 #error "define FASTBP_OPT_NS before including optimizers_impl.h"
 #endif
+#define FASTBP_VM_NS FASTBP_OPT_NS
+#include "kernels/vecmath_simd.h"
 
 namespace fastbp {
 namespace FASTBP_OPT_NS {
@@ -89,42 +91,95 @@ inline double one_minus_pow(double beta, int64_t step) {
   return m.last[e];
 }
 
-// adam, and adamw (decoupled decay: p *= 1 - lr wd first, no wd in the gradient).
+// a * b + c: one rounding where the ISA has a fused multiply-add; two on the generic build
+// (baseline x86-64 has no FMA instruction: a call to libm's fma per element would be slow).
 template <typename T>
-void adam_step(T* p, T* g, int64_t n, const OptConfig& c, const OptSlots<T>& st, int64_t step) {
-  if (c.kind != OptKind::adamw) {
-    couple_weight_decay(p, g, n, c);
-  } else if (c.weight_decay != 0.0) {
-    const T f = T(1.0 - c.lr * c.weight_decay);
-    for (int64_t i = 0; i < n; ++i) p[i] *= f;
+inline Vec<T> madd(Vec<T> a, Vec<T> b, Vec<T> c) {
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+  return fma(a, b, c);
+#else
+  return a * b + c;
+#endif
+}
+
+// flush_subnormal on every lane.
+template <typename T>
+inline Vec<T> flush_lanes(Vec<T> x) {
+  return select(cmp_lt(vabs(x), Vec<T>(std::numeric_limits<T>::min())), zero_signed(x), x);
+}
+
+// The L1/L2 penalty's gradient on lanes: g + l1 sign(w) + l2 w (kL1) or g + l2 w. The penalty
+// pass and the folded update (adam_run) both use it: an element gets the same bits from both.
+template <typename T, bool kL1>
+inline Vec<T> penalised(Vec<T> g, Vec<T> w, T l1, T l2) {
+  using V = Vec<T>;
+  if (!kL1) return madd(V(l2), w, g);
+  const V zero(T(0)), one(T(1));
+  const V sgn = select(cmp_lt(zero, w), one, zero) - select(cmp_lt(w, zero), one, zero);
+  return g + madd(V(l1), sgn, V(l2) * w);
+}
+
+// Adam's scalars for one step (adam, and adamw: decoupled decay, p *= 1 - lr wd first, no wd
+// in the gradient).
+template <typename T>
+struct AdamScalars {
+  T b2, one_b1, one_b2, step_size, inv_bc2_sqrt, eps, wd, decay;
+  AdamScalars(const OptConfig& c, int64_t step) {
+    const bool w = c.kind == OptKind::adamw;
+    b2 = T(c.beta2);
+    one_b1 = T(1.0 - c.beta1);
+    one_b2 = T(1.0 - c.beta2);
+    step_size = T(c.lr / one_minus_pow(c.beta1, step));
+    inv_bc2_sqrt = T(1.0 / std::sqrt(one_minus_pow(c.beta2, step)));
+    eps = T(c.eps);
+    wd = w ? T(0) : T(c.weight_decay);
+    decay = w ? T(1.0 - c.lr * c.weight_decay) : T(1);
   }
-  const T b2 = T(c.beta2);
-  const T one_b1 = T(1.0 - c.beta1), one_b2 = T(1.0 - c.beta2);
-  const double bc1 = one_minus_pow(c.beta1, step);
-  const double bc2 = one_minus_pow(c.beta2, step);
-  const T step_size = T(c.lr / bc1);
-  const T inv_bc2_sqrt = T(1.0 / std::sqrt(bc2));
-  const T eps = T(c.eps);
-  // Two loops rather than a branch per element, so the common (no amsgrad) loop vectorises
-  // without masks; __restrict: the arena and the state never overlap.
-  T* __restrict pr = p;
-  const T* __restrict gr = g;
-  T* __restrict mr = st[StateSlot::exp_avg];
-  T* __restrict vr = st[StateSlot::exp_avg_sq];
-  if (T* __restrict vm = st[StateSlot::max_exp_avg_sq]) {
-    for (int64_t i = 0; i < n; ++i) {
-      mr[i] = flush_subnormal(mr[i] + one_b1 * (gr[i] - mr[i]));
-      vr[i] = flush_subnormal(b2 * vr[i] + one_b2 * gr[i] * gr[i]);
-      vm[i] = std::max(vm[i], vr[i]);
-      pr[i] -= step_size * mr[i] / (std::sqrt(vm[i]) * inv_bc2_sqrt + eps);
-    }
+};
+
+// Adam on the m (1 <= m <= W) lanes at i, its gradient penalised first (kPen: l1, l2); every
+// element goes through these operations, in a vector body or a masked tail, so its bits do not
+// depend on where a range starts or ends.
+template <typename T, bool kPen, bool kL1, bool kAms>
+inline void adam_lanes(T* p, const T* g, T* m, T* v, T* vm, int64_t i, int64_t n_lanes,
+                       const AdamScalars<T>& k, T l1, T l2) {
+  using V = Vec<T>;
+  const bool full = n_lanes == V::W;
+  const V w = full ? V::load(p + i) : load_n(p + i, n_lanes);
+  V gv = full ? V::load(g + i) : load_n(g + i, n_lanes);
+  if (kPen) gv = penalised<T, kL1>(gv, w, l1, l2);
+  if (k.wd != T(0)) gv = madd(V(k.wd), w, gv);
+  V mv = full ? V::load(m + i) : load_n(m + i, n_lanes);
+  V vv = full ? V::load(v + i) : load_n(v + i, n_lanes);
+  mv = flush_lanes(madd(V(k.one_b1), gv - mv, mv));
+  vv = flush_lanes(madd(V(k.one_b2) * gv, gv, V(k.b2) * vv));
+  V d = vv;
+  if (kAms) {
+    d = vmax(full ? V::load(vm + i) : load_n(vm + i, n_lanes), vv);
+    full ? d.store(vm + i) : store_n(vm + i, n_lanes, d);
+  }
+  // p decay - q in one rounding (decay is 1 but for adamw): one explicit form, so that no
+  // instantiation contracts it differently from another
+  const V q = V(k.step_size) * mv / madd(vsqrt(d), V(k.inv_bc2_sqrt), V(k.eps));
+  const V pn = madd(w, V(k.decay), V(T(0)) - q);
+  if (full) {
+    mv.store(m + i);
+    vv.store(v + i);
+    pn.store(p + i);
   } else {
-    for (int64_t i = 0; i < n; ++i) {
-      mr[i] = flush_subnormal(mr[i] + one_b1 * (gr[i] - mr[i]));
-      vr[i] = flush_subnormal(b2 * vr[i] + one_b2 * gr[i] * gr[i]);
-      pr[i] -= step_size * mr[i] / (std::sqrt(vr[i]) * inv_bc2_sqrt + eps);
-    }
+    store_n(m + i, n_lanes, mv);
+    store_n(v + i, n_lanes, vv);
+    store_n(p + i, n_lanes, pn);
   }
+}
+
+// Lanes [i, n) by whole vectors, then a masked tail.
+template <typename T, bool kPen, bool kL1, bool kAms>
+inline void adam_span(T* p, const T* g, T* m, T* v, T* vm, int64_t i, int64_t n,
+                      const AdamScalars<T>& k, T l1, T l2) {
+  constexpr int W = Vec<T>::W;
+  for (; i + W <= n; i += W) adam_lanes<T, kPen, kL1, kAms>(p, g, m, v, vm, i, W, k, l1, l2);
+  if (i < n) adam_lanes<T, kPen, kL1, kAms>(p, g, m, v, vm, i, n - i, k, l1, l2);
 }
 
 template <typename T>
@@ -166,50 +221,55 @@ void adagrad_step(T* p, T* g, int64_t n, const OptConfig& c, const OptSlots<T>& 
   }
 }
 
-// s1[l] += |w[i]| (kAbs), s2[l] += w[i]^2 (kSq), in double, for i = l (mod kPenaltyLanes)
-// over the whole blocks of kPenaltyLanes; returns the count done. Explicit vectors where the
-// ISA has them (the compiler left the |w| sum scalar), lanes in the same order as the plain
-// loop: 32 lanes are 4 independent AVX-512 chains (8 AVX2 ones), so the sums are not bound by
-// the latency of one chain of adds (8 lanes, one AVX-512 chain, made an L2 penalty cost 12%
-// of a digits step).
+// The penalty's sums: s1[l] += |w[i]| (kAbs), s2[l] += w[i]^2 (kSq), in double, for
+// i = l (mod kPenaltyLanes), one group of kPenaltyLanes elements per add(). Explicit vectors
+// where the ISA has them (the compiler left the |w| sum scalar), lanes in the same order as the
+// plain loop: 32 lanes are 4 independent AVX-512 chains (8 AVX2 ones), so the sums are not
+// bound by the latency of one chain of adds (8 lanes, one AVX-512 chain, made an L2 penalty
+// cost 12% of a digits step).
 template <typename T, bool kAbs, bool kSq>
-int64_t penalty_sums(const T* w, int64_t n, double* s1, double* s2) {
-  constexpr int L = kPenaltyLanes;
-  int64_t i = 0;
+struct PenaltySums {
+  static constexpr int L = kPenaltyLanes;
 #if defined(__AVX512F__)
-  constexpr int Q = L / 8;
+  static constexpr int Q = L / 8;
   __m512d v1[Q], v2[Q];
-  for (int q = 0; q < Q; ++q) {
-    if (kAbs) v1[q] = _mm512_loadu_pd(s1 + 8 * q);
-    if (kSq) v2[q] = _mm512_loadu_pd(s2 + 8 * q);
+  void load(const double* s1, const double* s2) {
+    for (int q = 0; q < Q; ++q) {
+      if (kAbs) v1[q] = _mm512_loadu_pd(s1 + 8 * q);
+      if (kSq) v2[q] = _mm512_loadu_pd(s2 + 8 * q);
+    }
   }
-  for (; i + L <= n; i += L) {
+  void add(const T* w) {
     for (int q = 0; q < Q; ++q) {
       __m512d d;
       if constexpr (sizeof(T) == 4)
-        d = _mm512_cvtps_pd(_mm256_loadu_ps(reinterpret_cast<const float*>(w + i + 8 * q)));
+        d = _mm512_cvtps_pd(_mm256_loadu_ps(reinterpret_cast<const float*>(w + 8 * q)));
       else
-        d = _mm512_loadu_pd(reinterpret_cast<const double*>(w + i + 8 * q));
+        d = _mm512_loadu_pd(reinterpret_cast<const double*>(w + 8 * q));
       if (kAbs) v1[q] = _mm512_add_pd(v1[q], _mm512_abs_pd(d));
       if (kSq) v2[q] = _mm512_fmadd_pd(d, d, v2[q]);
     }
   }
-  for (int q = 0; q < Q; ++q) {
-    if (kAbs) _mm512_storeu_pd(s1 + 8 * q, v1[q]);
-    if (kSq) _mm512_storeu_pd(s2 + 8 * q, v2[q]);
+  void store(double* s1, double* s2) const {
+    for (int q = 0; q < Q; ++q) {
+      if (kAbs) _mm512_storeu_pd(s1 + 8 * q, v1[q]);
+      if (kSq) _mm512_storeu_pd(s2 + 8 * q, v2[q]);
+    }
   }
 #elif defined(__AVX2__) && defined(__FMA__)
-  constexpr int Q = L / 4;
-  const __m256d sign = _mm256_set1_pd(-0.0);
+  static constexpr int Q = L / 4;
   __m256d v1[Q], v2[Q];
-  for (int q = 0; q < Q; ++q) {
-    if (kAbs) v1[q] = _mm256_loadu_pd(s1 + 4 * q);
-    if (kSq) v2[q] = _mm256_loadu_pd(s2 + 4 * q);
+  void load(const double* s1, const double* s2) {
+    for (int q = 0; q < Q; ++q) {
+      if (kAbs) v1[q] = _mm256_loadu_pd(s1 + 4 * q);
+      if (kSq) v2[q] = _mm256_loadu_pd(s2 + 4 * q);
+    }
   }
-  for (; i + L <= n; i += L) {
+  void add(const T* w) {
+    const __m256d sign = _mm256_set1_pd(-0.0);
     for (int q = 0; q < Q; ++q) {
       __m256d d;
-      const T* p = w + i + 4 * q;
+      const T* p = w + 4 * q;
       if constexpr (sizeof(T) == 4)
         d = _mm256_cvtps_pd(_mm_loadu_ps(reinterpret_cast<const float*>(p)));
       else
@@ -218,46 +278,116 @@ int64_t penalty_sums(const T* w, int64_t n, double* s1, double* s2) {
       if (kSq) v2[q] = _mm256_fmadd_pd(d, d, v2[q]);
     }
   }
-  for (int q = 0; q < Q; ++q) {
-    if (kAbs) _mm256_storeu_pd(s1 + 4 * q, v1[q]);
-    if (kSq) _mm256_storeu_pd(s2 + 4 * q, v2[q]);
+  void store(double* s1, double* s2) const {
+    for (int q = 0; q < Q; ++q) {
+      if (kAbs) _mm256_storeu_pd(s1 + 4 * q, v1[q]);
+      if (kSq) _mm256_storeu_pd(s2 + 4 * q, v2[q]);
+    }
   }
 #else
-  for (; i + L <= n; i += L) {
+  double *a1 = nullptr, *a2 = nullptr;
+  void load(double* s1, double* s2) {
+    a1 = s1;
+    a2 = s2;
+  }
+  void add(const T* w) {
     for (int l = 0; l < L; ++l) {
-      const double d = double(w[i + l]);
-      if (kAbs) s1[l] += std::fabs(d);
-      if (kSq) s2[l] += d * d;
+      const double d = double(w[l]);
+      if (kAbs) a1[l] += std::fabs(d);
+      if (kSq) a2[l] += d * d;
     }
   }
+  void store(double*, double*) const {}
 #endif
-  return i;
-}
+};
 
-// The penalty pass (see PenaltyFn): lane l of a1/a2 takes the elements i = l (mod
-// kPenaltyLanes), so the sums come out in one order on every ISA up to FMA contraction. A sum
-// whose coefficient is 0 is not formed (its lanes are left as they are).
-// (a1 and a2 are the caller's: local copies here were once 64-byte-aligned stack arrays the
-// compiler loaded with vmovapd, which faults on ASan's 32-byte-aligned fake stack)
+// The elements past the last whole group, into lane 0 (in order).
 template <typename T>
-void penalty_pass(T* __restrict g, const T* __restrict w, int64_t n, T l1, T l2,
-                  double* __restrict a1, double* __restrict a2) {
-  if (l1 != T(0)) {
-    for (int64_t i = 0; i < n; ++i) {
-      const T wi = w[i];
-      g[i] += l1 * (T(wi > T(0)) - T(wi < T(0))) + l2 * wi;
-    }
-  } else {
-    for (int64_t i = 0; i < n; ++i) g[i] += l2 * w[i];
-  }
-  const bool abs = l1 != T(0), sq = l2 != T(0);
-  const int64_t done = abs ? (sq ? penalty_sums<T, true, true>(w, n, a1, a2)
-                                 : penalty_sums<T, true, false>(w, n, a1, a2))
-                           : (sq ? penalty_sums<T, false, true>(w, n, a1, a2) : n);
-  for (int64_t i = done; i < n; ++i) {  // the tail, into lane 0
+inline void penalty_tail(const T* w, int64_t i, int64_t n, bool abs, bool sq, double* a1,
+                         double* a2) {
+  for (; i < n; ++i) {
     if (abs) a1[0] += std::fabs(double(w[i]));
     if (sq) a2[0] += double(w[i]) * double(w[i]);
   }
+}
+
+// The penalty pass (see PenaltyFn): the gradient by `penalised` on every lane, the sums by
+// PenaltySums, so they come out in one order on every ISA up to FMA contraction. A sum whose
+// coefficient is 0 is not formed (its lanes are left as they are).
+// (a1 and a2 are the caller's: local copies here were once 64-byte-aligned stack arrays the
+// compiler loaded with vmovapd, which faults on ASan's 32-byte-aligned fake stack)
+template <typename T, bool kAbs, bool kSq>
+void penalty_run(T* __restrict g, const T* __restrict w, int64_t n, T l1, T l2,
+                 double* __restrict a1, double* __restrict a2) {
+  using V = Vec<T>;
+  constexpr int W = V::W;
+  int64_t i = 0;
+  for (; i + W <= n; i += W) penalised<T, kAbs>(V::load(g + i), V::load(w + i), l1, l2).store(g + i);
+  if (i < n)
+    store_n(g + i, n - i, penalised<T, kAbs>(load_n(g + i, n - i), load_n(w + i, n - i), l1, l2));
+  PenaltySums<T, kAbs, kSq> acc;
+  acc.load(a1, a2);
+  for (i = 0; i + kPenaltyLanes <= n; i += kPenaltyLanes) acc.add(w + i);
+  acc.store(a1, a2);
+  penalty_tail(w, i, n, kAbs, kSq, a1, a2);
+}
+
+template <typename T>
+void penalty_pass(T* g, const T* w, int64_t n, T l1, T l2, double* a1, double* a2) {
+  if (l1 != T(0))
+    (l2 != T(0) ? penalty_run<T, true, true> : penalty_run<T, true, false>)(g, w, n, l1, l2, a1, a2);
+  else if (l2 != T(0))
+    penalty_run<T, false, true>(g, w, n, l1, l2, a1, a2);
+}
+
+// Adam over [0, n): kPen: the penalty folded in (the gradient penalised on the lanes, the sums
+// formed group by group as the pass forms them), so p and g are read once.
+template <typename T, bool kPen, bool kAbs, bool kSq, bool kAms>
+void adam_run(T* p, T* g, int64_t n, const OptConfig& c, const OptSlots<T>& st, int64_t step,
+              T l1, T l2, double* a1, double* a2) {
+  const AdamScalars<T> k(c, step);
+  T* m = st[StateSlot::exp_avg];
+  T* v = st[StateSlot::exp_avg_sq];
+  T* vm = st[StateSlot::max_exp_avg_sq];
+  constexpr int W = Vec<T>::W;
+  int64_t i = 0;
+  if (kPen) {
+    PenaltySums<T, kAbs, kSq> acc;
+    acc.load(a1, a2);
+    for (; i + kPenaltyLanes <= n; i += kPenaltyLanes) {
+      acc.add(p + i);  // (before the group is updated)
+      for (int j = 0; j < kPenaltyLanes; j += W)
+        adam_lanes<T, kPen, kAbs, kAms>(p, g, m, v, vm, i + j, W, k, l1, l2);
+    }
+    acc.store(a1, a2);
+    penalty_tail(p, i, n, kAbs, kSq, a1, a2);
+  }
+  adam_span<T, kPen, kAbs, kAms>(p, g, m, v, vm, i, n, k, l1, l2);
+}
+
+template <typename T>
+void adam_step(T* p, T* g, int64_t n, const OptConfig& c, const OptSlots<T>& st, int64_t step) {
+  (st[StateSlot::max_exp_avg_sq] ? adam_run<T, false, false, false, true>
+                                 : adam_run<T, false, false, false, false>)(
+      p, g, n, c, st, step, T(0), T(0), nullptr, nullptr);
+}
+
+// penalty_pass then adam_step, in one pass (see PenOptStepFn).
+template <typename T>
+void adam_penalised(T* p, T* g, int64_t n, const OptConfig& c, const OptSlots<T>& st,
+                    int64_t step, T l1, T l2, double* a1, double* a2) {
+  const bool ams = st[StateSlot::max_exp_avg_sq] != nullptr;
+  if (l1 != T(0) && l2 != T(0))
+    (ams ? adam_run<T, true, true, true, true> : adam_run<T, true, true, true, false>)(
+        p, g, n, c, st, step, l1, l2, a1, a2);
+  else if (l1 != T(0))
+    (ams ? adam_run<T, true, true, false, true> : adam_run<T, true, true, false, false>)(
+        p, g, n, c, st, step, l1, l2, a1, a2);
+  else if (l2 != T(0))
+    (ams ? adam_run<T, true, false, true, true> : adam_run<T, true, false, true, false>)(
+        p, g, n, c, st, step, l1, l2, a1, a2);
+  else
+    adam_step(p, g, n, c, st, step);
 }
 
 // The gradient of a block of a dense weight for the fused update (nn/fused_update.h) at a
@@ -275,6 +405,8 @@ void outer_rows(T* __restrict g, int64_t ldg, const T* __restrict x, const T* __
 template <typename T>
 void fill_optimizer_slots(KernelSlots<T>& k) {
   k.penalty = &penalty_pass<T>;
+  k.opt_penalised[static_cast<int>(OptKind::adam)] = &adam_penalised<T>;
+  k.opt_penalised[static_cast<int>(OptKind::adamw)] = &adam_penalised<T>;
   k.outer = &outer_rows<T>;
   k.opt_step[static_cast<int>(OptKind::sgd)] = &sgd_step<T>;
   k.opt_step[static_cast<int>(OptKind::adam)] = &adam_step<T>;

@@ -271,5 +271,28 @@ inline Vec<T> tile_n(const T* p, int64_t) {
 }
 #endif
 
+// vsqrt(v): the correctly rounded square root of every lane; zero_signed(v): a zero with the
+// sign of each lane of v (bit operations only: no arithmetic on a subnormal lane).
+#if defined(__AVX512F__)
+inline Vec<float> vsqrt(Vec<float> a) { return _mm512_sqrt_ps(a.v); }
+inline Vec<double> vsqrt(Vec<double> a) { return _mm512_sqrt_pd(a.v); }
+inline Vec<float> zero_signed(Vec<float> a) { return _mm512_and_ps(a.v, _mm512_set1_ps(-0.0f)); }
+inline Vec<double> zero_signed(Vec<double> a) {
+  return _mm512_and_pd(a.v, _mm512_set1_pd(-0.0));
+}
+#elif defined(__AVX2__) && defined(__FMA__)
+inline Vec<float> vsqrt(Vec<float> a) { return _mm256_sqrt_ps(a.v); }
+inline Vec<double> vsqrt(Vec<double> a) { return _mm256_sqrt_pd(a.v); }
+inline Vec<float> zero_signed(Vec<float> a) { return _mm256_and_ps(a.v, _mm256_set1_ps(-0.0f)); }
+inline Vec<double> zero_signed(Vec<double> a) {
+  return _mm256_and_pd(a.v, _mm256_set1_pd(-0.0));
+}
+#else
+inline Vec<float> vsqrt(Vec<float> a) { return __builtin_sqrtf(a.v); }
+inline Vec<double> vsqrt(Vec<double> a) { return __builtin_sqrt(a.v); }
+inline Vec<float> zero_signed(Vec<float> a) { return __builtin_copysignf(0.0f, a.v); }
+inline Vec<double> zero_signed(Vec<double> a) { return __builtin_copysign(0.0, a.v); }
+#endif
+
 }  // namespace FASTBP_VM_NS
 }  // namespace fastbp

@@ -76,6 +76,19 @@ inline void own_rows(const Team& team, int64_t rows, int64_t& r0, int64_t& r1) {
   r1 = e * kOwnRows < rows ? e * kOwnRows : rows;
 }
 
+// A block's penalty sums from its lanes, added in lane order.
+inline void lane_totals(const double* a1, const double* a2, double& s1, double& s2) {
+  // (local sums: s1 and s2 may alias the lanes for all the compiler knows, and summing into
+  // them stored and reloaded every step, a quarter of an L2 penalty's cost on digits)
+  double t1 = 0.0, t2 = 0.0;
+  for (int l = 0; l < kPenaltyLanes; ++l) {
+    t1 += a1[l];
+    t2 += a2[l];
+  }
+  s1 = t1;
+  s2 = t2;
+}
+
 // The L1/L2 penalty of one block of a weight (r rows of w elements; row q of the gradient at
 // g + q * ldg, of the weight at p + q * ldp): g += l1 sign(p) + l2 p, and the block's sums
 // (sum |p|, sum p^2) returned in s1, s2, formed in one order whatever runs it (the fused
@@ -88,15 +101,7 @@ void block_penalty(const KernelSlots<T>& k, T* g, int64_t ldg, const T* p, int64
     k.penalty(g, p, r * w, l1, l2, a1, a2);
   else
     for (int64_t q = 0; q < r; ++q) k.penalty(g + q * ldg, p + q * ldp, w, l1, l2, a1, a2);
-  // (local sums: s1 and s2 may alias the lanes for all the compiler knows, and summing into
-  // them stored and reloaded every step, a quarter of an L2 penalty's cost on digits)
-  double t1 = 0.0, t2 = 0.0;
-  for (int l = 0; l < kPenaltyLanes; ++l) {
-    t1 += a1[l];
-    t2 += a2[l];
-  }
-  s1 = t1;
-  s2 = t2;
+  lane_totals(a1, a2, s1, s2);
 }
 
 // A dense weight the penalties apply to: its place in the arena, its shape, and the index of

@@ -120,6 +120,9 @@ class Network {
   FASTBP_NOINLINE double team_loss(const Target<T>& t, int64_t n, const LossArgs& loss,
                                    const Team& team);
   double add_penalty(const PenaltyArgs& pen);
+  // Whether a step's penalty is folded into its update (update_penalised): see network.cpp.
+  bool penalty_folds(const PenaltyArgs& pen) const;
+  double update_penalised(const PenaltyArgs& pen);
   void update(const Team& team = kSoloTeam, bool may_open_region = true);
   // The thread count of a team for training steps of n rows: 1 (no team) unless every layer
   // can run on one (team_capable), no parallel region is open, the step is large enough to
