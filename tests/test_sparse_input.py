@@ -95,6 +95,27 @@ def test_results_do_not_depend_on_the_thread_count():
     np.testing.assert_array_equal(out[0][1], out[1][1])
 
 
+def test_penalised_adam_epoch_is_the_same_at_any_thread_count():
+    """One thread folds the penalty into Adam's pass; two split the update of this 0.5M
+    parameter arena over a region, the penalty added to the gradient first: the same bits."""
+    X, *csr = _csr(64, 2000, 0.01, "float32", seed=8)
+    y = np.random.default_rng(1).integers(0, 4, 64)
+    out = []
+    for nt in (1, 2):
+        before = fb.get_num_threads()
+        fb.set_num_threads(nt)
+        try:
+            e = fb.MLP([2000, 256, 4], dtype="float32", seed=0).engine
+            e.set_optimizer("adam", {"lr": 0.01})
+            v = [e.fit_epoch_csr(*csr, y, "softmax_cross_entropy", {"l1": 1e-4, "l2": 1e-2},
+                                 None, 16, True) for _ in range(2)]
+            out.append((e.arena().copy(), v))
+        finally:
+            fb.set_num_threads(before)
+    np.testing.assert_array_equal(out[0][0], out[1][0])
+    assert out[0][1] == out[1][1]
+
+
 @pytest.mark.parametrize("backend", ["native", "reference"])
 def test_bad_csr_arrays_are_rejected_and_change_nothing(backend):
     spec = _spec(6, 4, 2)

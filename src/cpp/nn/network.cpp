@@ -206,13 +206,14 @@ double Network<T>::add_penalty(const PenaltyArgs& pen) {
 
 // A step whose penalty is folded into the update (update_penalised): the optimizer has a
 // folded form (Adam, AdamW), nothing clips (clipping needs the whole penalised gradient before
-// the update), and the update is this thread's alone (no team, and no region of its own: a
-// network off its team splits an arena of kOptRegionMinParams+ over the threads).
+// the update), and the update is this thread's alone (called off any team, and update() would
+// not split the arena over a region of its own: may_open_region as update() gets it).
 template <typename T>
-bool Network<T>::penalty_folds(const PenaltyArgs& pen) const {
+bool Network<T>::penalty_folds(const PenaltyArgs& pen, bool may_open_region) const {
   return (pen.l1 != 0.0 || pen.l2 != 0.0) && opt_.clip_value == 0.0 && opt_.clip_norm == 0.0 &&
          kernels().slots<T>().opt_penalised[static_cast<int>(opt_.kind)] != nullptr &&
-         (team_capable_ || int64_t(params_.size()) < kOptRegionMinParams);
+         (!may_open_region || int64_t(params_.size()) < kOptRegionMinParams ||
+          get_num_threads() == 1);
 }
 
 // add_penalty and then update, in one pass over the arena: each penalised weight by the blocks
@@ -356,7 +357,7 @@ FASTBP_ALWAYS_INLINE double Network<T>::train_batch(const T* x, const Target<T>&
                                                     const LossArgs& loss, const PenaltyArgs& pen,
                                                     const Team& team) {
   const bool fused = team.nt > 1 && fused_step(n);  // (one thread: unfused, the same bits)
-  if (!fused && team.nt == 1 && penalty_folds(pen)) {  // (the same bits as unfolded)
+  if (!fused && team.nt == 1 && penalty_folds(pen, !team_capable_)) {  // (the same bits)
     const double value = forward_backward(x, t, n, loss, PenaltyArgs{}, CsrRows{}, false, team);
     return value + update_penalised(pen);
   }

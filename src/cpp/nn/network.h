@@ -121,7 +121,7 @@ class Network {
                                    const Team& team);
   double add_penalty(const PenaltyArgs& pen);
   // Whether a step's penalty is folded into its update (update_penalised): see network.cpp.
-  bool penalty_folds(const PenaltyArgs& pen) const;
+  bool penalty_folds(const PenaltyArgs& pen, bool may_open_region) const;
   double update_penalised(const PenaltyArgs& pen);
   void update(const Team& team = kSoloTeam, bool may_open_region = true);
   // The thread count of a team for training steps of n rows: 1 (no team) unless every layer
