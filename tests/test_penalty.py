@@ -105,3 +105,34 @@ def test_folded_penalty_is_the_penalty_pass_then_the_update(isa, dtype, opt, pen
             b._engine.optimizer_state()["exp_avg_sq"].tobytes()
     finally:
         fb.set_num_threads(old)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_folded_penalty_on_a_team_is_the_one_thread_step(dtype):
+    """A step large enough for a team (8 rows of a 64-256-256-10 net) folds the penalty into
+    the update with the arena shared by the team's threads; one thread folds it alone; the
+    compute_gradients + apply_gradients path penalises the gradient arena first. All three
+    give bitwise the same losses and parameters."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((3, 8, 64)).astype(dtype)
+    y = rng.integers(0, 10, (3, 8))
+    old = fb.get_num_threads()
+    out = []
+    try:
+        for threads, split in ((1, False), (2, False), (1, True)):
+            fb.set_num_threads(threads)
+            m = fb.MLP([64, 256, 256, 10], activation="relu", dtype=dtype, seed=5)
+            m.set_optimizer(fb.optim.AdamW(lr=1e-2, weight_decay=0.01))
+            losses = []
+            for i in range(3):
+                if split:
+                    losses.append(m._engine.compute_gradients(
+                        X[i], y[i], "softmax_cross_entropy", {"l1": 1e-4, "l2": 1e-2}, None))
+                    m._engine.apply_gradients()
+                else:
+                    losses.append(m.train_step(X[i], y[i], loss="softmax_cross_entropy",
+                                               l1=1e-4, l2=1e-2))
+            out.append((m._engine.arena().tobytes(), losses))
+    finally:
+        fb.set_num_threads(old)
+    assert out[0] == out[1] == out[2]

@@ -52,9 +52,10 @@ Network<T>::Network(const std::vector<LayerSpec>& spec, uint64_t seed)
   }
   team_capable_ = body_.team_capable();
   row_units_ = team_capable_ && np >= kRowUnitsMinParams;
-  if (row_units_) fused_parts_.assign(size_t(2 * blocks), 0.0);  // (only a fused step uses it)
+  fused_parts_.assign(size_t(2 * blocks), 0.0);  // (a fused or folded step's block sums)
   for (const auto& b : binfo_) nb += b.size();
   params_.assign(size_t(np), T(0));
+  fold_items(kChunkElems);  // (after params_: its size ends the last item)
   grads_.assign(size_t(np), T(0));
   buffers_.assign(size_t(nb), T(0));
   ArenaCursor<T> cursor{params_.data(), grads_.data(), buffers_.data(), pinfo_.data(),
@@ -204,58 +205,6 @@ double Network<T>::add_penalty(const PenaltyArgs& pen) {
   return pen.l1 * s1 + 0.5 * pen.l2 * s2;
 }
 
-// A step whose penalty is folded into the update (update_penalised): the optimizer has a
-// folded form (Adam, AdamW), nothing clips (clipping needs the whole penalised gradient before
-// the update), and the update is this thread's alone (called off any team, and update() would
-// not split the arena over a region of its own: may_open_region as update() gets it).
-template <typename T>
-bool Network<T>::penalty_folds(const PenaltyArgs& pen, bool may_open_region) const {
-  return (pen.l1 != 0.0 || pen.l2 != 0.0) && opt_.clip_value == 0.0 && opt_.clip_norm == 0.0 &&
-         kernels().slots<T>().opt_penalised[static_cast<int>(opt_.kind)] != nullptr &&
-         (!may_open_region || int64_t(params_.size()) < kOptRegionMinParams ||
-          get_num_threads() == 1);
-}
-
-// add_penalty and then update, in one pass over the arena: each penalised weight by the blocks
-// add_penalty takes (their sums added in the same order), the rest by the optimizer's own loop.
-// The same parameters, state and loss as the two passes (the folded kernels' contract,
-// core/kernel_set.h); the penalty is not written into the gradient arena. Returns the penalty.
-template <typename T>
-double Network<T>::update_penalised(const PenaltyArgs& pen) {
-  const KernelSlots<T>& k = kernels().slots<T>();
-  const PenOptStepFn<T> folded = k.opt_penalised[static_cast<int>(opt_.kind)];
-  const OptStepFn<T> plain = k.opt_step[static_cast<int>(opt_.kind)];
-  const T l1 = T(pen.l1), l2 = T(pen.l2);
-  const int64_t step = opt_state_.step + 1;
-  const OptSlots<T> st = opt_state_.pointers();
-  T* p = params_.data();
-  T* g = grads_.data();
-  const auto rest = [&](int64_t a, int64_t b) {
-    if (b > a) opt_range(plain, p + a, g + a, b - a, opt_, st.offset(a), step);
-  };
-  double s1 = 0.0, s2 = 0.0;
-  int64_t at = 0;
-  for (const auto& e : penalised_weights_) {
-    rest(at, e.offset);
-    for_blocks(e.cols, 0, e.rows, [&](int64_t i0, int64_t r, int64_t c0, int64_t w, int64_t) {
-      double a1[kPenaltyLanes] = {}, a2[kPenaltyLanes] = {};
-      const bool whole = w == e.cols;  // (the block is contiguous in the arena)
-      for (int64_t q = 0; q < (whole ? 1 : r); ++q) {
-        const int64_t off = e.offset + (i0 + q) * e.cols + c0;
-        folded(p + off, g + off, whole ? r * w : w, opt_, st.offset(off), step, l1, l2, a1, a2);
-      }
-      double b1, b2;
-      lane_totals(a1, a2, b1, b2);
-      s1 += b1;
-      s2 += b2;
-    });
-    at = e.offset + e.rows * e.cols;
-  }
-  rest(at, int64_t(params_.size()));
-  opt_state_.step = step;
-  return pen.l1 * s1 + 0.5 * pen.l2 * s2;
-}
-
 template <typename T>
 void Network<T>::update(const Team& team, bool may_open_region) {
   const int64_t n = int64_t(params_.size());
@@ -357,9 +306,9 @@ FASTBP_ALWAYS_INLINE double Network<T>::train_batch(const T* x, const Target<T>&
                                                     const LossArgs& loss, const PenaltyArgs& pen,
                                                     const Team& team) {
   const bool fused = team.nt > 1 && fused_step(n);  // (one thread: unfused, the same bits)
-  if (!fused && team.nt == 1 && penalty_folds(pen, !team_capable_)) {  // (the same bits)
+  if (!fused && penalty_folds(pen)) {  // (the same bits as unfolded)
     const double value = forward_backward(x, t, n, loss, PenaltyArgs{}, CsrRows{}, false, team);
-    return value + update_penalised(pen);
+    return value + update_penalised(pen, team, !team_capable_);
   }
   const double value = forward_backward(x, t, n, loss, pen, CsrRows{}, false, team, fused);
   if (!fused) update(team, !team_capable_);  // (a dense network off its team: one thread)

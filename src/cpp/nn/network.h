@@ -120,9 +120,13 @@ class Network {
   FASTBP_NOINLINE double team_loss(const Target<T>& t, int64_t n, const LossArgs& loss,
                                    const Team& team);
   double add_penalty(const PenaltyArgs& pen);
-  // Whether a step's penalty is folded into its update (update_penalised): see network.cpp.
-  bool penalty_folds(const PenaltyArgs& pen, bool may_open_region) const;
-  double update_penalised(const PenaltyArgs& pen);
+  // The penalty folded into the optimizer's update (nn/network_penalty.cpp): whether a step
+  // does it, the update itself (every thread of `team` calls it; returns the penalty to the
+  // first), one thread's share of it, and the arena's items it is shared by.
+  bool penalty_folds(const PenaltyArgs& pen) const;
+  double update_penalised(const PenaltyArgs& pen, const Team& team, bool may_open_region);
+  void fold_share(T l1, T l2, int64_t step, const Team& share);
+  void fold_items(int64_t chunk);
   void update(const Team& team = kSoloTeam, bool may_open_region = true);
   // The thread count of a team for training steps of n rows: 1 (no team) unless every layer
   // can run on one (team_capable), no parallel region is open, the step is large enough to
@@ -154,6 +158,14 @@ class Network {
   // penalty sums per block.
   std::vector<PenalisedWeight> penalised_weights_;
   std::vector<double> fused_parts_;
+  // The arena in arena order as the folded update takes it: the penalised weights' blocks
+  // (block >= 0: its index among them) and the rest in pieces (block -1); r rows of w
+  // elements at stride ld from off. item_start_[i]: the elements before item i.
+  struct FoldItem {
+    int64_t off, r, w, ld, block;
+  };
+  std::vector<FoldItem> items_;
+  std::vector<int64_t> item_start_;
   std::vector<T> out_, dout_;                            // logits and their gradient
   std::vector<T> xb_, yb_, wb_;                          // fit mini-batch gather buffers
   std::vector<int64_t> lb_, perm_;

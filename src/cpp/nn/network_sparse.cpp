@@ -97,9 +97,9 @@ double Network<T>::fit_epoch_csr(const CsrRows& x, const Target<T>& t, int64_t N
     tb.weight = t.weight ? wb_.data() : nullptr;
     const CsrRows xb{csr_ptr_.data(), csr_idx_.data(), csr_val_.data()};
     if (lrs) opt_.lr = lrs[step];
-    if (penalty_folds(pen, true)) {  // (the same bits as the two passes)
+    if (penalty_folds(pen)) {  // (the same bits as the two passes)
       const double value = forward_backward(nullptr, tb, nb, loss, PenaltyArgs{}, xb);
-      total += (value + update_penalised(pen)) * double(nb);
+      total += (value + update_penalised(pen, kSoloTeam, true)) * double(nb);
       continue;
     }
     total += forward_backward(nullptr, tb, nb, loss, pen, xb) * double(nb);
