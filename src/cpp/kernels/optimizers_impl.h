@@ -322,7 +322,8 @@ void penalty_run(T* __restrict g, const T* __restrict w, int64_t n, T l1, T l2,
   using V = Vec<T>;
   constexpr int W = V::W;
   int64_t i = 0;
-  for (; i + W <= n; i += W) penalised<T, kAbs>(V::load(g + i), V::load(w + i), l1, l2).store(g + i);
+  for (; i + W <= n; i += W)
+    penalised<T, kAbs>(V::load(g + i), V::load(w + i), l1, l2).store(g + i);
   if (i < n)
     store_n(g + i, n - i, penalised<T, kAbs>(load_n(g + i, n - i), load_n(w + i, n - i), l1, l2));
   PenaltySums<T, kAbs, kSq> acc;
@@ -335,7 +336,8 @@ void penalty_run(T* __restrict g, const T* __restrict w, int64_t n, T l1, T l2,
 template <typename T>
 void penalty_pass(T* g, const T* w, int64_t n, T l1, T l2, double* a1, double* a2) {
   if (l1 != T(0))
-    (l2 != T(0) ? penalty_run<T, true, true> : penalty_run<T, true, false>)(g, w, n, l1, l2, a1, a2);
+    (l2 != T(0) ? penalty_run<T, true, true>
+                : penalty_run<T, true, false>)(g, w, n, l1, l2, a1, a2);
   else if (l2 != T(0))
     penalty_run<T, false, true>(g, w, n, l1, l2, a1, a2);
 }

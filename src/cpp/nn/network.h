@@ -154,8 +154,8 @@ class Network {
   // (staggered modulo 4 KiB with the optimizer state: core/stream_vector.h)
   StreamVector<T> params_{StreamAlloc<T>(kParamsSlot)}, grads_{StreamAlloc<T>(kGradsSlot)},
       buffers_{StreamAlloc<T>(kBuffersSlot)};
-  // The penalised weights (their blocks, nn/fused_update.h), and the fused update's two
-  // penalty sums per block.
+  // The penalised weights (their blocks, nn/fused_update.h), and the two penalty sums per
+  // block of a fused or folded update.
   std::vector<PenalisedWeight> penalised_weights_;
   std::vector<double> fused_parts_;
   // The arena in arena order as the folded update takes it: the penalised weights' blocks
