@@ -173,3 +173,16 @@ def test_bad_options_raise():
         bench_run.run_benchmark(_options(["native"], parts=["gemm", "bogus"]))
     with pytest.raises(SystemExit):
         bench_run.main(["--configs", "nope"])
+
+
+def test_penalty_bench_runs(tmp_path):
+    """bench/bench_penalty.py --quick: both epochs of its first case at one thread, written as
+    JSON (no timing asserted)."""
+    spec = importlib.util.spec_from_file_location("bench_penalty", BENCH / "bench_penalty.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "pen.json"
+    assert mod.main(["--quick", "--threads", "1", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["case"], r["threads"]) for r in rows] == [("digits b32", 1)]
+    assert rows[0]["ratio"] > 0 and len(rows[0]["all_s"]["penalty"]) == 2
