@@ -222,6 +222,10 @@ def test_partial_fit_matches_fit_epoch_by_epoch():
     np.testing.assert_allclose(inc.loss_curve_, full.loss_curve_, rtol=1e-6)
     np.testing.assert_allclose(inc.predict_proba(Xte), full.predict_proba(Xte), rtol=1e-5,
                                atol=1e-7)
+    # the fastbp model counts what it trained, epochs and mini-batches, either way
+    steps = 4 * -(-len(Xtr) // 50)
+    for est in (inc, full):
+        assert (est.fastbp_model_.epochs_trained, est.fastbp_model_.steps_trained) == (4, steps)
     # a subset of the classes is fine, unseen ones are not
     inc.partial_fit(Xtr[ytr < 5], ytr[ytr < 5])
     with pytest.raises(ValueError, match="classes"):

@@ -760,6 +760,7 @@ class _BaseMLP(BaseEstimator):
             value = model.engine.fit_epoch(X, Y, self._loss_name, lp, w, batch, p["shuffle"],
                                             None, **quiet)
         model.epochs_trained += 1
+        model.steps_trained += -(-n // batch)  # (the engine's mini-batches of this epoch)
         loss = s * float(value)
         self.n_iter_ += 1
         self.t_ += n
