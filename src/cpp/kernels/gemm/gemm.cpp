@@ -3,7 +3,7 @@
 //   C (M x N) = alpha * op(A) (M x K) * op(B) (K x N) + beta * C      (contract: gemm.h)
 //
 // Paths, chosen from the shape only (never from the thread count):
-//   0. one row (M == 1): the vector-matrix product (kd.gemv); a C of at most kNarrowMaxN
+//   0. one row (M == 1): the vector-matrix product (kd.gemv); a C of at most kd.narrow_max_n
 //      columns (kd.narrow_max_n_t for op(A) = A^T; K and M at least a vector): kd.narrow,
 //      dot products along K (op(A) = A) or FMA chains along M (op(A) = A^T), rows split
 //      across threads when the work is large;
@@ -408,7 +408,7 @@ FASTBP_ALWAYS_INLINE void gemm_dispatch(const Team* team, Trans transa, Trans tr
   }
   // A narrow C (an output layer of 1-4 units, its dW): full vectors along K or M instead of
   // a vector per row holding N values (false: no scratch memory, nothing written).
-  const int64_t narrow_n = transa == Trans::T ? kd.narrow_max_n_t : kNarrowMaxN;
+  const int64_t narrow_n = transa == Trans::T ? kd.narrow_max_n_t : kd.narrow_max_n;
   if (N <= narrow_n && kd.narrow != nullptr && K >= kd.nr_step && M >= kd.nr_step &&
       narrow_rows_parallel<T, kTeam>(kd, team, transa, transb, M, N, K, alpha, A, lda, B, ldb,
                                      beta, C, ldc))

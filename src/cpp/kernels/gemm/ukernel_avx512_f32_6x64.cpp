@@ -40,6 +40,8 @@ constexpr GemmConfig<float> make_config() {
   c.small_max_work = 2097152;
   c.gemv = &gemv_simd<Avx512F32, 8>;
   c.narrow = &narrow_simd<Avx512F32, 16, 4, 16>;
+  // (5-8 columns: one 16-lane vector of C per row wasted half of it or more)
+  c.narrow_max_n = 8;
   c.narrow_max_n_t = 16;
   c.peak = &fma_peak_simd<Avx512F32>;
   return c;

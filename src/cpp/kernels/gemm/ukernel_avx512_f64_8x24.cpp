@@ -39,6 +39,7 @@ constexpr GemmConfig<double> make_config() {
   c.small_max_work = 2097152;
   c.gemv = &gemv_simd<Avx512F64, 8>;
   c.narrow = &narrow_simd<Avx512F64, 16, 4, 16>;
+  c.narrow_max_n = 4;
   c.narrow_max_n_t = 16;
   c.peak = &fma_peak_simd<Avx512F64>;
   return c;
