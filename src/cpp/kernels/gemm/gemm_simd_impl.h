@@ -643,9 +643,8 @@ void narrow_axpy_n(int n, int64_t M, int64_t K, typename S::T alpha, const typen
 
 // The dot form for 5-8 columns (configs whose narrow_max_n allows them: where a vector holds
 // 16 elements; with fewer lanes such a C fills its vectors on the small path): ACC / N rows
-// per block, 24 accumulators of the 32 registers (16 took 128x256x5 in 5.7 us, 24 in 4.6;
-// numpy.matmul 5.1, Zen 4).
-template <class S, int ACC = 24>
+// per block.
+template <class S, int ACC>
 void narrow_dot_wide(int64_t M, int64_t N, int64_t K, typename S::T alpha,
                      const typename S::T* A, int64_t lda, const typename S::T* bt,
                      int64_t ldbt, typename S::T beta, typename S::T* C, int64_t ldc) {
@@ -691,7 +690,7 @@ void narrow_simd(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K,
     case 2: return narrow_dot<S, R2, 2>(M, K, alpha, A, lda, bt, ldbt, beta, C, ldc);
     case 3: return narrow_dot<S, ACC / 3, 3>(M, K, alpha, A, lda, bt, ldbt, beta, C, ldc);
     case 4: return narrow_dot<S, ACC / 4, 4>(M, K, alpha, A, lda, bt, ldbt, beta, C, ldc);
-    default: return narrow_dot_wide<S>(M, N, K, alpha, A, lda, bt, ldbt, beta, C, ldc);
+    default: return narrow_dot_wide<S, ACC>(M, N, K, alpha, A, lda, bt, ldbt, beta, C, ldc);
   }
 }
 
