@@ -3,7 +3,7 @@
 Usage:
     python bench/bench_gemm.py [--dtype f32|f64|both] [--threads 1,2] [--isa avx512]
                                [--quick] [--timer wall|cpu] [--stat median|min]
-                               [--json out.json]
+                               [--shapes 128x256x5,128x256x8] [--json out.json]
 
 Shapes are (M, K, N): C(M x N) = A(M x K) @ B(K x N). The MLP backprop variants of a forward
 x(M x K) @ W(K x N) are  dW = x^T @ dz  -> (K, M, N) with transa, and  dx = dz @ W^T -> (M, N, K)
@@ -26,11 +26,13 @@ MLP = [(32, 64, 128), (128, 784, 256), (128, 256, 256), (256, 1024, 2048), (256,
        (256, 2048, 10), (4, 2, 4)]
 
 
-def cases():
+def cases(shapes=None):
+    """The squares and the MLP shapes' three products, or those of `shapes` ((M, K, N) of x.W)
+    only."""
     out = []
-    for n in SQUARE:
+    for n in SQUARE if shapes is None else ():
         out.append((f"square {n}", n, n, n, False, False))
-    for (m, k, n) in MLP:
+    for (m, k, n) in MLP if shapes is None else shapes:
         out.append((f"fwd x.W {m}x{k}x{n}", m, k, n, False, False))
         out.append((f"dW=xT.dz {k}x{m}x{n}", k, m, n, True, False))
         out.append((f"dx=dz.WT {m}x{n}x{k}", m, n, k, False, True))
@@ -56,14 +58,14 @@ def timeit(fn, min_time=0.2, repeats=7):
     return float(STAT(res))
 
 
-def run(dtype, threads, quick):
+def run(dtype, threads, quick, shapes=None):
     from fastbp import _core
     _core.set_num_threads(threads)
     g = _core.gemm_f32 if dtype == "f32" else _core.gemm_f64
     npdt = np.float32 if dtype == "f32" else np.float64
     rng = np.random.default_rng(0)
     rows = []
-    for (name, m, k, n, ta, tb) in cases():
+    for (name, m, k, n, ta, tb) in cases(shapes):
         if quick and m * n * k > 256 * 2048 * 2048:
             continue
         a = rng.standard_normal((k, m) if ta else (m, k)).astype(npdt)
@@ -94,8 +96,18 @@ def main():
     ap.add_argument("--stat", choices=["median", "min"], default="median",
                     help="statistic over the repeats (min filters out preemption on a "
                          "shared machine)")
+    ap.add_argument("--shapes", default=None,
+                    help="MxKxN,... : these x.W shapes (and their dW and dx products) only")
     ap.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    shapes = None
+    if args.shapes:
+        try:
+            shapes = [tuple(int(v) for v in s.lower().split("x")) for s in args.shapes.split(",")]
+        except ValueError:
+            ap.error("--shapes: MxKxN,... (integers)")
+        if any(len(t) != 3 or min(t) < 1 for t in shapes):
+            ap.error("--shapes: MxKxN,... (three integers >= 1 each)")
     global CLOCK, STAT
     if args.timer == "cpu":
         CLOCK = time.thread_time
@@ -109,7 +121,7 @@ def main():
             _core.set_isa(args.isa)
         rows = []
         for dt in dtypes:
-            rows += run(dt, args.child, args.quick)
+            rows += run(dt, args.child, args.quick, shapes)
         print(json.dumps(rows))
         return
 
@@ -123,6 +135,8 @@ def main():
         if args.quick:
             cmd.append("--quick")
         cmd += ["--timer", args.timer, "--stat", args.stat]
+        if args.shapes:
+            cmd += ["--shapes", args.shapes]
         res = subprocess.run(cmd, env=env, capture_output=True, text=True)
         if res.returncode != 0:
             sys.exit(res.stderr)
