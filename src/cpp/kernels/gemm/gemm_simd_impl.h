@@ -483,9 +483,9 @@ void gemv_simd(Trans transa, Trans transb, int64_t N, int64_t K, typename S::T a
     gemv_t_simd<S>(N, K, alpha, A, inc_a, B, ldb, beta, C, abuf);
 }
 
-// ---- A narrow C (N <= kNarrowMaxN) -----------------------------------------------------------
-// The small path spends a whole vector on each row's N <= 4 columns (1/16 of it used in f32
-// AVX-512 for N = 1); these forms keep the vectors full along M or K instead.
+// ---- A narrow C (N <= the config's narrow_max_n) ---------------------------------------------
+// The small path spends a whole vector on each row's N <= 4 (8) columns (1/16 of it used in
+// f32 AVX-512 for N = 1); these forms keep the vectors full along M or K instead.
 
 // The end of one narrow_dot block: r rows (C row i at c0 + i * ldc) from the accumulators,
 // alpha and beta applied as narrow_store applies them.
