@@ -114,9 +114,9 @@ def test_gemm_narrow(isa, dtype, ta, tb, isa_guard):
     try:
         for threads in (1, 2):
             _core.set_num_threads(threads)
-            for n in (1, 2, 3, 4, 5, 8, 10, 16):
+            for n in (1, 2, 3, 4, 5, 8, 9, 10, 16):
                 for m, k in [(8, 8), (16, 16), (17, 33), (63, 17), (65, 255), (257, 64),
-                             (1000, 100), (4100, 300)]:
+                             (1000, 100), (4100, 300), (70, 900)]:
                     a, b = _operands(rng, m, n, k, ta, tb, dtype)
                     ref = _reference(a, b, ta, tb)
                     c_init = rng.standard_normal((m, n)).astype(dtype)
@@ -130,7 +130,7 @@ def test_gemm_narrow(isa, dtype, ta, tb, isa_guard):
 @pytest.mark.parametrize("isa", ISAS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 def test_gemm_narrow_rows_do_not_depend_on_their_block(isa, dtype, isa_guard):
-    """The narrow path's dot form (op(A) = A, 1-4 columns, 1-8 on AVX-512 f32) sums a block's
+    """The narrow path's dot form (op(A) = A, 1-4 columns, 1-10 on AVX-512 f32) sums a block's
     accumulators together (gemm_simd_impl.h hsum_lanes: the same additions as one at a time): a row of C is
     bitwise the same whichever rows share its block, where its block starts, and whether C is
     overwritten or accumulated. (The narrow path takes at least one vector's width of rows
@@ -138,7 +138,7 @@ def test_gemm_narrow_rows_do_not_depend_on_their_block(isa, dtype, isa_guard):
     _core.set_isa(isa)
     g = _gemm(dtype)
     rng = np.random.default_rng(21)
-    for n in (1, 2, 3, 4, 5, 6, 7, 8):
+    for n in (1, 2, 3, 4, 5, 6, 7, 8, 9, 10):
         for k in (17, 64, 301):
             a = rng.standard_normal((41, k)).astype(dtype)
             b = rng.standard_normal((k, n)).astype(dtype)
@@ -366,8 +366,8 @@ def test_gemm_tiny_is_the_small_path(isa, dtype, ta, tb, isa_guard):
     rng = np.random.default_rng(11)
     g = _gemm(dtype)
     cases = [(m, n, k) for m in (2, 4, 7, 16) for n in (1, 2, 4) for k in (1, 2, 3)]
-    if not ta:  # N above the narrow path's bound (narrow_max_n: 8 on AVX-512 f32, else 4)
-        bound = 8 if (isa == "avx512" and np.dtype(dtype) == np.float32) else 4
+    if not ta:  # N above the narrow path's bound (narrow_max_n: 10 on AVX-512 f32, else 4)
+        bound = 10 if (isa == "avx512" and np.dtype(dtype) == np.float32) else 4
         cases += [(m, n, k) for m in (2, 5, 16) for n in (bound + 1, width)
                   if bound < n <= width for k in (5, 16)]
     for m, n, k in cases:

@@ -51,13 +51,13 @@ using SmallFn = void (*)(Trans transa, Trans transb, int64_t M, int64_t N, int64
                          const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C,
                          int64_t ldc);
 
-// A narrow C (N <= the config's narrow_max_n columns: an output layer of 1-4 units, 1-8 where
-// a vector holds 16 elements; or with op(A) = A^T up to its narrow_max_n_t columns: the dW of
-// an output layer of up to 8-16 units): C = alpha * op(A) op(B) + beta * C with the same
-// contract as gemm(); `bbuf` holds kNarrowMaxN * K elements (op(B) transposed, when it must
-// be). Every C element is computed the same way whatever M is, so a split of the rows over
-// threads changes nothing.
-constexpr int64_t kNarrowMaxN = 8;  // (the most any config's narrow_max_n allows)
+// A narrow C (N <= the config's narrow_max_n columns: an output layer of 1-4 units, 1-10
+// where a vector holds 16 elements, 9-10 for short K and 64+ rows; or with op(A) = A^T up to its
+// narrow_max_n_t columns: the dW of an output layer of up to 8-16 units): C = alpha * op(A)
+// op(B) + beta * C with the same contract as gemm(); `bbuf` holds kNarrowMaxN * K elements
+// (op(B) transposed, when it must be). Every C element is computed the same way whatever M
+// is, so a split of the rows over threads changes nothing.
+constexpr int64_t kNarrowMaxN = 10;  // (the most any config's narrow_max_n allows)
 template <typename T>
 using NarrowFn = void (*)(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, T alpha,
                           const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C,

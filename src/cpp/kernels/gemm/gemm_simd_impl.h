@@ -647,21 +647,22 @@ void narrow_axpy_n(int n, int64_t M, int64_t K, typename S::T alpha, const typen
   }
 }
 
-// The dot form for 5-8 columns (configs whose narrow_max_n allows them: where a vector holds
+// The dot form for 5-10 columns (configs whose narrow_max_n allows them: where a vector holds
 // 16 elements; with fewer lanes such a C fills its vectors on the small path): ACC / N rows
-// per block.
+// per block, at most what fits the 32 registers with N vectors of op(B) and one of A.
 template <class S, int ACC>
 void narrow_dot_wide(int64_t M, int64_t N, int64_t K, typename S::T alpha,
                      const typename S::T* A, int64_t lda, const typename S::T* bt,
                      int64_t ldbt, typename S::T beta, typename S::T* C, int64_t ldc) {
   if constexpr (S::L >= 16) {
-    // (R x N accumulators, N vectors of op(B) and one of A in the 32 registers)
-    constexpr int R8 = ACC / 8 < 23 / 8 ? ACC / 8 : 23 / 8;
+    constexpr int R8 = ACC / 8 < 23 / 8 ? ACC / 8 : 23 / 8;  // (2: 2 x 8 + 8 + 1 registers)
     switch (N) {
       case 5: return narrow_dot<S, ACC / 5, 5>(M, K, alpha, A, lda, bt, ldbt, beta, C, ldc);
       case 6: return narrow_dot<S, ACC / 6, 6>(M, K, alpha, A, lda, bt, ldbt, beta, C, ldc);
       case 7: return narrow_dot<S, ACC / 7, 7>(M, K, alpha, A, lda, bt, ldbt, beta, C, ldc);
-      default: return narrow_dot<S, R8, 8>(M, K, alpha, A, lda, bt, ldbt, beta, C, ldc);
+      case 8: return narrow_dot<S, R8, 8>(M, K, alpha, A, lda, bt, ldbt, beta, C, ldc);
+      case 9: return narrow_dot<S, 2, 9>(M, K, alpha, A, lda, bt, ldbt, beta, C, ldc);  // (28)
+      default: return narrow_dot<S, 2, 10>(M, K, alpha, A, lda, bt, ldbt, beta, C, ldc);  // (31)
     }
   } else {
     (void)M, (void)N, (void)K, (void)alpha, (void)A, (void)lda, (void)bt, (void)ldbt,
