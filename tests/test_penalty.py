@@ -107,12 +107,21 @@ def test_folded_penalty_is_the_penalty_pass_then_the_update(isa, dtype, opt, pen
         fb.set_num_threads(old)
 
 
+def _shared_net(kind, dtype):
+    if kind == "team":  # 8 rows of it: a step large enough for a team at 2 threads
+        return fb.MLP([64, 256, 256, 10], activation="relu", dtype=dtype, seed=5)
+    # LayerNorm: not a team's; 78k parameters: its update shared by a region of its own
+    return fb.Sequential([fb.Dense(1024, "relu"), fb.LayerNorm(), fb.Dense(10)], input_dim=64,
+                         dtype=dtype, seed=5)
+
+
+@pytest.mark.parametrize("kind", ["team", "region"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_folded_penalty_on_a_team_is_the_one_thread_step(dtype):
-    """A step large enough for a team (8 rows of a 64-256-256-10 net) folds the penalty into
-    the update with the arena shared by the team's threads; one thread folds it alone; the
-    compute_gradients + apply_gradients path penalises the gradient arena first. All three
-    give bitwise the same losses and parameters."""
+def test_folded_penalty_shared_by_threads_is_the_one_thread_step(kind, dtype):
+    """At 2 threads the folded update's items are shared by a team (a step large enough for
+    one) or by a region of their own (a 64k+ arena off any team); one thread folds them alone;
+    compute_gradients + apply_gradients penalise the gradient arena first. All three give
+    bitwise the same losses and parameters."""
     rng = np.random.default_rng(3)
     X = rng.standard_normal((3, 8, 64)).astype(dtype)
     y = rng.integers(0, 10, (3, 8))
@@ -121,7 +130,7 @@ def test_folded_penalty_on_a_team_is_the_one_thread_step(dtype):
     try:
         for threads, split in ((1, False), (2, False), (1, True)):
             fb.set_num_threads(threads)
-            m = fb.MLP([64, 256, 256, 10], activation="relu", dtype=dtype, seed=5)
+            m = _shared_net(kind, dtype)
             m.set_optimizer(fb.optim.AdamW(lr=1e-2, weight_decay=0.01))
             losses = []
             for i in range(3):
