@@ -82,6 +82,17 @@ void opt_range(OptStepFn<T> kernel, T* p, T* g, int64_t n, const OptConfig& c,
     if (at.p[s]) std::copy(ts[s], ts[s] + rest, at.p[s]);
 }
 
+int opt_region_threads(int64_t n, bool may_open_region) {
+#ifdef FASTBP_HAVE_OPENMP
+  return (may_open_region && n >= kOptRegionMinParams && !omp_in_parallel()) ? get_num_threads()
+                                                                             : 1;
+#else
+  (void)n;
+  (void)may_open_region;
+  return 1;
+#endif
+}
+
 // One flat pass over the arena, with the widest vectors the active ISA allows; large arenas
 // are split into contiguous ranges over the threads, and in a team (core/team.h) every arena
 // is (elementwise: the result is the same for any thread count).
@@ -109,9 +120,7 @@ void opt_step(T* p, T* g, int64_t n, const OptConfig& c, OptState<T>& st, bool m
   }
   st.step = step;
 #ifdef FASTBP_HAVE_OPENMP
-  const int nthreads = (may_open_region && n >= kOptRegionMinParams && !omp_in_parallel())
-                           ? get_num_threads()
-                           : 1;
+  const int nthreads = opt_region_threads(n, may_open_region);
   if (nthreads > 1) {
 #pragma omp parallel num_threads(nthreads)
     part(Team{omp_get_thread_num(), omp_get_num_threads()});

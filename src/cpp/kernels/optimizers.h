@@ -159,6 +159,10 @@ double clip_gradients(T* grad, int64_t count, const OptConfig& cfg);
 // Below this many parameters a parallel region costs more than it saves (opt_step).
 inline constexpr int64_t kOptRegionMinParams = int64_t(1) << 16;
 
+// The threads of the region an update of n parameters opens for itself off any team: 1 (none)
+// below kOptRegionMinParams, inside another region, or unless may_open_region.
+int opt_region_threads(int64_t n, bool may_open_region);
+
 // In a team (core/team.h) every thread updates its share; otherwise an arena of >=
 // kOptRegionMinParams parameters is split over the threads of a region of its own unless
 // !may_open_region.

@@ -185,23 +185,23 @@ double Network<T>::team_loss(const Target<T>& t, int64_t n, const LossArgs& loss
 }
 
 // g += l1 * sign(w) + l2 * w on the penalised weights; returns l1 * sum|w| + l2/2 * sum w^2.
-// The sums are formed per block of the fused update's decomposition (nn/fused_update.h
-// block_penalty, in kPenaltyLanes interleaved double lanes) and added in block order: a fixed
-// order that does not depend on the thread count, and the same value a fused step reports.
+// The sums are formed per block of the fused update's decomposition (the penalised items of
+// fold_items, nn/fused_update.h block_penalty, in kPenaltyLanes interleaved double lanes) and
+// added in block order: a fixed order that does not depend on the thread count, and the same
+// value a fused or folded step reports.
 template <typename T>
 double Network<T>::add_penalty(const PenaltyArgs& pen) {
   const KernelSlots<T>& k = kernels().slots<T>();
   const T l1 = T(pen.l1), l2 = T(pen.l2);
   double s1 = 0.0, s2 = 0.0;
-  for (const auto& e : penalised_weights_)
-    for_blocks(e.cols, 0, e.rows, [&](int64_t i0, int64_t r, int64_t c0, int64_t w, int64_t) {
-      const int64_t at = e.offset + i0 * e.cols + c0;
-      double b1, b2;
-      block_penalty(k, grads_.data() + at, e.cols, params_.data() + at, e.cols, r, w, l1, l2,
-                    b1, b2);
-      s1 += b1;
-      s2 += b2;
-    });
+  for (const FoldItem& it : items_) {
+    if (it.block < 0) continue;
+    double b1, b2;
+    block_penalty(k, grads_.data() + it.off, it.ld, params_.data() + it.off, it.ld, it.r, it.w,
+                  l1, l2, b1, b2);
+    s1 += b1;
+    s2 += b2;
+  }
   return pen.l1 * s1 + 0.5 * pen.l2 * s2;
 }
 

@@ -91,21 +91,16 @@ double Network<T>::update_penalised(const PenaltyArgs& pen, const Team& team,
   const T l1 = T(pen.l1), l2 = T(pen.l2);
   const int64_t step = opt_state_.step + 1;
   team.sync();  // (every gradient is formed)
-#ifdef FASTBP_HAVE_OPENMP
-  const int nthreads = (team.nt == 1 && may_open_region && !omp_in_parallel() &&
-                        int64_t(params_.size()) >= kOptRegionMinParams)
-                           ? get_num_threads()
-                           : 1;
+  const int nthreads =
+      team.nt == 1 ? opt_region_threads(int64_t(params_.size()), may_open_region) : 1;
   if (nthreads > 1) {
+#ifdef FASTBP_HAVE_OPENMP
 #pragma omp parallel num_threads(nthreads)
     fold_share(l1, l2, step, Team{omp_get_thread_num(), omp_get_num_threads()});
+#endif
   } else {
     fold_share(l1, l2, step, team);
   }
-#else
-  (void)may_open_region;
-  fold_share(l1, l2, step, team);
-#endif
   team.sync();  // (every block is updated and its sums stored; every thread has read the step)
   if (!team.lead()) return 0.0;
   opt_state_.step = step;

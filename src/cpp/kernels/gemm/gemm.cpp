@@ -417,9 +417,10 @@ FASTBP_ALWAYS_INLINE void gemm_dispatch(const Team* team, Trans transa, Trans tr
       return;
     }
   }
-  // A narrow C (an output layer of 1-4 units, its dW): full vectors along K or M instead of
+  // A narrow C (an output layer of 1-10 units, its dW): full vectors along K or M instead of
   // a vector per row holding N values (false: no scratch memory, nothing written).
-  if (N <= narrow_bound(kd, transa, M, K) && kd.narrow != nullptr && K >= kd.nr_step && M >= kd.nr_step &&
+  if (N <= narrow_bound(kd, transa, M, K) && kd.narrow != nullptr && K >= kd.nr_step &&
+      M >= kd.nr_step &&
       narrow_rows_parallel<T, kTeam>(kd, team, transa, transb, M, N, K, alpha, A, lda, B, ldb,
                                      beta, C, ldc))
     return;

@@ -647,9 +647,18 @@ void narrow_axpy_n(int n, int64_t M, int64_t K, typename S::T alpha, const typen
   }
 }
 
-// The dot form for 5-10 columns (configs whose narrow_max_n allows them: where a vector holds
-// 16 elements; with fewer lanes such a C fills its vectors on the small path): ACC / N rows
-// per block, at most what fits the 32 registers with N vectors of op(B) and one of A.
+// The most columns of x.W the narrow dot form takes on S (a config's narrow_max_n): 10 where a
+// vector holds 16 elements (5-10 columns left 6 of its lanes or more unused on the small
+// path); with 8 lanes or fewer such a C fills its vectors there, and 4.
+template <class S>
+constexpr int64_t narrow_dot_max_n() {
+  return S::L >= 16 ? 10 : 4;
+}
+static_assert(kNarrowMaxN == 10, "kNarrowMaxN: the most narrow_dot_max_n gives");
+
+// The dot form for 5-10 columns (narrow_dot_max_n: only where a vector holds 16 elements):
+// ACC / N rows per block, at most what fits the 32 registers with N vectors of op(B) and one
+// of A.
 template <class S, int ACC>
 void narrow_dot_wide(int64_t M, int64_t N, int64_t K, typename S::T alpha,
                      const typename S::T* A, int64_t lda, const typename S::T* bt,
@@ -667,7 +676,7 @@ void narrow_dot_wide(int64_t M, int64_t N, int64_t K, typename S::T alpha,
   } else {
     (void)M, (void)N, (void)K, (void)alpha, (void)A, (void)lda, (void)bt, (void)ldbt,
         (void)beta, (void)C, (void)ldc;
-    __builtin_trap();  // (narrow_max_n <= 4 on these configs)
+    __builtin_trap();  // (unreachable: narrow_dot_max_n<S>() is 4)
   }
 }
 

@@ -38,7 +38,7 @@ constexpr GemmConfig<float> make_config() {
   c.small_max_work = 1048576;
   c.gemv = &gemv_simd<Avx2F32, 8>;
   c.narrow = &narrow_simd<Avx2F32, 8, 2, 8>;
-  c.narrow_max_n = 4;
+  c.narrow_max_n = narrow_dot_max_n<Avx2F32>();
   c.narrow_max_n_t = 8;
   c.peak = &fma_peak_simd<Avx2F32>;
   return c;

@@ -38,7 +38,7 @@ constexpr GemmConfig<double> make_config() {
   c.small_max_work = 1048576;
   c.gemv = &gemv_simd<Avx2F64, 8>;
   c.narrow = &narrow_simd<Avx2F64, 8, 2, 8>;
-  c.narrow_max_n = 4;
+  c.narrow_max_n = narrow_dot_max_n<Avx2F64>();
   c.narrow_max_n_t = 8;
   c.peak = &fma_peak_simd<Avx2F64>;
   return c;

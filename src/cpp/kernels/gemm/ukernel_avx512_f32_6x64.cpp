@@ -39,11 +39,10 @@ constexpr GemmConfig<float> make_config() {
   c.small_mr = 6;
   c.small_max_work = 2097152;
   c.gemv = &gemv_simd<Avx512F32, 8>;
-  // (24 accumulators of the 32 registers: 16 took 128x256x5 f32 in 5.7 us, 24 in 4.6 (numpy.matmul
-  // 5.1); 128x256x4 and 256x256x3 4-10% faster, Zen 4)
+  // (24 accumulators of the 32 registers: 16 took 128x256x5 in 5.7 us, 24 in 4.6, numpy.matmul
+  // 5.1; 128x256x4 and 256x256x3 4-10% faster, Zen 4)
   c.narrow = &narrow_simd<Avx512F32, 24, 4, 16>;
-  // (5-10 columns: one 16-lane vector of C per row wasted 6 of its lanes or more)
-  c.narrow_max_n = 10;
+  c.narrow_max_n = narrow_dot_max_n<Avx512F32>();
   c.narrow_max_n_t = 16;
   c.peak = &fma_peak_simd<Avx512F32>;
   return c;

@@ -38,10 +38,9 @@ constexpr GemmConfig<double> make_config() {
   c.small_mr = 6;
   c.small_max_work = 2097152;
   c.gemv = &gemv_simd<Avx512F64, 8>;
-  // (24 accumulators of the 32 registers: 16 took 128x256x5 f32 in 5.7 us, 24 in 4.6 (numpy.matmul
-  // 5.1); 128x256x4 and 256x256x3 4-10% faster, Zen 4)
+  // (24 accumulators, as the f32 config: 128x256x4 f64 unchanged, 256x256x3 4% faster, Zen 4)
   c.narrow = &narrow_simd<Avx512F64, 24, 4, 16>;
-  c.narrow_max_n = 4;
+  c.narrow_max_n = narrow_dot_max_n<Avx512F64>();
   c.narrow_max_n_t = 16;
   c.peak = &fma_peak_simd<Avx512F64>;
   return c;
