@@ -8,6 +8,7 @@ import numpy as np
 
 from . import checkpoint as _checkpoint
 from . import optim as _optim
+from . import training as _training
 from ._backend import BACKENDS, make_engine
 from ._data import as_model_array, as_target, check_loss_kwargs
 from .layers import Dense, Layer, build_spec, from_spec, init_parameters
@@ -235,10 +236,8 @@ class Sequential:
             return distributed_fit(self, X, y, comm, loss=loss, optimizer=optimizer,
                                    epochs=epochs, batch_size=batch_size, shuffle=shuffle,
                                    sample_weight=sample_weight, **kwargs)
-        from .training import fit
-
-        return fit(self, X, y, loss=loss, optimizer=optimizer, epochs=epochs,
-                   batch_size=batch_size, shuffle=shuffle, sample_weight=sample_weight, **kwargs)
+        return _training.fit(self, X, y, loss, optimizer, epochs, batch_size, shuffle,
+                             sample_weight, **kwargs)
 
     # ------------------------------------------------------------------ copies
     def __reduce__(self) -> Tuple[Any, Tuple[bytes]]:

@@ -282,22 +282,26 @@ def _counted(model: Any, opt: Any, lrs: Any, train: Any) -> Tuple[float, int]:
     between mini-batches) the counters take what the engine did -- its steps, and the epoch
     if it started -- so they agree with the engine's and a checkpoint resumes exactly."""
     steps0, epochs0 = model.steps_trained, model.epochs_trained
-    _, estep0, eepoch0 = (int(v) for v in model.engine.rng_state())
-
-    def advance(steps: int, epoch_started: bool) -> None:
-        model.steps_trained = steps0 + steps
-        if lrs is not None and steps:
-            _set_lr(model, opt, float(lrs[steps - 1]))
-        model.epochs_trained = epochs0 + int(epoch_started)
-
+    before = model.engine.rng_state()  # (seed, step counter, epoch counter)
     try:
         value, steps_done = train()
     except KeyboardInterrupt:
-        _, estep, eepoch = (int(v) for v in model.engine.rng_state())
-        advance(estep - estep0, estep > estep0 or eepoch != eepoch0)
+        after = model.engine.rng_state()
+        steps = int(after[1]) - int(before[1])
+        _advance(model, opt, lrs, steps0, steps, epochs0,
+                 steps > 0 or int(after[2]) != int(before[2]))
         raise
-    advance(steps_done, True)
+    _advance(model, opt, lrs, steps0, steps_done, epochs0, True)
     return value, steps_done
+
+
+def _advance(model: Any, opt: Any, lrs: Any, steps0: int, steps: int, epochs0: int,
+             epoch_started: bool) -> None:
+    """The counters after ``steps`` optimizer steps of an epoch (see _counted)."""
+    model.steps_trained = steps0 + steps
+    if lrs is not None and steps:
+        _set_lr(model, opt, float(lrs[steps - 1]))
+    model.epochs_trained = epochs0 + int(epoch_started)
 
 
 def _run_epoch(model: Any, plan: _Plan, opt: Any, train: _Data, val: Optional[_Data],
@@ -433,7 +437,8 @@ def fit(model: Any, X: Any, y: Any, loss: str = "mse", optimizer: Any = None, ep
     metric_names = check_metrics(metrics, loss)
     data = _Data.convert(model, X, y, sample_weight, loss, loss_params)
     train, val = _split(model, data, validation_split, validation_data, loss, loss_params)
-    _cb.check_callbacks(plan.callbacks, _cb.epoch_log_keys(metric_names, val is not None))
+    if plan.callbacks:
+        _cb.check_callbacks(plan.callbacks, _cb.epoch_log_keys(metric_names, val is not None))
     if optimizer is None and getattr(model, "optimizer", None) is None:
         raise ValueError("fit: the model has no optimizer yet; pass optimizer= (e.g. "
                          "fb.optim.Adam(lr=1e-3) or 'adam')")
@@ -474,6 +479,9 @@ def _is_terminal(stream: Any) -> bool:
         return False
 
 
+_NO_RESCAN = {"check_finite": False}
+
+
 def _train_epoch(model: Any, data: _Data, loss: str, loss_params: Dict[str, Any],
                  plan: _Plan, lrs: Optional[np.ndarray], cbs: List[_cb.Callback]
                  ) -> Tuple[float, int]:
@@ -484,8 +492,11 @@ def _train_epoch(model: Any, data: _Data, loss: str, loss_params: Dict[str, Any]
     n, bs = X.shape[0], plan.batch_size
     steps = -(-n // bs)
     spc = plan.steps_per_callback
+    # fit checked the data (_Data.convert): the native engine need not scan X for NaN/Inf
+    # again every epoch (the reference engine always checks)
+    quiet = _NO_RESCAN if model.backend == "native" else {}
     if spc is None or spc >= steps:
-        value = eng.fit_epoch(X, y, loss, loss_params, w, bs, plan.shuffle, lrs)
+        value = eng.fit_epoch(X, y, loss, loss_params, w, bs, plan.shuffle, lrs, **quiet)
         if spc is not None:
             logs = {"loss": float(value), "steps": steps, "samples": n}
             for cb in cbs:
@@ -506,7 +517,7 @@ def _train_epoch(model: Any, data: _Data, loss: str, loss_params: Dict[str, Any]
         k0, k1 = start // bs, -(-stop // bs)
         value = eng.fit_epoch(X[start:stop], y[start:stop], loss, loss_params,
                               None if w is None else w[start:stop], bs, False,
-                              None if lrs is None else lrs[k0:k1])
+                              None if lrs is None else lrs[k0:k1], **quiet)
         total += float(value) * (stop - start)
         done = k1
         logs = {"loss": float(value), "steps": k1 - k0, "samples": stop - start}

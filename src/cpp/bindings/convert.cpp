@@ -51,9 +51,10 @@ double to_double(const py::handle& v, const std::string& what) {
 }
 
 double dget(const py::dict& d, const char* key, double dflt, const std::string& where) {
-  if (!d.contains(key)) return dflt;
-  py::object v = d[key];
-  if (v.is_none()) return dflt;
+  if (PyDict_GET_SIZE(d.ptr()) == 0) return dflt;  // (the common case: no key string built)
+  PyObject* found = PyDict_GetItemString(d.ptr(), key);  // (borrowed; null: absent)
+  if (found == nullptr || found == Py_None) return dflt;
+  const py::handle v(found);
   const double x = to_double(v, where + "['" + key + "']");
   if (!std::isfinite(x))
     throw std::invalid_argument(where + "['" + key + "'] must be finite, got " + repr_of(v));
@@ -169,24 +170,26 @@ void check_values(CheckedTarget<T>& ct, const py::array& y0, int64_t n, int64_t 
   if (yk != 'i' && yk != 'u' && yk != 'f')
     throw py::type_error(std::string("y must hold real numbers, got dtype ") +
                          std::string(py::str(y0.dtype())));
-  ct.y = as_array(y0, "y", py::dtype::of<T>(), "iuf");
-  const bool ok = (ct.y.ndim() == 2 && ct.y.shape(0) == n && ct.y.shape(1) == k) ||
-                  (ct.y.ndim() == 1 && k == 1 && ct.y.shape(0) == n);
+  const py::array y = as_array(y0, "y", py::dtype::of<T>(), "iuf");
+  const bool ok = (y.ndim() == 2 && y.shape(0) == n && y.shape(1) == k) ||
+                  (y.ndim() == 1 && k == 1 && y.shape(0) == n);
   if (!ok)
     throw std::invalid_argument("y must have shape (" + std::to_string(n) + ", " +
-                                std::to_string(k) + "), got " + shape_str(ct.y));
-  ct.t.values = static_cast<const T*>(ct.y.data());
+                                std::to_string(k) + "), got " + shape_str(y));
+  ct.y = y;
+  ct.t.values = static_cast<const T*>(y.data());
   // Targets are always checked: a NaN target has no meaning for any loss.
   if (!all_finite(ct.t.values, n * k)) throw std::invalid_argument("y contains NaN or Inf");
 }
 
 template <typename T>
 void check_weights(CheckedTarget<T>& ct, const py::handle& sw, int64_t n) {
-  ct.w = as_array(sw, "sample_weight", py::dtype::of<T>(), "iuf");
-  if (ct.w.ndim() != 1 || ct.w.shape(0) != n)
+  const py::array w = as_array(sw, "sample_weight", py::dtype::of<T>(), "iuf");
+  if (w.ndim() != 1 || w.shape(0) != n)
     throw std::invalid_argument("sample_weight must have shape (" + std::to_string(n) +
-                                ",), got " + shape_str(ct.w));
-  const T* wp = static_cast<const T*>(ct.w.data());
+                                ",), got " + shape_str(w));
+  ct.w = w;
+  const T* wp = static_cast<const T*>(w.data());
   double s = 0.0;
   for (int64_t i = 0; i < n; ++i) {
     if (!std::isfinite(wp[i]) || wp[i] < T(0))
@@ -230,8 +233,9 @@ CheckedTarget<T> check_target(const py::handle& yo, const py::handle& sw, int64_
   py::array y0 = to_ndarray(yo, "y");  // dtype decided below
   if (loss_info(kind).labels && y0.ndim() == 1) {
     check_labels(y0, n, k, kind);
-    ct.y = as_array(y0, "y", py::dtype::of<int64_t>(), "iu");
-    const int64_t* l = static_cast<const int64_t*>(ct.y.data());
+    const py::array labels = as_array(y0, "y", py::dtype::of<int64_t>(), "iu");
+    ct.y = labels;
+    const int64_t* l = static_cast<const int64_t*>(labels.data());
     for (int64_t i = 0; i < n; ++i)
       if (l[i] < 0 || l[i] >= k)
         throw std::invalid_argument("y: label " + std::to_string(l[i]) + " at row " +
@@ -252,10 +256,11 @@ CheckedBatch<T> check_batch(int64_t in_dim, int64_t out_dim, const py::object& X
                             const py::object& cf) {
   CheckedBatch<T> b;
   b.la = parse_loss(loss, as_dict(loss_params, "loss_params"), b.pen);
-  b.X = check_x<T>(Xo, in_dim, "X", resolve_check_finite(cf));
-  b.rows = b.X.shape(0);
+  const py::array X = check_x<T>(Xo, in_dim, "X", resolve_check_finite(cf));
+  b.X = X;
+  b.rows = X.shape(0);
   b.ct = check_target<T>(yo, sample_weight, b.rows, out_dim, b.la.kind);
-  b.x = static_cast<const T*>(b.X.data());
+  b.x = static_cast<const T*>(X.data());
   return b;
 }
 

@@ -70,7 +70,9 @@ py::array check_x(const py::handle& X, int64_t in_dim, const char* name, bool ch
 // the struct for the duration of the call.
 template <typename T>
 struct CheckedTarget {
-  py::array y, w;
+  // (py::object, not py::array: a default-constructed py::array allocates an empty NumPy
+  // array, three of them per checked batch)
+  py::object y, w;  // keep the converted arrays alive
   Target<T> t;
 };
 template <typename T>
@@ -83,7 +85,7 @@ template <typename T>
 struct CheckedBatch {
   PenaltyArgs pen;
   LossArgs la;
-  py::array X;
+  py::object X;  // keeps the converted X alive (see CheckedTarget)
   CheckedTarget<T> ct;
   int64_t rows = 0;
   const T* x = nullptr;

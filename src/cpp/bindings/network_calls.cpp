@@ -58,17 +58,18 @@ bool short_epoch(int64_t N, int64_t steps, int64_t params) {
 
 // fit_epoch's per-step learning rates: None, or finite values >= 0, one per step.
 struct CheckedLrs {
-  py::array_t<double, py::array::c_style | py::array::forcecast> arr;
+  py::object arr;  // keeps the converted array alive (py::object: see CheckedTarget)
   const double* data = nullptr;
 };
 CheckedLrs check_lrs(const py::object& lrs, int64_t steps) {
   CheckedLrs out;
   if (lrs.is_none()) return out;
-  out.arr = as_array(lrs, "lrs", py::dtype::of<double>(), "iuf");
-  if (out.arr.ndim() != 1 || out.arr.shape(0) != steps)
+  const py::array a = as_array(lrs, "lrs", py::dtype::of<double>(), "iuf");
+  if (a.ndim() != 1 || a.shape(0) != steps)
     throw std::invalid_argument("lrs must hold one learning rate per step (" +
-                                std::to_string(steps) + "), got shape " + shape_str(out.arr));
-  out.data = out.arr.data();
+                                std::to_string(steps) + "), got shape " + shape_str(a));
+  out.arr = a;
+  out.data = static_cast<const double*>(a.data());
   for (int64_t i = 0; i < steps; ++i)
     if (!(out.data[i] >= 0.0) || !std::isfinite(out.data[i]))
       throw std::invalid_argument("lrs must be finite and >= 0");

@@ -140,17 +140,17 @@ OptConfig parse_opt(const std::string& name, const py::dict& h) {
 LossArgs parse_loss(const std::string& name, const py::dict& p, PenaltyArgs& pen) {
   LossArgs a;
   a.kind = loss_from_name(name);
-  std::string allowed;
-  for (const LossInfo& l : kLosses)
-    if (l.param) allowed += std::string(l.param) + ", ";
-  allowed += "l1, l2";
   for (auto item : p) {
     const std::string k = py::str(item.first);
     bool known = k == "l1" || k == "l2";
     for (const LossInfo& l : kLosses) known = known || (l.param && k == l.param);
-    if (!known)
+    if (!known) {
+      std::string allowed;
+      for (const LossInfo& l : kLosses)
+        if (l.param) allowed += std::string(l.param) + ", ";
       throw std::invalid_argument("loss_params has an unknown key '" + k + "'; allowed: " +
-                                  allowed);
+                                  allowed + "l1, l2");
+    }
   }
   for (const LossInfo& l : kLosses) {
     if (!l.param) continue;
