@@ -167,3 +167,34 @@ def test_sklearn_estimators_take_sparse_input(fmt, solver):
         warnings.simplefilter("ignore", ConvergenceWarning)
         c = MLPClassifier(**kw).fit(Xs.astype(np.float32), y)
     assert c.coefs_[0].dtype == np.float32
+
+
+@pytest.mark.parametrize("opt, hyper, pen", [
+    ("adam", {"lr": 0.01}, {}),
+    ("adam", {"lr": 0.01}, {"l2": 1e-2}),                           # folded into the update
+    ("adam", {"lr": 0.01, "clip_norm": 0.5}, {"l1": 1e-3}),         # the penalty pass
+    ("adam", {"lr": 0.01, "weight_decay": 0.1}, {}),                # coupled, in registers
+    ("adamw", {"lr": 0.01, "weight_decay": 0.1}, {}),
+    ("sgd", {"lr": 0.1, "momentum": 0.9, "weight_decay": 0.1}, {}),  # g += wd * p in place
+    ("rmsprop", {"lr": 0.01, "weight_decay": 0.1}, {}),
+    ("adagrad", {"lr": 0.1, "weight_decay": 0.1, "clip_value": 0.05}, {"l2": 1e-2})])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_epoch_steps_are_one_step_epochs(isa, dtype, opt, hyper, pen):
+    """Inside one fit_epoch_csr call a step clears only the rows of the first layer's weight
+    gradient that its non-zeros touched (the rest is still zero), unless the gradient was
+    written whole (a penalty pass, a coupled weight decay): bitwise the same as each batch in
+    a call of its own, whose one step clears all of it."""
+    X, *csr = _csr(64, 300, 0.02, dtype, seed=11)
+    y = np.random.default_rng(1).integers(0, 3, 64)
+    whole, steps = (fb.MLP([300, 16, 3], dtype=dtype, seed=2).engine for _ in range(2))
+    for e in (whole, steps):
+        e.set_optimizer(opt, hyper)
+    a = whole.fit_epoch_csr(*csr, y, "softmax_cross_entropy", pen, None, 8, False)
+    b = []
+    for s in range(0, 64, 8):
+        part = X[s:s + 8]
+        b.append(steps.fit_epoch_csr(part.data, part.indices.astype(np.int64),
+                                     part.indptr.astype(np.int64), y[s:s + 8],
+                                     "softmax_cross_entropy", pen, None, 8, False))
+    np.testing.assert_array_equal(whole.arena(), steps.arena())
+    np.testing.assert_allclose(a, np.mean(b), rtol=1e-6 if dtype == "float32" else 1e-12)

@@ -26,6 +26,13 @@ struct OptConfig {
   double clip_norm = 0.0;   // > 0: rescale the gradient to this global L2 norm at most
 };
 
+// Whether an update writes into the gradient beyond scaling it: the coupled weight decay of
+// SGD, RMSprop and Adagrad adds wd * p to it in place (Adam and AdamW form theirs in
+// registers; clipping only scales, so a zero stays zero).
+inline bool opt_writes_gradient(const OptConfig& c) {
+  return c.weight_decay != 0.0 && c.kind != OptKind::adam && c.kind != OptKind::adamw;
+}
+
 // Every state array an optimizer may keep (torch's names, kStateSlotNames).
 enum class StateSlot : int {
   momentum_buffer = 0, exp_avg, exp_avg_sq, max_exp_avg_sq, square_avg, grad_avg, sum

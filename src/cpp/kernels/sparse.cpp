@@ -44,8 +44,10 @@ void rows_times(T* C, const int64_t* indptr, const int64_t* indices, const T* va
 // C[:, c0:c1) = Aᵀ · D[:, c0:c1)
 template <typename T>
 void cols_t_times(T* C, const int64_t* indptr, const int64_t* indices, const T* values,
-                  int64_t n, int64_t m, const T* D, int64_t p, int64_t c0, int64_t c1) {
-  for (int64_t r = 0; r < m; ++r) std::fill(C + r * p + c0, C + r * p + c1, T(0));
+                  int64_t n, int64_t m, const T* D, int64_t p, int64_t c0, int64_t c1,
+                  bool c_zero) {
+  if (!c_zero)
+    for (int64_t r = 0; r < m; ++r) std::fill(C + r * p + c0, C + r * p + c1, T(0));
   for (int64_t i = 0; i < n; ++i) {
     const T* d = D + i * p;
     for (int64_t q = indptr[i]; q < indptr[i + 1]; ++q) {
@@ -77,12 +79,12 @@ void csr_matmul(T* C, const int64_t* indptr, const int64_t* indices, const T* va
 
 template <typename T>
 void csr_t_matmul(T* C, const int64_t* indptr, const int64_t* indices, const T* values,
-                  int64_t n, int64_t m, const T* D, int64_t p) {
+                  int64_t n, int64_t m, const T* D, int64_t p, bool c_zero) {
   // column blocks of 16 elements (a 64-byte line of float32) at least
   const int64_t blocks = (p + 15) / 16;
-  const int nt = team_size((indptr[n] + m) * p, blocks);
+  const int nt = team_size((indptr[n] + (c_zero ? 0 : m)) * p, blocks);
   if (nt <= 1) {
-    cols_t_times(C, indptr, indices, values, n, m, D, p, 0, p);
+    cols_t_times(C, indptr, indices, values, n, m, D, p, 0, p, c_zero);
     return;
   }
 #ifdef FASTBP_HAVE_OPENMP
@@ -91,7 +93,7 @@ void csr_t_matmul(T* C, const int64_t* indptr, const int64_t* indices, const T* 
     const int64_t t = omp_get_thread_num(), k = omp_get_num_threads();
     const int64_t c0 = std::min(p, (t * blocks / k) * 16);
     const int64_t c1 = std::min(p, ((t + 1) * blocks / k) * 16);
-    if (c1 > c0) cols_t_times(C, indptr, indices, values, n, m, D, p, c0, c1);
+    if (c1 > c0) cols_t_times(C, indptr, indices, values, n, m, D, p, c0, c1, c_zero);
   }
 #endif
 }
@@ -101,8 +103,8 @@ template void csr_matmul<float>(float*, const int64_t*, const int64_t*, const fl
 template void csr_matmul<double>(double*, const int64_t*, const int64_t*, const double*,
                                  int64_t, const double*, int64_t);
 template void csr_t_matmul<float>(float*, const int64_t*, const int64_t*, const float*, int64_t,
-                                  int64_t, const float*, int64_t);
+                                  int64_t, const float*, int64_t, bool);
 template void csr_t_matmul<double>(double*, const int64_t*, const int64_t*, const double*,
-                                   int64_t, int64_t, const double*, int64_t);
+                                   int64_t, int64_t, const double*, int64_t, bool);
 
 }  // namespace fastbp

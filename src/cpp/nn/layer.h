@@ -70,6 +70,9 @@ struct CsrRows {
   const int64_t* indptr = nullptr;
   const int64_t* indices = nullptr;
   const void* values = nullptr;
+  // The first layer's weight gradient is already all zero (fit_epoch_csr after its first
+  // step): its backward adds the products without clearing the whole gradient first.
+  bool grad_zero = false;
 };
 
 struct Ctx {

@@ -87,7 +87,8 @@ class Dense : public Layer<T> {
       if (ctx.team) ctx.team->sync();
     }
     if (const T* v = sparse_input(ctx)) {  // dW = Xᵀ dz; the first layer has no dx
-      csr_t_matmul<T>(dW_, ctx.csr.indptr, ctx.csr.indices, v, n, in, dy, out);
+      csr_t_matmul<T>(dW_, ctx.csr.indptr, ctx.csr.indices, v, n, in, dy, out,
+                      ctx.csr.grad_zero);
       return;
     }
     if (dx && row_units(ctx, n))

@@ -140,6 +140,11 @@ class Network {
   // perm_ = 0..N-1, shuffled with the epoch's counter-based stream when `shuffle` (which
   // advances the epoch counter).
   void epoch_order(int64_t N, bool shuffle);
+  // fit_epoch_csr's mini-batch of nb rows (perm_ from `start`) into its gather buffers, and
+  // one training step on it (nn/network_sparse.cpp).
+  Target<T> gather_csr(const CsrRows& x, const Target<T>& t, int64_t start, int64_t nb);
+  double csr_step(const Target<T>& tb, int64_t nb, const LossArgs& loss, const PenaltyArgs& pen,
+                  bool& grad_zero);
 
   int layer_count_ = 0;  // declared before body_: body_'s constructor numbers the layers
   Sequential<T> body_;
