@@ -379,3 +379,21 @@ def test_gemm_tiny_is_the_small_path(isa, dtype, ta, tb, isa_guard):
             g(a_big, b, big, ta, tb, alpha, beta)
             g(a, b, small, ta, tb, alpha, beta)
             assert np.array_equal(small, big[:m]), (m, n, k, alpha, beta)
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_small_transposed_b_is_the_copy_transposed(isa, dtype, isa_guard):
+    """The small path copies a transposed B into a K x N buffer (in register tiles where the
+    ISA has them, masked at the edges); the product is then bitwise the one of B transposed
+    beforehand, for every edge of the tiles (N and K on both sides of 8 and 16)."""
+    _core.set_isa(isa)
+    _core.set_num_threads(1)
+    rng = np.random.default_rng(7)
+    g = _gemm(dtype)
+    for m, n, k in itertools.product((3, 32), (5, 8, 17, 64), (1, 7, 16, 33, 64)):
+        a, b = _operands(rng, m, n, k, False, True, dtype)
+        c_t, c_n = np.zeros((m, n), dtype), np.zeros((m, n), dtype)
+        g(a, b, c_t, False, True, 1.0, 0.0)
+        g(a, np.ascontiguousarray(b.T), c_n, False, False, 1.0, 0.0)
+        assert np.array_equal(c_t, c_n), (m, n, k)

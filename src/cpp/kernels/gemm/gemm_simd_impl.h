@@ -234,6 +234,31 @@ void small_simd_bn(bool at, int64_t M, int64_t N, int64_t K, typename S::T alpha
   }
 }
 
+// Whether S has transpose_tile (an in-register L x L transpose, masked at the edges).
+template <class S, class = void>
+struct has_transpose_tile : std::false_type {};
+template <class S>
+struct has_transpose_tile<S, std::void_t<decltype(S::kTransposeTile)>> : std::true_type {};
+
+// bt[p * N + j] = B[j * ldb + p] for j < N, p < K: L x L tiles transposed in registers where
+// S can (a copy: the same values, whatever the order it is done in), else one by one.
+template <class S>
+void copy_transposed(const typename S::T* B, int64_t ldb, int64_t N, int64_t K,
+                     typename S::T* bt) {
+  if constexpr (has_transpose_tile<S>::value) {
+    constexpr int64_t L = S::L;
+    for (int64_t j = 0; j < N; j += L)
+      for (int64_t p = 0; p < K; p += L)
+        S::transpose_tile(B + j * ldb + p, ldb, int(N - j < L ? N - j : L),
+                          int(K - p < L ? K - p : L), bt + p * N + j, N);
+  } else {
+    for (int64_t j = 0; j < N; ++j) {
+      const typename S::T* bj = B + j * ldb;
+      for (int64_t p = 0; p < K; ++p) bt[p * N + j] = bj[p];
+    }
+  }
+}
+
 // op(B) = B^T: copy it transposed (K x N, K*N <= small_trans_b_max<T>()) to the stack
 // first. Kept out of line so the common path does not pay for (or probe) the large stack frame.
 template <class S, int RMAX, int NVMAX>
@@ -243,10 +268,7 @@ __attribute__((noinline)) void small_simd_bt(bool at, int64_t M, int64_t N, int6
                                              typename S::T beta, typename S::T* C, int64_t ldc) {
   using T = typename S::T;
   alignas(64) T bt[small_trans_b_max<T>()];
-  for (int64_t j = 0; j < N; ++j) {
-    const T* bj = B + j * ldb;
-    for (int64_t p = 0; p < K; ++p) bt[p * N + j] = bj[p];
-  }
+  copy_transposed<S>(B, ldb, N, K, bt);
   small_simd_bn<S, RMAX, NVMAX>(at, M, N, K, alpha, A, lda, bt, N, beta, C, ldc);
 }
 

@@ -7,54 +7,11 @@
 #include <cstdint>
 
 #include "kernels/gemm/gemm_pack.h"
+#include "kernels/gemm/simd_avx512.h"  // (the in-register transposes)
 
 namespace fastbp {
 namespace gemm_detail {
 namespace {
-
-// r[0..15]: 16 rows of 16 floats -> r[q] = column q (in place).
-inline void transpose16x16_ps(__m512* r) {
-  __m512 t[16], u[16];
-  for (int k = 0; k < 8; ++k) {
-    t[2 * k] = _mm512_unpacklo_ps(r[2 * k], r[2 * k + 1]);
-    t[2 * k + 1] = _mm512_unpackhi_ps(r[2 * k], r[2 * k + 1]);
-  }
-  for (int k = 0; k < 4; ++k) {
-    u[4 * k + 0] = _mm512_shuffle_ps(t[4 * k], t[4 * k + 2], _MM_SHUFFLE(1, 0, 1, 0));
-    u[4 * k + 1] = _mm512_shuffle_ps(t[4 * k], t[4 * k + 2], _MM_SHUFFLE(3, 2, 3, 2));
-    u[4 * k + 2] = _mm512_shuffle_ps(t[4 * k + 1], t[4 * k + 3], _MM_SHUFFLE(1, 0, 1, 0));
-    u[4 * k + 3] = _mm512_shuffle_ps(t[4 * k + 1], t[4 * k + 3], _MM_SHUFFLE(3, 2, 3, 2));
-  }
-  for (int c = 0; c < 4; ++c) {
-    const __m512 v0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x44);
-    const __m512 v1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xEE);
-    const __m512 w0 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x44);
-    const __m512 w1 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xEE);
-    r[c + 0] = _mm512_shuffle_f32x4(v0, w0, 0x88);
-    r[c + 4] = _mm512_shuffle_f32x4(v0, w0, 0xDD);
-    r[c + 8] = _mm512_shuffle_f32x4(v1, w1, 0x88);
-    r[c + 12] = _mm512_shuffle_f32x4(v1, w1, 0xDD);
-  }
-}
-
-// r[0..7]: 8 rows of 8 doubles -> r[q] = column q (in place).
-inline void transpose8x8_pd(__m512d* r) {
-  __m512d t[8];
-  for (int k = 0; k < 4; ++k) {
-    t[2 * k] = _mm512_unpacklo_pd(r[2 * k], r[2 * k + 1]);
-    t[2 * k + 1] = _mm512_unpackhi_pd(r[2 * k], r[2 * k + 1]);
-  }
-  for (int odd = 0; odd < 2; ++odd) {
-    const __m512d v0 = _mm512_shuffle_f64x2(t[0 + odd], t[2 + odd], 0x44);
-    const __m512d v1 = _mm512_shuffle_f64x2(t[0 + odd], t[2 + odd], 0xEE);
-    const __m512d w0 = _mm512_shuffle_f64x2(t[4 + odd], t[6 + odd], 0x44);
-    const __m512d w1 = _mm512_shuffle_f64x2(t[4 + odd], t[6 + odd], 0xEE);
-    r[0 + odd] = _mm512_shuffle_f64x2(v0, w0, 0x88);
-    r[2 + odd] = _mm512_shuffle_f64x2(v0, w0, 0xDD);
-    r[4 + odd] = _mm512_shuffle_f64x2(v1, w1, 0x88);
-    r[6 + odd] = _mm512_shuffle_f64x2(v1, w1, 0xDD);
-  }
-}
 
 template <int NR>
 void pack_b_avx512_f32(Trans trans, int64_t kc, int64_t nc, const float* b, int64_t ldb,

@@ -8,6 +8,35 @@ namespace fastbp {
 namespace gemm_detail {
 namespace {
 
+// r[0..7]: 8 rows of 8 floats -> r[q] = column q (in place).
+inline void transpose8x8_ps(__m256* r) {
+  __m256 t[8], u[8];
+  for (int k = 0; k < 4; ++k) {
+    t[2 * k] = _mm256_unpacklo_ps(r[2 * k], r[2 * k + 1]);
+    t[2 * k + 1] = _mm256_unpackhi_ps(r[2 * k], r[2 * k + 1]);
+  }
+  for (int k = 0; k < 2; ++k) {  // u[4k + c]: column c | column c + 4 of rows 4k..4k+3
+    u[4 * k + 0] = _mm256_shuffle_ps(t[4 * k], t[4 * k + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    u[4 * k + 1] = _mm256_shuffle_ps(t[4 * k], t[4 * k + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    u[4 * k + 2] = _mm256_shuffle_ps(t[4 * k + 1], t[4 * k + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    u[4 * k + 3] = _mm256_shuffle_ps(t[4 * k + 1], t[4 * k + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int c = 0; c < 4; ++c) {
+    r[c] = _mm256_permute2f128_ps(u[c], u[4 + c], 0x20);
+    r[c + 4] = _mm256_permute2f128_ps(u[c], u[4 + c], 0x31);
+  }
+}
+
+// r[0..3]: 4 rows of 4 doubles -> r[q] = column q (in place).
+inline void transpose4x4_pd(__m256d* r) {
+  const __m256d t0 = _mm256_unpacklo_pd(r[0], r[1]), t1 = _mm256_unpackhi_pd(r[0], r[1]);
+  const __m256d t2 = _mm256_unpacklo_pd(r[2], r[3]), t3 = _mm256_unpackhi_pd(r[2], r[3]);
+  r[0] = _mm256_permute2f128_pd(t0, t2, 0x20);
+  r[1] = _mm256_permute2f128_pd(t1, t3, 0x20);
+  r[2] = _mm256_permute2f128_pd(t0, t2, 0x31);
+  r[3] = _mm256_permute2f128_pd(t1, t3, 0x31);
+}
+
 struct Avx2F32 {
   using T = float;
   using V = __m256;
@@ -28,6 +57,17 @@ struct Avx2F32 {
   static inline V maskz_loadu(Mask m, const T* p) { return _mm256_maskload_ps(p, m); }
   static inline void mask_storeu(T* p, Mask m, V v) { _mm256_maskstore_ps(p, m, v); }
   static inline T fma_scalar(T a, T b, T c) { return __builtin_fmaf(a, b, c); }
+  // transpose_tile: rows [0, rows) x columns [0, cols) of src (both <= L) transposed into
+  // dst, dst[c * ldd + r] = src[r * lds + c]; nothing else is read or written (masked).
+  static constexpr bool kTransposeTile = true;
+  static inline void transpose_tile(const T* src, int64_t lds, int rows, int cols, T* dst,
+                                    int64_t ldd) {
+    const Mask cm = mask(cols), rm = mask(rows);
+    V r[L];
+    for (int i = 0; i < L; ++i) r[i] = i < rows ? maskz_loadu(cm, src + i * lds) : zero();
+    transpose8x8_ps(r);
+    for (int c = 0; c < cols; ++c) mask_storeu(dst + c * ldd, rm, r[c]);
+  }
   // hsum of L vectors at once: lane k of the result is hsum(v[k]), by the same additions in
   // the same order (halves, pairs, then the last pair), two vectors per addition.
   static constexpr bool kHsumLanes = true;
@@ -75,6 +115,17 @@ struct Avx2F64 {
   static inline V maskz_loadu(Mask m, const T* p) { return _mm256_maskload_pd(p, m); }
   static inline void mask_storeu(T* p, Mask m, V v) { _mm256_maskstore_pd(p, m, v); }
   static inline T fma_scalar(T a, T b, T c) { return __builtin_fma(a, b, c); }
+  // transpose_tile: rows [0, rows) x columns [0, cols) of src (both <= L) transposed into
+  // dst, dst[c * ldd + r] = src[r * lds + c]; nothing else is read or written (masked).
+  static constexpr bool kTransposeTile = true;
+  static inline void transpose_tile(const T* src, int64_t lds, int rows, int cols, T* dst,
+                                    int64_t ldd) {
+    const Mask cm = mask(cols), rm = mask(rows);
+    V r[L];
+    for (int i = 0; i < L; ++i) r[i] = i < rows ? maskz_loadu(cm, src + i * lds) : zero();
+    transpose4x4_pd(r);
+    for (int c = 0; c < cols; ++c) mask_storeu(dst + c * ldd, rm, r[c]);
+  }
   // hsum_lanes as in Avx2F32 (halves, then the pair)
   static constexpr bool kHsumLanes = true;
   static inline V hsum_lanes(const V* v) {

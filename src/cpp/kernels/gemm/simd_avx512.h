@@ -8,6 +8,50 @@ namespace fastbp {
 namespace gemm_detail {
 namespace {
 
+// r[0..15]: 16 rows of 16 floats -> r[q] = column q (in place).
+inline void transpose16x16_ps(__m512* r) {
+  __m512 t[16], u[16];
+  for (int k = 0; k < 8; ++k) {
+    t[2 * k] = _mm512_unpacklo_ps(r[2 * k], r[2 * k + 1]);
+    t[2 * k + 1] = _mm512_unpackhi_ps(r[2 * k], r[2 * k + 1]);
+  }
+  for (int k = 0; k < 4; ++k) {
+    u[4 * k + 0] = _mm512_shuffle_ps(t[4 * k], t[4 * k + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    u[4 * k + 1] = _mm512_shuffle_ps(t[4 * k], t[4 * k + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    u[4 * k + 2] = _mm512_shuffle_ps(t[4 * k + 1], t[4 * k + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    u[4 * k + 3] = _mm512_shuffle_ps(t[4 * k + 1], t[4 * k + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int c = 0; c < 4; ++c) {
+    const __m512 v0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x44);
+    const __m512 v1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xEE);
+    const __m512 w0 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x44);
+    const __m512 w1 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xEE);
+    r[c + 0] = _mm512_shuffle_f32x4(v0, w0, 0x88);
+    r[c + 4] = _mm512_shuffle_f32x4(v0, w0, 0xDD);
+    r[c + 8] = _mm512_shuffle_f32x4(v1, w1, 0x88);
+    r[c + 12] = _mm512_shuffle_f32x4(v1, w1, 0xDD);
+  }
+}
+
+// r[0..7]: 8 rows of 8 doubles -> r[q] = column q (in place).
+inline void transpose8x8_pd(__m512d* r) {
+  __m512d t[8];
+  for (int k = 0; k < 4; ++k) {
+    t[2 * k] = _mm512_unpacklo_pd(r[2 * k], r[2 * k + 1]);
+    t[2 * k + 1] = _mm512_unpackhi_pd(r[2 * k], r[2 * k + 1]);
+  }
+  for (int odd = 0; odd < 2; ++odd) {
+    const __m512d v0 = _mm512_shuffle_f64x2(t[0 + odd], t[2 + odd], 0x44);
+    const __m512d v1 = _mm512_shuffle_f64x2(t[0 + odd], t[2 + odd], 0xEE);
+    const __m512d w0 = _mm512_shuffle_f64x2(t[4 + odd], t[6 + odd], 0x44);
+    const __m512d w1 = _mm512_shuffle_f64x2(t[4 + odd], t[6 + odd], 0xEE);
+    r[0 + odd] = _mm512_shuffle_f64x2(v0, w0, 0x88);
+    r[2 + odd] = _mm512_shuffle_f64x2(v0, w0, 0xDD);
+    r[4 + odd] = _mm512_shuffle_f64x2(v1, w1, 0x88);
+    r[6 + odd] = _mm512_shuffle_f64x2(v1, w1, 0xDD);
+  }
+}
+
 struct Avx512F32 {
   using T = float;
   using V = __m512;
@@ -27,6 +71,17 @@ struct Avx512F32 {
   static inline V maskz_loadu(Mask m, const T* p) { return _mm512_maskz_loadu_ps(m, p); }
   static inline void mask_storeu(T* p, Mask m, V v) { _mm512_mask_storeu_ps(p, m, v); }
   static inline T fma_scalar(T a, T b, T c) { return __builtin_fmaf(a, b, c); }
+  // transpose_tile: rows [0, rows) x columns [0, cols) of src (both <= L) transposed into
+  // dst, dst[c * ldd + r] = src[r * lds + c]; nothing else is read or written (masked).
+  static constexpr bool kTransposeTile = true;
+  static inline void transpose_tile(const T* src, int64_t lds, int rows, int cols, T* dst,
+                                    int64_t ldd) {
+    const Mask cm = mask(cols), rm = mask(rows);
+    V r[L];
+    for (int i = 0; i < L; ++i) r[i] = i < rows ? maskz_loadu(cm, src + i * lds) : zero();
+    transpose16x16_ps(r);
+    for (int c = 0; c < cols; ++c) mask_storeu(dst + c * ldd, rm, r[c]);
+  }
   // hsum of L vectors at once: lane k of the result is hsum(v[k]), by the same additions in
   // the same order (halves, quarters, pairs, then the last pair), two vectors per addition.
   static constexpr bool kHsumLanes = true;
@@ -79,6 +134,17 @@ struct Avx512F64 {
   static inline V maskz_loadu(Mask m, const T* p) { return _mm512_maskz_loadu_pd(m, p); }
   static inline void mask_storeu(T* p, Mask m, V v) { _mm512_mask_storeu_pd(p, m, v); }
   static inline T fma_scalar(T a, T b, T c) { return __builtin_fma(a, b, c); }
+  // transpose_tile: rows [0, rows) x columns [0, cols) of src (both <= L) transposed into
+  // dst, dst[c * ldd + r] = src[r * lds + c]; nothing else is read or written (masked).
+  static constexpr bool kTransposeTile = true;
+  static inline void transpose_tile(const T* src, int64_t lds, int rows, int cols, T* dst,
+                                    int64_t ldd) {
+    const Mask cm = mask(cols), rm = mask(rows);
+    V r[L];
+    for (int i = 0; i < L; ++i) r[i] = i < rows ? maskz_loadu(cm, src + i * lds) : zero();
+    transpose8x8_pd(r);
+    for (int c = 0; c < cols; ++c) mask_storeu(dst + c * ldd, rm, r[c]);
+  }
   // hsum_lanes as in Avx512F32 (halves, quarters, then the pair)
   static constexpr bool kHsumLanes = true;
   static inline V hsum_lanes(const V* v) {
