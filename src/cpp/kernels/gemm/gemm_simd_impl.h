@@ -234,23 +234,36 @@ void small_simd_bn(bool at, int64_t M, int64_t N, int64_t K, typename S::T alpha
   }
 }
 
-// Whether S has transpose_tile (an in-register L x L transpose, masked at the edges).
+// Whether S has transpose (an L x L block of vectors transposed in registers).
 template <class S, class = void>
-struct has_transpose_tile : std::false_type {};
+struct has_transpose : std::false_type {};
 template <class S>
-struct has_transpose_tile<S, std::void_t<decltype(S::kTransposeTile)>> : std::true_type {};
+struct has_transpose<S, std::void_t<decltype(&S::transpose)>> : std::true_type {};
+
+// Rows [0, rows) x columns [0, cols) of src (both <= L) transposed into dst,
+// dst[c * ldd + r] = src[r * lds + c], through S::transpose; nothing else is read or written
+// (masked loads and stores).
+template <class S>
+inline void transpose_tile(const typename S::T* src, int64_t lds, int64_t rows, int64_t cols,
+                           typename S::T* dst, int64_t ldd) {
+  const typename S::Mask cm = S::mask(cols), rm = S::mask(rows);
+  typename S::V r[S::L];
+  for (int i = 0; i < S::L; ++i) r[i] = i < rows ? S::maskz_loadu(cm, src + i * lds) : S::zero();
+  S::transpose(r);
+  for (int64_t c = 0; c < cols; ++c) S::mask_storeu(dst + c * ldd, rm, r[c]);
+}
 
 // bt[p * N + j] = B[j * ldb + p] for j < N, p < K: L x L tiles transposed in registers where
 // S can (a copy: the same values, whatever the order it is done in), else one by one.
 template <class S>
 void copy_transposed(const typename S::T* B, int64_t ldb, int64_t N, int64_t K,
                      typename S::T* bt) {
-  if constexpr (has_transpose_tile<S>::value) {
+  if constexpr (has_transpose<S>::value) {
     constexpr int64_t L = S::L;
     for (int64_t j = 0; j < N; j += L)
       for (int64_t p = 0; p < K; p += L)
-        S::transpose_tile(B + j * ldb + p, ldb, int(N - j < L ? N - j : L),
-                          int(K - p < L ? K - p : L), bt + p * N + j, N);
+        transpose_tile<S>(B + j * ldb + p, ldb, N - j < L ? N - j : L, K - p < L ? K - p : L,
+                          bt + p * N + j, N);
   } else {
     for (int64_t j = 0; j < N; ++j) {
       const typename S::T* bj = B + j * ldb;

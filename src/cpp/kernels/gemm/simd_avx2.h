@@ -57,17 +57,8 @@ struct Avx2F32 {
   static inline V maskz_loadu(Mask m, const T* p) { return _mm256_maskload_ps(p, m); }
   static inline void mask_storeu(T* p, Mask m, V v) { _mm256_maskstore_ps(p, m, v); }
   static inline T fma_scalar(T a, T b, T c) { return __builtin_fmaf(a, b, c); }
-  // transpose_tile: rows [0, rows) x columns [0, cols) of src (both <= L) transposed into
-  // dst, dst[c * ldd + r] = src[r * lds + c]; nothing else is read or written (masked).
-  static constexpr bool kTransposeTile = true;
-  static inline void transpose_tile(const T* src, int64_t lds, int rows, int cols, T* dst,
-                                    int64_t ldd) {
-    const Mask cm = mask(cols), rm = mask(rows);
-    V r[L];
-    for (int i = 0; i < L; ++i) r[i] = i < rows ? maskz_loadu(cm, src + i * lds) : zero();
-    transpose8x8_ps(r);
-    for (int c = 0; c < cols; ++c) mask_storeu(dst + c * ldd, rm, r[c]);
-  }
+  // The L x L block of vectors r (rows) transposed in registers (r[q] = column q).
+  static inline void transpose(V* r) { transpose8x8_ps(r); }
   // hsum of L vectors at once: lane k of the result is hsum(v[k]), by the same additions in
   // the same order (halves, pairs, then the last pair), two vectors per addition.
   static constexpr bool kHsumLanes = true;
@@ -115,17 +106,8 @@ struct Avx2F64 {
   static inline V maskz_loadu(Mask m, const T* p) { return _mm256_maskload_pd(p, m); }
   static inline void mask_storeu(T* p, Mask m, V v) { _mm256_maskstore_pd(p, m, v); }
   static inline T fma_scalar(T a, T b, T c) { return __builtin_fma(a, b, c); }
-  // transpose_tile: rows [0, rows) x columns [0, cols) of src (both <= L) transposed into
-  // dst, dst[c * ldd + r] = src[r * lds + c]; nothing else is read or written (masked).
-  static constexpr bool kTransposeTile = true;
-  static inline void transpose_tile(const T* src, int64_t lds, int rows, int cols, T* dst,
-                                    int64_t ldd) {
-    const Mask cm = mask(cols), rm = mask(rows);
-    V r[L];
-    for (int i = 0; i < L; ++i) r[i] = i < rows ? maskz_loadu(cm, src + i * lds) : zero();
-    transpose4x4_pd(r);
-    for (int c = 0; c < cols; ++c) mask_storeu(dst + c * ldd, rm, r[c]);
-  }
+  // The L x L block of vectors r (rows) transposed in registers (r[q] = column q).
+  static inline void transpose(V* r) { transpose4x4_pd(r); }
   // hsum_lanes as in Avx2F32 (halves, then the pair)
   static constexpr bool kHsumLanes = true;
   static inline V hsum_lanes(const V* v) {
