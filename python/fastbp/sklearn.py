@@ -228,6 +228,20 @@ def _lbfgs_warning(res: Any, max_iter: int) -> int:
     return n_iter
 
 
+class _LazyRandomState:
+    """``check_random_state(seed)`` made on first use (call it): one per ``fit``, as
+    scikit-learn makes it, but a ``partial_fit`` that draws nothing does not seed a
+    RandomState (~90 us)."""
+
+    def __init__(self, seed: Any) -> None:
+        self._seed, self._rs = seed, None
+
+    def __call__(self) -> np.random.RandomState:
+        if self._rs is None:
+            self._rs = check_random_state(self._seed)
+        return self._rs
+
+
 class _LearningRate:
     """``estimator._optimizer``: the stochastic solver's current ``learning_rate`` in
     scikit-learn's units (scikit-learn's attribute name); writing it sets the solver's rate."""
@@ -582,12 +596,12 @@ class _BaseMLP(BaseEstimator):
         Y, n_out = self._prepare_targets(y, first_pass, incremental, classes)
         w = self._sample_weight(sample_weight, y, incremental)
         sizes = [X.shape[1], *p["hidden"], n_out]
-        rng = check_random_state(self.random_state)
+        rng = _LazyRandomState(self.random_state)
         if first_pass:
             dtype = p["dtype"] or ("float32" if X.dtype == np.float32 else "float64")
-            self._initialize(p, sizes, dtype, rng)
+            self._initialize(p, sizes, dtype, rng())
         elif "_model" not in self.__dict__:
-            self._adopt_pending(p, sizes, p["dtype"] or X.dtype.name, rng)
+            self._adopt_pending(p, sizes, p["dtype"] or X.dtype.name, rng())
         else:
             self._check_arch(p, sizes)
         self.n_outputs_ = n_out
@@ -692,13 +706,13 @@ class _BaseMLP(BaseEstimator):
         return int(np.clip(self.batch_size, 1, n))
 
     def _split(self, p: Dict[str, Any], X: np.ndarray, Y: np.ndarray, w: Optional[np.ndarray],
-               rng: np.random.RandomState) -> Tuple[Tuple[Any, Any, Any], Any]:
+               rng: "_LazyRandomState") -> Tuple[Tuple[Any, Any, Any], Any]:
         """(train, validation) parts: the validation part is held out with early stopping
         (stratified for classifiers, except for multilabel targets)."""
         if not p["early_stopping"]:
             return (X, Y, w), None
         arrays = [X, Y] + ([w] if w is not None else [])
-        split = train_test_split(*arrays, random_state=rng, test_size=p["validation_fraction"],
+        split = train_test_split(*arrays, random_state=rng(), test_size=p["validation_fraction"],
                                  stratify=self._stratify(Y))
         if split[1].shape[0] < 2:
             raise ValueError("The validation set is too small. Increase 'validation_fraction' "
@@ -712,7 +726,7 @@ class _BaseMLP(BaseEstimator):
         return None
 
     def _fit_stochastic(self, p: Dict[str, Any], X: np.ndarray, Y: np.ndarray,
-                        w: Optional[np.ndarray], rng: np.random.RandomState,
+                        w: Optional[np.ndarray], rng: "_LazyRandomState",
                         incremental: bool) -> None:
         s = self._scale(self._model.output_dim)
         if not incremental or self.__dict__.get("_fb_opt") is None:
@@ -962,7 +976,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             self.classes_ = np.arange(y.shape[1])
             self._kind = "multilabel"
             return
-        self.classes_ = np.unique(np.asarray(classes)) if classes is not None else unique_labels(y)
+        self.classes_ = (np.unique(np.asarray(classes)) if classes is not None
+                         else unique_labels(y, ys_types={kind}))
         # One class trains as scikit-learn's does: a binary network whose targets are all 0,
         # predicting that class everywhere (predict_proba keeps its two columns).
         self._kind = "binary" if len(self.classes_) <= 2 else "multiclass"
@@ -974,7 +989,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             if y.shape[1] != len(self.classes_):
                 raise ValueError(f"y has {y.shape[1]} labels, the model {len(self.classes_)}")
             return
-        labels = unique_labels(y)
+        labels = unique_labels(y, ys_types={kind})
         if self.warm_start and not incremental:
             if set(labels) != set(self.classes_.tolist()):
                 raise ValueError("warm_start can only be used where `y` has the same classes "
@@ -986,8 +1001,13 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def _prepare_targets(self, y: np.ndarray, first_pass: bool, incremental: bool,
                          classes: Any = None) -> Tuple[np.ndarray, int]:
-        check_classification_targets(y)
-        kind = type_of_target(y)
+        # (type_of_target costs ~0.1 ms: it runs once; scikit-learn's check_classification_
+        # targets, which runs it again, only where it raises or warns)
+        kind = type_of_target(y, input_name="y")
+        if kind not in ("binary", "multiclass", "multilabel-indicator") or (
+                kind == "multiclass" and len(y) > 20 and
+                len(np.unique(y)) > round(0.5 * len(y))):
+            check_classification_targets(y)  # its error, or its many-classes warning
         if first_pass or "classes_" not in self.__dict__:
             self._set_classes(y, kind, classes)
         else:
