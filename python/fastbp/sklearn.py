@@ -971,25 +971,30 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             backend=backend)
         self.class_weight = class_weight
 
-    def _set_classes(self, y: np.ndarray, kind: str, classes: Any) -> None:
+    def _set_classes(self, y: np.ndarray, kind: str, classes: Any,
+                     labels: Optional[np.ndarray]) -> None:
         if kind == "multilabel-indicator":
             self.classes_ = np.arange(y.shape[1])
             self._kind = "multilabel"
             return
-        self.classes_ = (np.unique(np.asarray(classes)) if classes is not None
-                         else unique_labels(y, ys_types={kind}))
+        if classes is not None:
+            self.classes_ = np.unique(np.asarray(classes))
+        else:
+            self.classes_ = labels if labels is not None else unique_labels(y, ys_types={kind})
         # One class trains as scikit-learn's does: a binary network whose targets are all 0,
         # predicting that class everywhere (predict_proba keeps its two columns).
         self._kind = "binary" if len(self.classes_) <= 2 else "multiclass"
 
-    def _check_classes(self, y: np.ndarray, kind: str, incremental: bool) -> None:
+    def _check_classes(self, y: np.ndarray, kind: str, incremental: bool,
+                       labels: Optional[np.ndarray]) -> None:
         if (kind == "multilabel-indicator") != (self._kind == "multilabel"):
             raise ValueError(f"y is {kind} but the model was fitted on {self._kind} targets")
         if self._kind == "multilabel":
             if y.shape[1] != len(self.classes_):
                 raise ValueError(f"y has {y.shape[1]} labels, the model {len(self.classes_)}")
             return
-        labels = unique_labels(y, ys_types={kind})
+        if labels is None:
+            labels = unique_labels(y, ys_types={kind})
         if self.warm_start and not incremental:
             if set(labels) != set(self.classes_.tolist()):
                 raise ValueError("warm_start can only be used where `y` has the same classes "
@@ -1004,14 +1009,14 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         # (type_of_target costs ~0.1 ms: it runs once; scikit-learn's check_classification_
         # targets, which runs it again, only where it raises or warns)
         kind = type_of_target(y, input_name="y")
+        labels = unique_labels(y, ys_types={kind}) if kind in ("binary", "multiclass") else None
         if kind not in ("binary", "multiclass", "multilabel-indicator") or (
-                kind == "multiclass" and len(y) > 20 and
-                len(np.unique(y)) > round(0.5 * len(y))):
+                kind == "multiclass" and len(y) > 20 and len(labels) > round(0.5 * len(y))):
             check_classification_targets(y)  # its error, or its many-classes warning
         if first_pass or "classes_" not in self.__dict__:
-            self._set_classes(y, kind, classes)
+            self._set_classes(y, kind, classes, labels)
         else:
-            self._check_classes(y, kind, incremental)
+            self._check_classes(y, kind, incremental, labels)
         if self._kind == "multilabel":
             self._loss_name = "binary_cross_entropy"
             self._out_activation = "logistic"
