@@ -246,8 +246,14 @@ struct has_transpose<S, std::void_t<decltype(&S::transpose)>> : std::true_type {
 template <class S>
 inline void transpose_tile(const typename S::T* src, int64_t lds, int64_t rows, int64_t cols,
                            typename S::T* dst, int64_t ldd) {
-  const typename S::Mask cm = S::mask(cols), rm = S::mask(rows);
   typename S::V r[S::L];
+  if (rows == S::L && cols == S::L) {  // (plain loads and stores: AVX2's masked ones are slow)
+    for (int i = 0; i < S::L; ++i) r[i] = S::loadu(src + i * lds);
+    S::transpose(r);
+    for (int c = 0; c < S::L; ++c) S::storeu(dst + c * ldd, r[c]);
+    return;
+  }
+  const typename S::Mask cm = S::mask(cols), rm = S::mask(rows);
   for (int i = 0; i < S::L; ++i) r[i] = i < rows ? S::maskz_loadu(cm, src + i * lds) : S::zero();
   S::transpose(r);
   for (int64_t c = 0; c < cols; ++c) S::mask_storeu(dst + c * ldd, rm, r[c]);
