@@ -205,3 +205,27 @@ def test_invscaling_and_steps_follow_scikit_learn():
     np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-10)
     for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_target_checks_are_scikit_learns(method):
+    """The target checks give what scikit-learn's MLPClassifier gives: its error for a
+    continuous target, and no warning when the classes outnumber half the samples (fastbp runs
+    scikit-learn's check_classification_targets only for the types it rejects)."""
+    rng = np.random.default_rng(0)
+    X = rng.random((40, 3))
+    many = np.arange(40) % 30  # more distinct classes than half the samples
+
+    def run(Est, y, **kw):
+        est = Est(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+        with warnings.catch_warnings(record=True) as rec:
+            warnings.simplefilter("always")
+            getattr(est, method)(X, y, **kw)
+        return [str(w.message) for w in rec if w.category is UserWarning]
+
+    kw = {"classes": np.arange(30)} if method == "partial_fit" else {}
+    ours, theirs = run(MLPClassifier, many, **kw), run(SkClassifier, many, **kw)
+    assert ours == theirs == []
+    for Est in (MLPClassifier, SkClassifier):
+        with pytest.raises(ValueError, match="Unknown label type"):
+            run(Est, rng.random(40), **kw)

@@ -1007,12 +1007,12 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _prepare_targets(self, y: np.ndarray, first_pass: bool, incremental: bool,
                          classes: Any = None) -> Tuple[np.ndarray, int]:
         # (type_of_target costs ~0.1 ms: it runs once; scikit-learn's check_classification_
-        # targets, which runs it again, only where it raises or warns)
+        # targets, which runs it again, only for the types it rejects -- for its error. Like
+        # scikit-learn's MLPClassifier, no warning when classes outnumber half the samples.)
         kind = type_of_target(y, input_name="y")
+        if kind not in ("binary", "multiclass", "multilabel-indicator"):
+            check_classification_targets(y)
         labels = unique_labels(y, ys_types={kind}) if kind in ("binary", "multiclass") else None
-        if kind not in ("binary", "multiclass", "multilabel-indicator") or (
-                kind == "multiclass" and len(y) > 20 and len(labels) > round(0.5 * len(y))):
-            check_classification_targets(y)  # its error, or its many-classes warning
         if first_pass or "classes_" not in self.__dict__:
             self._set_classes(y, kind, classes, labels)
         else:
