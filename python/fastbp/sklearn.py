@@ -234,12 +234,14 @@ class _LazyRandomState:
     RandomState (~90 us)."""
 
     def __init__(self, seed: Any) -> None:
-        self._seed, self._rs = seed, None
+        self._seed = seed
+        self._rs: Optional[np.random.RandomState] = None
 
     def __call__(self) -> np.random.RandomState:
-        if self._rs is None:
-            self._rs = check_random_state(self._seed)
-        return self._rs
+        rs = self._rs
+        if rs is None:
+            rs = self._rs = check_random_state(self._seed)
+        return rs
 
 
 class _LearningRate:
