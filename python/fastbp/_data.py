@@ -13,7 +13,18 @@ import numpy as np
 
 from .registry import loss_param_names
 
-__all__ = ["as_model_array", "as_target", "check_loss_kwargs"]
+__all__ = ["as_model_array", "as_target", "check_loss_kwargs", "no_rescan"]
+
+
+_NO_RESCAN: Dict[str, Any] = {"check_finite": False}
+_RESCAN: Dict[str, Any] = {}
+
+
+def no_rescan(model: Any) -> Dict[str, Any]:
+    """Keyword arguments for an engine call on data already checked for NaN/Inf (by ``fit``,
+    or by scikit-learn's ``validate_data``): ``check_finite=False`` for the native engine; none
+    for the reference engine, which always checks."""
+    return _NO_RESCAN if model.backend == "native" else _RESCAN
 
 
 def as_model_array(a: Any, dtype: np.dtype, kinds: str = "fiub") -> Any:

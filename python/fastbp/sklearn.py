@@ -89,6 +89,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without scikit-l
         "(or pip install scikit-learn)") from exc
 
 from . import optim as _optim
+from ._data import no_rescan
 from .layers import ACTIVATIONS
 from .model import MLP
 
@@ -634,7 +635,7 @@ class _BaseMLP(BaseEstimator):
         current parameters, from one native call."""
         eng = self._model.engine
         s = self._scale(self._model.output_dim)
-        quiet = {"check_finite": False} if self._model.backend == "native" else {}
+        quiet = no_rescan(self._model)  # (validate_data checked X once)
         if _issparse(X):
             loss, flat = eng.loss_and_gradients_csr(*_csr(X), Y, self._loss_name, {"l2": l2}, w,
                                                     **quiet)
@@ -767,8 +768,7 @@ class _BaseMLP(BaseEstimator):
         """One epoch in one native call, and its bookkeeping."""
         model = self._model
         model.set_optimizer(self._fb_opt)
-        # the data were checked for NaN/Inf once, by validate_data
-        quiet = {"check_finite": False} if model.backend == "native" else {}
+        quiet = no_rescan(model)  # (validate_data checked X once)
         if _issparse(X):
             value = model.engine.fit_epoch_csr(*_csr(X), Y, self._loss_name, lp, w, batch,
                                                 p["shuffle"], **quiet)

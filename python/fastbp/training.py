@@ -28,7 +28,7 @@ import numpy as np
 
 from . import callbacks as _cb
 from . import schedules as _sched
-from ._data import check_loss_kwargs
+from ._data import check_loss_kwargs, no_rescan
 from .layers import spec_has
 from .metrics import METRICS, check_metrics, evaluate_outputs, parameter_names
 from .registry import resolve_loss
@@ -484,9 +484,6 @@ def _is_terminal(stream: Any) -> bool:
         return False
 
 
-_NO_RESCAN = {"check_finite": False}
-
-
 def _train_epoch(model: Any, data: _Data, loss: str, loss_params: Dict[str, Any],
                  plan: _Plan, lrs: Optional[np.ndarray], cbs: List[_cb.Callback]
                  ) -> Tuple[float, int]:
@@ -497,9 +494,7 @@ def _train_epoch(model: Any, data: _Data, loss: str, loss_params: Dict[str, Any]
     n, bs = X.shape[0], plan.batch_size
     steps = -(-n // bs)
     spc = plan.steps_per_callback
-    # fit checked the data (_Data.convert): the native engine need not scan X for NaN/Inf
-    # again every epoch (the reference engine always checks)
-    quiet = _NO_RESCAN if model.backend == "native" else {}
+    quiet = no_rescan(model)  # (fit checked the data once: _Data.convert)
     if spc is None or spc >= steps:
         value = eng.fit_epoch(X, y, loss, loss_params, w, bs, plan.shuffle, lrs, **quiet)
         if spc is not None:

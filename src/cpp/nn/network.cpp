@@ -305,14 +305,13 @@ template <typename T>
 FASTBP_ALWAYS_INLINE double Network<T>::train_batch(const T* x, const Target<T>& t, int64_t n,
                                                     const LossArgs& loss, const PenaltyArgs& pen,
                                                     const Team& team) {
-  const bool fused = team.nt > 1 && fused_step(n);  // (one thread: unfused, the same bits)
-  if (!fused && penalty_folds(pen)) {  // (the same bits as unfolded)
-    const double value = forward_backward(x, t, n, loss, PenaltyArgs{}, CsrRows{}, false, team);
-    return value + update_penalised(pen, team, !team_capable_);
-  }
-  const double value = forward_backward(x, t, n, loss, pen, CsrRows{}, false, team, fused);
-  if (!fused) update(team, !team_capable_);  // (a dense network off its team: one thread)
-  return value;
+  // (one thread: unfused, the same bits; fused, backward updates the parameters itself)
+  if (team.nt > 1 && fused_step(n))
+    return forward_backward(x, t, n, loss, pen, CsrRows{}, false, team, true);
+  // (a dense network off its team: one thread)
+  return backward_and_update(pen, team, !team_capable_, [&](const PenaltyArgs& p) {
+    return forward_backward(x, t, n, loss, p, CsrRows{}, false, team);
+  });
 }
 
 template <typename T>

@@ -124,6 +124,14 @@ class Network {
   // does it, the update itself (every thread of `team` calls it; returns the penalty to the
   // first), one thread's share of it, and the arena's items it is shared by.
   bool penalty_folds(const PenaltyArgs& pen) const;
+  // Whether a step writes into the whole gradient arena beyond backward's products: the
+  // penalty pass (a penalty that does not fold), or a coupled weight decay applied in place.
+  bool gradient_written_whole(const PenaltyArgs& pen) const;
+  // fb(penalty) (forward and backward, adding `penalty` to the gradient) and the update, the
+  // penalty folded into the update when it can be (penalty_folds; the same bits either way).
+  template <typename F>
+  double backward_and_update(const PenaltyArgs& pen, const Team& team, bool may_open_region,
+                             F&& fb);
   double update_penalised(const PenaltyArgs& pen, const Team& team, bool may_open_region);
   void fold_share(T l1, T l2, int64_t step, const Team& share);
   void fold_items(int64_t chunk);
@@ -192,5 +200,16 @@ class Network {
     ~BusyMark() { pid.store(0); }
   };
 };
+
+template <typename T>
+template <typename F>
+FASTBP_ALWAYS_INLINE double Network<T>::backward_and_update(const PenaltyArgs& pen,
+                                                            const Team& team,
+                                                            bool may_open_region, F&& fb) {
+  if (penalty_folds(pen)) return fb(PenaltyArgs{}) + update_penalised(pen, team, may_open_region);
+  const double value = fb(pen);
+  update(team, may_open_region);
+  return value;
+}
 
 }  // namespace fastbp

@@ -26,6 +26,11 @@ bool Network<T>::penalty_folds(const PenaltyArgs& pen) const {
          kernels().slots<T>().opt_penalised[static_cast<int>(opt_.kind)] != nullptr;
 }
 
+template <typename T>
+bool Network<T>::gradient_written_whole(const PenaltyArgs& pen) const {
+  return ((pen.l1 != 0.0 || pen.l2 != 0.0) && !penalty_folds(pen)) || opt_writes_gradient(opt_);
+}
+
 // The items: every block of every penalised weight (for_blocks, as add_penalty takes them),
 // and what lies between them in pieces of at most `chunk` elements, in arena order.
 template <typename T>
@@ -114,6 +119,7 @@ double Network<T>::update_penalised(const PenaltyArgs& pen, const Team& team,
 
 #define FASTBP_INST(T)                                                                   \
   template bool Network<T>::penalty_folds(const PenaltyArgs&) const;                     \
+  template bool Network<T>::gradient_written_whole(const PenaltyArgs&) const;            \
   template void Network<T>::fold_items(int64_t);                                         \
   template void Network<T>::fold_share(T, T, int64_t, const Team&);                      \
   template double Network<T>::update_penalised(const PenaltyArgs&, const Team&, bool);

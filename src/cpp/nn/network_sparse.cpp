@@ -122,16 +122,10 @@ template <typename T>
 double Network<T>::csr_step(const Target<T>& tb, int64_t nb, const LossArgs& loss,
                             const PenaltyArgs& pen, bool& grad_zero) {
   const CsrRows xb{csr_ptr_.data(), csr_idx_.data(), csr_val_.data(), grad_zero};
-  const bool folds = penalty_folds(pen);  // (the same bits as the two passes)
-  double value;
-  if (folds) {
-    value = forward_backward(nullptr, tb, nb, loss, PenaltyArgs{}, xb);
-    value += update_penalised(pen, kSoloTeam, true);
-  } else {
-    value = forward_backward(nullptr, tb, nb, loss, pen, xb);
-    update();
-  }
-  grad_zero = (folds || (pen.l1 == 0.0 && pen.l2 == 0.0)) && !opt_writes_gradient(opt_);
+  const double value = backward_and_update(pen, kSoloTeam, true, [&](const PenaltyArgs& p) {
+    return forward_backward(nullptr, tb, nb, loss, p, xb);
+  });
+  grad_zero = !gradient_written_whole(pen);
   if (grad_zero) {  // (the first layer's W is the arena's first parameter: in x out)
     const int64_t out = pinfo_.front().shape.back();
     T* dW = grads_.data();

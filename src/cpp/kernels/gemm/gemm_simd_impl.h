@@ -9,6 +9,7 @@
 #pragma once
 #include <cstdint>
 #include <type_traits>
+#include <utility>
 
 #include "core/platform.h"
 #include "kernels/gemm/gemm.h"
@@ -238,7 +239,8 @@ void small_simd_bn(bool at, int64_t M, int64_t N, int64_t K, typename S::T alpha
 template <class S, class = void>
 struct has_transpose : std::false_type {};
 template <class S>
-struct has_transpose<S, std::void_t<decltype(&S::transpose)>> : std::true_type {};
+struct has_transpose<S, std::void_t<decltype(S::transpose(std::declval<typename S::V*>()))>>
+    : std::true_type {};
 
 // Rows [0, rows) x columns [0, cols) of src (both <= L) transposed into dst,
 // dst[c * ldd + r] = src[r * lds + c], through S::transpose; nothing else is read or written
@@ -259,6 +261,16 @@ inline void transpose_tile(const typename S::T* src, int64_t lds, int64_t rows, 
   for (int64_t c = 0; c < cols; ++c) S::mask_storeu(dst + c * ldd, rm, r[c]);
 }
 
+// bt[p * ldt + j] = B[j * ldb + p] for j < N, p < K, one element at a time.
+template <typename T>
+inline void copy_transposed_scalar(const T* B, int64_t ldb, int64_t N, int64_t K, T* bt,
+                                   int64_t ldt) {
+  for (int64_t j = 0; j < N; ++j) {
+    const T* bj = B + j * ldb;
+    for (int64_t p = 0; p < K; ++p) bt[p * ldt + j] = bj[p];
+  }
+}
+
 // bt[p * N + j] = B[j * ldb + p] for j < N, p < K: L x L tiles transposed in registers where
 // S can (a copy: the same values, whatever the order it is done in), else one by one.
 template <class S>
@@ -271,10 +283,7 @@ void copy_transposed(const typename S::T* B, int64_t ldb, int64_t N, int64_t K,
         transpose_tile<S>(B + j * ldb + p, ldb, N - j < L ? N - j : L, K - p < L ? K - p : L,
                           bt + p * N + j, N);
   } else {
-    for (int64_t j = 0; j < N; ++j) {
-      const typename S::T* bj = B + j * ldb;
-      for (int64_t p = 0; p < K; ++p) bt[p * N + j] = bj[p];
-    }
+    copy_transposed_scalar(B, ldb, N, K, bt, N);
   }
 }
 
@@ -321,10 +330,9 @@ void tiny_simd(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, type
   V b[kTinyMaxK];
   if (transb == Trans::N) {
     for (int64_t p = 0; p < K; ++p) b[p] = S::maskz_loadu(mk, B + p * ldb);
-  } else {  // op(B)(p, j) = B[j * ldb + p], gathered as small_simd_bt copies it
+  } else {  // op(B)(p, j) = B[j * ldb + p] (a few elements: no register tiles)
     alignas(64) T bt[kTinyMaxK * L];
-    for (int64_t j = 0; j < N; ++j)
-      for (int64_t p = 0; p < K; ++p) bt[p * L + j] = B[j * ldb + p];
+    copy_transposed_scalar(B, ldb, N, K, bt, L);
     for (int64_t p = 0; p < K; ++p) b[p] = S::maskz_loadu(mk, bt + p * L);
   }
   const V valpha = S::set1(alpha), vbeta = S::set1(beta);

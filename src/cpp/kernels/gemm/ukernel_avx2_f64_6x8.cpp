@@ -14,6 +14,9 @@ namespace fastbp {
 namespace gemm_detail {
 namespace {
 
+// (the small path's transposed B is copied in register tiles, not one element at a time)
+static_assert(has_transpose<Avx2F64>::value);
+
 // Evaluated at compile time: no code built with this file's ISA flags runs at load time.
 constexpr GemmConfig<double> make_config() {
   GemmConfig<double> c{};
