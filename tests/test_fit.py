@@ -373,6 +373,34 @@ def test_grad_norm_matches_loss_and_gradients_and_has_no_side_effects(digits, ba
     assert tuple(a._engine.rng_state()) == tuple(b._engine.rng_state())
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("backend", ["native", "reference"])
+def test_engine_gradient_norms_are_the_probes_norms(digits, backend, dtype):
+    """engine.gradient_norms (fit's grad_norm record) is loss_and_gradients(probe=True) with
+    each gradient's L2 norm taken in float64: sample weights and penalties included, the
+    same loss, and no state changed."""
+    X, y = digits
+    X, y = X[:77].astype(dtype), y[:77]
+    w = np.linspace(0.5, 2.0, 77).astype(dtype)
+    m = fb.Sequential([fb.Dense(33, "tanh"), fb.Dropout(0.3), fb.Dense(10)], input_dim=64,
+                      seed=3, backend=backend, dtype=dtype)
+    m.fit(X, y, loss=CE, optimizer="adam", epochs=1, batch_size=16, progress=False,
+          grad_norm=False)
+    eng, lp = m._engine, {"l1": 1e-3, "l2": 1e-2}
+    before = [p.copy() for p in m.parameters()], tuple(eng.rng_state())
+    value, norms = eng.gradient_norms(X, y, CE, lp, w)
+    v2, grads = eng.loss_and_gradients(X, y, CE, lp, w, probe=True)
+    assert value == v2 and len(norms) == len(grads) == 4
+    assert all(isinstance(x, float) for x in norms)
+    expect = [float(np.linalg.norm(g.astype(np.float64))) for g in grads]
+    np.testing.assert_allclose(norms, expect, rtol=1e-13)
+    for p, q in zip(m.parameters(), before[0]):
+        np.testing.assert_array_equal(p, q)
+    assert tuple(eng.rng_state()) == before[1]
+    with pytest.raises(ValueError):
+        eng.gradient_norms(X[:, :5], y, CE)
+
+
 def test_vanishing_gradients_visible_in_history():
     """A deep sigmoid net's first-layer gradient is orders of magnitude below its last
     layer's; relu with He initialisation keeps them within a small factor."""

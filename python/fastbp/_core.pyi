@@ -107,6 +107,11 @@ class _Network(Generic[_F]):
                            sample_weight: Optional[NDArray[_F]] = None,
                            check_finite: Optional[bool] = None, probe: bool = False
                            ) -> Tuple[float, List[NDArray[_F]]]: ...
+    def gradient_norms(self, X: NDArray[_F], y: _Target, loss: str,
+                       loss_params: Optional[Dict[str, Any]] = None,
+                       sample_weight: Optional[NDArray[_F]] = None,
+                       check_finite: Optional[bool] = None) -> Tuple[float, List[float]]:
+        """loss_and_gradients(probe=True) returning each parameter's gradient L2 norm."""
     def grad_arena(self) -> NDArray[_F]:
         """Live 1-D view of the gradient arena (same layout as arena())."""
     def compute_gradients(self, X: NDArray[_F], y: _Target, loss: str,

@@ -148,15 +148,9 @@ class _Data:
 def _grad_norms(model: Any, sample: _Data, loss: str,
                 loss_params: Dict[str, Any]) -> List[float]:
     """L2 norm of each parameter's gradient on a fixed sample: a probe, which changes no
-    state a training step (in this or another thread) reads."""
-    _, grads = model.engine.loss_and_gradients(sample.X, sample.y, loss, loss_params, sample.w,
-                                               probe=True)
-    if not grads:  # (a network without parameters)
-        return []
-    # (all parameters in one pass: a few NumPy calls per epoch instead of a few per parameter)
-    flat = np.concatenate([g.reshape(-1) for g in grads], dtype=np.float64)
-    starts = np.cumsum([0] + [g.size for g in grads[:-1]])
-    return np.sqrt(np.add.reduceat(flat * flat, starts)).tolist()
+    state a training step (in this or another thread) reads. (One engine call: the norms are
+    formed where the gradients are, none is copied out.)"""
+    return model.engine.gradient_norms(sample.X, sample.y, loss, loss_params, sample.w)[1]
 
 
 def _grad_sample(model: Any, data: _Data, grad_norm: bool, samples: int) -> Optional[_Data]:

@@ -709,6 +709,17 @@ class Engine:
         value = self._loss_and_grad(X, y, loss, lp, w, probe=bool(probe))
         return value, [g.copy() for g in self._grad_views]
 
+    def gradient_norms(self, X: Any, y: Any, loss: str,
+                       loss_params: Optional[Dict[str, float]] = None,
+                       sample_weight: Any = None) -> Tuple[float, List[float]]:
+        """:meth:`loss_and_gradients` with ``probe``, returning the L2 norm of each
+        parameter's gradient (in float64) instead of copies of the gradients."""
+        X, y, lp, w = self._check_batch(X, y, loss, loss_params, sample_weight)
+        self._check_bn_batch(X.shape[0], "X")
+        value = self._loss_and_grad(X, y, loss, lp, w, probe=True)
+        return value, [float(np.linalg.norm(g.astype(np.float64, copy=False).reshape(-1)))
+                       for g in self._grad_views]
+
     def set_optimizer(self, name: str, hyper: Optional[Dict[str, Any]] = None,
                       reset: bool = False) -> None:
         """(Re)configure the optimizer.

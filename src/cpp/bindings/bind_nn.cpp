@@ -43,6 +43,9 @@ void bind_compute(NetClass<T>& c) {
            py::arg("loss"), py::arg("loss_params") = py::none(),
            py::arg("sample_weight") = py::none(), py::arg("check_finite") = py::none(),
            py::arg("probe") = false)
+      .def("gradient_norms", &C::gradient_norms, py::arg("X"), py::arg("y"), py::arg("loss"),
+           py::arg("loss_params") = py::none(), py::arg("sample_weight") = py::none(),
+           py::arg("check_finite") = py::none())
       .def("grad_arena", &C::grad_arena)
       .def("compute_gradients", &C::compute_gradients, py::arg("X"), py::arg("y"),
            py::arg("loss"), py::arg("loss_params") = py::none(),

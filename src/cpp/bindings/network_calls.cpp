@@ -200,6 +200,40 @@ py::tuple NetworkCalls<T>::loss_and_gradients(Net& n, const py::object& X, const
   return py::make_tuple(v, grads);
 }
 
+// sqrt(sum of g[i]^2) in double, in four interleaved partial sums (a diagnostic: its order is
+// not part of any result a training step reads).
+template <typename T>
+double l2_norm(const T* g, int64_t n) {
+  double s[4] = {0.0, 0.0, 0.0, 0.0};
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4)
+    for (int j = 0; j < 4; ++j) s[j] += double(g[i + j]) * double(g[i + j]);
+  for (; i < n; ++i) s[0] += double(g[i]) * double(g[i]);
+  return std::sqrt((s[0] + s[1]) + (s[2] + s[3]));
+}
+
+template <typename T>
+py::tuple NetworkCalls<T>::gradient_norms(Net& n, const py::object& X, const py::object& y,
+                                          const std::string& loss, const py::object& lp,
+                                          const py::object& sw, const py::object& cf) {
+  CheckedBatch<T> b = fastbp::check_batch<T>(n.in_dim(), n.out_dim(), X, y, loss, lp, sw, cf);
+  check_batch_memory(b.rows, n.row_elems, sizeof(T));
+  std::vector<double> norms(n.param_info().size());
+  const double v = run_locked(n, [&] {
+    const double r = n.loss_and_gradients(b.x, b.ct.t, b.rows, b.la, b.pen, true);
+    const T* g = n.grad_arena().data();
+    for (size_t i = 0; i < norms.size(); ++i) {
+      const int64_t sz = n.param_info()[i].size();
+      norms[i] = l2_norm(g, sz);
+      g += sz;
+    }
+    return r;
+  });
+  py::list out;
+  for (double x : norms) out.append(x);
+  return py::make_tuple(v, out);
+}
+
 template <typename T>
 py::array_t<T> NetworkCalls<T>::grad_arena(const py::object& self) {
   Net& n = self.cast<Net&>();

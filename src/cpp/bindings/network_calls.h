@@ -62,6 +62,12 @@ struct NetworkCalls {
                                       const std::string& loss, const py::object& loss_params,
                                       const py::object& sample_weight,
                                       const py::object& check_finite, bool probe);
+  // The L2 norm of each parameter's gradient on a probe (loss_and_gradients with probe, the
+  // gradients left in grad_arena()): (loss, [norm, ...]) without copying any gradient out.
+  static py::tuple gradient_norms(Net& n, const py::object& X, const py::object& y,
+                                  const std::string& loss, const py::object& loss_params,
+                                  const py::object& sample_weight,
+                                  const py::object& check_finite);
   // Live 1-D view of the gradient arena (same layout as arena()).
   static py::array_t<T> grad_arena(const py::object& self);
   // loss_and_gradients without copies: the gradients stay in grad_arena().
