@@ -229,3 +229,11 @@ def test_target_checks_are_scikit_learns(method):
     for Est in (MLPClassifier, SkClassifier):
         with pytest.raises(ValueError, match="Unknown label type"):
             run(Est, rng.random(40), **kw)
+    # a multiclass-multioutput target: the same error as scikit-learn's, whichever it is
+    multi = rng.integers(0, 3, (40, 2))
+    errors = []
+    for Est in (MLPClassifier, SkClassifier):
+        with pytest.raises(ValueError) as err:
+            run(Est, multi, **kw)
+        errors.append(str(err.value))
+    assert errors[0] == errors[1]

@@ -979,10 +979,15 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             self.classes_ = np.arange(y.shape[1])
             self._kind = "multilabel"
             return
+        if labels is None:  # (a type the classifier cannot use: scikit-learn's errors)
+            if classes is None:  # fit: its LabelBinarizer's
+                raise ValueError("Multioutput target data is not supported with label "
+                                 "binarization")
+            unique_labels(y)  # partial_fit: its unique_labels'
         if classes is not None:
             self.classes_ = np.unique(np.asarray(classes))
         else:
-            self.classes_ = labels if labels is not None else unique_labels(y, ys_types={kind})
+            self.classes_ = labels
         # One class trains as scikit-learn's does: a binary network whose targets are all 0,
         # predicting that class everywhere (predict_proba keeps its two columns).
         self._kind = "binary" if len(self.classes_) <= 2 else "multiclass"
