@@ -979,13 +979,16 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             self.classes_ = np.arange(y.shape[1])
             self._kind = "multilabel"
             return
-        if labels is None:  # (a type the classifier cannot use: scikit-learn's errors)
-            if classes is None:  # fit: its LabelBinarizer's
-                raise ValueError("Multioutput target data is not supported with label "
-                                 "binarization")
-            unique_labels(y)  # partial_fit: its unique_labels'
+        # (labels is None: a target type the classifier cannot use, multiclass-multioutput;
+        # scikit-learn's errors: its unique_labels' from partial_fit, its LabelBinarizer's
+        # from fit)
         if classes is not None:
+            if labels is None:
+                unique_labels(y)
             self.classes_ = np.unique(np.asarray(classes))
+        elif labels is None:
+            raise ValueError("Multioutput target data is not supported with label "
+                             "binarization")
         else:
             self.classes_ = labels
         # One class trains as scikit-learn's does: a binary network whose targets are all 0,
