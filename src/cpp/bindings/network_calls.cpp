@@ -176,6 +176,23 @@ py::array_t<T> NetworkCalls<T>::predict(Net& n, const py::object& Xo, const py::
   return out;
 }
 
+// loss_and_gradients on a checked batch under the network's lock, then each(i, gradient, size)
+// for every parameter in order, while the gradients are in grad_arena() (still locked: they are
+// those of this call even if another thread trains concurrently).
+template <typename T, typename F>
+double gradients_each(Network<T>& n, const CheckedBatch<T>& b, bool probe, F&& each) {
+  return run_locked(n, [&] {
+    const double r = n.loss_and_gradients(b.x, b.ct.t, b.rows, b.la, b.pen, probe);
+    const T* g = n.grad_arena().data();
+    for (size_t i = 0; i < n.param_info().size(); ++i) {
+      const int64_t sz = n.param_info()[i].size();
+      each(i, g, sz);
+      g += sz;
+    }
+    return r;
+  });
+}
+
 template <typename T>
 py::tuple NetworkCalls<T>::loss_and_gradients(Net& n, const py::object& X, const py::object& y,
                                               const std::string& loss, const py::object& lp,
@@ -187,15 +204,8 @@ py::tuple NetworkCalls<T>::loss_and_gradients(Net& n, const py::object& X, const
   // those of this call even if another thread trains concurrently.
   std::vector<T*> dst;
   py::list grads = new_arrays<T>(n.param_info(), dst);
-  const double v = run_locked(n, [&] {
-    const double r = n.loss_and_gradients(b.x, b.ct.t, b.rows, b.la, b.pen, probe);
-    const T* g = n.grad_arena().data();
-    for (size_t i = 0; i < dst.size(); ++i) {
-      const int64_t sz = n.param_info()[i].size();
-      std::copy(g, g + sz, dst[i]);
-      g += sz;
-    }
-    return r;
+  const double v = gradients_each(n, b, probe, [&](size_t i, const T* g, int64_t sz) {
+    std::copy(g, g + sz, dst[i]);
   });
   return py::make_tuple(v, grads);
 }
@@ -219,15 +229,8 @@ py::tuple NetworkCalls<T>::gradient_norms(Net& n, const py::object& X, const py:
   CheckedBatch<T> b = fastbp::check_batch<T>(n.in_dim(), n.out_dim(), X, y, loss, lp, sw, cf);
   check_batch_memory(b.rows, n.row_elems, sizeof(T));
   std::vector<double> norms(n.param_info().size());
-  const double v = run_locked(n, [&] {
-    const double r = n.loss_and_gradients(b.x, b.ct.t, b.rows, b.la, b.pen, true);
-    const T* g = n.grad_arena().data();
-    for (size_t i = 0; i < norms.size(); ++i) {
-      const int64_t sz = n.param_info()[i].size();
-      norms[i] = l2_norm(g, sz);
-      g += sz;
-    }
-    return r;
+  const double v = gradients_each(n, b, true, [&](size_t i, const T* g, int64_t sz) {
+    norms[i] = l2_norm(g, sz);
   });
   py::list out;
   for (double x : norms) out.append(x);
