@@ -338,10 +338,10 @@ class Ensemble:
     # ---- state changes
     def _apply_optimizers(self, plan: dict[str, Any]) -> None:
         for m, opt, sched in zip(self.models, plan["opts"], plan["scheds"]):
-            m.set_optimizer(opt)
+            m.set_optimizer(opt, undoable=False)
             if sched is not None and getattr(m.optimizer, "initial_lr", None) is None:
                 m.optimizer.initial_lr = float(m.optimizer.lr)
-                m.set_optimizer(m.optimizer)
+                m.set_optimizer(m.optimizer, undoable=False)
             if isinstance(sched, _sched.ReduceLROnPlateau) and getattr(m, "plateau_state",
                                                                        None):
                 saved = m.plateau_state

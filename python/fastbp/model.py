@@ -143,12 +143,14 @@ class Sequential:
             return None
         return as_model_array(sample_weight, self._np_dtype, kinds="fiu")
 
-    def set_optimizer(self, optimizer: Any):
+    def set_optimizer(self, optimizer: Any, undoable: bool = True):
         """Configure the engine with ``optimizer`` (None: keep the current one).
 
-        Returns None when nothing changed, else a function that restores the previous
-        optimizer and its state (used to undo the change when the call it was made for is
-        rejected, so that a rejected call leaves the model as it was)."""
+        Returns None when nothing changed or ``undoable`` is False, else a function that
+        restores the previous optimizer and its state (used to undo the change when the call
+        it was made for is rejected, so that a rejected call leaves the model as it was). The
+        undo holds a copy of the optimizer state: callers that never undo pass
+        ``undoable=False`` and skip that copy (a per-epoch schedule, an ensemble's members)."""
         if optimizer is None:
             if self.optimizer is None:
                 raise ValueError("no optimizer: pass optimizer=fb.optim.SGD(...) (or a name)")
@@ -159,12 +161,15 @@ class Sequential:
         opt = _optim.get(optimizer)
         fresh = opt is not self.optimizer
         prev = (self.optimizer, self._opt_version, getattr(self, "_opt_synced", None))
-        prev_state = self._engine.optimizer_state() if prev[0] is not None else None
+        prev_state = (self._engine.optimizer_state() if undoable and prev[0] is not None
+                      else None)
         hyper = opt.hyper()
         self._engine.set_optimizer(opt.name, hyper, fresh)
         self.optimizer = opt
         self._opt_version = opt._version
         self._opt_synced: Any = (opt.name, dict(hyper))
+        if not undoable:
+            return None
 
         def undo() -> None:
             if prev[0] is not None:
@@ -300,7 +305,8 @@ class Sequential:
         eng = self._engine
         opt: Optional[Dict[str, Any]] = None
         if self.optimizer is not None:
-            self.set_optimizer(self.optimizer)  # the engine holds exactly its hyper-parameters
+            # (the engine holds exactly its hyper-parameters)
+            self.set_optimizer(self.optimizer, undoable=False)
             st = eng.optimizer_state()
             opt = {"name": self.optimizer.name, "hyper": self.optimizer.hyper(),
                    "initial_lr": getattr(self.optimizer, "initial_lr", None),
@@ -333,7 +339,7 @@ class Sequential:
         if oh is not None and opt is not None:
             if oh.get("initial_lr") is not None:
                 opt.initial_lr = float(oh["initial_lr"])
-            self.set_optimizer(opt)
+            self.set_optimizer(opt, undoable=False)
             eng.set_optimizer_state(dict(oh["state"], step=int(oh["step"])))
         eng.set_rng_state(*(int(v) for v in state["rng_state"]))
         self.epochs_trained = int(state.get("epochs_trained", 0))

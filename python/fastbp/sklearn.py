@@ -578,7 +578,7 @@ class _BaseMLP(BaseEstimator):
             for v, a in zip(model.parameters(), ms["params"]):
                 v[...] = a
             if ms["optimizer"] is not None:
-                model.set_optimizer(ms["optimizer"])
+                model.set_optimizer(ms["optimizer"], undoable=False)
                 model.engine.set_optimizer_state(ms["optimizer_state"])
             model.engine.set_rng_state(*ms["rng_state"])
             self._model = model
@@ -767,7 +767,7 @@ class _BaseMLP(BaseEstimator):
                lp: Dict[str, float], batch: int, n: int, s: float) -> None:
         """One epoch in one native call, and its bookkeeping."""
         model = self._model
-        model.set_optimizer(self._fb_opt)
+        model.set_optimizer(self._fb_opt, undoable=False)
         quiet = no_rescan(model)  # (validate_data checked X once)
         if _issparse(X):
             value = model.engine.fit_epoch_csr(*_csr(X), Y, self._loss_name, lp, w, batch,

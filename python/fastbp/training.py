@@ -168,7 +168,7 @@ def _set_lr(model: Any, opt: Any, lr: float) -> None:
     """Set the optimizer's learning rate (the engine keeps the optimizer state)."""
     if opt.lr != lr:
         opt.lr = lr
-    model.set_optimizer(opt)
+    model.set_optimizer(opt, undoable=False)
 
 
 class _Plan:
@@ -212,7 +212,7 @@ def _start_schedule(model: Any, plan: _Plan, opt: Any) -> None:
             schedule.load_state_dict(saved)
     if schedule is not None and getattr(opt, "initial_lr", None) is None:
         opt.initial_lr = float(opt.lr)
-        model.set_optimizer(opt)
+        model.set_optimizer(opt, undoable=False)
 
 
 def _parameter_names(model: Any) -> List[str]:
@@ -441,7 +441,7 @@ def fit(model: Any, X: Any, y: Any, loss: str = "mse", optimizer: Any = None, ep
     if optimizer is None and getattr(model, "optimizer", None) is None:
         raise ValueError("fit: the model has no optimizer yet; pass optimizer= (e.g. "
                          "fb.optim.Adam(lr=1e-3) or 'adam')")
-    model.set_optimizer(optimizer)
+    model.set_optimizer(optimizer, undoable=False)
     opt = model.optimizer
     _start_schedule(model, plan, opt)
     if _runner is not None:  # data-parallel (fastbp.distributed): the ranks agree here
