@@ -81,9 +81,11 @@ inline Trans flip(Trans t) { return t == Trans::N ? Trans::T : Trans::N; }
 
 // Work (M*N*K) below which no parallel region is opened. Measured on the 2-core Zen 4 box: an
 // OpenMP region with 2 threads costs ~1.3 us (median; 1.0 us min), each barrier a bit less,
-// and one core does ~1e11 flop/s; so splitting pays off from ~3e5 and gives >= 1.5x from
-// ~1e6 (about 20 us of single-thread work).
-constexpr double kParallelMinWork = 1.0e6;
+// and one core does ~1e11 flop/s; so splitting pays off from ~3e5. At 5e5 (~10 us of one
+// thread's work) two threads gave 1.2-1.6x on the bench's MLP shapes of that size (gelu's
+// 16x128x256 dW and 128x256x16 dx, 64x64x128 forward and backward; f32, min of alternated
+// runs), where 1e6 had left them on one thread, below numpy.matmul's two.
+constexpr double kParallelMinWork = 5.0e5;
 
 // The threads a product opens its own region with: 1 below kParallelMinWork or inside a
 // parallel region (a team's products split through their kTeam variants instead).
