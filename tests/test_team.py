@@ -177,3 +177,66 @@ def test_team_shared_loss_is_bitwise_the_one_thread_loss(isa, loss, dtype):
     np.testing.assert_allclose(runs[1][1], runs[3][1], **tol)
     for x, y_ in zip(runs[1][0], runs[3][0]):
         np.testing.assert_allclose(x, y_, **tol)
+
+
+def _layered(backend="native", dtype="float64"):
+    """Dense layers with activation, dropout and residual layers around them."""
+    layers = [fb.Dense(72), fb.Activation("tanh"), fb.Dropout(0.25),
+              fb.Residual([fb.Dense(72, "relu"), fb.Dropout(0.1), fb.Dense(72),
+                           fb.Activation("gelu")]),
+              fb.Dense(45, "silu"), fb.Dropout(0.3), fb.Dense(10)]
+    return fb.Sequential(layers, input_dim=37, seed=4, dtype=dtype, backend=backend)
+
+
+def test_which_networks_a_team_can_run():
+    assert _layered().engine.team_capable
+    assert fb.MLP([8, 16, 2]).engine.team_capable
+    for norm in (fb.BatchNorm(), fb.LayerNorm()):
+        m = fb.Sequential([fb.Dense(16), norm, fb.Dense(2)], input_dim=8)
+        assert not m.engine.team_capable
+    assert not fb.Sequential([fb.Residual([fb.Dense(8), fb.BatchNorm()])],
+                             input_dim=8).engine.team_capable
+
+
+def _train_layered(threads, dtype, steps_api, backend="native"):
+    before = fb.get_num_threads()
+    try:
+        fb.set_num_threads(threads)
+        rng = np.random.default_rng(7)
+        X = rng.standard_normal((330, 37)).astype(dtype)  # 330 % 96: a short last batch
+        y = rng.integers(0, 10, 330)
+        m = _layered(backend, dtype)
+        # (96 rows: 96 * (37*72 + 2*72*72 + 72*45 + 45*10) = 1.6e6 multiply-adds per forward,
+        # a team's step)
+        opt = fb.optim.Adam(lr=2e-3)
+        if steps_api:
+            losses = [m.train_step(X[s:s + 96], y[s:s + 96], loss="softmax_cross_entropy",
+                                   optimizer=opt) for s in range(0, 288, 96)]
+        else:
+            h = m.fit(X, y, loss="softmax_cross_entropy", optimizer=opt, epochs=2,
+                      batch_size=96, l2=1e-3, grad_norm=False, progress=False)
+            losses = h.history["loss"]
+        return [p.copy() for p in m.parameters()], np.asarray(losses, float)
+    finally:
+        fb.set_num_threads(before)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("steps_api", [False, True])
+def test_team_with_activation_dropout_residual_layers_is_bitwise(isa, dtype, steps_api):
+    """Activation, dropout and residual layers on a team: each thread sweeps its rows (the
+    dropout draws depend on the element alone), so 2 and 3 threads give the one-thread bits."""
+    one = _train_layered(1, dtype, steps_api)
+    for threads in (2, 3):
+        other = _train_layered(threads, dtype, steps_api)
+        for x, y in zip(one[0], other[0]):
+            np.testing.assert_array_equal(x, y)
+        np.testing.assert_array_equal(one[1], other[1])
+
+
+def test_team_with_activation_dropout_residual_layers_matches_the_reference():
+    native = _train_layered(2, "float64", False)
+    ref = _train_layered(2, "float64", False, backend="reference")
+    for x, y in zip(native[0], ref[0]):
+        np.testing.assert_allclose(x, y, rtol=1e-9, atol=1e-11)
+    np.testing.assert_allclose(native[1], ref[1], rtol=1e-10)

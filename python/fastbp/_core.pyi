@@ -95,6 +95,9 @@ class _Network(Generic[_F]):
     def out_dim(self) -> int: ...
     @property
     def num_params(self) -> int: ...
+    @property
+    def team_capable(self) -> bool:
+        """Whether every layer can run on a thread team (large training steps use one)."""
     def arena(self) -> NDArray[_F]:
         """Live 1-D view of all parameters."""
     def parameters(self) -> List[NDArray[_F]]:

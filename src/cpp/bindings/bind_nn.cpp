@@ -30,6 +30,7 @@ void bind_construction(NetClass<T>& c) {
       .def_property_readonly("in_dim", &Net::in_dim)
       .def_property_readonly("out_dim", &Net::out_dim)
       .def_property_readonly("num_params", [](Net& n) { return int64_t(n.arena().size()); })
+      .def_property_readonly("team_capable", &Net::team_capable)
       .def("arena", &C::arena)
       .def("parameters", &C::parameters)
       .def("buffers", &C::buffers);

@@ -25,6 +25,17 @@ void grow(std::vector<T>& v, size_t n) {
   if (v.size() < n) v.resize(n);
 }
 
+// f(r0, r1) on this thread's rows of n (all of them off a team), then the team meets: an
+// elementwise sweep of a layer that a team runs (every element is computed whole by one
+// thread, so the split never changes a bit).
+template <typename F>
+void team_rows(const Ctx& ctx, int64_t n, F&& f) {
+  int64_t r0 = 0, r1 = n;
+  if (ctx.team) ctx.team->rows(n, kTeamRowAlign, r0, r1);
+  if (r1 > r0) f(r0, r1);
+  if (ctx.team) ctx.team->sync();
+}
+
 // ---------------------------------------------------------------------------------------
 // Dense: y = f(x W + b);  W (in, out), b (out).
 //   backward: dz = dy * f'(z);  dW = x^T dz;  db = sum_rows dz;  dx = dz W^T
@@ -204,14 +215,20 @@ class Activation : public Layer<T> {
   explicit Activation(const LayerSpec& s) : act_(s.act), alpha_(T(s.alpha)) {
     this->in_dim = this->out_dim = s.in;
   }
-  void forward(const T* x, T* y, int64_t n, const Ctx&) override {
-    act_forward<T>(y, x, n * this->in_dim, act_, alpha_);
+  bool team_capable() const override { return true; }
+  void forward(const T* x, T* y, int64_t n, const Ctx& ctx) override {
+    const int64_t w = this->in_dim;
+    team_rows(ctx, n, [&](int64_t r0, int64_t r1) {
+      act_forward<T>(y + r0 * w, x + r0 * w, (r1 - r0) * w, act_, alpha_);
+    });
   }
-  void backward(const T* x, const T* y, T* dy, T* dx, int64_t n, const Ctx&) override {
+  void backward(const T* x, const T* y, T* dy, T* dx, int64_t n, const Ctx& ctx) override {
     if (!dx) return;
-    const int64_t count = n * this->in_dim;
-    std::memcpy(dx, dy, sizeof(T) * size_t(count));
-    act_backward<T>(dx, x, y, count, act_, alpha_);
+    const int64_t w = this->in_dim;
+    team_rows(ctx, n, [&](int64_t r0, int64_t r1) {
+      std::memcpy(dx + r0 * w, dy + r0 * w, sizeof(T) * size_t((r1 - r0) * w));
+      act_backward<T>(dx + r0 * w, x + r0 * w, y + r0 * w, (r1 - r0) * w, act_, alpha_);
+    });
   }
 
  private:
@@ -227,25 +244,33 @@ class Dropout : public Layer<T> {
  public:
   explicit Dropout(const LayerSpec& s) : rate_(s.rate) { this->in_dim = this->out_dim = s.in; }
   void reserve(int64_t n) override { grow(mask_, size_t(n * this->in_dim)); }
+  bool team_capable() const override { return true; }
+  // (element i's draw depends on i alone: a team's threads draw their rows' elements)
   void forward(const T* x, T* y, int64_t n, const Ctx& ctx) override {
-    const int64_t count = n * this->in_dim;
-    if (!ctx.training || rate_ == 0.0) {
-      if (y != x) std::memcpy(y, x, sizeof(T) * size_t(count));
-      if (ctx.training) std::fill(mask_.begin(), mask_.begin() + count, T(1));
-      return;
-    }
+    const int64_t w = this->in_dim;
     const T scale = rate_ >= 1.0 ? T(0) : T(1.0 / (1.0 - rate_));
     const uint64_t base = rng_mix(rng_mix(rng_mix(ctx.seed, 1), ctx.step), uint64_t(this->index));
-    for (int64_t i = 0; i < count; ++i) {
-      const bool keep = rng_uniform(splitmix64(base + uint64_t(i))) >= rate_;
-      mask_[i] = keep ? scale : T(0);
-      y[i] = x[i] * mask_[i];
-    }
+    const bool identity = !ctx.training || rate_ == 0.0;
+    team_rows(ctx, n, [&](int64_t r0, int64_t r1) {
+      const int64_t i0 = r0 * w, i1 = r1 * w;
+      if (identity) {
+        if (y != x) std::memcpy(y + i0, x + i0, sizeof(T) * size_t(i1 - i0));
+        if (ctx.training) std::fill(mask_.begin() + i0, mask_.begin() + i1, T(1));
+        return;
+      }
+      for (int64_t i = i0; i < i1; ++i) {
+        const bool keep = rng_uniform(splitmix64(base + uint64_t(i))) >= rate_;
+        mask_[i] = keep ? scale : T(0);
+        y[i] = x[i] * mask_[i];
+      }
+    });
   }
-  void backward(const T*, const T*, T* dy, T* dx, int64_t n, const Ctx&) override {
+  void backward(const T*, const T*, T* dy, T* dx, int64_t n, const Ctx& ctx) override {
     if (!dx) return;
-    const int64_t count = n * this->in_dim;
-    for (int64_t i = 0; i < count; ++i) dx[i] = dy[i] * mask_[i];
+    const int64_t w = this->in_dim;
+    team_rows(ctx, n, [&](int64_t r0, int64_t r1) {
+      for (int64_t i = r0 * w; i < r1 * w; ++i) dx[i] = dy[i] * mask_[i];
+    });
   }
 
  private:
@@ -270,18 +295,27 @@ class Residual : public Layer<T> {
     grow(yblock_, size_t(n * this->in_dim));
     grow(dskip_, size_t(n * this->in_dim));
   }
+  bool team_capable() const override { return block_.team_capable(); }
   void forward(const T* x, T* y, int64_t n, const Ctx& ctx) override {
     block_.forward(x, yblock_.data(), n, ctx);
-    const int64_t count = n * this->in_dim;
-    for (int64_t i = 0; i < count; ++i) y[i] = yblock_[i] + x[i];
+    const int64_t w = this->in_dim;
+    team_rows(ctx, n, [&](int64_t r0, int64_t r1) {
+      for (int64_t i = r0 * w; i < r1 * w; ++i) y[i] = yblock_[i] + x[i];
+    });
   }
   void backward(const T* x, const T*, T* dy, T* dx, int64_t n, const Ctx& ctx) override {
-    const int64_t count = n * this->in_dim;
-    // The block may overwrite dy: keep the skip path's copy first.
-    if (dx) std::memcpy(dskip_.data(), dy, sizeof(T) * size_t(count));
+    const int64_t w = this->in_dim;
+    // The block may overwrite dy: keep the skip path's copy first (on a team, all of it
+    // before any thread goes on).
+    if (dx)
+      team_rows(ctx, n, [&](int64_t r0, int64_t r1) {
+        std::memcpy(dskip_.data() + r0 * w, dy + r0 * w, sizeof(T) * size_t((r1 - r0) * w));
+      });
     block_.backward(x, yblock_.data(), dy, dx, n, ctx);
     if (dx)
-      for (int64_t i = 0; i < count; ++i) dx[i] += dskip_[i];
+      team_rows(ctx, n, [&](int64_t r0, int64_t r1) {
+        for (int64_t i = r0 * w; i < r1 * w; ++i) dx[i] += dskip_[i];
+      });
   }
 
  private:

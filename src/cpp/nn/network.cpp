@@ -51,7 +51,10 @@ Network<T>::Network(const std::vector<LayerSpec>& spec, uint64_t seed)
     np += p.size();
   }
   team_capable_ = body_.team_capable();
-  row_units_ = team_capable_ && np >= kRowUnitsMinParams;
+  // (row units and the fused update are dense layers' own: a network of dense layers only)
+  const bool all_dense = std::all_of(spec.begin(), spec.end(),
+                                     [](const LayerSpec& s) { return s.type == "dense"; });
+  row_units_ = team_capable_ && all_dense && np >= kRowUnitsMinParams;
   fused_parts_.assign(size_t(2 * blocks), 0.0);  // (a fused or folded step's block sums)
   for (const auto& b : binfo_) nb += b.size();
   params_.assign(size_t(np), T(0));
@@ -215,7 +218,8 @@ void Network<T>::update(const Team& team, bool may_open_region) {
   opt_step<T>(params_.data(), grads_.data(), n, opt_, opt_state_, may_open_region, row_units_);
 }
 
-// The thread policy of a network of dense layers (team_capable), measured on the 2-vCPU Zen 4
+// The thread policy of a network a team can run (team_capable: dense layers, and activation,
+// dropout and residual layers around them), measured on the 2-vCPU Zen 4
 // VM (docs/ENGINE.md "Threads"): a step of >= 5e5 multiply-adds per forward runs on a team
 // (tanh 32-64x5-1 at batch 64, 1.2e6: 1.35-1.4x; gelu, silu, mnist: 1.07-1.13x); a smaller
 // one runs on ONE thread, its optimizer pass included, whatever the arena's size: the digits

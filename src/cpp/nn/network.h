@@ -36,6 +36,8 @@ class Network {
 
   int64_t in_dim() const { return body_.in_dim; }
   int64_t out_dim() const { return body_.out_dim; }
+  // Whether every layer can run on a thread team (training steps large enough use one).
+  bool team_capable() const { return team_capable_; }
   const std::vector<ParamInfo>& param_info() const { return pinfo_; }
   const std::vector<ParamInfo>& buffer_info() const { return binfo_; }
   StreamVector<T>& arena() { return params_; }
