@@ -113,7 +113,7 @@ double Network<T>::forward_backward(const T* x, const Target<T>& t, int64_t n,
                                     const LossArgs& loss, const PenaltyArgs& pen,
                                     const CsrRows& csr, bool probe, const Team& team,
                                     bool fused) {
-  if (has_batchnorm_ && n < 2)  // (never in a team: batchnorm is not team_capable)
+  if (has_batchnorm_ && n < 2)  // (never in a team: team_threads keeps such a batch alone)
     throw std::invalid_argument(
         "batchnorm needs more than 1 sample per batch in training (got a batch of 1)");
   reserve(n);  // (a team's caller reserved already: no allocation in a team region)
@@ -219,7 +219,7 @@ void Network<T>::update(const Team& team, bool may_open_region) {
 }
 
 // The thread policy of a network a team can run (team_capable: dense layers, and activation,
-// dropout and residual layers around them), measured on the 2-vCPU Zen 4
+// dropout, norm and residual layers around them), measured on the 2-vCPU Zen 4
 // VM (docs/ENGINE.md "Threads"): a step of >= 5e5 multiply-adds per forward runs on a team
 // (tanh 32-64x5-1 at batch 64, 1.2e6: 1.35-1.4x; gelu, silu, mnist: 1.07-1.13x); a smaller
 // one runs on ONE thread, its optimizer pass included, whatever the arena's size: the digits
@@ -237,7 +237,8 @@ bool Network<T>::fused_step(int64_t n) const {
 template <typename T>
 int Network<T>::team_threads(int64_t n) {
 #ifdef FASTBP_HAVE_OPENMP
-  if (!team_capable_ || omp_in_parallel()) return 1;
+  // (batchnorm refuses a batch of one row: it throws, which a team region must not)
+  if (!team_capable_ || omp_in_parallel() || (has_batchnorm_ && n < 2)) return 1;
   if (team_backoff_ > 0) {  // (run_team saw the team wait for a descheduled thread)
     --team_backoff_;
     return 1;

@@ -15,6 +15,26 @@ namespace fastbp {
 
 namespace {
 
+// A team (core/team.h) splits a norm layer's columns on blocks of this many (BatchNorm: all of
+// its work; LayerNorm: its parameters' gradient sums) and its rows on blocks of kNormRowAlign.
+constexpr int64_t kNormColAlign = 64;
+constexpr int64_t kNormRowAlign = 4;
+
+// This thread's columns [c0, c1) of d (all of them off a team).
+inline void own_cols(const Ctx& ctx, int64_t d, int64_t& c0, int64_t& c1) {
+  c0 = 0;
+  c1 = d;
+  if (ctx.team) ctx.team->rows(d, kNormColAlign, c0, c1);
+}
+inline void own_rows(const Ctx& ctx, int64_t n, int64_t& r0, int64_t& r1) {
+  r0 = 0;
+  r1 = n;
+  if (ctx.team) ctx.team->rows(n, kNormRowAlign, r0, r1);
+}
+inline void meet(const Ctx& ctx) {
+  if (ctx.team) ctx.team->sync();
+}
+
 template <typename T>
 class BatchNorm : public Layer<T> {
  public:
@@ -33,58 +53,74 @@ class BatchNorm : public Layer<T> {
     acc_.resize(size_t(this->in_dim));
     acc2_.resize(size_t(this->in_dim));
   }
+  // Every column is computed alone, its sums in row order: a team splits the columns.
+  bool team_capable() const override { return true; }
   void forward(const T* x, T* y, int64_t n, const Ctx& ctx) override {
+    int64_t c0, c1;
+    own_cols(ctx, this->in_dim, c0, c1);
+    if (ctx.training)
+      train_forward(x, y, n, c0, c1, ctx.update_state);
+    else
+      infer(x, y, n, c0, c1);
+    meet(ctx);
+  }
+  void infer(const T* x, T* y, int64_t n, int64_t c0, int64_t c1) {
     const int64_t d = this->in_dim;
-    if (!ctx.training) {
-      for (int64_t j = 0; j < d; ++j)
-        invstd_[j] = T(1.0 / std::sqrt(double(rvar_[j]) + eps_));
-      for (int64_t i = 0; i < n; ++i)
-        for (int64_t j = 0; j < d; ++j)
-          y[i * d + j] = gamma_[j] * ((x[i * d + j] - rmean_[j]) * invstd_[j]) + beta_[j];
-      return;
-    }
+    for (int64_t j = c0; j < c1; ++j) invstd_[j] = T(1.0 / std::sqrt(double(rvar_[j]) + eps_));
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = c0; j < c1; ++j)
+        y[i * d + j] = gamma_[j] * ((x[i * d + j] - rmean_[j]) * invstd_[j]) + beta_[j];
+  }
+  void train_forward(const T* x, T* y, int64_t n, int64_t c0, int64_t c1, bool update_state) {
+    const int64_t d = this->in_dim;
     // batch statistics, accumulated in double in row order (fixed order)
-    for (int64_t j = 0; j < d; ++j) acc_[j] = 0.0;
+    for (int64_t j = c0; j < c1; ++j) acc_[j] = 0.0;
     for (int64_t i = 0; i < n; ++i)
-      for (int64_t j = 0; j < d; ++j) acc_[j] += double(x[i * d + j]);
-    for (int64_t j = 0; j < d; ++j) acc_[j] /= double(n);  // mean
-    for (int64_t j = 0; j < d; ++j) acc2_[j] = 0.0;
+      for (int64_t j = c0; j < c1; ++j) acc_[j] += double(x[i * d + j]);
+    for (int64_t j = c0; j < c1; ++j) acc_[j] /= double(n);  // mean
+    for (int64_t j = c0; j < c1; ++j) acc2_[j] = 0.0;
     for (int64_t i = 0; i < n; ++i)
-      for (int64_t j = 0; j < d; ++j) {
+      for (int64_t j = c0; j < c1; ++j) {
         const double c = double(x[i * d + j]) - acc_[j];
         acc2_[j] += c * c;
       }
-    for (int64_t j = 0; j < d; ++j) {
+    for (int64_t j = c0; j < c1; ++j) {
       const double var = acc2_[j] / double(n);
       invstd_[j] = T(1.0 / std::sqrt(var + eps_));
       const double unbiased = n > 1 ? acc2_[j] / double(n - 1) : var;
-      if (!ctx.update_state) continue;
+      if (!update_state) continue;
       rmean_[j] = T((1.0 - momentum_) * double(rmean_[j]) + momentum_ * acc_[j]);
       rvar_[j] = T((1.0 - momentum_) * double(rvar_[j]) + momentum_ * unbiased);
     }
     for (int64_t i = 0; i < n; ++i)
-      for (int64_t j = 0; j < d; ++j) {
+      for (int64_t j = c0; j < c1; ++j) {
         const T xh = T((double(x[i * d + j]) - acc_[j])) * invstd_[j];
         xhat_[i * d + j] = xh;
         y[i * d + j] = gamma_[j] * xh + beta_[j];
       }
   }
-  void backward(const T*, const T*, T* dy, T* dx, int64_t n, const Ctx&) override {
+  void backward(const T*, const T*, T* dy, T* dx, int64_t n, const Ctx& ctx) override {
+    int64_t c0, c1;
+    own_cols(ctx, this->in_dim, c0, c1);
+    column_backward(dy, dx, n, c0, c1);
+    meet(ctx);
+  }
+  void column_backward(const T* dy, T* dx, int64_t n, int64_t c0, int64_t c1) {
     const int64_t d = this->in_dim;
-    for (int64_t j = 0; j < d; ++j) acc_[j] = acc2_[j] = 0.0;
+    for (int64_t j = c0; j < c1; ++j) acc_[j] = acc2_[j] = 0.0;
     for (int64_t i = 0; i < n; ++i)
-      for (int64_t j = 0; j < d; ++j) {
+      for (int64_t j = c0; j < c1; ++j) {
         acc_[j] += double(dy[i * d + j]);                          // sum dy
         acc2_[j] += double(dy[i * d + j]) * double(xhat_[i * d + j]);  // sum dy*xhat
       }
-    for (int64_t j = 0; j < d; ++j) {
+    for (int64_t j = c0; j < c1; ++j) {
       dbeta_[j] = T(acc_[j]);
       dgamma_[j] = T(acc2_[j]);
     }
     if (!dx) return;
     // sum dxhat = gamma*sum dy; sum dxhat*xhat = gamma*sum dy*xhat
     for (int64_t i = 0; i < n; ++i)
-      for (int64_t j = 0; j < d; ++j) {
+      for (int64_t j = c0; j < c1; ++j) {
         const double g = double(gamma_[j]);
         const double v = double(n) * g * double(dy[i * d + j]) - g * acc_[j] -
                          double(xhat_[i * d + j]) * g * acc2_[j];
@@ -112,9 +148,14 @@ class LayerNorm : public Layer<T> {
     if (xhat_.size() < size_t(n * this->in_dim)) xhat_.resize(size_t(n * this->in_dim));
     if (invstd_.size() < size_t(n)) invstd_.resize(size_t(n));
   }
-  void forward(const T* x, T* y, int64_t n, const Ctx&) override {
+  // Rows are normalised alone (a team splits them); the parameters' gradient sums run over
+  // all rows in row order, by column blocks.
+  bool team_capable() const override { return true; }
+  void forward(const T* x, T* y, int64_t n, const Ctx& ctx) override {
     const int64_t d = this->in_dim;
-    for (int64_t i = 0; i < n; ++i) {
+    int64_t r0, r1;
+    own_rows(ctx, n, r0, r1);
+    for (int64_t i = r0; i < r1; ++i) {
       const T* r = x + i * d;
       double mean = 0.0;
       for (int64_t j = 0; j < d; ++j) mean += double(r[j]);
@@ -130,17 +171,27 @@ class LayerNorm : public Layer<T> {
         y[i * d + j] = gamma_[j] * xh + beta_[j];
       }
     }
+    meet(ctx);
   }
-  void backward(const T*, const T*, T* dy, T* dx, int64_t n, const Ctx&) override {
+  void backward(const T*, const T*, T* dy, T* dx, int64_t n, const Ctx& ctx) override {
     const int64_t d = this->in_dim;
-    for (int64_t j = 0; j < d; ++j) dgamma_[j] = dbeta_[j] = T(0);
+    int64_t c0, c1, r0, r1;
+    own_cols(ctx, d, c0, c1);
+    for (int64_t j = c0; j < c1; ++j) dgamma_[j] = dbeta_[j] = T(0);
     for (int64_t i = 0; i < n; ++i)
-      for (int64_t j = 0; j < d; ++j) {
+      for (int64_t j = c0; j < c1; ++j) {
         dbeta_[j] += dy[i * d + j];
         dgamma_[j] += dy[i * d + j] * xhat_[i * d + j];
       }
-    if (!dx) return;
-    for (int64_t i = 0; i < n; ++i) {
+    if (dx) {
+      own_rows(ctx, n, r0, r1);
+      input_gradient(dy, dx, r0, r1);
+    }
+    meet(ctx);
+  }
+  void input_gradient(const T* dy, T* dx, int64_t r0, int64_t r1) const {
+    const int64_t d = this->in_dim;
+    for (int64_t i = r0; i < r1; ++i) {
       double s1 = 0.0, s2 = 0.0;
       for (int64_t j = 0; j < d; ++j) {
         const double dxh = double(dy[i * d + j]) * double(gamma_[j]);
