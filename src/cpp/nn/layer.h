@@ -93,6 +93,23 @@ struct Ctx {
   bool row_units = false;
 };
 
+// How a team splits a layer's sweeps: rows on blocks of kTeamRowAlign, the columns of a row
+// on blocks of kTeamColAlign (whole cache lines).
+inline constexpr int64_t kTeamRowAlign = 4;
+inline constexpr int64_t kTeamColAlign = 64;
+
+// This thread's part [b, e) of n rows (align kTeamRowAlign) or columns (kTeamColAlign) in
+// ctx's team; all of them off a team.
+inline void team_part(const Ctx& ctx, int64_t n, int64_t align, int64_t& b, int64_t& e) {
+  b = 0;
+  e = n;
+  if (ctx.team) ctx.team->rows(n, align, b, e);
+}
+// The team meets (after a sweep whose results another thread reads); nothing off a team.
+inline void team_meet(const Ctx& ctx) {
+  if (ctx.team) ctx.team->sync();
+}
+
 template <typename T>
 class Layer {
  public:

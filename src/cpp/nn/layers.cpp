@@ -16,10 +16,6 @@ namespace fastbp {
 
 namespace {
 
-// Row blocks of an elementwise sweep split over a team, and column blocks of one row.
-constexpr int64_t kTeamRowAlign = 4;
-constexpr int64_t kTeamColAlign = 64;
-
 template <typename T>
 void grow(std::vector<T>& v, size_t n) {
   if (v.size() < n) v.resize(n);
@@ -30,10 +26,10 @@ void grow(std::vector<T>& v, size_t n) {
 // thread, so the split never changes a bit).
 template <typename F>
 void team_rows(const Ctx& ctx, int64_t n, F&& f) {
-  int64_t r0 = 0, r1 = n;
-  if (ctx.team) ctx.team->rows(n, kTeamRowAlign, r0, r1);
+  int64_t r0, r1;
+  team_part(ctx, n, kTeamRowAlign, r0, r1);
   if (r1 > r0) f(r0, r1);
-  if (ctx.team) ctx.team->sync();
+  team_meet(ctx);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -15,25 +15,8 @@ namespace fastbp {
 
 namespace {
 
-// A team (core/team.h) splits a norm layer's columns on blocks of this many (BatchNorm: all of
-// its work; LayerNorm: its parameters' gradient sums) and its rows on blocks of kNormRowAlign.
-constexpr int64_t kNormColAlign = 64;
-constexpr int64_t kNormRowAlign = 4;
-
-// This thread's columns [c0, c1) of d (all of them off a team).
-inline void own_cols(const Ctx& ctx, int64_t d, int64_t& c0, int64_t& c1) {
-  c0 = 0;
-  c1 = d;
-  if (ctx.team) ctx.team->rows(d, kNormColAlign, c0, c1);
-}
-inline void own_rows(const Ctx& ctx, int64_t n, int64_t& r0, int64_t& r1) {
-  r0 = 0;
-  r1 = n;
-  if (ctx.team) ctx.team->rows(n, kNormRowAlign, r0, r1);
-}
-inline void meet(const Ctx& ctx) {
-  if (ctx.team) ctx.team->sync();
-}
+// On a team (nn/layer.h team_part): BatchNorm splits its columns, LayerNorm its rows, and its
+// parameters' gradient sums by columns.
 
 template <typename T>
 class BatchNorm : public Layer<T> {
@@ -57,12 +40,12 @@ class BatchNorm : public Layer<T> {
   bool team_capable() const override { return true; }
   void forward(const T* x, T* y, int64_t n, const Ctx& ctx) override {
     int64_t c0, c1;
-    own_cols(ctx, this->in_dim, c0, c1);
+    team_part(ctx, this->in_dim, kTeamColAlign, c0, c1);
     if (ctx.training)
       train_forward(x, y, n, c0, c1, ctx.update_state);
     else
       infer(x, y, n, c0, c1);
-    meet(ctx);
+    team_meet(ctx);
   }
   void infer(const T* x, T* y, int64_t n, int64_t c0, int64_t c1) {
     const int64_t d = this->in_dim;
@@ -101,9 +84,9 @@ class BatchNorm : public Layer<T> {
   }
   void backward(const T*, const T*, T* dy, T* dx, int64_t n, const Ctx& ctx) override {
     int64_t c0, c1;
-    own_cols(ctx, this->in_dim, c0, c1);
+    team_part(ctx, this->in_dim, kTeamColAlign, c0, c1);
     column_backward(dy, dx, n, c0, c1);
-    meet(ctx);
+    team_meet(ctx);
   }
   void column_backward(const T* dy, T* dx, int64_t n, int64_t c0, int64_t c1) {
     const int64_t d = this->in_dim;
@@ -154,7 +137,7 @@ class LayerNorm : public Layer<T> {
   void forward(const T* x, T* y, int64_t n, const Ctx& ctx) override {
     const int64_t d = this->in_dim;
     int64_t r0, r1;
-    own_rows(ctx, n, r0, r1);
+    team_part(ctx, n, kTeamRowAlign, r0, r1);
     for (int64_t i = r0; i < r1; ++i) {
       const T* r = x + i * d;
       double mean = 0.0;
@@ -171,12 +154,12 @@ class LayerNorm : public Layer<T> {
         y[i * d + j] = gamma_[j] * xh + beta_[j];
       }
     }
-    meet(ctx);
+    team_meet(ctx);
   }
   void backward(const T*, const T*, T* dy, T* dx, int64_t n, const Ctx& ctx) override {
     const int64_t d = this->in_dim;
     int64_t c0, c1, r0, r1;
-    own_cols(ctx, d, c0, c1);
+    team_part(ctx, d, kTeamColAlign, c0, c1);
     for (int64_t j = c0; j < c1; ++j) dgamma_[j] = dbeta_[j] = T(0);
     for (int64_t i = 0; i < n; ++i)
       for (int64_t j = c0; j < c1; ++j) {
@@ -184,10 +167,10 @@ class LayerNorm : public Layer<T> {
         dgamma_[j] += dy[i * d + j] * xhat_[i * d + j];
       }
     if (dx) {
-      own_rows(ctx, n, r0, r1);
+      team_part(ctx, n, kTeamRowAlign, r0, r1);
       input_gradient(dy, dx, r0, r1);
     }
-    meet(ctx);
+    team_meet(ctx);
   }
   void input_gradient(const T* dy, T* dx, int64_t r0, int64_t r1) const {
     const int64_t d = this->in_dim;
