@@ -184,7 +184,9 @@ def test_gemm_degenerate(isa, dtype, isa_guard):
 @pytest.mark.parametrize("isa", ISAS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 @pytest.mark.parametrize("shape", [(600, 700, 500), (1000, 10, 700), (33, 2100, 300),
-                                   (4100, 3, 300)])
+                                   (4100, 3, 300),
+                                   # (5e5 to 1e6 multiply-adds: the small path in a region)
+                                   (128, 256, 16), (128, 16, 256), (66, 130, 100)])
 def test_gemm_threads_bitwise(isa, dtype, shape, isa_guard):
     _core.set_isa(isa)
     m, n, k = shape
