@@ -18,6 +18,19 @@ namespace {
 // On a team (nn/layer.h team_part): BatchNorm splits its columns, LayerNorm its rows, and its
 // parameters' gradient sums by columns.
 
+// The sum of f(j) over j < d in double: four interleaved partial sums (lane j % 4, the tail
+// into lane 0) added as (s0 + s1) + (s2 + s3) -- a fixed order, and four independent chains
+// of adds instead of one (a LayerNorm row's sums were bound by the latency of one).
+template <typename F>
+inline double row_sum(int64_t d, F&& f) {
+  double s[4] = {0.0, 0.0, 0.0, 0.0};
+  int64_t j = 0;
+  for (; j + 4 <= d; j += 4)
+    for (int l = 0; l < 4; ++l) s[l] += f(j + l);
+  for (; j < d; ++j) s[0] += f(j);
+  return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
 template <typename T>
 class BatchNorm : public Layer<T> {
  public:
@@ -140,12 +153,11 @@ class LayerNorm : public Layer<T> {
     team_part(ctx, n, kTeamRowAlign, r0, r1);
     for (int64_t i = r0; i < r1; ++i) {
       const T* r = x + i * d;
-      double mean = 0.0;
-      for (int64_t j = 0; j < d; ++j) mean += double(r[j]);
-      mean /= double(d);
-      double var = 0.0;
-      for (int64_t j = 0; j < d; ++j) var += (double(r[j]) - mean) * (double(r[j]) - mean);
-      var /= double(d);
+      const double mean = row_sum(d, [&](int64_t j) { return double(r[j]); }) / double(d);
+      const double var = row_sum(d, [&](int64_t j) {
+                           const double c = double(r[j]) - mean;
+                           return c * c;
+                         }) / double(d);
       const double inv = 1.0 / std::sqrt(var + eps_);
       invstd_[i] = T(inv);
       for (int64_t j = 0; j < d; ++j) {
@@ -175,12 +187,12 @@ class LayerNorm : public Layer<T> {
   void input_gradient(const T* dy, T* dx, int64_t r0, int64_t r1) const {
     const int64_t d = this->in_dim;
     for (int64_t i = r0; i < r1; ++i) {
-      double s1 = 0.0, s2 = 0.0;
-      for (int64_t j = 0; j < d; ++j) {
-        const double dxh = double(dy[i * d + j]) * double(gamma_[j]);
-        s1 += dxh;
-        s2 += dxh * double(xhat_[i * d + j]);
-      }
+      const T* g = dy + i * d;
+      const T* xh = xhat_.data() + i * d;
+      const double s1 = row_sum(d, [&](int64_t j) { return double(g[j]) * double(gamma_[j]); });
+      const double s2 = row_sum(d, [&](int64_t j) {
+        return double(g[j]) * double(gamma_[j]) * double(xh[j]);
+      });
       for (int64_t j = 0; j < d; ++j) {
         const double dxh = double(dy[i * d + j]) * double(gamma_[j]);
         dx[i * d + j] = T(double(invstd_[i]) / double(d) *
