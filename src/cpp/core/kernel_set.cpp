@@ -12,6 +12,7 @@ KernelSet init_generic() {
   KernelSet set;
   set.isa = Isa::generic;
   generic::register_optimizer_kernels(set);
+  generic::register_norm_kernels(set);
   return set;
 }
 
@@ -20,6 +21,7 @@ KernelSet init_avx2() {
   KernelSet set = init_generic();
   set.isa = Isa::avx2;
   avx2::register_optimizer_kernels(set);
+  avx2::register_norm_kernels(set);
   return set;
 }
 
@@ -27,6 +29,7 @@ KernelSet init_avx512() {
   KernelSet set = init_generic();
   set.isa = Isa::avx512;
   avx512::register_optimizer_kernels(set);
+  avx512::register_norm_kernels(set);
   return set;
 }
 #endif

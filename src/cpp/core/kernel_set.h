@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "core/cpu.h"
+#include "kernels/norm.h"
 #include "kernels/optimizers.h"
 
 namespace fastbp {
@@ -61,6 +62,9 @@ struct KernelSlots {
   PenOptStepFn<T> opt_penalised[kNumOptKinds] = {};  // (null: no folded form)
   PenaltyFn<T> penalty = nullptr;
   OuterFn<T> outer = nullptr;
+  // BatchNorm's column loops (kernels/norm.h).
+  BnForwardFn<T> bn_forward = nullptr;
+  BnBackwardFn<T> bn_backward = nullptr;
   // GEMM micro-kernels and blocking: the GEMM driver (kernels/gemm/) keeps its own per-ISA
   // lookup (gemm_kernel_for); its slot and register_gemm_kernels belong here when it moves.
 };
@@ -84,13 +88,16 @@ inline const KernelSet& kernels() { return kernel_set(active_isa()); }
 // Registration functions, one per kernel family and ISA, defined next to the kernels.
 namespace generic {
 void register_optimizer_kernels(KernelSet& set);
+void register_norm_kernels(KernelSet& set);
 }
 #if defined(FASTBP_HAVE_X86_KERNELS)
 namespace avx2 {
 void register_optimizer_kernels(KernelSet& set);
+void register_norm_kernels(KernelSet& set);
 }
 namespace avx512 {
 void register_optimizer_kernels(KernelSet& set);
+void register_norm_kernels(KernelSet& set);
 }
 #endif
 

@@ -8,6 +8,8 @@
 //     that share a mean (batch rows for BatchNorm, features for LayerNorm).
 #include "nn/layers.h"
 
+#include "core/kernel_set.h"
+
 #include <cmath>
 #include <stdexcept>
 
@@ -67,33 +69,24 @@ class BatchNorm : public Layer<T> {
       for (int64_t j = c0; j < c1; ++j)
         y[i * d + j] = gamma_[j] * ((x[i * d + j] - rmean_[j]) * invstd_[j]) + beta_[j];
   }
+  // The loops themselves are the active ISA's (kernels/norm.h).
+  BnColumns<T> columns(int64_t n, int64_t c0, int64_t c1) {
+    BnColumns<T> a;
+    a.n = n;
+    a.d = this->in_dim;
+    a.c0 = c0;
+    a.c1 = c1;
+    a.gamma = gamma_;
+    a.beta = beta_;
+    a.xhat = xhat_.data();
+    a.invstd = invstd_.data();
+    a.acc = acc_.data();
+    a.acc2 = acc2_.data();
+    return a;
+  }
   void train_forward(const T* x, T* y, int64_t n, int64_t c0, int64_t c1, bool update_state) {
-    const int64_t d = this->in_dim;
-    // batch statistics, accumulated in double in row order (fixed order)
-    for (int64_t j = c0; j < c1; ++j) acc_[j] = 0.0;
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t j = c0; j < c1; ++j) acc_[j] += double(x[i * d + j]);
-    for (int64_t j = c0; j < c1; ++j) acc_[j] /= double(n);  // mean
-    for (int64_t j = c0; j < c1; ++j) acc2_[j] = 0.0;
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t j = c0; j < c1; ++j) {
-        const double c = double(x[i * d + j]) - acc_[j];
-        acc2_[j] += c * c;
-      }
-    for (int64_t j = c0; j < c1; ++j) {
-      const double var = acc2_[j] / double(n);
-      invstd_[j] = T(1.0 / std::sqrt(var + eps_));
-      const double unbiased = n > 1 ? acc2_[j] / double(n - 1) : var;
-      if (!update_state) continue;
-      rmean_[j] = T((1.0 - momentum_) * double(rmean_[j]) + momentum_ * acc_[j]);
-      rvar_[j] = T((1.0 - momentum_) * double(rvar_[j]) + momentum_ * unbiased);
-    }
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t j = c0; j < c1; ++j) {
-        const T xh = T((double(x[i * d + j]) - acc_[j])) * invstd_[j];
-        xhat_[i * d + j] = xh;
-        y[i * d + j] = gamma_[j] * xh + beta_[j];
-      }
+    kernels().slots<T>().bn_forward(columns(n, c0, c1), x, y, update_state ? rmean_ : nullptr,
+                                    update_state ? rvar_ : nullptr, eps_, momentum_);
   }
   void backward(const T*, const T*, T* dy, T* dx, int64_t n, const Ctx& ctx) override {
     int64_t c0, c1;
@@ -102,26 +95,7 @@ class BatchNorm : public Layer<T> {
     team_meet(ctx);
   }
   void column_backward(const T* dy, T* dx, int64_t n, int64_t c0, int64_t c1) {
-    const int64_t d = this->in_dim;
-    for (int64_t j = c0; j < c1; ++j) acc_[j] = acc2_[j] = 0.0;
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t j = c0; j < c1; ++j) {
-        acc_[j] += double(dy[i * d + j]);                          // sum dy
-        acc2_[j] += double(dy[i * d + j]) * double(xhat_[i * d + j]);  // sum dy*xhat
-      }
-    for (int64_t j = c0; j < c1; ++j) {
-      dbeta_[j] = T(acc_[j]);
-      dgamma_[j] = T(acc2_[j]);
-    }
-    if (!dx) return;
-    // sum dxhat = gamma*sum dy; sum dxhat*xhat = gamma*sum dy*xhat
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t j = c0; j < c1; ++j) {
-        const double g = double(gamma_[j]);
-        const double v = double(n) * g * double(dy[i * d + j]) - g * acc_[j] -
-                         double(xhat_[i * d + j]) * g * acc2_[j];
-        dx[i * d + j] = T(v * double(invstd_[j]) / double(n));
-      }
+    kernels().slots<T>().bn_backward(columns(n, c0, c1), dy, dx, dgamma_, dbeta_);
   }
 
  private:

@@ -1,0 +1,33 @@
+// BatchNorm's column loops (nn/norm_layers.cpp), compiled once per instruction set
+// (kernels/norm_impl.h) and reached through the kernel set (core/kernel_set.h): on columns
+// [c0, c1) of an n x d batch, every column computed alone with its sums in row order, so a
+// team's column split gives the one-thread bits. (In the baseline file these loops ran on
+// SSE2's two-double vectors: ~18% of a 64-256-BN-256-BN-10 step.)
+#pragma once
+#include <cstdint>
+
+namespace fastbp {
+
+template <typename T>
+struct BnColumns {
+  int64_t n = 0, d = 0, c0 = 0, c1 = 0;
+  const T* gamma = nullptr;
+  const T* beta = nullptr;
+  T* xhat = nullptr;    // n x d, the normalised input (training)
+  T* invstd = nullptr;  // d
+  double* acc = nullptr;   // d: the mean, then (backward) the sums of dy
+  double* acc2 = nullptr;  // d: the sums of squares, then (backward) the sums of dy * xhat
+};
+
+// Training forward: batch mean and biased variance of x's columns (in double, row order),
+// invstd, the running statistics (when rmean is not null: momentum, unbiased variance), xhat
+// and y = gamma * xhat + beta.
+template <typename T>
+using BnForwardFn = void (*)(const BnColumns<T>& a, const T* x, T* y, T* rmean, T* rvar,
+                             double eps, double momentum);
+// Backward: dbeta = sum dy, dgamma = sum dy * xhat (in double, row order), and dx (when not
+// null) from them.
+template <typename T>
+using BnBackwardFn = void (*)(const BnColumns<T>& a, const T* dy, T* dx, T* dgamma, T* dbeta);
+
+}  // namespace fastbp
