@@ -62,9 +62,12 @@ struct KernelSlots {
   PenOptStepFn<T> opt_penalised[kNumOptKinds] = {};  // (null: no folded form)
   PenaltyFn<T> penalty = nullptr;
   OuterFn<T> outer = nullptr;
-  // BatchNorm's column loops (kernels/norm.h).
+  // The norm layers' loops (kernels/norm.h).
   BnForwardFn<T> bn_forward = nullptr;
   BnBackwardFn<T> bn_backward = nullptr;
+  LnForwardFn<T> ln_forward = nullptr;
+  LnParamGradFn<T> ln_param_grads = nullptr;
+  LnInputGradFn<T> ln_input_grad = nullptr;
   // GEMM micro-kernels and blocking: the GEMM driver (kernels/gemm/) keeps its own per-ISA
   // lookup (gemm_kernel_for); its slot and register_gemm_kernels belong here when it moves.
 };

@@ -1,8 +1,9 @@
-// BatchNorm's column loops (nn/norm_layers.cpp), compiled once per instruction set
-// (kernels/norm_impl.h) and reached through the kernel set (core/kernel_set.h): on columns
-// [c0, c1) of an n x d batch, every column computed alone with its sums in row order, so a
-// team's column split gives the one-thread bits. (In the baseline file these loops ran on
-// SSE2's two-double vectors: ~18% of a 64-256-BN-256-BN-10 step.)
+// The norm layers' loops (nn/norm_layers.cpp), compiled once per instruction set
+// (kernels/norm_impl.h) and reached through the kernel set (core/kernel_set.h). BatchNorm's
+// work on columns [c0, c1) of an n x d batch, every column alone with its sums in row order;
+// LayerNorm's on rows [c0, c1) (its parameters' gradient sums on columns, over all rows in
+// row order). So a team's split gives the one-thread bits. (In the baseline file these loops
+// ran on SSE2's two-double vectors: ~18% of a 64-256-BN-256-BN-10 step.)
 #pragma once
 #include <cstdint>
 
@@ -14,7 +15,7 @@ struct BnColumns {
   const T* gamma = nullptr;
   const T* beta = nullptr;
   T* xhat = nullptr;    // n x d, the normalised input (training)
-  T* invstd = nullptr;  // d
+  T* invstd = nullptr;  // d (BatchNorm) or n (LayerNorm)
   double* acc = nullptr;   // d: the mean, then (backward) the sums of dy
   double* acc2 = nullptr;  // d: the sums of squares, then (backward) the sums of dy * xhat
 };
@@ -29,5 +30,14 @@ using BnForwardFn = void (*)(const BnColumns<T>& a, const T* x, T* y, T* rmean, 
 // null) from them.
 template <typename T>
 using BnBackwardFn = void (*)(const BnColumns<T>& a, const T* dy, T* dx, T* dgamma, T* dbeta);
+
+// LayerNorm: rows [c0, c1) normalised (xhat, invstd, y); the parameters' gradient sums on
+// columns [c0, c1) over all n rows in row order; the input gradient of rows [c0, c1).
+template <typename T>
+using LnForwardFn = void (*)(const BnColumns<T>& a, const T* x, T* y, double eps);
+template <typename T>
+using LnParamGradFn = void (*)(const BnColumns<T>& a, const T* dy, T* dgamma, T* dbeta);
+template <typename T>
+using LnInputGradFn = void (*)(const BnColumns<T>& a, const T* dy, T* dx);
 
 }  // namespace fastbp

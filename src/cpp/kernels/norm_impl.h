@@ -1,4 +1,4 @@
-// BatchNorm's column loops (kernels/norm.h), compiled once per instruction set: included by
+// The norm layers' loops (kernels/norm.h), compiled once per instruction set: included by
 // norm_generic.cpp, norm_avx2.cpp and norm_avx512.cpp inside namespace FASTBP_NORM_NS. The
 // loops run over rows outside and columns inside, so the compiler widens the column loop to
 // the ISA's vectors; every column keeps its own sums in row order.
@@ -81,12 +81,89 @@ void bn_backward(const BnColumns<T>& a, const T* __restrict dy, T* __restrict dx
     }
 }
 
+// The sum of f(j) over j < d in double: four interleaved partial sums (lane j % 4, the tail
+// into lane 0) added as (s0 + s1) + (s2 + s3) -- a fixed order, and four independent chains
+// of adds instead of one (a LayerNorm row's sums were bound by the latency of one).
+template <typename F>
+inline double row_sum(int64_t d, F&& f) {
+  double s[4] = {0.0, 0.0, 0.0, 0.0};
+  int64_t j = 0;
+  for (; j + 4 <= d; j += 4)
+    for (int l = 0; l < 4; ++l) s[l] += f(j + l);
+  for (; j < d; ++j) s[0] += f(j);
+  return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
+template <typename T>
+void ln_forward(const BnColumns<T>& a, const T* __restrict x, T* __restrict y, double eps) {
+  const int64_t d = a.d;
+  const T* __restrict gamma = a.gamma;
+  const T* __restrict beta = a.beta;
+  for (int64_t i = a.c0; i < a.c1; ++i) {
+    const T* __restrict r = x + i * d;
+    T* __restrict xh = a.xhat + i * d;
+    T* __restrict yr = y + i * d;
+    const double mean = row_sum(d, [&](int64_t j) { return double(r[j]); }) / double(d);
+    const double var = row_sum(d, [&](int64_t j) {
+                         const double c = double(r[j]) - mean;
+                         return c * c;
+                       }) / double(d);
+    const double inv = 1.0 / std::sqrt(var + eps);
+    a.invstd[i] = T(inv);
+    for (int64_t j = 0; j < d; ++j) {
+      const T h = T((double(r[j]) - mean) * inv);
+      xh[j] = h;
+      yr[j] = gamma[j] * h + beta[j];
+    }
+  }
+}
+
+template <typename T>
+void ln_param_grads(const BnColumns<T>& a, const T* __restrict dy, T* __restrict dgamma,
+                    T* __restrict dbeta) {
+  const int64_t d = a.d;
+  const T* __restrict xhat = a.xhat;
+  for (int64_t j = a.c0; j < a.c1; ++j) dgamma[j] = dbeta[j] = T(0);
+  for (int64_t i = 0; i < a.n; ++i)
+    for (int64_t j = a.c0; j < a.c1; ++j) {
+      dbeta[j] += dy[i * d + j];
+      dgamma[j] += dy[i * d + j] * xhat[i * d + j];
+    }
+}
+
+template <typename T>
+void ln_input_grad(const BnColumns<T>& a, const T* __restrict dy, T* __restrict dx) {
+  const int64_t d = a.d;
+  const T* __restrict gamma = a.gamma;
+  for (int64_t i = a.c0; i < a.c1; ++i) {
+    const T* __restrict g = dy + i * d;
+    const T* __restrict xh = a.xhat + i * d;
+    T* __restrict out = dx + i * d;
+    const double s1 = row_sum(d, [&](int64_t j) { return double(g[j]) * double(gamma[j]); });
+    const double s2 = row_sum(d, [&](int64_t j) {
+      return double(g[j]) * double(gamma[j]) * double(xh[j]);
+    });
+    const double inv = double(a.invstd[i]);
+    for (int64_t j = 0; j < d; ++j) {
+      const double dxh = double(g[j]) * double(gamma[j]);
+      out[j] = T(inv / double(d) * (double(d) * dxh - s1 - double(xh[j]) * s2));
+    }
+  }
+}
+
+template <typename T>
+void fill_norm_slots(KernelSlots<T>& k) {
+  k.bn_forward = &bn_forward<T>;
+  k.bn_backward = &bn_backward<T>;
+  k.ln_forward = &ln_forward<T>;
+  k.ln_param_grads = &ln_param_grads<T>;
+  k.ln_input_grad = &ln_input_grad<T>;
+}
+
 // Defined once per including file (one per ISA), declared in core/kernel_set.h.
 void register_norm_kernels(KernelSet& set) {
-  set.f32.bn_forward = &bn_forward<float>;
-  set.f32.bn_backward = &bn_backward<float>;
-  set.f64.bn_forward = &bn_forward<double>;
-  set.f64.bn_backward = &bn_backward<double>;
+  fill_norm_slots(set.f32);
+  fill_norm_slots(set.f64);
 }
 
 }  // namespace FASTBP_NORM_NS

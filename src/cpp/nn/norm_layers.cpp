@@ -20,17 +20,21 @@ namespace {
 // On a team (nn/layer.h team_part): BatchNorm splits its columns, LayerNorm its rows, and its
 // parameters' gradient sums by columns.
 
-// The sum of f(j) over j < d in double: four interleaved partial sums (lane j % 4, the tail
-// into lane 0) added as (s0 + s1) + (s2 + s3) -- a fixed order, and four independent chains
-// of adds instead of one (a LayerNorm row's sums were bound by the latency of one).
-template <typename F>
-inline double row_sum(int64_t d, F&& f) {
-  double s[4] = {0.0, 0.0, 0.0, 0.0};
-  int64_t j = 0;
-  for (; j + 4 <= d; j += 4)
-    for (int l = 0; l < 4; ++l) s[l] += f(j + l);
-  for (; j < d; ++j) s[0] += f(j);
-  return (s[0] + s[1]) + (s[2] + s[3]);
+// A norm layer's loop arguments (kernels/norm.h): its rows or columns [b, e) of an n x d
+// batch, its parameters and its buffers.
+template <typename T>
+BnColumns<T> norm_span(int64_t n, int64_t d, int64_t b, int64_t e, const T* gamma,
+                       const T* beta, std::vector<T>& xhat, std::vector<T>& invstd) {
+  BnColumns<T> a;
+  a.n = n;
+  a.d = d;
+  a.c0 = b;
+  a.c1 = e;
+  a.gamma = gamma;
+  a.beta = beta;
+  a.xhat = xhat.data();
+  a.invstd = invstd.data();
+  return a;
 }
 
 template <typename T>
@@ -71,15 +75,7 @@ class BatchNorm : public Layer<T> {
   }
   // The loops themselves are the active ISA's (kernels/norm.h).
   BnColumns<T> columns(int64_t n, int64_t c0, int64_t c1) {
-    BnColumns<T> a;
-    a.n = n;
-    a.d = this->in_dim;
-    a.c0 = c0;
-    a.c1 = c1;
-    a.gamma = gamma_;
-    a.beta = beta_;
-    a.xhat = xhat_.data();
-    a.invstd = invstd_.data();
+    BnColumns<T> a = norm_span(n, this->in_dim, c0, c1, gamma_, beta_, xhat_, invstd_);
     a.acc = acc_.data();
     a.acc2 = acc2_.data();
     return a;
@@ -121,58 +117,26 @@ class LayerNorm : public Layer<T> {
   // Rows are normalised alone (a team splits them); the parameters' gradient sums run over
   // all rows in row order, by column blocks.
   bool team_capable() const override { return true; }
+  // (the loops are the active ISA's: kernels/norm.h)
   void forward(const T* x, T* y, int64_t n, const Ctx& ctx) override {
-    const int64_t d = this->in_dim;
     int64_t r0, r1;
     team_part(ctx, n, kTeamRowAlign, r0, r1);
-    for (int64_t i = r0; i < r1; ++i) {
-      const T* r = x + i * d;
-      const double mean = row_sum(d, [&](int64_t j) { return double(r[j]); }) / double(d);
-      const double var = row_sum(d, [&](int64_t j) {
-                           const double c = double(r[j]) - mean;
-                           return c * c;
-                         }) / double(d);
-      const double inv = 1.0 / std::sqrt(var + eps_);
-      invstd_[i] = T(inv);
-      for (int64_t j = 0; j < d; ++j) {
-        const T xh = T((double(r[j]) - mean) * inv);
-        xhat_[i * d + j] = xh;
-        y[i * d + j] = gamma_[j] * xh + beta_[j];
-      }
-    }
+    kernels().slots<T>().ln_forward(span(n, r0, r1), x, y, eps_);
     team_meet(ctx);
   }
   void backward(const T*, const T*, T* dy, T* dx, int64_t n, const Ctx& ctx) override {
-    const int64_t d = this->in_dim;
+    const KernelSlots<T>& k = kernels().slots<T>();
     int64_t c0, c1, r0, r1;
-    team_part(ctx, d, kTeamColAlign, c0, c1);
-    for (int64_t j = c0; j < c1; ++j) dgamma_[j] = dbeta_[j] = T(0);
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t j = c0; j < c1; ++j) {
-        dbeta_[j] += dy[i * d + j];
-        dgamma_[j] += dy[i * d + j] * xhat_[i * d + j];
-      }
+    team_part(ctx, this->in_dim, kTeamColAlign, c0, c1);
+    k.ln_param_grads(span(n, c0, c1), dy, dgamma_, dbeta_);
     if (dx) {
       team_part(ctx, n, kTeamRowAlign, r0, r1);
-      input_gradient(dy, dx, r0, r1);
+      k.ln_input_grad(span(n, r0, r1), dy, dx);
     }
     team_meet(ctx);
   }
-  void input_gradient(const T* dy, T* dx, int64_t r0, int64_t r1) const {
-    const int64_t d = this->in_dim;
-    for (int64_t i = r0; i < r1; ++i) {
-      const T* g = dy + i * d;
-      const T* xh = xhat_.data() + i * d;
-      const double s1 = row_sum(d, [&](int64_t j) { return double(g[j]) * double(gamma_[j]); });
-      const double s2 = row_sum(d, [&](int64_t j) {
-        return double(g[j]) * double(gamma_[j]) * double(xh[j]);
-      });
-      for (int64_t j = 0; j < d; ++j) {
-        const double dxh = double(dy[i * d + j]) * double(gamma_[j]);
-        dx[i * d + j] = T(double(invstd_[i]) / double(d) *
-                          (double(d) * dxh - s1 - double(xhat_[i * d + j]) * s2));
-      }
-    }
+  BnColumns<T> span(int64_t n, int64_t b, int64_t e) {
+    return norm_span(n, this->in_dim, b, e, gamma_, beta_, xhat_, invstd_);
   }
 
  private:
