@@ -10,8 +10,9 @@
 namespace fastbp {
 
 template <typename T>
-struct BnColumns {
-  int64_t n = 0, d = 0, c0 = 0, c1 = 0;
+struct NormSpan {
+  int64_t n = 0, d = 0;
+  int64_t c0 = 0, c1 = 0;  // columns (BatchNorm; LayerNorm's parameter sums) or rows (LayerNorm)
   const T* gamma = nullptr;
   const T* beta = nullptr;
   T* xhat = nullptr;    // n x d, the normalised input (training)
@@ -24,20 +25,20 @@ struct BnColumns {
 // invstd, the running statistics (when rmean is not null: momentum, unbiased variance), xhat
 // and y = gamma * xhat + beta.
 template <typename T>
-using BnForwardFn = void (*)(const BnColumns<T>& a, const T* x, T* y, T* rmean, T* rvar,
+using BnForwardFn = void (*)(const NormSpan<T>& a, const T* x, T* y, T* rmean, T* rvar,
                              double eps, double momentum);
 // Backward: dbeta = sum dy, dgamma = sum dy * xhat (in double, row order), and dx (when not
 // null) from them.
 template <typename T>
-using BnBackwardFn = void (*)(const BnColumns<T>& a, const T* dy, T* dx, T* dgamma, T* dbeta);
+using BnBackwardFn = void (*)(const NormSpan<T>& a, const T* dy, T* dx, T* dgamma, T* dbeta);
 
 // LayerNorm: rows [c0, c1) normalised (xhat, invstd, y); the parameters' gradient sums on
 // columns [c0, c1) over all n rows in row order; the input gradient of rows [c0, c1).
 template <typename T>
-using LnForwardFn = void (*)(const BnColumns<T>& a, const T* x, T* y, double eps);
+using LnForwardFn = void (*)(const NormSpan<T>& a, const T* x, T* y, double eps);
 template <typename T>
-using LnParamGradFn = void (*)(const BnColumns<T>& a, const T* dy, T* dgamma, T* dbeta);
+using LnParamGradFn = void (*)(const NormSpan<T>& a, const T* dy, T* dgamma, T* dbeta);
 template <typename T>
-using LnInputGradFn = void (*)(const BnColumns<T>& a, const T* dy, T* dx);
+using LnInputGradFn = void (*)(const NormSpan<T>& a, const T* dy, T* dx);
 
 }  // namespace fastbp

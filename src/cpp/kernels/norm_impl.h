@@ -16,7 +16,7 @@ namespace fastbp {
 namespace FASTBP_NORM_NS {
 
 template <typename T>
-void bn_forward(const BnColumns<T>& a, const T* __restrict x, T* __restrict y, T* rmean,
+void bn_forward(const NormSpan<T>& a, const T* __restrict x, T* __restrict y, T* rmean,
                 T* rvar, double eps, double momentum) {
   const int64_t n = a.n, d = a.d, c0 = a.c0, c1 = a.c1;
   double* __restrict acc = a.acc;
@@ -52,7 +52,7 @@ void bn_forward(const BnColumns<T>& a, const T* __restrict x, T* __restrict y, T
 }
 
 template <typename T>
-void bn_backward(const BnColumns<T>& a, const T* __restrict dy, T* __restrict dx,
+void bn_backward(const NormSpan<T>& a, const T* __restrict dy, T* __restrict dx,
                  T* __restrict dgamma, T* __restrict dbeta) {
   const int64_t n = a.n, d = a.d, c0 = a.c0, c1 = a.c1;
   double* __restrict acc = a.acc;
@@ -95,7 +95,7 @@ inline double row_sum(int64_t d, F&& f) {
 }
 
 template <typename T>
-void ln_forward(const BnColumns<T>& a, const T* __restrict x, T* __restrict y, double eps) {
+void ln_forward(const NormSpan<T>& a, const T* __restrict x, T* __restrict y, double eps) {
   const int64_t d = a.d;
   const T* __restrict gamma = a.gamma;
   const T* __restrict beta = a.beta;
@@ -119,7 +119,7 @@ void ln_forward(const BnColumns<T>& a, const T* __restrict x, T* __restrict y, d
 }
 
 template <typename T>
-void ln_param_grads(const BnColumns<T>& a, const T* __restrict dy, T* __restrict dgamma,
+void ln_param_grads(const NormSpan<T>& a, const T* __restrict dy, T* __restrict dgamma,
                     T* __restrict dbeta) {
   const int64_t d = a.d;
   const T* __restrict xhat = a.xhat;
@@ -132,7 +132,7 @@ void ln_param_grads(const BnColumns<T>& a, const T* __restrict dy, T* __restrict
 }
 
 template <typename T>
-void ln_input_grad(const BnColumns<T>& a, const T* __restrict dy, T* __restrict dx) {
+void ln_input_grad(const NormSpan<T>& a, const T* __restrict dy, T* __restrict dx) {
   const int64_t d = a.d;
   const T* __restrict gamma = a.gamma;
   for (int64_t i = a.c0; i < a.c1; ++i) {

@@ -62,16 +62,10 @@ class Dense : public Layer<T> {
     else
       gemm<T>(Trans::N, Trans::N, n, out, in, T(1), x, in, W_, out, T(0), y, out);
     T* z = (ctx.training && act_needs_z(act_)) ? z_.data() : nullptr;
-    if (const Team* team = ctx.team) {  // elementwise: this thread's rows, then meet
-      int64_t r0, r1;
-      team->rows(n, kTeamRowAlign, r0, r1);
-      if (r1 > r0)
-        bias_act_forward<T>(y + r0 * out, z ? z + r0 * out : nullptr, b_, r1 - r0, out, out, act_,
-                            alpha_);
-      team->sync();
-      return;
-    }
-    bias_act_forward<T>(y, z, b_, n, out, out, act_, alpha_);
+    team_rows(ctx, n, [&](int64_t r0, int64_t r1) {  // (elementwise: this thread's rows)
+      bias_act_forward<T>(y + r0 * out, z ? z + r0 * out : nullptr, b_, r1 - r0, out, out, act_,
+                          alpha_);
+    });
   }
   bool team_capable() const override { return true; }
   // With the fused update (ctx.fused, nn/fused_update.h), dx comes first (it reads the old W)

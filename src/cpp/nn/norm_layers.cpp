@@ -23,9 +23,9 @@ namespace {
 // A norm layer's loop arguments (kernels/norm.h): its rows or columns [b, e) of an n x d
 // batch, its parameters and its buffers.
 template <typename T>
-BnColumns<T> norm_span(int64_t n, int64_t d, int64_t b, int64_t e, const T* gamma,
+NormSpan<T> norm_span(int64_t n, int64_t d, int64_t b, int64_t e, const T* gamma,
                        const T* beta, std::vector<T>& xhat, std::vector<T>& invstd) {
-  BnColumns<T> a;
+  NormSpan<T> a;
   a.n = n;
   a.d = d;
   a.c0 = b;
@@ -74,8 +74,8 @@ class BatchNorm : public Layer<T> {
         y[i * d + j] = gamma_[j] * ((x[i * d + j] - rmean_[j]) * invstd_[j]) + beta_[j];
   }
   // The loops themselves are the active ISA's (kernels/norm.h).
-  BnColumns<T> columns(int64_t n, int64_t c0, int64_t c1) {
-    BnColumns<T> a = norm_span(n, this->in_dim, c0, c1, gamma_, beta_, xhat_, invstd_);
+  NormSpan<T> columns(int64_t n, int64_t c0, int64_t c1) {
+    NormSpan<T> a = norm_span(n, this->in_dim, c0, c1, gamma_, beta_, xhat_, invstd_);
     a.acc = acc_.data();
     a.acc2 = acc2_.data();
     return a;
@@ -135,7 +135,7 @@ class LayerNorm : public Layer<T> {
     }
     team_meet(ctx);
   }
-  BnColumns<T> span(int64_t n, int64_t b, int64_t e) {
+  NormSpan<T> span(int64_t n, int64_t b, int64_t e) {
     return norm_span(n, this->in_dim, b, e, gamma_, beta_, xhat_, invstd_);
   }
 
