@@ -237,3 +237,68 @@ def test_target_checks_are_scikit_learns(method):
             run(Est, multi, **kw)
         errors.append(str(err.value))
     assert errors[0] == errors[1]
+
+
+def test_score_is_scikit_learns_accuracy():
+    """MLPClassifier.score counts integer labels directly: exactly accuracy_score's value;
+    any other input goes through accuracy_score itself (the same values and errors)."""
+    from sklearn.base import ClassifierMixin
+    from sklearn.metrics import accuracy_score
+
+    X, y = _data("multiclass", n=60)
+    Xb, yb = _data("binary", n=60)
+    clf = MLPClassifier(hidden_layer_sizes=(5,), max_iter=5, random_state=0)
+    binary = MLPClassifier(hidden_layer_sizes=(5,), max_iter=5, random_state=0)
+    multilabel = MLPClassifier(hidden_layer_sizes=(5,), max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+        binary.fit(Xb, yb)
+        multilabel.fit(*_data("multilabel", n=60))
+    w = np.random.default_rng(1).uniform(0.5, 2.0, 60)
+    unseen = y.copy()
+    unseen[::7] = 99  # labels the model never predicts count as errors
+    cases = [(clf, y), (clf, y.astype(np.int32)), (clf, y.astype(np.uint8)), (clf, unseen),
+             (clf, y[::-1].copy()), (binary, yb), (binary, 1 - yb)]
+    for est, target in cases:
+        got = est.score(X, target)
+        assert type(got) is float
+        assert got == accuracy_score(target, est.predict(X))
+        assert got == ClassifierMixin.score(est, X, target)
+        # the cases that go through accuracy_score: weights, a list, a column, float labels
+        assert est.score(X, target, w) == ClassifierMixin.score(est, X, target, w)
+        assert est.score(X, list(target)) == got
+        assert est.score(X, target.astype(np.float64)) == got
+    Xm, Ym = _data("multilabel", n=60)
+    assert multilabel.score(Xm, Ym) == ClassifierMixin.score(multilabel, Xm, Ym)
+    # errors are accuracy_score's: continuous targets, another length, 2-D multiclass targets
+    for bad in (y + 0.5, y[:-1], np.stack([y, y], axis=1)):
+        with pytest.raises(ValueError) as ours:
+            clf.score(X, bad)
+        with pytest.raises(ValueError) as theirs:
+            ClassifierMixin.score(clf, X, bad)
+        assert str(ours.value) == str(theirs.value)
+
+
+def test_parameter_names_are_read_once_per_class():
+    """get_params / clone read the constructor's parameter names once per class; a subclass
+    with parameters of its own gets its own names."""
+    from sklearn.base import BaseEstimator, clone
+
+    class Wider(MLPClassifier):
+        def __init__(self, extra=3, alpha=0.0001, hidden_layer_sizes=(100,)):
+            super().__init__(hidden_layer_sizes, alpha=alpha)
+            self.extra = extra
+
+    for cls in (MLPClassifier, MLPRegressor, Wider):
+        want = BaseEstimator._get_param_names.__func__(cls)
+        assert cls._get_param_names() == want
+        assert cls._get_param_names() == want  # (the second call: the cached names)
+    assert Wider._get_param_names() == ["alpha", "extra", "hidden_layer_sizes"]
+    assert "extra" not in MLPClassifier().get_params()
+    est = Wider(extra=5, alpha=0.5, hidden_layer_sizes=(7,))
+    twin = clone(est)
+    assert twin.get_params() == est.get_params() and twin.extra == 5 and twin.alpha == 0.5
+    names = MLPClassifier._get_param_names()
+    names.append("mutated")  # (callers get a list of their own)
+    assert "mutated" not in MLPClassifier._get_param_names()
