@@ -302,3 +302,23 @@ def test_parameter_names_are_read_once_per_class():
     names = MLPClassifier._get_param_names()
     names.append("mutated")  # (callers get a list of their own)
     assert "mutated" not in MLPClassifier._get_param_names()
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.int32, np.int64, np.uint8, np.uint64])
+@pytest.mark.parametrize("n_classes", [1, 2, 3, 7])
+def test_integer_targets_typed_as_scikit_learn_types_them(dtype, n_classes):
+    """Integer labels in a 1-D array skip type_of_target / unique_labels (one np.unique):
+    the classes, their dtype and the target kind must be what those functions give."""
+    from sklearn.utils.multiclass import type_of_target, unique_labels
+
+    rng = np.random.default_rng(n_classes)
+    y = (rng.integers(0, n_classes, 40) * 3 + 2).astype(dtype)
+    fast = MLPClassifier()
+    Y, n_out = fast._prepare_targets(y, True, False)
+    assert fast._kind == ("multiclass" if type_of_target(y) == "multiclass" else "binary")
+    want = unique_labels(y)
+    assert fast.classes_.dtype == want.dtype and np.array_equal(fast.classes_, want)
+    # the same targets through scikit-learn's functions (float labels take that path)
+    slow = MLPClassifier()
+    Ys, n_slow = slow._prepare_targets(y.astype(np.float64), True, False)
+    assert n_out == n_slow and np.array_equal(Y, Ys) and slow._kind == fast._kind

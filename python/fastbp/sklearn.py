@@ -1030,10 +1030,17 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         # (type_of_target costs ~0.1 ms: it runs once; scikit-learn's check_classification_
         # targets, which runs it again, only for the types it rejects -- for its error. Like
         # scikit-learn's MLPClassifier, no warning when classes outnumber half the samples.)
-        kind = type_of_target(y, input_name="y")
-        if kind not in ("binary", "multiclass", "multilabel-indicator"):
-            check_classification_targets(y)
-        labels = unique_labels(y, ys_types={kind}) if kind in ("binary", "multiclass") else None
+        if isinstance(y, np.ndarray) and y.ndim == 1 and y.dtype.kind in "iu" and len(y):
+            # integer labels in a 1-D array: type_of_target's and unique_labels' answers from
+            # one np.unique (their checks, mostly for data frames, cost ~0.5 ms a fit)
+            labels = np.unique(y)
+            kind = "multiclass" if len(labels) > 2 else "binary"
+        else:
+            kind = type_of_target(y, input_name="y")
+            if kind not in ("binary", "multiclass", "multilabel-indicator"):
+                check_classification_targets(y)
+            labels = (unique_labels(y, ys_types={kind}) if kind in ("binary", "multiclass")
+                      else None)
         if first_pass or "classes_" not in self.__dict__:
             self._set_classes(y, kind, classes, labels)
         else:
