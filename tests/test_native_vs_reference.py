@@ -227,6 +227,23 @@ def test_layers(isa, dtype, stack):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("width", [1, 7, 17, 37, 100])
+def test_batchnorm_inference(isa, dtype, width):
+    """BatchNorm's inference loop (the running statistics; kernels/norm_impl.h bn_infer, one
+    per ISA) against the reference, on widths with vector tails, after a few training steps
+    moved the running statistics and the parameters away from their initial values."""
+    nat, ref = pair(lambda: [fb.Dense(width), fb.BatchNorm(momentum=0.5), fb.Dense(2)], 4,
+                    dtype, seed=5)
+    X, y = data(23, 4, 2, "mse", dtype)
+    for m in (nat, ref):
+        m.fit(X, y, "mse", fb.optim.SGD(lr=0.05), epochs=3, batch_size=8, shuffle=False)
+    for a, b in zip(nat.buffers(), ref.buffers()):
+        close(a, b, dtype, 23, scale=50)
+    for n in (1, 5, 23):
+        close(nat.predict(X[:n]), ref.predict(X[:n]), dtype, width, scale=50)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shuffle", [False, True])
 def test_fit_epochs(isa, dtype, shuffle):
     nat, ref = pair(lambda: [fb.Dense(12, "relu"), fb.Dropout(0.2), fb.Dense(3)], 5, dtype, seed=3)

@@ -64,6 +64,7 @@ struct KernelSlots {
   OuterFn<T> outer = nullptr;
   // The norm layers' loops (kernels/norm.h).
   BnForwardFn<T> bn_forward = nullptr;
+  BnInferFn<T> bn_infer = nullptr;
   BnBackwardFn<T> bn_backward = nullptr;
   LnForwardFn<T> ln_forward = nullptr;
   LnParamGradFn<T> ln_param_grads = nullptr;

@@ -27,6 +27,11 @@ struct NormSpan {
 template <typename T>
 using BnForwardFn = void (*)(const NormSpan<T>& a, const T* x, T* y, T* rmean, T* rvar,
                              double eps, double momentum);
+// Inference: y = gamma * ((x - rmean) * invstd) + beta on columns [c0, c1), invstd formed
+// from the running variance first (in double: 1 / sqrt(rvar + eps), rounded to T).
+template <typename T>
+using BnInferFn = void (*)(const NormSpan<T>& a, const T* x, T* y, const T* rmean,
+                           const T* rvar, double eps);
 // Backward: dbeta = sum dy, dgamma = sum dy * xhat (in double, row order), and dx (when not
 // null) from them.
 template <typename T>

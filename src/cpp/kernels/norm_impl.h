@@ -52,6 +52,19 @@ void bn_forward(const NormSpan<T>& a, const T* __restrict x, T* __restrict y, T*
 }
 
 template <typename T>
+void bn_infer(const NormSpan<T>& a, const T* __restrict x, T* __restrict y,
+              const T* __restrict rmean, const T* __restrict rvar, double eps) {
+  const int64_t n = a.n, d = a.d, c0 = a.c0, c1 = a.c1;
+  T* __restrict invstd = a.invstd;
+  const T* __restrict gamma = a.gamma;
+  const T* __restrict beta = a.beta;
+  for (int64_t j = c0; j < c1; ++j) invstd[j] = T(1.0 / std::sqrt(double(rvar[j]) + eps));
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = c0; j < c1; ++j)
+      y[i * d + j] = gamma[j] * ((x[i * d + j] - rmean[j]) * invstd[j]) + beta[j];
+}
+
+template <typename T>
 void bn_backward(const NormSpan<T>& a, const T* __restrict dy, T* __restrict dx,
                  T* __restrict dgamma, T* __restrict dbeta) {
   const int64_t n = a.n, d = a.d, c0 = a.c0, c1 = a.c1;
@@ -154,6 +167,7 @@ void ln_input_grad(const NormSpan<T>& a, const T* __restrict dy, T* __restrict d
 template <typename T>
 void fill_norm_slots(KernelSlots<T>& k) {
   k.bn_forward = &bn_forward<T>;
+  k.bn_infer = &bn_infer<T>;
   k.bn_backward = &bn_backward<T>;
   k.ln_forward = &ln_forward<T>;
   k.ln_param_grads = &ln_param_grads<T>;

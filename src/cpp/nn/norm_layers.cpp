@@ -67,11 +67,7 @@ class BatchNorm : public Layer<T> {
     team_meet(ctx);
   }
   void infer(const T* x, T* y, int64_t n, int64_t c0, int64_t c1) {
-    const int64_t d = this->in_dim;
-    for (int64_t j = c0; j < c1; ++j) invstd_[j] = T(1.0 / std::sqrt(double(rvar_[j]) + eps_));
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t j = c0; j < c1; ++j)
-        y[i * d + j] = gamma_[j] * ((x[i * d + j] - rmean_[j]) * invstd_[j]) + beta_[j];
+    kernels().slots<T>().bn_infer(columns(n, c0, c1), x, y, rmean_, rvar_, eps_);
   }
   // The loops themselves are the active ISA's (kernels/norm.h).
   NormSpan<T> columns(int64_t n, int64_t c0, int64_t c1) {
