@@ -322,3 +322,41 @@ def test_integer_targets_typed_as_scikit_learn_types_them(dtype, n_classes):
     slow = MLPClassifier()
     Ys, n_slow = slow._prepare_targets(y.astype(np.float64), True, False)
     assert n_out == n_slow and np.array_equal(Y, Ys) and slow._kind == fast._kind
+
+
+@pytest.mark.parametrize("Est", [MLPClassifier, MLPRegressor])
+def test_predict_shortcut_is_validate_datas_answer(Est):
+    """predict skips validate_data for a plain finite 2-D float array of the fitted width
+    (fitted without feature names): the same outputs as through validate_data (a list, or an
+    ndarray subclass, takes that path), and every other input still meets validate_data's
+    errors and warnings."""
+
+    class Sub(np.ndarray):
+        pass
+
+    X, y = _data("multiclass" if Est is MLPClassifier else "regression", n=30)
+    est = Est(hidden_layer_sizes=(5,), max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+    methods = ["predict"] + (["predict_proba"] if Est is MLPClassifier else [])
+    for method in methods:
+        f = getattr(est, method)
+        for rows in (X, X[:1], X.astype(np.float32), np.asfortranarray(X), X[:, ::1][::2]):
+            np.testing.assert_array_equal(f(rows), f(rows.tolist()))
+            np.testing.assert_array_equal(f(rows), f(rows.view(Sub)))
+    bad = [X[:, :3], X[0], X[:0], np.where(np.arange(30)[:, None] == 4, np.nan, X),
+           np.where(np.arange(30)[:, None] == 7, np.inf, X)]
+    for rows in bad:
+        with pytest.raises(ValueError) as ours:
+            est.predict(rows)
+        with pytest.raises(ValueError) as theirs:
+            est.predict(rows.view(Sub))  # (a subclass: always through validate_data)
+        assert str(ours.value) == str(theirs.value)
+    pd = pytest.importorskip("pandas")
+    named = Est(hidden_layer_sizes=(5,), max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        named.fit(pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])]), y)
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        named.predict(X)

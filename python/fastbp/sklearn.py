@@ -198,6 +198,9 @@ def _issparse(X: Any) -> bool:
     return bool(scipy.sparse.issparse(X))
 
 
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 def _as_rows(X: Any, dtype: str) -> Any:
     """X as the engine takes it: a C-contiguous array, or CSR rows (int64 indices) for sparse
     input, in ``dtype``."""
@@ -852,9 +855,20 @@ class _BaseMLP(BaseEstimator):
     def _logits(self, X: Any) -> np.ndarray:
         """The network's outputs before the output activation, in the network's dtype."""
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False,
-                          accept_sparse=["csr", "csc"])
+        if not self._plain_rows(X):
+            X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False,
+                              accept_sparse=["csr", "csc"])
         return self._predict_rows(_as_rows(X, self._model.dtype))
+
+    def _plain_rows(self, X: Any) -> bool:
+        """Whether scikit-learn's ``validate_data`` would pass X through unchanged and
+        silently: a 2-D float32/float64 NumPy array (not a subclass), of at least one row,
+        with the features seen in fit, all finite, for an estimator fitted without feature
+        names. Then ``predict`` skips it (~60 us of a ~80 us call on 32 rows); any other X
+        goes through it, with its conversions, warnings and errors."""
+        return (type(X) is np.ndarray and X.ndim == 2 and X.dtype in _FLOAT_DTYPES
+                and X.shape[0] > 0 and X.shape[1] == self.__dict__.get("n_features_in_")
+                and "feature_names_in_" not in self.__dict__ and bool(np.isfinite(X.sum())))
 
     def _predict_rows(self, X: Any) -> np.ndarray:
         """Outputs for rows already in the engine's form (dense, or CSR: one native call over
@@ -1030,6 +1044,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         # (type_of_target costs ~0.1 ms: it runs once; scikit-learn's check_classification_
         # targets, which runs it again, only for the types it rejects -- for its error. Like
         # scikit-learn's MLPClassifier, no warning when classes outnumber half the samples.)
+        labels: Optional[np.ndarray]
         if isinstance(y, np.ndarray) and y.ndim == 1 and y.dtype.kind in "iu" and len(y):
             # integer labels in a 1-D array: type_of_target's and unique_labels' answers from
             # one np.unique (their checks, mostly for data frames, cost ~0.5 ms a fit)
