@@ -360,3 +360,44 @@ def test_predict_shortcut_is_validate_datas_answer(Est):
         named.fit(pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])]), y)
     with pytest.warns(UserWarning, match="does not have valid feature names"):
         named.predict(X)
+
+
+@pytest.mark.parametrize("Est", [MLPClassifier, MLPRegressor])
+def test_partial_fit_shortcut_is_validate_datas_answer(Est):
+    """A later partial_fit on plain arrays skips validate_data (which would pass them through
+    unchanged): the same training as through it (ndarray subclasses take that path), and the
+    same errors and warnings for every other input."""
+    from sklearn.exceptions import DataConversionWarning
+
+    class Sub(np.ndarray):
+        pass
+
+    kind = "multiclass" if Est is MLPClassifier else "regression1"
+    X, y = _data(kind, n=40)
+    if Est is MLPRegressor:
+        y = np.asarray(y, dtype=np.float64).reshape(-1)
+    extra = {"classes": np.unique(y)} if Est is MLPClassifier else {}
+    plain, viewed = (Est(hidden_layer_sizes=(5,), random_state=0) for _ in range(2))
+    plain.partial_fit(X[:10], y[:10], **extra)
+    viewed.partial_fit(X[:10], y[:10], **extra)
+    for lo in (10, 20, 30):
+        rows, target = X[lo:lo + 10], y[lo:lo + 10]
+        plain.partial_fit(rows, target)
+        viewed.partial_fit(rows.view(Sub), target.view(Sub))
+        if Est is MLPClassifier:
+            plain.partial_fit(rows.astype(np.float32), target.astype(np.int32))
+            viewed.partial_fit(rows.astype(np.float32).view(Sub), target.astype(np.int32).view(Sub))
+    for a, b in zip(plain.coefs_ + plain.intercepts_, viewed.coefs_ + viewed.intercepts_):
+        np.testing.assert_array_equal(a, b)
+    nan_y = y[:10].astype(np.float64)
+    nan_y[3] = np.nan
+    bad = [(X[:10, :3], y[:10]), (np.where(np.arange(10)[:, None] == 2, np.nan, X[:10]), y[:10]),
+           (X[:10], y[:9])] + ([(X[:10], nan_y)] if Est is MLPRegressor else [])
+    for rows, target in bad:
+        with pytest.raises(ValueError) as ours:
+            plain.partial_fit(rows, target)
+        with pytest.raises(ValueError) as theirs:
+            plain.partial_fit(rows.view(Sub), target.view(Sub))
+        assert str(ours.value) == str(theirs.value)
+    with pytest.warns(DataConversionWarning):
+        plain.partial_fit(X[:10], y[:10].reshape(-1, 1))

@@ -201,6 +201,14 @@ def _issparse(X: Any) -> bool:
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
+def _plain_target(y: Any, n: int) -> bool:
+    """Whether validate_data (multi_output, reset=False) would pass y through unchanged and
+    silently: a 1-D NumPy array (not a subclass) of n integers, or of n finite floats."""
+    if type(y) is not np.ndarray or y.ndim != 1 or y.shape[0] != n:
+        return False
+    return y.dtype.kind in "iu" or (y.dtype in _FLOAT_DTYPES and bool(np.isfinite(y.sum())))
+
+
 def _as_rows(X: Any, dtype: str) -> Any:
     """X as the engine takes it: a C-contiguous array, or CSR rows (int64 indices) for sparse
     input, in ``dtype``."""
@@ -605,9 +613,12 @@ class _BaseMLP(BaseEstimator):
             raise ValueError("partial_fit does not support early_stopping=True")
         has_net = "_model" in self.__dict__ or "_pending_coefs" in self.__dict__
         first_pass = not has_net or (not p["warm_start"] and not incremental)
-        X, y = validate_data(self, X, y, multi_output=True, y_numeric=self._y_numeric,
-                             dtype=(np.float64, np.float32), reset=first_pass,
-                             accept_sparse=["csr", "csc"])
+        # (a later partial_fit / warm-started fit on plain arrays: validate_data would pass
+        # them through unchanged; see _plain_rows)
+        if first_pass or not (self._plain_rows(X) and _plain_target(y, X.shape[0])):
+            X, y = validate_data(self, X, y, multi_output=True, y_numeric=self._y_numeric,
+                                 dtype=(np.float64, np.float32), reset=first_pass,
+                                 accept_sparse=["csr", "csc"])
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         Y, n_out = self._prepare_targets(y, first_pass, incremental, classes)
