@@ -875,8 +875,9 @@ class _BaseMLP(BaseEstimator):
         """Whether scikit-learn's ``validate_data`` would pass X through unchanged and
         silently: a 2-D float32/float64 NumPy array (not a subclass), of at least one row,
         with the features seen in fit, all finite, for an estimator fitted without feature
-        names. Then ``predict`` skips it (~60 us of a ~80 us call on 32 rows); any other X
-        goes through it, with its conversions, warnings and errors."""
+        names. Then ``predict`` skips it (~60 us of a ~80 us call on 32 rows), and so does a
+        later ``partial_fit`` whose y is plain too (_plain_target); any other X goes through
+        it, with its conversions, warnings and errors."""
         return (type(X) is np.ndarray and X.ndim == 2 and X.dtype in _FLOAT_DTYPES
                 and X.shape[0] > 0 and X.shape[1] == self.__dict__.get("n_features_in_")
                 and "feature_names_in_" not in self.__dict__ and bool(np.isfinite(X.sum())))
