@@ -68,6 +68,7 @@ Initialisation
 """
 from __future__ import annotations
 
+import math
 import numbers
 import warnings
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -116,16 +117,18 @@ def _check_int(name: str, value: Any, low: int) -> int:
 
 def _check_float(name: str, value: Any, low: float = 0.0, high: float = np.inf,
                  low_open: bool = False, high_open: bool = False) -> float:
-    lb = "(" if low_open else "["
-    rb = ")" if high_open or high == np.inf else "]"
-    what = f"The '{name}' parameter must be a float in the range {lb}{low}, {high}{rb}"
+    def what() -> str:  # (the message only when it is raised: every fit checks nine floats)
+        lb = "(" if low_open else "["
+        rb = ")" if high_open or high == np.inf else "]"
+        return f"The '{name}' parameter must be a float in the range {lb}{low}, {high}{rb}"
+
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{what}, got {value!r}")
+        raise TypeError(f"{what()}, got {value!r}")
     v = float(value)
-    bad = np.isnan(v) or v < low or v > high or (low_open and v == low) \
-        or (high_open and v == high) or v == np.inf
+    bad = math.isnan(v) or v < low or v > high or (low_open and v == low) \
+        or (high_open and v == high) or v == math.inf
     if bad:
-        raise ValueError(f"{what}, got {value!r}")
+        raise ValueError(f"{what()}, got {value!r}")
     return v
 
 
@@ -1047,7 +1050,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                 raise ValueError("warm_start can only be used where `y` has the same classes "
                                  f"as in the previous call to fit. Previously got "
                                  f"{self.classes_}, `y` has {labels}")
-        elif len(np.setdiff1d(labels, self.classes_)):
+        elif len(np.setdiff1d(labels, self.classes_, assume_unique=True)):
             raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has "
                              f"{self.classes_}. 'y' has {labels}.")
 
