@@ -401,3 +401,21 @@ def test_partial_fit_shortcut_is_validate_datas_answer(Est):
         assert str(ours.value) == str(theirs.value)
     with pytest.warns(DataConversionWarning):
         plain.partial_fit(X[:10], y[:10].reshape(-1, 1))
+
+
+def test_partial_fit_unseen_classes_error_is_scikit_learns():
+    """partial_fit with a label outside classes_ raises scikit-learn's error, with its
+    message (for integer and for string labels)."""
+    X, y = _data("multiclass", n=30)
+    for labels in (y, np.array(["a", "b", "c"])[y]):
+        bad = labels.copy()
+        bad[5] = 7 if labels.dtype.kind == "i" else "z"
+        msgs = []
+        for Est in (MLPClassifier, SkClassifier):
+            est = Est(hidden_layer_sizes=(3,), random_state=0)
+            est.partial_fit(X, labels, classes=np.unique(labels))
+            with pytest.raises(ValueError) as err:
+                est.partial_fit(X, bad)
+            msgs.append(str(err.value))
+            est.partial_fit(X, labels[::-1].copy())  # (known classes still train)
+        assert msgs[0] == msgs[1] and "classes not in" in msgs[0]

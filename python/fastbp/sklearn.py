@@ -1050,7 +1050,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                 raise ValueError("warm_start can only be used where `y` has the same classes "
                                  f"as in the previous call to fit. Previously got "
                                  f"{self.classes_}, `y` has {labels}")
-        elif len(np.setdiff1d(labels, self.classes_, assume_unique=True)):
+        elif not set(labels.tolist()) <= set(self.classes_.tolist()):  # (np.isin: ~15 us)
             raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has "
                              f"{self.classes_}. 'y' has {labels}.")
 
