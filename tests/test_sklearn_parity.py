@@ -419,3 +419,45 @@ def test_partial_fit_unseen_classes_error_is_scikit_learns():
             msgs.append(str(err.value))
             est.partial_fit(X, labels[::-1].copy())  # (known classes still train)
         assert msgs[0] == msgs[1] and "classes not in" in msgs[0]
+
+
+def test_r2_shortcut_is_r2_score():
+    """MLPRegressor.score's R² for plain 1-D float targets is r2_score's value bitwise, on
+    constructed cases (both dtypes, mixed, constant targets, perfect predictions, two
+    samples); anything else is r2_score itself (weights, lists, 2-D, integers, NaN)."""
+    from sklearn.base import RegressorMixin
+    from sklearn.metrics import r2_score
+
+    from fastbp.sklearn import _r2_plain
+
+    rng = np.random.default_rng(3)
+    for dt_y in (np.float32, np.float64):
+        for dt_p in (np.float32, np.float64):
+            for n in (2, 3, 17, 1000):
+                y = rng.standard_normal(n).astype(dt_y) * 3 + 1
+                cases = [rng.standard_normal(n), y + 0.1 * rng.standard_normal(n), y,
+                         np.full(n, 2.5)]
+                for p in cases:
+                    p = np.asarray(p).astype(dt_p)
+                    assert _r2_plain(y, p) == r2_score(y, p)
+                const = np.full(n, 1.25, dt_y)
+                for p in (const.astype(dt_p), const.astype(dt_p) + 1):
+                    assert _r2_plain(const, p) == r2_score(const, p)
+    y = rng.standard_normal(5)
+    for bad in (y.tolist(), y.astype(np.int64), y[:1], np.where(np.arange(5) == 2, np.nan, y),
+                y.reshape(-1, 1)):
+        assert _r2_plain(bad, y.reshape(-1)[:len(np.ravel(bad))]) is None
+    X, t = _data("regression1", n=30)
+    reg = MLPRegressor(hidden_layer_sizes=(4,), max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.fit(X, t)
+    w = rng.uniform(0.5, 2.0, 30)
+    for target in (t, t.astype(np.float32)):
+        assert reg.score(X, target) == RegressorMixin.score(reg, X, target)
+        assert reg.score(X, target, w) == RegressorMixin.score(reg, X, target, w)
+    with pytest.raises(ValueError) as ours:
+        reg.score(X, np.where(np.arange(30) == 3, np.nan, t))
+    with pytest.raises(ValueError) as theirs:
+        RegressorMixin.score(reg, X, np.where(np.arange(30) == 3, np.nan, t))
+    assert str(ours.value) == str(theirs.value)
