@@ -316,6 +316,35 @@ def test_check_finite_switch():
     assert np.isnan(out[0]).all()
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_input_finite_check_every_isa(isa, dtype):
+    """The engine's finite check of X and y (kernels/finite_impl.h, one per ISA) on lengths
+    around every vector width: one NaN, +Inf or -Inf anywhere is refused; the largest finite
+    values, subnormals and signed zeros pass."""
+    import scipy.sparse as sp
+
+    info = np.finfo(dtype)
+    for n in (1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 33, 63, 64, 65, 257):
+        m = fb.MLP([n, 2], dtype=dtype, seed=0)
+        ok = np.linspace(-1, 1, n, dtype=dtype).reshape(1, n)
+        ok.flat[:: 3] = info.max
+        ok.flat[1:: 5] = info.smallest_subnormal
+        ok.flat[2:: 7] = -0.0
+        m.predict(ok)
+        m.engine.predict_csr(*(lambda c: (c.data, c.indices.astype(np.int64),
+                                          c.indptr.astype(np.int64)))(sp.csr_matrix(ok)))
+        for bad in (np.nan, np.inf, -np.inf):
+            for pos in {0, n // 2, n - 1}:
+                X = ok.copy()
+                X.flat[pos] = bad
+                with pytest.raises(ValueError, match="NaN or Inf"):
+                    m.predict(X)
+                y = np.zeros((n, 2), dtype)
+                y.flat[(2 * pos + 1) % (2 * n)] = bad
+                with pytest.raises(ValueError, match="NaN or Inf"):
+                    m.loss_and_gradients(np.zeros((n, n), dtype), y, "mse")
+
+
 # ---------------------------------------------------------------- absurd sizes
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("sizes,exc", [

@@ -461,3 +461,26 @@ def test_r2_shortcut_is_r2_score():
     with pytest.raises(ValueError) as theirs:
         RegressorMixin.score(reg, X, np.where(np.arange(30) == 3, np.nan, t))
     assert str(ours.value) == str(theirs.value)
+
+
+def test_score_shortcuts_take_plain_arrays_only():
+    """A masked array is an ndarray subclass whose comparisons skip masked entries: score must
+    hand it to scikit-learn's metric (which refuses it) rather than count it itself."""
+    from sklearn.base import ClassifierMixin, RegressorMixin
+
+    X, y = _data("multiclass", n=30)
+    clf = MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0)
+    reg = MLPRegressor(hidden_layer_sizes=(4,), max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+        reg.fit(X, y.astype(np.float64))
+    for est, base, target in ((clf, ClassifierMixin, y), (reg, RegressorMixin, y * 1.5)):
+        masked = np.ma.masked_array(target, mask=np.arange(30) % 3 == 0)
+        try:
+            want = base.score(est, X, masked)
+        except Exception as e:  # noqa: BLE001 - the same exception type, then
+            with pytest.raises(type(e)):
+                est.score(X, masked)
+        else:
+            assert est.score(X, masked) == want

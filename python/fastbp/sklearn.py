@@ -203,23 +203,34 @@ def _issparse(X: Any) -> bool:
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
+# The shortcuts below take plain NumPy arrays only (`type(a) is np.ndarray`: a subclass, a
+# masked array say, may behave otherwise in scikit-learn's functions) whose checks there
+# cannot fail or warn; anything else goes through scikit-learn's functions.
+
+
+def _int_vector(y: Any) -> bool:
+    """A plain 1-D NumPy array of integers."""
+    return type(y) is np.ndarray and y.ndim == 1 and y.dtype.kind in "iu"
+
+
+def _finite_floats(a: np.ndarray) -> bool:
+    """float32/float64, all finite (the sum's test, as scikit-learn's own check starts)."""
+    return a.dtype in _FLOAT_DTYPES and math.isfinite(a.sum())
+
 
 def _plain_target(y: Any, n: int) -> bool:
     """Whether validate_data (multi_output, reset=False) would pass y through unchanged and
-    silently: a 1-D NumPy array (not a subclass) of n integers, or of n finite floats."""
-    if type(y) is not np.ndarray or y.ndim != 1 or y.shape[0] != n:
-        return False
-    return y.dtype.kind in "iu" or (y.dtype in _FLOAT_DTYPES and bool(np.isfinite(y.sum())))
+    silently: a plain 1-D NumPy array of n integers, or of n finite floats."""
+    return (type(y) is np.ndarray and y.ndim == 1 and y.shape[0] == n
+            and (y.dtype.kind in "iu" or _finite_floats(y)))
 
 
 def _r2_plain(y: Any, y_pred: np.ndarray) -> Optional[float]:
     """scikit-learn's ``r2_score(y, y_pred)`` (one output, no weights, force_finite) by its
     own operations in its dtype, for finite float y and y_pred in 1-D arrays of at least two
     samples, where its checks pass and it warns of nothing; None for any other input."""
-    if not (type(y) is np.ndarray and y.ndim == 1 and y.dtype in _FLOAT_DTYPES
-            and y_pred.ndim == 1 and y_pred.dtype in _FLOAT_DTYPES
-            and len(y) == len(y_pred) >= 2 and math.isfinite(y.sum())
-            and math.isfinite(y_pred.sum())):
+    if not (type(y) is np.ndarray and y.ndim == 1 and y_pred.ndim == 1
+            and len(y) == len(y_pred) >= 2 and _finite_floats(y) and _finite_floats(y_pred)):
         return None
     dt = np.result_type(y.dtype, y_pred.dtype)
     yt = y.astype(dt, copy=False).reshape((-1, 1))
@@ -902,9 +913,9 @@ class _BaseMLP(BaseEstimator):
         names. Then ``predict`` skips it (~60 us of a ~80 us call on 32 rows), and so does a
         later ``partial_fit`` whose y is plain too (_plain_target); any other X goes through
         it, with its conversions, warnings and errors."""
-        return (type(X) is np.ndarray and X.ndim == 2 and X.dtype in _FLOAT_DTYPES
-                and X.shape[0] > 0 and X.shape[1] == self.__dict__.get("n_features_in_")
-                and "feature_names_in_" not in self.__dict__ and bool(np.isfinite(X.sum())))
+        return (type(X) is np.ndarray and X.ndim == 2 and X.shape[0] > 0
+                and X.shape[1] == self.__dict__.get("n_features_in_")
+                and "feature_names_in_" not in self.__dict__ and _finite_floats(X))
 
     def _predict_rows(self, X: Any) -> np.ndarray:
         """Outputs for rows already in the engine's form (dense, or CSR: one native call over
@@ -1081,7 +1092,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         # targets, which runs it again, only for the types it rejects -- for its error. Like
         # scikit-learn's MLPClassifier, no warning when classes outnumber half the samples.)
         labels: Optional[np.ndarray]
-        if isinstance(y, np.ndarray) and y.ndim == 1 and y.dtype.kind in "iu" and len(y):
+        if _int_vector(y) and len(y):
             # integer labels in a 1-D array: type_of_target's and unique_labels' answers from
             # one np.unique (their checks, mostly for data frames, cost ~0.5 ms a fit)
             labels = np.unique(y)
@@ -1243,8 +1254,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         cost ~0.4-0.7 ms a call. Any other input goes through ``accuracy_score``.
         """
         y_pred = self.predict(X)
-        if (sample_weight is None and isinstance(y, np.ndarray) and y.ndim == 1
-                and y.dtype.kind in "iu" and y_pred.ndim == 1 and y_pred.dtype.kind in "iu"
+        if (sample_weight is None and _int_vector(y) and _int_vector(y_pred)
                 and len(y) == len(y_pred)):
             return float(np.mean(y == y_pred))
         from sklearn.metrics import accuracy_score

@@ -6,7 +6,7 @@
 #include <stdexcept>
 
 #include "bindings/spec_parse.h"
-#include "core/finite.h"
+#include "core/kernel_set.h"
 #include "core/platform.h"
 
 namespace fastbp {
@@ -179,7 +179,8 @@ void check_values(CheckedTarget<T>& ct, const py::array& y0, int64_t n, int64_t 
   ct.y = y;
   ct.t.values = static_cast<const T*>(y.data());
   // Targets are always checked: a NaN target has no meaning for any loss.
-  if (!all_finite(ct.t.values, n * k)) throw std::invalid_argument("y contains NaN or Inf");
+  if (!kernels().slots<T>().all_finite(ct.t.values, n * k))
+    throw std::invalid_argument("y contains NaN or Inf");
 }
 
 template <typename T>
@@ -217,7 +218,7 @@ py::array check_x(const py::handle& Xo, int64_t in_dim, const char* name, bool c
   if (X.shape(0) < 1) throw std::invalid_argument(std::string(name) + " is empty (0 rows)");
   if (check_finite) {
     const T* p = static_cast<const T*>(X.data());
-    if (!all_finite(p, X.shape(0) * X.shape(1)))
+    if (!kernels().slots<T>().all_finite(p, X.shape(0) * X.shape(1)))
       throw std::invalid_argument(std::string(name) +
                                   " contains NaN or Inf (after conversion to " +
                                   dtype_name<T>() +

@@ -4,7 +4,7 @@
 #include <string>
 
 #include "bindings/convert.h"
-#include "core/finite.h"
+#include "core/kernel_set.h"
 
 namespace fastbp {
 
@@ -43,7 +43,7 @@ CheckedCsr check_csr(const py::handle& data, const py::handle& indices,
       throw std::invalid_argument("X.indices: column " + std::to_string(j[q]) +
                                   " is out of range [0, " + std::to_string(cols) + ")");
   const T* v = static_cast<const T*>(c.data.data());
-  if (check_finite && !all_finite(v, nnz))
+  if (check_finite && !kernels().slots<T>().all_finite(v, nnz))
     throw std::invalid_argument("X contains NaN or Inf; fastbp.set_check_finite(False) skips "
                                 "this check");
   c.view = CsrRows{p, j, v};

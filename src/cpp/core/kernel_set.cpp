@@ -13,6 +13,7 @@ KernelSet init_generic() {
   set.isa = Isa::generic;
   generic::register_optimizer_kernels(set);
   generic::register_norm_kernels(set);
+  generic::register_finite_kernels(set);
   return set;
 }
 
@@ -22,6 +23,7 @@ KernelSet init_avx2() {
   set.isa = Isa::avx2;
   avx2::register_optimizer_kernels(set);
   avx2::register_norm_kernels(set);
+  avx2::register_finite_kernels(set);
   return set;
 }
 
@@ -30,6 +32,7 @@ KernelSet init_avx512() {
   set.isa = Isa::avx512;
   avx512::register_optimizer_kernels(set);
   avx512::register_norm_kernels(set);
+  avx512::register_finite_kernels(set);
   return set;
 }
 #endif

@@ -55,6 +55,10 @@ using PenOptStepFn = void (*)(T* p, T* g, int64_t n, const OptConfig& c, const O
 template <typename T>
 using OuterFn = void (*)(T* g, int64_t ldg, const T* x, const T* dz, int64_t rows, int64_t cols);
 
+// Are all `count` values finite (core/finite.h, compiled per ISA)?
+template <typename T>
+using AllFiniteFn = bool (*)(const T* x, int64_t count);
+
 template <typename T>
 struct KernelSlots {
   // Optimizer update loops, indexed by OptKind.
@@ -62,6 +66,7 @@ struct KernelSlots {
   PenOptStepFn<T> opt_penalised[kNumOptKinds] = {};  // (null: no folded form)
   PenaltyFn<T> penalty = nullptr;
   OuterFn<T> outer = nullptr;
+  AllFiniteFn<T> all_finite = nullptr;
   // The norm layers' loops (kernels/norm.h).
   BnForwardFn<T> bn_forward = nullptr;
   BnInferFn<T> bn_infer = nullptr;
@@ -93,15 +98,18 @@ inline const KernelSet& kernels() { return kernel_set(active_isa()); }
 namespace generic {
 void register_optimizer_kernels(KernelSet& set);
 void register_norm_kernels(KernelSet& set);
+void register_finite_kernels(KernelSet& set);
 }
 #if defined(FASTBP_HAVE_X86_KERNELS)
 namespace avx2 {
 void register_optimizer_kernels(KernelSet& set);
 void register_norm_kernels(KernelSet& set);
+void register_finite_kernels(KernelSet& set);
 }
 namespace avx512 {
 void register_optimizer_kernels(KernelSet& set);
 void register_norm_kernels(KernelSet& set);
+void register_finite_kernels(KernelSet& set);
 }
 #endif
 

@@ -60,34 +60,25 @@ class BatchNorm : public Layer<T> {
   void forward(const T* x, T* y, int64_t n, const Ctx& ctx) override {
     int64_t c0, c1;
     team_part(ctx, this->in_dim, kTeamColAlign, c0, c1);
-    if (ctx.training)
-      train_forward(x, y, n, c0, c1, ctx.update_state);
+    const KernelSlots<T>& k = kernels().slots<T>();  // (the loops: kernels/norm.h)
+    if (!ctx.training)
+      k.bn_infer(columns(n, c0, c1), x, y, rmean_, rvar_, eps_);
     else
-      infer(x, y, n, c0, c1);
+      k.bn_forward(columns(n, c0, c1), x, y, ctx.update_state ? rmean_ : nullptr,
+                   ctx.update_state ? rvar_ : nullptr, eps_, momentum_);
     team_meet(ctx);
   }
-  void infer(const T* x, T* y, int64_t n, int64_t c0, int64_t c1) {
-    kernels().slots<T>().bn_infer(columns(n, c0, c1), x, y, rmean_, rvar_, eps_);
+  void backward(const T*, const T*, T* dy, T* dx, int64_t n, const Ctx& ctx) override {
+    int64_t c0, c1;
+    team_part(ctx, this->in_dim, kTeamColAlign, c0, c1);
+    kernels().slots<T>().bn_backward(columns(n, c0, c1), dy, dx, dgamma_, dbeta_);
+    team_meet(ctx);
   }
-  // The loops themselves are the active ISA's (kernels/norm.h).
   NormSpan<T> columns(int64_t n, int64_t c0, int64_t c1) {
     NormSpan<T> a = norm_span(n, this->in_dim, c0, c1, gamma_, beta_, xhat_, invstd_);
     a.acc = acc_.data();
     a.acc2 = acc2_.data();
     return a;
-  }
-  void train_forward(const T* x, T* y, int64_t n, int64_t c0, int64_t c1, bool update_state) {
-    kernels().slots<T>().bn_forward(columns(n, c0, c1), x, y, update_state ? rmean_ : nullptr,
-                                    update_state ? rvar_ : nullptr, eps_, momentum_);
-  }
-  void backward(const T*, const T*, T* dy, T* dx, int64_t n, const Ctx& ctx) override {
-    int64_t c0, c1;
-    team_part(ctx, this->in_dim, kTeamColAlign, c0, c1);
-    column_backward(dy, dx, n, c0, c1);
-    team_meet(ctx);
-  }
-  void column_backward(const T* dy, T* dx, int64_t n, int64_t c0, int64_t c1) {
-    kernels().slots<T>().bn_backward(columns(n, c0, c1), dy, dx, dgamma_, dbeta_);
   }
 
  private:
