@@ -46,9 +46,13 @@ using PenaltyFn = void (*)(T* g, const T* w, int64_t n, T l1, T l2, double* a1, 
 // except that g is not written (p and g are read once). For the optimizers whose update is
 // bound by something other than memory (Adam's divides and square roots leave the multiply-add
 // units idle, so the penalty's operations come nearly free: docs/ENGINE.md, "Penalties").
+// The range is `rows` rows of n elements, row q at p + q * ld (g and the state alike): each
+// row as one PenaltyFn call over it would take it (a block of a weight's column strip,
+// nn/fused_update.h), the update's scalars formed once.
 template <typename T>
-using PenOptStepFn = void (*)(T* p, T* g, int64_t n, const OptConfig& c, const OptSlots<T>& st,
-                              int64_t step, T l1, T l2, double* a1, double* a2);
+using PenOptStepFn = void (*)(T* p, T* g, int64_t rows, int64_t n, int64_t ld,
+                              const OptConfig& c, const OptSlots<T>& st, int64_t step, T l1, T l2,
+                              double* a1, double* a2);
 
 // The gradient x^T dz of a block of a dense weight at a batch of one row (optimizers_impl.h
 // outer_rows; the fused update, nn/fused_update.h).

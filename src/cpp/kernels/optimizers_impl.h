@@ -342,54 +342,60 @@ void penalty_pass(T* g, const T* w, int64_t n, T l1, T l2, double* a1, double* a
     penalty_run<T, false, true>(g, w, n, l1, l2, a1, a2);
 }
 
-// Adam over [0, n): kPen: the penalty folded in (the gradient penalised on the lanes, the sums
-// formed group by group as the pass forms them), so p and g are read once.
+// Adam over `rows` rows of [0, n) at stride ld: kPen: the penalty folded in (the gradient
+// penalised on the lanes, the sums formed group by group as the pass forms them, each row as
+// penalty_run takes a range), so p and g are read once.
 template <typename T, bool kPen, bool kAbs, bool kSq, bool kAms>
-void adam_run(T* p, T* g, int64_t n, const OptConfig& c, const OptSlots<T>& st, int64_t step,
-              T l1, T l2, double* a1, double* a2) {
+void adam_run(T* p, T* g, int64_t rows, int64_t n, int64_t ld, const OptConfig& c,
+              const OptSlots<T>& st, int64_t step, T l1, T l2, double* a1, double* a2) {
   const AdamScalars<T> k(c, step);
-  T* m = st[StateSlot::exp_avg];
-  T* v = st[StateSlot::exp_avg_sq];
-  T* vm = st[StateSlot::max_exp_avg_sq];
   constexpr int W = Vec<T>::W;
-  int64_t i = 0;
-  if (kPen) {
-    PenaltySums<T, kAbs, kSq> acc;
-    acc.load(a1, a2);
-    for (; i + kPenaltyLanes <= n; i += kPenaltyLanes) {
-      acc.add(p + i);  // (before the group is updated)
-      for (int j = 0; j < kPenaltyLanes; j += W)
-        adam_lanes<T, kPen, kAbs, kAms>(p, g, m, v, vm, i + j, W, k, l1, l2);
+  for (int64_t q = 0; q < rows; ++q) {
+    const int64_t o = q * ld;
+    T* pq = p + o;
+    const T* gq = g + o;
+    T* m = st[StateSlot::exp_avg] + o;
+    T* v = st[StateSlot::exp_avg_sq] + o;
+    T* vm = kAms ? st[StateSlot::max_exp_avg_sq] + o : nullptr;
+    int64_t i = 0;
+    if (kPen) {
+      PenaltySums<T, kAbs, kSq> acc;
+      acc.load(a1, a2);
+      for (; i + kPenaltyLanes <= n; i += kPenaltyLanes) {
+        acc.add(pq + i);  // (before the group is updated)
+        for (int j = 0; j < kPenaltyLanes; j += W)
+          adam_lanes<T, kPen, kAbs, kAms>(pq, gq, m, v, vm, i + j, W, k, l1, l2);
+      }
+      acc.store(a1, a2);
+      penalty_tail(pq, i, n, kAbs, kSq, a1, a2);
     }
-    acc.store(a1, a2);
-    penalty_tail(p, i, n, kAbs, kSq, a1, a2);
+    adam_span<T, kPen, kAbs, kAms>(pq, gq, m, v, vm, i, n, k, l1, l2);
   }
-  adam_span<T, kPen, kAbs, kAms>(p, g, m, v, vm, i, n, k, l1, l2);
 }
 
 template <typename T>
 void adam_step(T* p, T* g, int64_t n, const OptConfig& c, const OptSlots<T>& st, int64_t step) {
   (st[StateSlot::max_exp_avg_sq] ? adam_run<T, false, false, false, true>
                                  : adam_run<T, false, false, false, false>)(
-      p, g, n, c, st, step, T(0), T(0), nullptr, nullptr);
+      p, g, 1, n, n, c, st, step, T(0), T(0), nullptr, nullptr);
 }
 
 // penalty_pass then adam_step, in one pass (see PenOptStepFn).
 template <typename T>
-void adam_penalised(T* p, T* g, int64_t n, const OptConfig& c, const OptSlots<T>& st,
-                    int64_t step, T l1, T l2, double* a1, double* a2) {
+void adam_penalised(T* p, T* g, int64_t rows, int64_t n, int64_t ld, const OptConfig& c,
+                    const OptSlots<T>& st, int64_t step, T l1, T l2, double* a1, double* a2) {
   const bool ams = st[StateSlot::max_exp_avg_sq] != nullptr;
   if (l1 != T(0) && l2 != T(0))
     (ams ? adam_run<T, true, true, true, true> : adam_run<T, true, true, true, false>)(
-        p, g, n, c, st, step, l1, l2, a1, a2);
+        p, g, rows, n, ld, c, st, step, l1, l2, a1, a2);
   else if (l1 != T(0))
     (ams ? adam_run<T, true, true, false, true> : adam_run<T, true, true, false, false>)(
-        p, g, n, c, st, step, l1, l2, a1, a2);
+        p, g, rows, n, ld, c, st, step, l1, l2, a1, a2);
   else if (l2 != T(0))
     (ams ? adam_run<T, true, false, true, true> : adam_run<T, true, false, true, false>)(
-        p, g, n, c, st, step, l1, l2, a1, a2);
+        p, g, rows, n, ld, c, st, step, l1, l2, a1, a2);
   else
-    adam_step(p, g, n, c, st, step);
+    for (int64_t q = 0; q < rows; ++q) adam_step(p + q * ld, g + q * ld, n, c, st.offset(q * ld), step);
 }
 
 // The gradient of a block of a dense weight for the fused update (nn/fused_update.h) at a

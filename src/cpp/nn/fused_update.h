@@ -43,12 +43,24 @@ constexpr int64_t kWideCols = 256;     // a wider weight is owned by rows (see a
 // Whether a weight of `cols` columns is computed by row units at a batch of one row.
 inline bool fused_wide(int64_t cols) { return cols > kWideCols; }
 
-// The blocks of a rows x cols weight: whole rows, a power of two of them (at most kOwnRows)
-// within kChunkElems elements; a row longer than kChunkElems is cut into column segments.
-inline int64_t block_cols(int64_t cols) { return cols < kChunkElems ? cols : kChunkElems; }
+// A narrow weight whose columns are two or more whole strips of kStripCols is cut into column
+// strips: the hidden units of a two-layer network are owned by strips on a thread team
+// (nn/network_split.cpp), whose private copy of a strip must hold whole blocks.
+constexpr int64_t kStripCols = 64;
+inline bool strip_blocks(int64_t cols) {
+  return cols > kStripCols && cols % kStripCols == 0 && !fused_wide(cols);
+}
+
+// The blocks of a rows x cols weight: a power of two of rows (at most kOwnRows) within
+// kChunkElems elements, of whole rows, of column strips (strip_blocks), or of column segments
+// of kChunkElems when a row is longer.
+inline int64_t block_cols(int64_t cols) {
+  return strip_blocks(cols) ? kStripCols : cols < kChunkElems ? cols : kChunkElems;
+}
 inline int64_t block_rows(int64_t cols) {
+  const int64_t w = block_cols(cols);
   int64_t r = 1;
-  while (r < kOwnRows && 2 * r * cols <= kChunkElems) r *= 2;
+  while (r < kOwnRows && 2 * r * w <= kChunkElems) r *= 2;
   return r;
 }
 inline int64_t fused_blocks(int64_t rows, int64_t cols) {

@@ -29,9 +29,6 @@ namespace fastbp {
 // batches of 2 and 4 rows a fused form (2-4 terms per gradient element) was 1.1-1.3x slower.
 constexpr int64_t kRowUnitsMinParams = 65536;
 
-// A team shares the loss of a batch of at least this many rows, on blocks of 16 rows.
-constexpr int64_t kTeamLossMinRows = 32;
-constexpr int64_t kTeamLossRowAlign = 16;
 
 template <typename T>
 Network<T>::Network(const std::vector<LayerSpec>& spec, uint64_t seed)
@@ -55,6 +52,15 @@ Network<T>::Network(const std::vector<LayerSpec>& spec, uint64_t seed)
   const bool all_dense = std::all_of(spec.begin(), spec.end(),
                                      [](const LayerSpec& s) { return s.type == "dense"; });
   row_units_ = team_capable_ && all_dense && np >= kRowUnitsMinParams;
+  // (hidden units by strips, nn/network_split.cpp: two dense layers, the output's activation
+  // the identity, the hidden width whole strip blocks)
+  if (all_dense && spec.size() == 2 && spec[1].act == Act::identity &&
+      strip_blocks(spec[0].out) && spec[0].out / kStripCols >= 2) {
+    split_capable_ = true;
+    split_hidden_ = spec[0].out;
+    split_act_ = spec[0].act;
+    split_alpha_ = T(spec[0].alpha);
+  }
   fused_parts_.assign(size_t(2 * blocks), 0.0);  // (a fused or folded step's block sums)
   for (const auto& b : binfo_) nb += b.size();
   params_.assign(size_t(np), T(0));
@@ -227,7 +233,7 @@ void Network<T>::update(const Team& team, bool may_open_region) {
 // moving between the cores every step cost what the halved work saves), and the batch-1
 // 256-512-10 net (137k parameters) took 61 us per step alone, 69 us on a team and 83-90 us
 // with only its optimizer pass split over 2 threads.
-constexpr double kTeamMinStepWork = 5.0e5;
+// (kTeamMinStepWork: nn/network.h)
 
 template <typename T>
 bool Network<T>::fused_step(int64_t n) const {
@@ -256,8 +262,7 @@ int Network<T>::team_threads(int64_t n) {
 // the long waits of a call add up to more than a quarter of its time, the next kTeamBackoff
 // calls run on one thread (the same results: the thread count never changes them), then the
 // team is tried again.
-constexpr double kLongWaitSeconds = 20e-6;  // (a long wait lasts at least about this)
-constexpr int kTeamBackoff = 16;
+// (kLongWaitSeconds, kTeamBackoff: nn/network.h)
 
 template <typename T>
 template <typename F>
@@ -340,7 +345,15 @@ double Network<T>::fit_epoch(const T* X, const Target<T>& t, int64_t N, int64_t 
   if (t.labels) lb_.resize(size_t(batch_size));
   if (t.weight) wb_.resize(size_t(batch_size));
   reserve(batch_size);
+  const bool split = split_fits(N, batch_size);  // (hidden units by strips: network_split.cpp)
+  const int split_threads = split ? std::min<int>(get_num_threads(), int(split_hidden_ / kStripCols)) : 1;
+  if (split) split_reserve(batch_size, split_threads);
   epoch_order(N, shuffle);
+  if (split) {
+    int64_t trained = 0;
+    const double total = fit_epoch_split(X, t, N, batch_size, lrs, loss, pen, stop, split_threads, trained);
+    return trained > 0 ? total / double(trained) : 0.0;
+  }
   const double saved_lr = opt_.lr;
   double total = 0.0;
   int64_t start = 0;       // rows trained

@@ -6,6 +6,7 @@
 #pragma once
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <vector>
 
@@ -16,6 +17,20 @@
 #include "nn/registry.h"
 
 namespace fastbp {
+
+// A step of at least this many multiply-adds per forward (its batch times the penalised
+// weights' size) runs on a thread team (nn/network.cpp team_threads).
+inline constexpr double kTeamMinStepWork = 5.0e5;
+// A team shares the loss of a batch of at least this many rows, on blocks of 16 rows.
+inline constexpr int64_t kTeamLossMinRows = 32;
+inline constexpr int64_t kTeamLossRowAlign = 16;
+// A team whose long barrier waits (each at least about kLongWaitSeconds) add up to more than a
+// quarter of a call's time leaves the next kTeamBackoff calls to one thread (run_team).
+inline constexpr double kLongWaitSeconds = 20e-6;
+inline constexpr int kTeamBackoff = 16;
+
+template <typename T>
+struct SplitWork;  // nn/network_split.cpp
 
 struct PenaltyArgs {
   double l1 = 0.0, l2 = 0.0;
@@ -145,6 +160,16 @@ class Network {
   // body(team) on a team of `threads` threads (directly, as one thread, when threads < 2).
   template <typename F>
   void run_team(int threads, F&& body);
+  // A whole epoch of a two-layer network on a team that owns its hidden units by strips
+  // (nn/network_split.cpp): whether fit_epoch takes it (the same results either way), its
+  // buffers (allocated before anything changes), the strips' copies of the arena, and the
+  // epoch (returns sum_b loss_b * n_b; `trained`: the rows trained).
+  bool split_fits(int64_t N, int64_t batch_size) const;
+  void split_reserve(int64_t rows, int threads);
+  void split_copy(bool to_strips);
+  double fit_epoch_split(const T* X, const Target<T>& t, int64_t N, int64_t batch_size,
+                         const double* lrs, const LossArgs& loss, const PenaltyArgs& pen,
+                         const std::atomic<bool>* stop, int threads, int64_t& trained);
   // Mini-batch rows [r0, r1) of an epoch (perm_ from `start`) into the gather buffers.
   void gather(const T* X, const Target<T>& t, int64_t start, int64_t r0, int64_t r1);
   // perm_ = 0..N-1, shuffled with the epoch's counter-based stream when `shuffle` (which
@@ -163,6 +188,11 @@ class Network {
   // A batch of one row computes the wide dense weights by row units, in every training step
   // (fused or not, so that compute_gradients + apply_gradients == train_step bitwise).
   bool row_units_ = false;
+  bool split_capable_ = false;  // (nn/network_split.cpp: a two-layer dense network, ...)
+  int64_t split_hidden_ = 0;     // its hidden units
+  Act split_act_ = Act::identity;
+  T split_alpha_ = T(0);
+  std::shared_ptr<SplitWork<T>> split_;
   int team_backoff_ = 0;  // calls left on one thread after a team waited too long (run_team)
   double macs_per_row_ = 0.0;  // of the dense products of one forward (penalised weights)
   std::vector<ParamInfo> pinfo_, binfo_;

@@ -75,12 +75,12 @@ void Network<T>::fold_share(T l1, T l2, int64_t step, const Team& share) {
       continue;
     }
     double a1[kPenaltyLanes] = {}, a2[kPenaltyLanes] = {};
-    const bool whole = it.w == it.ld;  // (the block is contiguous in the arena)
-    for (int64_t q = 0; q < (whole ? 1 : it.r); ++q) {
-      const int64_t off = it.off + q * it.ld;
-      folded(p + off, g + off, whole ? it.r * it.w : it.w, opt_, st.offset(off), step, l1, l2,
+    if (it.w == it.ld)  // (the block is contiguous in the arena: one range)
+      folded(p + it.off, g + it.off, 1, it.r * it.w, it.r * it.w, opt_, st.offset(it.off), step,
+             l1, l2, a1, a2);
+    else
+      folded(p + it.off, g + it.off, it.r, it.w, it.ld, opt_, st.offset(it.off), step, l1, l2,
              a1, a2);
-    }
     double* sums = fused_parts_.data() + 2 * it.block;
     lane_totals(a1, a2, sums[0], sums[1]);
   }

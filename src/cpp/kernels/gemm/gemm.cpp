@@ -399,6 +399,7 @@ constexpr double kTeamMinWork = 16384.0;
 // kTeam: `team` is the calling thread's team, and this thread computes its share of C only
 // (the caller synchronises the team afterwards); else team is null (a separate instantiation:
 // the one-thread path carries no team code).
+// (gemm_path, below, names the decisions taken here: keep the two in step)
 template <typename T, bool kTeam>
 FASTBP_ALWAYS_INLINE void gemm_dispatch(const Team* team, Trans transa, Trans transb,
                                         int64_t M, int64_t N, int64_t K, T alpha, const T* A,
@@ -489,6 +490,30 @@ void gemm(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, T alpha, 
                                          beta, C, ldc);
   team->sync();
 }
+
+// The decisions of gemm_dispatch (one thread), in its order: keep the two in step.
+template <typename T>
+GemmPath gemm_path(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K) {
+  using namespace gemm_detail;
+  if (M <= 0 || N <= 0 || K <= 0) return GemmPath::trivial;
+  const GemmKernel<T>& kd = gemm_kernel_for<T>(active_isa());
+  if (M == 1) return GemmPath::gemv;
+  if (N <= narrow_bound(kd, transa, M, K) && kd.narrow != nullptr && K >= kd.nr_step &&
+      M >= kd.nr_step)
+    return GemmPath::narrow;
+  const bool b_fits = transb == Trans::N || K * N <= small_trans_b_max<T>();
+  if (double(M) * double(N) * double(K) <= double(kd.small_max_work) && b_fits) {
+    if (kd.tiny != nullptr && M <= kTinyMaxM && N <= kd.nr_step && K <= kTinyMaxK)
+      return GemmPath::tiny;
+    return GemmPath::small;
+  }
+  if (N <= kd.nr && K <= kd.blk.narrow_max_k && b_fits) return GemmPath::small;
+  return tile_efficiency(N, M, kd.mr, kd.nr_step) > 1.25 * tile_efficiency(M, N, kd.mr, kd.nr_step)
+             ? GemmPath::packed_flipped
+             : GemmPath::packed;
+}
+template GemmPath gemm_path<float>(Trans, Trans, int64_t, int64_t, int64_t);
+template GemmPath gemm_path<double>(Trans, Trans, int64_t, int64_t, int64_t);
 
 template void gemm<float>(Trans, Trans, int64_t, int64_t, int64_t, float, const float*, int64_t,
                           const float*, int64_t, float, float*, int64_t);

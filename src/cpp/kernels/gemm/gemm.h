@@ -17,6 +17,15 @@ template <typename T>
 void gemm(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
           int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
 
+// The path gemm() takes for a product of this shape on one thread (gemm.cpp gemm_dispatch):
+// a caller that forms a product by column or row blocks of its own (nn/network_split.cpp)
+// gets the whole product's bits only where the blocks take the whole product's path.
+// (narrow: the narrow-C path, whose rows are blocks of 64; small: the unpacked path, every
+// element of C formed whole by one chain along K, whatever block of C is asked.)
+enum class GemmPath : int { trivial, gemv, narrow, tiny, small, packed, packed_flipped };
+template <typename T>
+GemmPath gemm_path(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K);
+
 // Naive triple loop: the reference and the fallback. Same contract as gemm().
 template <typename T>
 void gemm_naive(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, T alpha,
