@@ -408,16 +408,21 @@ def test_two_threads_fitting_one_model_never_roll_counters_back(backend):
 INTERRUPT_CHILD = """
 import sys, numpy as np, fastbp as fb
 from fastbp.model import from_bytes, to_bytes
-backend, spc = sys.argv[1], (int(sys.argv[2]) or None)
+backend, spc, split = sys.argv[1], (int(sys.argv[2]) or None), sys.argv[3] == "split"
 rng = np.random.default_rng(0)
-X = rng.normal(size=(40000, 128)).astype(np.float32)
+if split:  # (hidden units by strips on 2 threads, nn/network_split.cpp: ~1 s an epoch)
+    fb.set_num_threads(2)
+    X = rng.normal(size=(200000, 64)).astype(np.float32)
+    m, bs = fb.MLP([64, 256, 4], seed=0, backend=backend), 2
+else:
+    X = rng.normal(size=(40000, 128)).astype(np.float32)
+    m, bs = fb.MLP([128, 768, 768, 4], seed=0, backend=backend), 100
 y = X[:, :4].copy()
-m = fb.MLP([128, 768, 768, 4], seed=0, backend=backend)
 m.fit(X[:64], y[:64], optimizer="adam", epochs=1, batch_size=64, progress=False)
-steps_per_epoch = len(X) // 100
+steps_per_epoch = len(X) // bs
 started = fb.callbacks.LambdaCallback(on_train_begin=lambda logs: print("started", flush=True))
 try:
-    m.fit(X, y, epochs=1, batch_size=100, progress=False, callbacks=[started],
+    m.fit(X, y, epochs=1, batch_size=bs, progress=False, callbacks=[started],
           steps_per_callback=spc)
     print("completed")
 except KeyboardInterrupt:
@@ -429,21 +434,25 @@ c = from_bytes(to_bytes(m))  # save + resume
 for model in (m, c):
     model.fit(X[:128], y[:128], epochs=2, batch_size=64, progress=False)
 print(np.array_equal(m._engine.arena(), c._engine.arena()), flush=True)
+print(getattr(m._engine, "split_epochs", 0), flush=True)
 """
 
 
-@pytest.mark.parametrize("backend,steps_per_callback", [("native", 0), ("reference", 0),
-                                                       ("native", 50)])
+@pytest.mark.parametrize("backend,steps_per_callback,net", [
+    ("native", 0, "deep"), ("reference", 0, "deep"), ("native", 50, "deep"),
+    ("native", 0, "split")])
 def test_ctrl_c_stops_fit_between_mini_batches_with_consistent_counters(backend,
-                                                                        steps_per_callback):
+                                                                        steps_per_callback,
+                                                                        net):
     """SIGINT sent to a child mid-epoch: the epoch (400 steps, seconds) stops after a
     few steps with KeyboardInterrupt; the model's step and epoch counters equal the engine's
-    (and the optimizer's step); a checkpoint taken then resumes exactly."""
+    (and the optimizer's step); a checkpoint taken then resumes exactly. "split": a two-layer
+    net whose epoch runs by hidden-unit strips on 2 threads (100000 steps of 2 rows)."""
     import signal
     import time
 
     p = subprocess.Popen([sys.executable, "-c", INTERRUPT_CHILD, backend,
-                          str(steps_per_callback)],
+                          str(steps_per_callback), net],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert p.stdout.readline().strip() == "started"
@@ -465,6 +474,8 @@ def test_ctrl_c_stops_fit_between_mini_batches_with_consistent_counters(backend,
     assert 1 <= steps < full, f"the interrupted epoch ran {steps - 1} of {full - 1} steps"
     assert epochs == engine_epochs == 2
     assert lines[2] == "True"
+    if net == "split" and fb.get_isa() != "generic":
+        assert int(lines[3]) == 1  # (the interrupted epoch; the others are too short to split)
 
 
 # ------------------------------------------------------------------ callbacks check early

@@ -262,3 +262,178 @@ def test_batchnorm_batch_of_one_row_is_refused_outside_any_team():
                      optimizer="adam")  # (two rows train, on the team)
     finally:
         fb.set_num_threads(before)
+
+
+# ---------------------------------------------------------------- hidden units by strips
+# A two-layer network whose hidden width is whole strips of 64 units (128-256) and whose step
+# is below the team's size: fit_epoch on 2 threads owns the hidden units by strips, each
+# thread's strips of W1 / b1 / their gradient and optimizer state in private arrays for the
+# epoch (nn/network_split.cpp). Only an execution strategy: the bits are one thread's.
+SPLIT_CASES = [
+    ([64, 128, 10], 32, 600, "softmax_cross_entropy"),  # the digits net; a last batch of 24
+    ([30, 256, 3], 20, 410, "softmax_cross_entropy"),   # 4 strips, 2 per thread; last batch 10
+    ([64, 192, 1], 17, 400, "mse"),                     # 3 strips (1 + 2); one output
+    ([7, 128, 2], 5, 203, "binary_cross_entropy"),      # a batch of 5, a last batch of 3
+]
+SPLIT_OPTIMIZERS = {
+    "adam": lambda: fb.optim.Adam(lr=3e-3),
+    "adam_amsgrad_wd": lambda: fb.optim.Adam(lr=3e-3, amsgrad=True, weight_decay=1e-3),
+    "adamw": lambda: fb.optim.AdamW(lr=3e-3, weight_decay=1e-2),
+    "sgd_nesterov": lambda: fb.optim.SGD(lr=0.01, momentum=0.9, nesterov=True),
+    "rmsprop_centered": lambda: fb.optim.RMSprop(lr=1e-3, centered=True, momentum=0.5),
+}
+
+
+def _split_fit(threads, case, dtype, opt, pen, activation="relu", epochs=2, weights=False):
+    sizes, batch, n, loss = case
+    before = fb.get_num_threads()
+    try:
+        fb.set_num_threads(threads)
+        rng = np.random.default_rng(11)
+        X = rng.standard_normal((n, sizes[0])).astype(dtype)
+        y = _loss_data(loss, n, sizes[-1], dtype, rng)
+        w = rng.random(n).astype(dtype) + 0.5 if weights else None
+        m = fb.MLP(sizes, activation=activation, dtype=dtype, seed=7)
+        h = m.fit(X, y, loss=loss, optimizer=SPLIT_OPTIMIZERS[opt](), epochs=epochs,
+                  batch_size=batch, sample_weight=w, progress=False,
+                  schedule=fb.schedules.StepLR(step_size=3, gamma=0.7), schedule_per="step",
+                  **pen)
+        return m, np.asarray(h.history["loss"], float)
+    finally:
+        fb.set_num_threads(before)
+
+
+def _assert_same_model(a, b):
+    for x, y in zip(a.parameters(), b.parameters()):
+        np.testing.assert_array_equal(x, y)
+    sa, sb = a.engine.optimizer_state(), b.engine.optimizer_state()
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        np.testing.assert_array_equal(np.asarray(sa[k]), np.asarray(sb[k]))
+    assert tuple(a.engine.rng_state()) == tuple(b.engine.rng_state())
+
+
+@pytest.mark.parametrize("case", SPLIT_CASES, ids=lambda c: "-".join(map(str, c[0])))
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("opt", sorted(SPLIT_OPTIMIZERS))
+@pytest.mark.parametrize("pen", [{}, {"l1": 1e-4, "l2": 1e-3}], ids=["none", "l1l2"])
+def test_split_fit_is_bitwise_the_one_thread_fit(isa, case, dtype, opt, pen):
+    (a, la), (b, lb) = (_split_fit(t, case, dtype, opt, pen) for t in (1, 2))
+    _assert_same_model(a, b)
+    np.testing.assert_array_equal(la, lb)
+    assert a.engine.split_epochs == 0
+    # the strips are taken wherever the strip products take the whole products' kernels
+    # (gemm_path): on the AVX2 and AVX-512 sets; the generic set packs these shapes. (A first
+    # epoch always starts by strips; one whose team waited too long hands its rest to one
+    # thread and leaves the next epochs to it: the same bits.)
+    if isa != "generic":
+        assert b.engine.split_epochs >= 1
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "gelu", "leaky_relu"])
+def test_split_fit_with_weights_and_activations(isa, activation):
+    case = SPLIT_CASES[1]
+    (a, la), (b, lb) = (_split_fit(t, case, "float32", "adam", {"l2": 1e-3},
+                                   activation=activation, weights=True) for t in (1, 2))
+    _assert_same_model(a, b)
+    np.testing.assert_array_equal(la, lb)
+    assert (b.engine.split_epochs >= 1) == (isa != "generic")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_split_fit_epoch_equals_train_steps_and_the_reference(dtype):
+    """fit_epoch by strips (2 threads) against train_step on the same mini-batches (the
+    permutation's order, per-step learning rates, sample weights): the same parameters bit for
+    bit, the loss to rounding (the penalty sums in block order either way); and against the
+    NumPy reference."""
+    from fastbp.reference import rng as ref_rng
+
+    sizes, batch, n = [20, 128, 5], 16, 200
+    r = np.random.default_rng(3)
+    X = r.standard_normal((n, sizes[0])).astype(dtype)
+    y = r.integers(0, sizes[-1], n)
+    w = (r.random(n) + 0.5).astype(dtype)
+    steps = -(-n // batch)
+    lrs = np.linspace(3e-3, 1e-3, steps)
+    pen = {"l1": 1e-4, "l2": 1e-3}
+    models = [fb.MLP(sizes, dtype=dtype, seed=1, backend=b)
+              for b in ("native", "native", "reference")]
+    for m in models:
+        m.engine.set_optimizer("adam", {"lr": 1e-3})
+    before = fb.get_num_threads()
+    try:
+        fb.set_num_threads(2)
+        loss = models[0].engine.fit_epoch(X, y, "softmax_cross_entropy", pen, w, batch, True,
+                                          lrs)
+        ref = models[2].engine.fit_epoch(X, y, "softmax_cross_entropy", pen, w, batch, True,
+                                         lrs)
+    finally:
+        fb.set_num_threads(before)
+    assert models[0].engine.split_epochs == 1
+    seed = models[1].engine.rng_state()[0]
+    perm = ref_rng.shuffle_permutation(seed, 0, n)
+    total = 0.0
+    for k in range(steps):
+        idx = perm[batch * k:batch * (k + 1)]
+        models[1].engine.set_lr(lrs[k])
+        total += models[1].engine.train_step(X[idx], y[idx], "softmax_cross_entropy", pen,
+                                             w[idx]) * len(idx)
+    np.testing.assert_array_equal(models[0].engine.arena(), models[1].engine.arena())
+    assert loss == pytest.approx(total / n, rel=1e-12 if dtype == "float64" else 1e-6)
+    tol = dict(rtol=1e-9, atol=1e-11) if dtype == "float64" else dict(rtol=2e-3, atol=2e-5)
+    np.testing.assert_allclose(models[0].engine.arena(), models[2].engine.arena(), **tol)
+    assert loss == pytest.approx(ref, rel=1e-9 if dtype == "float64" else 1e-5)
+
+
+@pytest.mark.parametrize("at", [1, 5, 12])
+def test_split_epoch_handed_to_one_thread_midway_keeps_the_bits(isa, at):
+    """A split epoch whose team waits too long hands the rest of the epoch to fit_epoch's
+    one-thread loop (forced here at a given step): the same parameters, optimizer state,
+    counters and losses as one thread throughout; the next epochs stay on one thread."""
+    case = SPLIT_CASES[1]
+    a, la = _split_fit(1, case, "float64", "adam", {"l2": 1e-3}, weights=True)
+    sizes, batch, n, loss = case
+    before = fb.get_num_threads()
+    try:
+        fb.set_num_threads(2)
+        rng = np.random.default_rng(11)
+        X = rng.standard_normal((n, sizes[0]))
+        y = _loss_data(loss, n, sizes[-1], "float64", rng)
+        w = rng.random(n) + 0.5
+        b = fb.MLP(sizes, activation="relu", dtype="float64", seed=7)
+        b.engine._set_split_yield_at(at)
+        h = b.fit(X, y, loss=loss, optimizer=SPLIT_OPTIMIZERS["adam"](), epochs=2,
+                  batch_size=batch, sample_weight=w, progress=False,
+                  schedule=fb.schedules.StepLR(step_size=3, gamma=0.7), schedule_per="step",
+                  l2=1e-3)
+    finally:
+        fb.set_num_threads(before)
+    _assert_same_model(a, b)
+    np.testing.assert_array_equal(la, np.asarray(h.history["loss"], float))
+    assert b.engine.split_epochs == (0 if isa == "generic" else 1)
+
+
+def test_split_is_not_taken_where_it_cannot_pay_or_apply():
+    """Below 8 steps an epoch, with gradient clipping, with a hidden width not whole strips,
+    and above the team's step size, fit_epoch keeps its usual threads."""
+    before = fb.get_num_threads()
+    try:
+        fb.set_num_threads(2)
+        r = np.random.default_rng(0)
+        X = r.standard_normal((400, 16)).astype(np.float32)
+        y = r.integers(0, 3, 400)
+        for sizes, batch, opt, n in [([16, 128, 3], 64, fb.optim.Adam(), 400),  # 7 steps
+                                     ([16, 128, 3], 16, fb.optim.Adam(clip_norm=1.0), 400),
+                                     ([16, 100, 3], 16, fb.optim.Adam(), 400),
+                                     ([16, 64, 3], 16, fb.optim.Adam(), 400),
+                                     ([16, 128, 128, 3], 16, fb.optim.Adam(), 400)]:
+            m = fb.MLP(sizes, seed=0)
+            m.fit(X[:n], y[:n], loss="softmax_cross_entropy", optimizer=opt, epochs=1,
+                  batch_size=batch, progress=False)
+            assert m.engine.split_epochs == 0, sizes
+        m = fb.MLP([16, 128, 3], seed=0)
+        m.fit(X, y, loss="softmax_cross_entropy", optimizer=fb.optim.Adam(), epochs=1,
+              batch_size=16, progress=False)
+        assert m.engine.split_epochs == (0 if fb.get_isa() == "generic" else 1)
+    finally:
+        fb.set_num_threads(before)

@@ -98,6 +98,12 @@ class _Network(Generic[_F]):
     @property
     def team_capable(self) -> bool:
         """Whether every layer can run on a thread team (large training steps use one)."""
+    @property
+    def split_epochs(self) -> int:
+        """Epochs this network ran with its hidden units split by strips over a thread team
+        (docs/ENGINE.md); the results are those of one thread either way."""
+    def _set_split_yield_at(self, step: int) -> None:
+        """(tests) Split epochs hand their rest to one thread at this step; -1: off."""
     def arena(self) -> NDArray[_F]:
         """Live 1-D view of all parameters."""
     def parameters(self) -> List[NDArray[_F]]:

@@ -14,6 +14,7 @@
 // Nothing inside a team region may throw: whatever can fail is checked before it opens.
 #pragma once
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <thread>
 
@@ -26,8 +27,9 @@ class SpinBarrier {
   explicit SpinBarrier(int n = 1) : n_(n) {}
   void resize(int n) { n_ = n; }  // (before any thread waits)
   // True when this thread waited long (past the spinning phase: ~10-50 us, a team-mate that
-  // was not running).
-  bool wait() {
+  // was not running). With `waited_ns`: a wait that outlasts kTimedSpins spins adds its time
+  // from then on (two clock reads; a shorter wait reads no clock).
+  bool wait(int64_t* waited_ns = nullptr) {
     const int gen = gen_.load(std::memory_order_acquire);
     if (count_.fetch_add(1, std::memory_order_acq_rel) + 1 == n_) {
       count_.store(0, std::memory_order_relaxed);
@@ -35,7 +37,9 @@ class SpinBarrier {
       return false;
     }
     int spins = 0;
+    std::chrono::steady_clock::time_point since;
     for (; gen_.load(std::memory_order_acquire) == gen; ++spins) {
+      if (spins == kTimedSpins && waited_ns != nullptr) since = std::chrono::steady_clock::now();
       if (spins < kSpins) {
 #if defined(__x86_64__) || defined(__i386__)
         __builtin_ia32_pause();
@@ -44,11 +48,16 @@ class SpinBarrier {
         std::this_thread::yield();
       }
     }
+    if (spins > kTimedSpins && waited_ns != nullptr)
+      *waited_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(
+                        std::chrono::steady_clock::now() - since)
+                        .count();
     return spins >= kSpins;
   }
 
  private:
   static constexpr int kSpins = 1 << 11;
+  static constexpr int kTimedSpins = 64;
   int n_;
   // (no alignas(64) padding: the barrier lives on the stack, and ASan's fake stack gives only
   // 32-byte alignment)
@@ -60,8 +69,9 @@ struct Team {
   int t = 0, nt = 1;          // this thread's number, team size
   SpinBarrier* bar = nullptr;
   mutable int64_t long_waits = 0;  // this thread's long waits at the barrier (SpinBarrier)
+  mutable int64_t waited_ns = 0;   // and the time of its waits past a few spins
   void sync() const {
-    if (nt > 1 && bar->wait()) ++long_waits;
+    if (nt > 1 && bar->wait(&waited_ns)) ++long_waits;
   }
   bool lead() const { return t == 0; }
   // This thread's share [b, e) of `blocks` equal blocks (contiguous, in order).

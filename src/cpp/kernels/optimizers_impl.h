@@ -350,6 +350,8 @@ void adam_run(T* p, T* g, int64_t rows, int64_t n, int64_t ld, const OptConfig& 
               const OptSlots<T>& st, int64_t step, T l1, T l2, double* a1, double* a2) {
   const AdamScalars<T> k(c, step);
   constexpr int W = Vec<T>::W;
+  PenaltySums<T, kAbs, kSq> acc;  // (the lanes in registers across rows without a tail)
+  if (kPen) acc.load(a1, a2);
   for (int64_t q = 0; q < rows; ++q) {
     const int64_t o = q * ld;
     T* pq = p + o;
@@ -359,18 +361,20 @@ void adam_run(T* p, T* g, int64_t rows, int64_t n, int64_t ld, const OptConfig& 
     T* vm = kAms ? st[StateSlot::max_exp_avg_sq] + o : nullptr;
     int64_t i = 0;
     if (kPen) {
-      PenaltySums<T, kAbs, kSq> acc;
-      acc.load(a1, a2);
       for (; i + kPenaltyLanes <= n; i += kPenaltyLanes) {
         acc.add(pq + i);  // (before the group is updated)
         for (int j = 0; j < kPenaltyLanes; j += W)
           adam_lanes<T, kPen, kAbs, kAms>(pq, gq, m, v, vm, i + j, W, k, l1, l2);
       }
-      acc.store(a1, a2);
-      penalty_tail(pq, i, n, kAbs, kSq, a1, a2);
+      if (i < n) {
+        acc.store(a1, a2);
+        penalty_tail(pq, i, n, kAbs, kSq, a1, a2);
+        acc.load(a1, a2);
+      }
     }
     adam_span<T, kPen, kAbs, kAms>(pq, gq, m, v, vm, i, n, k, l1, l2);
   }
+  if (kPen) acc.store(a1, a2);
 }
 
 template <typename T>

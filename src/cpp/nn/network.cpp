@@ -345,21 +345,25 @@ double Network<T>::fit_epoch(const T* X, const Target<T>& t, int64_t N, int64_t 
   if (t.labels) lb_.resize(size_t(batch_size));
   if (t.weight) wb_.resize(size_t(batch_size));
   reserve(batch_size);
-  const bool split = split_fits(N, batch_size);  // (hidden units by strips: network_split.cpp)
-  const int split_threads = split ? std::min<int>(get_num_threads(), int(split_hidden_ / kStripCols)) : 1;
+  // (hidden units by strips, nn/network_split.cpp: the same results as the loop below)
+  const bool split = split_fits(N, batch_size);
+  const int split_threads =
+      split ? std::min<int>(get_num_threads(), int(split_hidden_ / kStripCols)) : 1;
   if (split) split_reserve(batch_size, split_threads);
   epoch_order(N, shuffle);
+  double total = 0.0;
+  int64_t start = 0;  // rows trained
+  int64_t first = 0;  // the first mini-batch (its row) the loop below trains
   if (split) {
-    int64_t trained = 0;
-    const double total = fit_epoch_split(X, t, N, batch_size, lrs, loss, pen, stop, split_threads, trained);
-    return trained > 0 ? total / double(trained) : 0.0;
+    bool stopped = false;
+    first = fit_epoch_split(X, t, N, batch_size, lrs, loss, pen, stop, split_threads, total,
+                            start, stopped);
+    if (stopped || first >= N) return start > 0 ? total / double(start) : 0.0;
   }
   const double saved_lr = opt_.lr;
-  double total = 0.0;
-  int64_t start = 0;       // rows trained
   bool stop_now = false;   // the first thread's decision before each mini-batch
   run_team(team_threads(batch_size), [&](const Team& team) {
-    for (int64_t pos = 0, step = 0; pos < N; pos += batch_size, ++step) {
+    for (int64_t pos = first, step = first / batch_size; pos < N; pos += batch_size, ++step) {
       const int64_t nb = std::min(batch_size, N - pos);
       if (team.lead()) {
         stop_now = stop && stop->load(std::memory_order_relaxed);

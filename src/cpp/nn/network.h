@@ -5,6 +5,7 @@
 // every call, bindings/network_calls.h).
 #pragma once
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -31,6 +32,9 @@ inline constexpr int kTeamBackoff = 16;
 
 template <typename T>
 struct SplitWork;  // nn/network_split.cpp
+template <typename T>
+struct SplitEpoch;
+struct SplitLedger;
 
 struct PenaltyArgs {
   double l1 = 0.0, l2 = 0.0;
@@ -53,6 +57,11 @@ class Network {
   int64_t out_dim() const { return body_.out_dim; }
   // Whether every layer can run on a thread team (training steps large enough use one).
   bool team_capable() const { return team_capable_; }
+  // The epochs fit_epoch ran with the hidden units split by strips (nn/network_split.cpp).
+  int64_t split_epochs() const { return split_epochs_; }
+  // (tests) A split epoch hands its rest to one thread at this step as if its team had waited
+  // too long; -1: only when it does.
+  void set_split_yield_at(int64_t step) { split_yield_at_ = step; }
   const std::vector<ParamInfo>& param_info() const { return pinfo_; }
   const std::vector<ParamInfo>& buffer_info() const { return binfo_; }
   StreamVector<T>& arena() { return params_; }
@@ -163,13 +172,19 @@ class Network {
   // A whole epoch of a two-layer network on a team that owns its hidden units by strips
   // (nn/network_split.cpp): whether fit_epoch takes it (the same results either way), its
   // buffers (allocated before anything changes), the strips' copies of the arena, and the
-  // epoch (returns sum_b loss_b * n_b; `trained`: the rows trained).
+  // epoch: adds sum_b loss_b * n_b to `total`, sets `trained` (the rows trained) and
+  // `stopped` (by `stop`); returns the row of the first mini-batch it left untrained (N when
+  // done): a team kept waiting for a descheduled thread hands the rest to fit_epoch's loop.
   bool split_fits(int64_t N, int64_t batch_size) const;
   void split_reserve(int64_t rows, int threads);
   void split_copy(bool to_strips);
-  double fit_epoch_split(const T* X, const Target<T>& t, int64_t N, int64_t batch_size,
-                         const double* lrs, const LossArgs& loss, const PenaltyArgs& pen,
-                         const std::atomic<bool>* stop, int threads, int64_t& trained);
+  int64_t fit_epoch_split(const T* X, const Target<T>& t, int64_t N, int64_t batch_size,
+                          const double* lrs, const LossArgs& loss, const PenaltyArgs& pen,
+                          const std::atomic<bool>* stop, int threads, double& total,
+                          int64_t& trained, bool& stopped);
+  void split_steps(const SplitEpoch<T>& e, SplitLedger& led, const Team& team, int64_t N,
+                   int64_t batch_size, const double* lrs, const std::atomic<bool>* stop,
+                   double& total, int64_t& trained);
   // Mini-batch rows [r0, r1) of an epoch (perm_ from `start`) into the gather buffers.
   void gather(const T* X, const Target<T>& t, int64_t start, int64_t r0, int64_t r1);
   // perm_ = 0..N-1, shuffled with the epoch's counter-based stream when `shuffle` (which
@@ -193,6 +208,11 @@ class Network {
   Act split_act_ = Act::identity;
   T split_alpha_ = T(0);
   std::shared_ptr<SplitWork<T>> split_;
+  int64_t split_epochs_ = 0;
+  int64_t split_yield_at_ = -1;
+  std::chrono::steady_clock::time_point split_retry_{};  // (split epochs back off until then)
+  static constexpr std::chrono::milliseconds kSplitBackoffMin{50}, kSplitBackoffMax{1000};
+  std::chrono::milliseconds split_backoff_ = kSplitBackoffMin;  // (the next back-off)
   int team_backoff_ = 0;  // calls left on one thread after a team waited too long (run_team)
   double macs_per_row_ = 0.0;  // of the dense products of one forward (penalised weights)
   std::vector<ParamInfo> pinfo_, binfo_;

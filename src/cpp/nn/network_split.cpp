@@ -46,6 +46,17 @@ namespace fastbp {
 // An epoch this short stays on the usual path: the copies in and out and the region would
 // cost more than the steps save.
 constexpr int64_t kSplitMinSteps = 8;
+// The share of its threads' time a team may spend waiting for each other before the epoch's
+// rest goes to one thread (below: waited_long). Two threads that each wait a quarter of the
+// time still beat one thread; the host's ordinary jitter costs a few percent.
+constexpr double kSplitYield = 0.25;
+// ... once the waits add up to this much (waking the team for an epoch takes up to ~0.1 ms,
+// a team-mate kept off its core several ms).
+constexpr double kSplitYieldMinNs = 200e3;
+// ... and the epochs that start within a back-off time stay on one thread too: 50 ms, doubled
+// at each retry that waits too long again (up to 1 s), reset by an epoch that did not.
+// (OpenBLAS's workers spin for ~0.1 s after a product; a retry in that time costs another
+// stall of a few ms; a passing stall should not cost long.)
 
 template <typename T>
 struct SplitWork {
@@ -81,8 +92,8 @@ struct SplitWork {
 template <typename T>
 bool Network<T>::split_fits(int64_t N, int64_t batch_size) const {
 #ifdef FASTBP_HAVE_OPENMP
-  if (!split_capable_ || omp_in_parallel() || team_backoff_ > 0 || get_num_threads() < 2)
-    return false;
+  if (!split_capable_ || omp_in_parallel() || get_num_threads() < 2) return false;
+  if (std::chrono::steady_clock::now() < split_retry_) return false;  // (backing off)
   if (opt_.clip_value != 0.0 || opt_.clip_norm != 0.0) return false;  // (a global norm)
   if (double(batch_size) * macs_per_row_ >= kTeamMinStepWork) return false;  // (the team's)
   if ((N + batch_size - 1) / batch_size < kSplitMinSteps) return false;
@@ -200,199 +211,275 @@ void Network<T>::split_copy(bool to_strips) {
   }
 }
 
+// One split epoch's constants and pointers, and the pieces of a step (each thread calls them
+// on its own strips; see the top of this file).
 template <typename T>
-double Network<T>::fit_epoch_split(const T* X, const Target<T>& t, int64_t N,
-                                   int64_t batch_size, const double* lrs, const LossArgs& loss,
-                                   const PenaltyArgs& pen, const std::atomic<bool>* stop,
-                                   int threads, int64_t& trained) {
-  SplitWork<T>& sw = *split_;
-  const int64_t d = in_dim(), h = split_hidden_, k = out_dim();
-  const int64_t nstrips = h / kStripCols;
-  const int64_t w2_off = d * h + h, b2_off = w2_off + h * k;
-  const KernelSlots<T>& ks = kernels().slots<T>();
-  const bool penal = pen.l1 != 0.0 || pen.l2 != 0.0;
-  const bool folds = penalty_folds(pen);
-  const PenOptStepFn<T> folded = ks.opt_penalised[static_cast<int>(opt_.kind)];
-  const OptStepFn<T> plain = ks.opt_step[static_cast<int>(opt_.kind)];
-  const T l1 = T(pen.l1), l2 = T(pen.l2);
-  const int64_t w1_blocks = fused_blocks(d, h), nseg1 = h / kStripCols;
-  const int64_t rb1 = block_rows(h);
-  const int64_t step0 = opt_state_.step;
-  const Act act = split_act_;
-  const T alpha = split_alpha_;
-  const OptSlots<T> st = opt_state_.pointers();
-  T* P = params_.data();
-  T* G = grads_.data();
-  double* parts = fused_parts_.data();
-  const int64_t nparts = int64_t(fused_parts_.size()) / 2;
-  const auto penalty_value = [&]() {
+struct SplitEpoch {
+  using Private = typename SplitWork<T>::Private;
+  SplitWork<T>* sw;
+  int64_t d, h, k, w2_off, b2_off, w1_blocks, rb1, step0;
+  Act act;
+  T alpha, l1, l2;
+  bool penal, folds;
+  const KernelSlots<T>* ks;
+  PenOptStepFn<T> folded;
+  OptStepFn<T> plain;
+  OptSlots<T> st;  // the arena's optimizer state
+  T *P, *G, *out, *dout;
+  double* terms;   // each row's loss term
+  double* parts;   // two penalty sums per block of the penalised weights
+  int64_t nparts;
+  const int64_t* perm;
+  const T* X;
+  Target<T> t;
+  LossArgs loss;
+  PenaltyArgs pen;
+
+  // The mini-batch at `pos` (nb rows), this thread's copy.
+  void gather(Private& mine, int64_t pos, int64_t nb) const {
+    for (int64_t r = 0; r < nb; ++r) {
+      const int64_t src = perm[pos + r];
+      std::memcpy(mine.xb + r * d, X + src * d, sizeof(T) * size_t(d));
+      if (t.values) std::memcpy(mine.yb.data() + r * k, t.values + src * k, sizeof(T) * size_t(k));
+      if (t.labels) mine.lb[size_t(r)] = t.labels[src];
+      if (t.weight) mine.wb[size_t(r)] = t.weight[src];
+    }
+  }
+  // Strip s's hidden activations, into its arrays and its columns of the whole rows.
+  void forward(int64_t s, const Private& mine, int64_t nb) const {
+    auto& S = sw->strips[size_t(s)];
+    gemm<T>(Trans::N, Trans::N, nb, kStripCols, d, T(1), mine.xb, d, S.w, kStripCols, T(0), S.a,
+            kStripCols);
+    bias_act_forward<T>(S.a, S.z, S.b, nb, kStripCols, kStripCols, act, alpha);
+    for (int64_t r = 0; r < nb; ++r)
+      std::memcpy(sw->h + r * h + s * kStripCols, S.a + r * kStripCols, sizeof(T) * kStripCols);
+  }
+  // The output z2 = h W2 (the whole product, shared as a team shares it: core/team.h; the team
+  // meets at its end), then this thread's rows of z2's bias and of the loss gradient; returns
+  // 1 / (the rows' total weight).
+  double output(const Team& team, const Private& mine, int64_t nb) const {
+    {
+      const TeamScope scope(&team);
+      gemm<T>(Trans::N, Trans::N, nb, k, h, T(1), sw->h, h, P + w2_off, k, T(0), out, k);
+    }
+    int64_t r0, r1;
+    team.rows(nb, kTeamLossRowAlign, r0, r1);
+    if (r1 > r0)
+      bias_act_forward<T>(out + r0 * k, nullptr, P + b2_off, r1 - r0, k, k, Act::identity, T(0));
+    Target<T> tb;
+    tb.values = t.values ? mine.yb.data() : nullptr;
+    tb.labels = t.labels ? mine.lb.data() : nullptr;
+    tb.weight = t.weight ? mine.wb.data() : nullptr;
+    double inv_w = 0.0;
+    loss_rows<T>(dout, out, tb.values, tb.labels, tb.weight, nb, k, loss, r0, r1, terms + r0,
+                 &inv_w);
+    return inv_w;
+  }
+  // (the first thread) The loss of the step, db2 from a copy of dz2 (the kernel writes its
+  // input; the others read dz2 meanwhile) and b2's update.
+  double lead_part(Private& mine, int64_t nb, double inv_w, const OptConfig& cfg,
+                   int64_t ostep) const {
+    double v = 0.0;
+    for (int64_t i = 0; i < nb; ++i) v += terms[i];
+    std::memcpy(mine.dz2.data(), dout, sizeof(T) * size_t(nb * k));
+    act_backward_bias<T>(mine.dz2.data(), G + b2_off, nullptr, out, nb, k, Act::identity, T(0));
+    plain(P + b2_off, G + b2_off, k, cfg, st.offset(b2_off), ostep);
+    return v * inv_w;
+  }
+  // Strip s's gradients (dh, f', db1, dW2's rows, dW1's columns) and their update.
+  void backward(int64_t s, const Private& mine, int64_t nb, const OptConfig& cfg,
+                int64_t ostep) const {
+    auto& S = sw->strips[size_t(s)];
+    const int64_t c0 = s * kStripCols;
+    T* p2 = P + w2_off + c0 * k;
+    T* g2 = G + w2_off + c0 * k;
+    gemm<T>(Trans::N, Trans::T, nb, kStripCols, k, T(1), dout, k, p2, k, T(0), S.da, kStripCols);
+    act_backward_bias<T>(S.da, S.gb, S.z, S.a, nb, kStripCols, act, alpha);
+    gemm<T>(Trans::T, Trans::N, kStripCols, k, nb, T(1), S.a, kStripCols, dout, k, T(0), g2, k);
+    gemm<T>(Trans::T, Trans::N, d, kStripCols, nb, T(1), mine.xb, d, S.da, kStripCols, T(0), S.g,
+            kStripCols);
+    if (penal) {  // (W1's blocks of this strip, W2's of its rows: the arena's penalty blocks)
+      const int64_t nseg = h / kStripCols;
+      for (int64_t i0 = 0; i0 < d; i0 += rb1)
+        penalised_block(S.w + i0 * kStripCols, S.g + i0 * kStripCols,
+                        S.sw.offset(i0 * kStripCols), std::min(rb1, d - i0), kStripCols,
+                        kStripCols, i0 / rb1 * nseg + s, cfg, ostep);
+      for_blocks(k, c0, c0 + kStripCols,
+                 [&](int64_t i0, int64_t r, int64_t cc, int64_t w, int64_t blk) {
+                   const int64_t off = (i0 - c0) * k + cc;
+                   penalised_block(p2 + off, g2 + off, st.offset(w2_off + c0 * k + off), r, w,
+                                   k, w1_blocks + blk, cfg, ostep);
+                 });
+    }
+    if (!folds) {
+      plain(S.w, S.g, d * kStripCols, cfg, S.sw, ostep);
+      plain(p2, g2, kStripCols * k, cfg, st.offset(w2_off + c0 * k), ostep);
+    }
+    plain(S.b, S.gb, kStripCols, cfg, S.sb, ostep);
+  }
+  // One block of a penalised weight (r rows of w at stride ld in p / g / state), its sums
+  // into parts[blk]: folded into the update, or the penalty alone (the update follows).
+  void penalised_block(T* p, T* g, const OptSlots<T>& s, int64_t r, int64_t w, int64_t ld,
+                       int64_t blk, const OptConfig& cfg, int64_t step) const {
+    double* sums = parts + 2 * blk;
+    if (!folds) {
+      block_penalty(*ks, g, ld, p, ld, r, w, l1, l2, sums[0], sums[1]);
+      return;
+    }
+    double a1[kPenaltyLanes] = {}, a2[kPenaltyLanes] = {};
+    if (w == ld)
+      folded(p, g, 1, r * w, r * w, cfg, s, step, l1, l2, a1, a2);
+    else
+      folded(p, g, r, w, ld, cfg, s, step, l1, l2, a1, a2);
+    lane_totals(a1, a2, sums[0], sums[1]);
+  }
+  // The loss of a step with its penalty (summed over the blocks in block order), as
+  // Network::train_batch reports it.
+  double with_penalty(double value) const {
+    if (!penal) return value;
     double s1 = 0.0, s2 = 0.0;
     for (int64_t b = 0; b < nparts; ++b) {
       s1 += parts[2 * b];
       s2 += parts[2 * b + 1];
     }
-    return pen.l1 * s1 + 0.5 * pen.l2 * s2;
-  };
-  // One block of a penalised weight (r rows of w at stride ld in p / g / state), its sums
-  // into parts[blk]: folded, or the penalty alone (the update comes after, unpenalised).
-  const auto penalised_block = [&](T* p, T* g, const OptSlots<T>& s, int64_t r, int64_t w,
-                                   int64_t ld, int64_t blk, const OptConfig& cfg,
-                                   int64_t step) {
-    double* sums = parts + 2 * blk;
-    if (folds) {
-      double a1[kPenaltyLanes] = {}, a2[kPenaltyLanes] = {};
-      if (w == ld)
-        folded(p, g, 1, r * w, r * w, cfg, s, step, l1, l2, a1, a2);
-      else
-        folded(p, g, r, w, ld, cfg, s, step, l1, l2, a1, a2);
-      lane_totals(a1, a2, sums[0], sums[1]);
-    } else {
-      block_penalty(ks, g, ld, p, ld, r, w, l1, l2, sums[0], sums[1]);
-    }
-  };
+    return value + (pen.l1 * s1 + 0.5 * pen.l2 * s2);
+  }
+};
 
+// The team's bookkeeping over an epoch: its waits, and the steps' losses added up in step
+// order by the first thread (a step's penalty is known once every strip is updated, so each
+// step's loss is added at the next step's first meeting).
+struct SplitLedger {
+  std::atomic<int64_t> waited_ns{0};  // (the team's time in waits past a few spins)
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  bool stop_now = false, yield_now = false;
+  double pending = 0.0;  // the last step's loss, without its penalty
+  int64_t pending_rows = 0, pending_end = 0, steps = 0, resume = 0;
+
+  // A team-mate kept from running (another process, or another library's spinning pool, on
+  // its core: e.g. OpenBLAS's workers for ~0.1 s after a NumPy product) makes the team wait:
+  // when the team's waits add up to more than kSplitYield of its threads' time (and at least
+  // kSplitYieldMinNs), the rest of the epoch goes to one thread (fit_epoch's loop, the same
+  // bits), and so do the epochs of the next back-off time (split_fits).
+  bool waited_long(int nt) const {
+    const double ns =
+        std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count();
+    const double waited = double(waited_ns.load(std::memory_order_relaxed));
+    return waited > kSplitYieldMinNs && waited > kSplitYield * ns * nt;
+  }
+  void meet(const Team& team) {  // (with the waits of the shared product's)
+    team.sync();
+    if (team.waited_ns > 0) {
+      waited_ns.fetch_add(team.waited_ns, std::memory_order_relaxed);
+      team.waited_ns = 0;
+    }
+  }
+  template <typename T>
+  void settle(const SplitEpoch<T>& e, double& total, int64_t& trained) {
+    if (pending_rows == 0) return;
+    total += e.with_penalty(pending) * double(pending_rows);
+    trained = pending_end;
+    pending_rows = 0;
+  }
+};
+
+template <typename T>
+int64_t Network<T>::fit_epoch_split(const T* X, const Target<T>& t, int64_t N,
+                                    int64_t batch_size, const double* lrs, const LossArgs& loss,
+                                    const PenaltyArgs& pen, const std::atomic<bool>* stop,
+                                    int threads, double& total, int64_t& trained,
+                                    bool& stopped) {
+  const KernelSlots<T>& ks = kernels().slots<T>();
+  const int64_t d = in_dim(), h = split_hidden_, k = out_dim();
+  SplitEpoch<T> e{split_.get(), d, h, k, d * h + h, d * h + h + h * k, fused_blocks(d, h),
+                  block_rows(h), opt_state_.step, split_act_, split_alpha_, T(pen.l1),
+                  T(pen.l2), pen.l1 != 0.0 || pen.l2 != 0.0, penalty_folds(pen), &ks,
+                  ks.opt_penalised[static_cast<int>(opt_.kind)],
+                  ks.opt_step[static_cast<int>(opt_.kind)], opt_state_.pointers(),
+                  params_.data(), grads_.data(), out_.data(), dout_.data(),
+                  loss_terms_.data(), fused_parts_.data(), int64_t(fused_parts_.size()) / 2,
+                  perm_.data(), X, t, loss, pen};
   split_copy(true);
-  SpinBarrier bar;
-  std::atomic<int64_t> long_waits{0};
-  bool stop_now = false;
-  double total = 0.0, pending = 0.0;  // (the first thread's) the last step's loss, unpenalised
-  int64_t pending_rows = 0, pending_end = 0, steps_done = 0;
-  const auto start_time = std::chrono::steady_clock::now();
+  SplitLedger led;
+  led.resume = N;
+  // (no OpenMP barrier at the start: a team-mate slow to wake is waited for at the first
+  // meeting, where its wait counts)
+  SpinBarrier bar(threads);
+  bool short_team = false;  // (the runtime gave fewer threads: fit_epoch's loop trains all)
 #pragma omp parallel num_threads(threads)
   {
-#pragma omp single
-    bar.resize(omp_get_num_threads());
     const Team team{omp_get_thread_num(), omp_get_num_threads(), &bar};
-    auto& mine = sw.threads[size_t(team.t)];
-    int64_t s0, s1;
-    team.share(nstrips, s0, s1);
-    for (int64_t pos = 0, step = 0; pos < N; pos += batch_size, ++step) {
-      const int64_t nb = std::min(batch_size, N - pos);
-      if (team.lead()) stop_now = stop && stop->load(std::memory_order_relaxed);
-      OptConfig cfg = opt_;
-      if (lrs) cfg.lr = lrs[step];
-      const int64_t ostep = step0 + step + 1;
-      // The batch, this thread's copy.
-      for (int64_t r = 0; r < nb; ++r) {
-        const int64_t src = perm_[size_t(pos + r)];
-        std::memcpy(mine.xb + r * d, X + src * d, sizeof(T) * size_t(d));
-        if (t.values)
-          std::memcpy(mine.yb.data() + r * k, t.values + src * k, sizeof(T) * size_t(k));
-        if (t.labels) mine.lb[size_t(r)] = t.labels[src];
-        if (t.weight) mine.wb[size_t(r)] = t.weight[src];
-      }
-      // The strips' hidden activations.
-      for (int64_t s = s0; s < s1; ++s) {
-        auto& S = sw.strips[size_t(s)];
-        gemm<T>(Trans::N, Trans::N, nb, kStripCols, d, T(1), mine.xb, d, S.w, kStripCols, T(0),
-                S.a, kStripCols);
-        bias_act_forward<T>(S.a, S.z, S.b, nb, kStripCols, kStripCols, act, alpha);
-        for (int64_t r = 0; r < nb; ++r)
-          std::memcpy(sw.h + r * h + s * kStripCols, S.a + r * kStripCols,
-                      sizeof(T) * kStripCols);
-      }
-      team.sync();  // (h whole; the last step's updates and penalty sums done; stop_now)
-      if (team.lead() && pending_rows > 0) {
-        total += (penal ? pending + penalty_value() : pending) * double(pending_rows);
-        trained = pending_end;
-        pending_rows = 0;
-      }
-      if (stop_now) break;
-      // This thread's rows of the output and of the loss gradient.
-      int64_t r0, r1;
-      team.rows(nb, kTeamLossRowAlign, r0, r1);
-      {
-        // (the whole product, shared as a team shares it: core/team.h; meets at its end)
-        const TeamScope scope(&team);
-        gemm<T>(Trans::N, Trans::N, nb, k, h, T(1), sw.h, h, P + w2_off, k, T(0), out_.data(),
-                k);
-      }
-      if (r1 > r0)
-        bias_act_forward<T>(out_.data() + r0 * k, nullptr, P + b2_off, r1 - r0, k, k,
-                            Act::identity, T(0));
-      Target<T> tb;
-      tb.values = t.values ? mine.yb.data() : nullptr;
-      tb.labels = t.labels ? mine.lb.data() : nullptr;
-      tb.weight = t.weight ? mine.wb.data() : nullptr;
-      double inv_w = 0.0;
-      loss_rows<T>(dout_.data(), out_.data(), tb.values, tb.labels, tb.weight, nb, k, loss, r0,
-                   r1, loss_terms_.data() + r0, &inv_w);
-      team.sync();  // (dz2 whole)
-      if (team.lead()) {
-        double v = 0.0;
-        for (int64_t i = 0; i < nb; ++i) v += loss_terms_[size_t(i)];
-        pending = v * inv_w;
-        pending_rows = nb;
-        pending_end = pos + nb;
-        ++step_counter_;
-        ++steps_done;
-        // db2 from a copy of dz2 (the kernel writes its input; the others read dz2 now)
-        std::memcpy(mine.dz2.data(), dout_.data(), sizeof(T) * size_t(nb * k));
-        act_backward_bias<T>(mine.dz2.data(), G + b2_off, nullptr, out_.data(), nb, k,
-                             Act::identity, T(0));
-      }
-      // The strips' gradients and updates.
-      for (int64_t s = s0; s < s1; ++s) {
-        auto& S = sw.strips[size_t(s)];
-        const int64_t c0 = s * kStripCols;
-        gemm<T>(Trans::N, Trans::T, nb, kStripCols, k, T(1), dout_.data(), k,
-                P + w2_off + c0 * k, k, T(0), S.da, kStripCols);
-        act_backward_bias<T>(S.da, S.gb, S.z, S.a, nb, kStripCols, act, alpha);
-        gemm<T>(Trans::T, Trans::N, kStripCols, k, nb, T(1), S.a, kStripCols, dout_.data(), k,
-                T(0), G + w2_off + c0 * k, k);
-        gemm<T>(Trans::T, Trans::N, d, kStripCols, nb, T(1), mine.xb, d, S.da, kStripCols,
-                T(0), S.g, kStripCols);
-        // W1's strip: its blocks (row blocks of this strip: the arena's penalty blocks)
-        if (penal)
-          for (int64_t i0 = 0; i0 < d; i0 += rb1) {
-            const int64_t r = std::min(rb1, d - i0);
-            penalised_block(S.w + i0 * kStripCols, S.g + i0 * kStripCols,
-                            S.sw.offset(i0 * kStripCols), r, kStripCols, kStripCols,
-                            i0 / rb1 * nseg1 + s, cfg, ostep);
-          }
-        if (!folds) plain(S.w, S.g, d * kStripCols, cfg, S.sw, ostep);
-        plain(S.b, S.gb, kStripCols, cfg, S.sb, ostep);
-        // W2's rows of this strip (whole rows: blocks of a power of two <= 64 rows)
-        T* p2 = P + w2_off;
-        T* g2 = G + w2_off;
-        if (penal)
-          for_blocks(k, c0, c0 + kStripCols,
-                     [&](int64_t i0, int64_t r, int64_t cc, int64_t w, int64_t blk) {
-                       const int64_t off = i0 * k + cc;
-                       penalised_block(p2 + off, g2 + off, st.offset(w2_off + off), r, w, k,
-                                       w1_blocks + blk, cfg, ostep);
-                     });
-        if (!folds)
-          plain(p2 + c0 * k, g2 + c0 * k, kStripCols * k, cfg, st.offset(w2_off + c0 * k),
-                ostep);
-      }
-      if (team.lead())
-        plain(P + b2_off, G + b2_off, k, cfg, st.offset(b2_off), ostep);
+    if (team.nt != threads) {
+      if (team.lead()) short_team = true;
+    } else {
+      split_steps(e, led, team, N, batch_size, lrs, stop, total, trained);
     }
-    team.sync();  // (every update and penalty sum of the last step done)
-    if (team.lead() && pending_rows > 0) {
-      total += (penal ? pending + penalty_value() : pending) * double(pending_rows);
-      trained = pending_end;
-      pending_rows = 0;
-    }
-    long_waits.fetch_add(team.long_waits, std::memory_order_relaxed);
   }
-  opt_state_.step = step0 + steps_done;
   split_copy(false);
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
-  if (double(long_waits.load()) * kLongWaitSeconds > 0.25 * seconds) team_backoff_ = kTeamBackoff;
-  return total;
+  if (short_team) return 0;
+  opt_state_.step += led.steps;
+  ++split_epochs_;
+  stopped = led.stop_now;
+  if (led.yield_now || led.waited_long(threads)) {
+    split_retry_ = std::chrono::steady_clock::now() + split_backoff_;
+    split_backoff_ = std::min(2 * split_backoff_, kSplitBackoffMax);
+  } else {
+    split_backoff_ = kSplitBackoffMin;
+  }
+  return led.resume;
+}
+
+// Every thread of the team: the epoch's steps (two meetings each, and the shared product's).
+template <typename T>
+void Network<T>::split_steps(const SplitEpoch<T>& e, SplitLedger& led, const Team& team,
+                             int64_t N, int64_t batch_size, const double* lrs,
+                             const std::atomic<bool>* stop, double& total, int64_t& trained) {
+  auto& mine = e.sw->threads[size_t(team.t)];
+  int64_t s0, s1;
+  team.share(int64_t(e.sw->strips.size()), s0, s1);
+  for (int64_t pos = 0, step = 0; pos < N; pos += batch_size, ++step) {
+    const int64_t nb = std::min(batch_size, N - pos);
+    if (team.lead()) {
+      led.stop_now = stop && stop->load(std::memory_order_relaxed);
+      led.yield_now = !led.stop_now && step > 0 &&
+                      (step == split_yield_at_ || led.waited_long(team.nt));
+    }
+    OptConfig cfg = opt_;
+    if (lrs) cfg.lr = lrs[step];
+    const int64_t ostep = e.step0 + step + 1;
+    e.gather(mine, pos, nb);
+    for (int64_t s = s0; s < s1; ++s) e.forward(s, mine, nb);
+    led.meet(team);  // (h whole; the last step's updates and penalty sums done; stop_now)
+    if (team.lead()) led.settle(e, total, trained);
+    if (led.stop_now || led.yield_now) {
+      if (team.lead() && led.yield_now) led.resume = pos;
+      break;
+    }
+    const double inv_w = e.output(team, mine, nb);
+    led.meet(team);  // (dz2 whole)
+    if (team.lead()) {
+      led.pending = e.lead_part(mine, nb, inv_w, cfg, ostep);
+      led.pending_rows = nb;
+      led.pending_end = pos + nb;
+      ++led.steps;
+      ++step_counter_;
+    }
+    for (int64_t s = s0; s < s1; ++s) e.backward(s, mine, nb, cfg, ostep);
+  }
+  led.meet(team);  // (every update and penalty sum of the last step done)
+  if (team.lead()) led.settle(e, total, trained);
 }
 
 #define FASTBP_INST(T)                                                                      \
   template bool Network<T>::split_fits(int64_t, int64_t) const;                             \
   template void Network<T>::split_reserve(int64_t, int);                                    \
   template void Network<T>::split_copy(bool);                                               \
-  template double Network<T>::fit_epoch_split(const T*, const Target<T>&, int64_t, int64_t, \
-                                              const double*, const LossArgs&,               \
-                                              const PenaltyArgs&, const std::atomic<bool>*, \
-                                              int, int64_t&);
+  template int64_t Network<T>::fit_epoch_split(                                             \
+      const T*, const Target<T>&, int64_t, int64_t, const double*, const LossArgs&,          \
+      const PenaltyArgs&, const std::atomic<bool>*, int, double&, int64_t&, bool&);         \
+  template void Network<T>::split_steps(const SplitEpoch<T>&, SplitLedger&, const Team&,      \
+                                        int64_t, int64_t, const double*,                    \
+                                        const std::atomic<bool>*, double&, int64_t&);
 FASTBP_INST(float)
 FASTBP_INST(double)
 #undef FASTBP_INST
