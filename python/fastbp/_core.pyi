@@ -102,8 +102,6 @@ class _Network(Generic[_F]):
     def split_epochs(self) -> int:
         """Epochs this network ran with its hidden units split by strips over a thread team
         (docs/ENGINE.md); the results are those of one thread either way."""
-    def _set_split_yield_at(self, step: int) -> None:
-        """(tests) Split epochs hand their rest to one thread at this step; -1: off."""
     def arena(self) -> NDArray[_F]:
         """Live 1-D view of all parameters."""
     def parameters(self) -> List[NDArray[_F]]:
