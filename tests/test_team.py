@@ -413,6 +413,32 @@ def test_split_epoch_handed_to_one_thread_midway_keeps_the_bits(isa, at):
     assert b.engine.split_epochs == (0 if isa == "generic" else 1)
 
 
+def test_split_follows_a_change_of_optimizer():
+    """The strips' private optimizer state follows the optimizer's state arrays when the
+    optimizer changes between fits (SGD's momentum buffer, then Adagrad's sum: one array of
+    another kind, then Adam's two): one thread and two give the same bits."""
+    case = ([30, 128, 3], 16, 300, "softmax_cross_entropy")
+    runs = []
+    for threads in (1, 2):
+        before = fb.get_num_threads()
+        try:
+            fb.set_num_threads(threads)
+            r = np.random.default_rng(2)
+            X = r.standard_normal((case[2], case[0][0]))
+            y = r.integers(0, 3, case[2])
+            m = fb.MLP(case[0], dtype="float64", seed=3)
+            m.engine._set_split_yield_at(-2)  # (never hand over: every epoch by strips)
+            for opt in (fb.optim.SGD(lr=0.01, momentum=0.9), fb.optim.Adagrad(lr=0.01),
+                        fb.optim.Adam(lr=1e-3)):
+                m.fit(X, y, loss="softmax_cross_entropy", optimizer=opt, epochs=1,
+                      batch_size=case[1], progress=False, l2=1e-3)
+            runs.append(m)
+        finally:
+            fb.set_num_threads(before)
+    _assert_same_model(*runs)
+    assert runs[1].engine.split_epochs == (0 if fb.get_isa() == "generic" else 3)
+
+
 def test_split_is_not_taken_where_it_cannot_pay_or_apply():
     """Below 8 steps an epoch, with gradient clipping, with a hidden width not whole strips,
     and above the team's step size, fit_epoch keeps its usual threads."""

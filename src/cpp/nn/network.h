@@ -60,7 +60,8 @@ class Network {
   // The epochs fit_epoch ran with the hidden units split by strips (nn/network_split.cpp).
   int64_t split_epochs() const { return split_epochs_; }
   // (tests) A split epoch hands its rest to one thread at this step as if its team had waited
-  // too long; -1: only when it does.
+  // too long; -1: only when it does; kSplitNeverYield: never (whatever the waits).
+  static constexpr int64_t kSplitNeverYield = -2;
   void set_split_yield_at(int64_t step) { split_yield_at_ = step; }
   const std::vector<ParamInfo>& param_info() const { return pinfo_; }
   const std::vector<ParamInfo>& buffer_info() const { return binfo_; }

@@ -74,7 +74,8 @@ struct SplitWork {
     std::vector<T> wb;
     std::vector<T> dz2;  // (the first thread's copy of dz2 for db2)
   };
-  int64_t rows = 0, slots = 0;
+  int64_t rows = 0;
+  std::vector<StateSlot> slots;  // the optimizer state arrays the strips hold (their kinds)
   std::vector<Strip> strips;
   std::vector<Private> threads;
   std::vector<T> hmem;
@@ -134,7 +135,7 @@ void Network<T>::split_reserve(int64_t rows, int threads) {
   const int64_t slots = int64_t(opt_state_.arrays.size());
   constexpr int64_t A = SplitWork<T>::kAlign;
   const auto pad = [](int64_t n) { return size_t((n + A - 1) / A * A + A); };
-  if (sw.rows < rows || sw.slots != slots || int64_t(sw.strips.size()) != nstrips) {
+  if (sw.rows < rows || sw.slots != opt_state_.slots || int64_t(sw.strips.size()) != nstrips) {
     std::vector<typename SplitWork<T>::Strip> strips{size_t(nstrips)};
     const bool z = act_needs_z(split_act_);
     for (auto& s : strips) {
@@ -163,7 +164,7 @@ void Network<T>::split_reserve(int64_t rows, int threads) {
     sw.hmem = std::move(hmem);
     sw.h = hp;
     sw.rows = rows;
-    sw.slots = slots;
+    sw.slots = opt_state_.slots;
     sw.threads.clear();
   }
   if (int64_t(sw.threads.size()) < threads || sw.threads.front().lb.size() < size_t(rows)) {
@@ -420,7 +421,7 @@ int64_t Network<T>::fit_epoch_split(const T* X, const Target<T>& t, int64_t N,
   opt_state_.step += led.steps;
   ++split_epochs_;
   stopped = led.stop_now;
-  if (led.yield_now || led.waited_long(threads)) {
+  if (led.yield_now || (split_yield_at_ != kSplitNeverYield && led.waited_long(threads))) {
     split_retry_ = std::chrono::steady_clock::now() + split_backoff_;
     split_backoff_ = std::min(2 * split_backoff_, kSplitBackoffMax);
   } else {
@@ -442,7 +443,8 @@ void Network<T>::split_steps(const SplitEpoch<T>& e, SplitLedger& led, const Tea
     if (team.lead()) {
       led.stop_now = stop && stop->load(std::memory_order_relaxed);
       led.yield_now = !led.stop_now && step > 0 &&
-                      (step == split_yield_at_ || led.waited_long(team.nt));
+                      (step == split_yield_at_ ||
+                       (split_yield_at_ != kSplitNeverYield && led.waited_long(team.nt)));
     }
     OptConfig cfg = opt_;
     if (lrs) cfg.lr = lrs[step];
