@@ -116,6 +116,32 @@ void block_penalty(const KernelSlots<T>& k, T* g, int64_t ldg, const T* p, int64
   lane_totals(a1, a2, s1, s2);
 }
 
+// The penalty l1 * sum|w| + l2/2 * sum w^2 from the two sums of each of `blocks` blocks
+// (parts[2b], parts[2b + 1]), added in block order: the value whoever formed the blocks.
+inline double parts_penalty(const double* parts, int64_t blocks, double l1, double l2) {
+  double s1 = 0.0, s2 = 0.0;
+  for (int64_t b = 0; b < blocks; ++b) {
+    s1 += parts[2 * b];
+    s2 += parts[2 * b + 1];
+  }
+  return l1 * s1 + 0.5 * l2 * s2;
+}
+
+// The penalty folded into the update of one block of a weight (r rows of w elements at stride
+// ld in p, g and the state st): the folded kernel over the block (one range when it is
+// contiguous), its sums in s1, s2 (the sums block_penalty forms).
+template <typename T>
+void block_fold(PenOptStepFn<T> folded, T* p, T* g, const OptSlots<T>& st, int64_t r, int64_t w,
+                int64_t ld, const OptConfig& cfg, int64_t step, T l1, T l2, double& s1,
+                double& s2) {
+  double a1[kPenaltyLanes] = {}, a2[kPenaltyLanes] = {};
+  if (w == ld)
+    folded(p, g, 1, r * w, r * w, cfg, st, step, l1, l2, a1, a2);
+  else
+    folded(p, g, r, w, ld, cfg, st, step, l1, l2, a1, a2);
+  lane_totals(a1, a2, s1, s2);
+}
+
 // A dense weight the penalties apply to: its place in the arena, its shape, and the index of
 // its first block among all the penalised weights' blocks (in arena order).
 struct PenalisedWeight {

@@ -29,7 +29,6 @@ namespace fastbp {
 // batches of 2 and 4 rows a fused form (2-4 terms per gradient element) was 1.1-1.3x slower.
 constexpr int64_t kRowUnitsMinParams = 65536;
 
-
 template <typename T>
 Network<T>::Network(const std::vector<LayerSpec>& spec, uint64_t seed)
     : body_(spec, layer_count_), seed_(seed) {
@@ -55,7 +54,7 @@ Network<T>::Network(const std::vector<LayerSpec>& spec, uint64_t seed)
   // (hidden units by strips, nn/network_split.cpp: two dense layers, the output's activation
   // the identity, the hidden width whole strip blocks)
   if (all_dense && spec.size() == 2 && spec[1].act == Act::identity &&
-      strip_blocks(spec[0].out) && spec[0].out / kStripCols >= 2) {
+      strip_blocks(spec[0].out)) {
     split_capable_ = true;
     split_hidden_ = spec[0].out;
     split_act_ = spec[0].act;
@@ -159,14 +158,9 @@ double Network<T>::forward_backward(const T* x, const Target<T>& t, int64_t n,
     team.sync();  // (every block is updated and its penalty sums stored; all read the step)
     if (team.lead()) {
       opt_state_.step = fu.step;
-      if (pen.l1 != 0.0 || pen.l2 != 0.0) {
-        double s1 = 0.0, s2 = 0.0;
-        for (size_t b = 0; b < fused_parts_.size(); b += 2) {
-          s1 += fused_parts_[b];
-          s2 += fused_parts_[b + 1];
-        }
-        value += pen.l1 * s1 + 0.5 * pen.l2 * s2;
-      }
+      if (pen.l1 != 0.0 || pen.l2 != 0.0)
+        value += parts_penalty(fused_parts_.data(), int64_t(fused_parts_.size()) / 2, pen.l1,
+                               pen.l2);
     }
     return value;
   }

@@ -74,15 +74,9 @@ void Network<T>::fold_share(T l1, T l2, int64_t step, const Team& share) {
       plain(p + it.off, g + it.off, it.w, opt_, st.offset(it.off), step);
       continue;
     }
-    double a1[kPenaltyLanes] = {}, a2[kPenaltyLanes] = {};
-    if (it.w == it.ld)  // (the block is contiguous in the arena: one range)
-      folded(p + it.off, g + it.off, 1, it.r * it.w, it.r * it.w, opt_, st.offset(it.off), step,
-             l1, l2, a1, a2);
-    else
-      folded(p + it.off, g + it.off, it.r, it.w, it.ld, opt_, st.offset(it.off), step, l1, l2,
-             a1, a2);
     double* sums = fused_parts_.data() + 2 * it.block;
-    lane_totals(a1, a2, sums[0], sums[1]);
+    block_fold(folded, p + it.off, g + it.off, st.offset(it.off), it.r, it.w, it.ld, opt_, step,
+               l1, l2, sums[0], sums[1]);
   }
 }
 
@@ -109,12 +103,7 @@ double Network<T>::update_penalised(const PenaltyArgs& pen, const Team& team,
   team.sync();  // (every block is updated and its sums stored; every thread has read the step)
   if (!team.lead()) return 0.0;
   opt_state_.step = step;
-  double s1 = 0.0, s2 = 0.0;
-  for (size_t b = 0; b < fused_parts_.size(); b += 2) {
-    s1 += fused_parts_[b];
-    s2 += fused_parts_[b + 1];
-  }
-  return pen.l1 * s1 + 0.5 * pen.l2 * s2;
+  return parts_penalty(fused_parts_.data(), int64_t(fused_parts_.size()) / 2, pen.l1, pen.l2);
 }
 
 #define FASTBP_INST(T)                                                                   \

@@ -323,27 +323,15 @@ struct SplitEpoch {
   void penalised_block(T* p, T* g, const OptSlots<T>& s, int64_t r, int64_t w, int64_t ld,
                        int64_t blk, const OptConfig& cfg, int64_t step) const {
     double* sums = parts + 2 * blk;
-    if (!folds) {
-      block_penalty(*ks, g, ld, p, ld, r, w, l1, l2, sums[0], sums[1]);
-      return;
-    }
-    double a1[kPenaltyLanes] = {}, a2[kPenaltyLanes] = {};
-    if (w == ld)
-      folded(p, g, 1, r * w, r * w, cfg, s, step, l1, l2, a1, a2);
+    if (folds)
+      block_fold(folded, p, g, s, r, w, ld, cfg, step, l1, l2, sums[0], sums[1]);
     else
-      folded(p, g, r, w, ld, cfg, s, step, l1, l2, a1, a2);
-    lane_totals(a1, a2, sums[0], sums[1]);
+      block_penalty(*ks, g, ld, p, ld, r, w, l1, l2, sums[0], sums[1]);
   }
   // The loss of a step with its penalty (summed over the blocks in block order), as
   // Network::train_batch reports it.
   double with_penalty(double value) const {
-    if (!penal) return value;
-    double s1 = 0.0, s2 = 0.0;
-    for (int64_t b = 0; b < nparts; ++b) {
-      s1 += parts[2 * b];
-      s2 += parts[2 * b + 1];
-    }
-    return value + (pen.l1 * s1 + 0.5 * pen.l2 * s2);
+    return penal ? value + parts_penalty(parts, nparts, pen.l1, pen.l2) : value;
   }
 };
 
