@@ -396,61 +396,80 @@ void packed_team_part(const GemmKernel<T>& kd, const Team& team, Trans ta, Trans
 // cost more in kernel calls and imbalance than it saves.
 constexpr double kTeamMinWork = 16384.0;
 
+// The path of a product of this shape (gemm.h GemmPath), the one decision gemm_dispatch and
+// gemm_path take. In a team (kTeam) the tiny path is not taken (it is one thread's). `from`:
+// the first path considered -- gemm_dispatch asks again from the next one when the gemv or
+// narrow path has no scratch memory.
+template <typename T, bool kTeam>
+FASTBP_ALWAYS_INLINE GemmPath choose_path(const GemmKernel<T>& kd, Trans transa, Trans transb,
+                                          int64_t M, int64_t N, int64_t K,
+                                          GemmPath from = GemmPath::gemv) {
+  if (M <= 0 || N <= 0 || K <= 0) return GemmPath::trivial;
+  // One row (a batch of one): a vector-matrix product, no packing, one thread (memory bound).
+  if (from <= GemmPath::gemv && M == 1) return GemmPath::gemv;
+  // A narrow C (an output layer of 1-10 units, its dW): full vectors along K or M instead of
+  // a vector per row holding N values.
+  if (from <= GemmPath::narrow && N <= narrow_bound(kd, transa, M, K) && kd.narrow != nullptr &&
+      K >= kd.nr_step && M >= kd.nr_step)
+    return GemmPath::narrow;
+  const bool b_fits = transb == Trans::N || K * N <= small_trans_b_max<T>();
+  if (double(M) * double(N) * double(K) <= double(kd.small_max_work) && b_fits) {
+    if (!kTeam && kd.tiny != nullptr && M <= kTinyMaxM && N <= kd.nr_step && K <= kTinyMaxK)
+      return GemmPath::tiny;
+    return GemmPath::small;
+  }
+  // A narrow C (N <= NR, e.g. an output layer with 10 units): the unpacked small path streams
+  // op(A) once with at most NR/width masked vectors per row and no packing at all; rows are
+  // split across threads (each row is computed the same way whatever the split).
+  if (N <= kd.nr && K <= kd.blk.narrow_max_k && b_fits) return GemmPath::small;
+  // A narrow C (N below NR) wastes much of the register tile; computing
+  // C^T = op(B)^T op(A)^T puts the long M side on the wide NR side instead.
+  return tile_efficiency(N, M, kd.mr, kd.nr_step) > 1.25 * tile_efficiency(M, N, kd.mr, kd.nr_step)
+             ? GemmPath::packed_flipped
+             : GemmPath::packed;
+}
+
 // kTeam: `team` is the calling thread's team, and this thread computes its share of C only
 // (the caller synchronises the team afterwards); else team is null (a separate instantiation:
 // the one-thread path carries no team code).
-// (gemm_path, below, names the decisions taken here: keep the two in step)
 template <typename T, bool kTeam>
 FASTBP_ALWAYS_INLINE void gemm_dispatch(const Team* team, Trans transa, Trans transb,
                                         int64_t M, int64_t N, int64_t K, T alpha, const T* A,
                                         int64_t lda, const T* B, int64_t ldb, T beta, T* C,
                                         int64_t ldc) {
   if (M <= 0 || N <= 0) return;
-  if (K <= 0 || alpha == T(0)) {
-    scale_c(M, N, beta, C, ldc);
-    return;
-  }
   const GemmKernel<T>& kd = gemm_kernel_for<T>(active_isa());
-  const double work = double(M) * double(N) * double(K);
-  // One row (a batch of one): a vector-matrix product, no packing, one thread (memory bound).
-  if (M == 1) {
+  GemmPath path = alpha == T(0) ? GemmPath::trivial
+                                : choose_path<T, kTeam>(kd, transa, transb, M, N, K);
+  if (path == GemmPath::gemv) {
     T* abuf = static_cast<T*>(tl_apack.get(size_t((K > N ? K : N) + 16) * sizeof(T)));
     if (abuf != nullptr) {
       kd.gemv(transa, transb, N, K, alpha, A, lda, B, ldb, beta, C, abuf);
       return;
     }
+    path = choose_path<T, kTeam>(kd, transa, transb, M, N, K, GemmPath::narrow);
   }
-  // A narrow C (an output layer of 1-10 units, its dW): full vectors along K or M instead of
-  // a vector per row holding N values (false: no scratch memory, nothing written).
-  if (N <= narrow_bound(kd, transa, M, K) && kd.narrow != nullptr && K >= kd.nr_step &&
-      M >= kd.nr_step &&
-      narrow_rows_parallel<T, kTeam>(kd, team, transa, transb, M, N, K, alpha, A, lda, B, ldb,
-                                     beta, C, ldc))
-    return;
-  if (work <= double(kd.small_max_work) &&
-      (transb == Trans::N || K * N <= small_trans_b_max<T>())) {
-    if (!kTeam && kd.tiny != nullptr && M <= kTinyMaxM && N <= kd.nr_step && K <= kTinyMaxK) {
+  if (path == GemmPath::narrow) {
+    if (narrow_rows_parallel<T, kTeam>(kd, team, transa, transb, M, N, K, alpha, A, lda, B, ldb,
+                                       beta, C, ldc))
+      return;  // (false: no scratch memory, nothing written)
+    path = choose_path<T, kTeam>(kd, transa, transb, M, N, K, GemmPath::tiny);
+  }
+  switch (path) {
+    case GemmPath::trivial:
+      scale_c(M, N, beta, C, ldc);
+      return;
+    case GemmPath::tiny:
       kd.tiny(transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);  // (one thread)
       return;
-    }
-    small_rows_parallel<T, kTeam>(kd, team, transa, transb, M, N, K, alpha, A, lda, B, ldb, beta,
-                                  C, ldc);
-    return;
+    case GemmPath::small:
+      small_rows_parallel<T, kTeam>(kd, team, transa, transb, M, N, K, alpha, A, lda, B, ldb,
+                                    beta, C, ldc);
+      return;
+    default:
+      break;
   }
-  // A narrow C (N <= NR, e.g. an output layer with 10 units): the unpacked small path streams
-  // op(A) once with at most NR/width masked vectors per row and no packing at all; rows are
-  // split across threads (each row is computed the same way whatever the split).
-  if (N <= kd.nr && K <= kd.blk.narrow_max_k &&
-      (transb == Trans::N || K * N <= small_trans_b_max<T>())) {
-    small_rows_parallel<T, kTeam>(kd, team, transa, transb, M, N, K, alpha, A, lda, B, ldb, beta,
-                                  C, ldc);
-    return;
-  }
-  // A narrow C (N below NR) wastes much of the register tile; computing
-  // C^T = op(B)^T op(A)^T puts the long M side on the wide NR side instead.
-  const double eff = tile_efficiency(M, N, kd.mr, kd.nr_step);
-  const double eff_t = tile_efficiency(N, M, kd.mr, kd.nr_step);
-  const bool flipped = eff_t > 1.25 * eff;
+  const bool flipped = path == GemmPath::packed_flipped;
   if constexpr (kTeam) {
     if (flipped)
       packed_team_part<T>(kd, *team, flip(transb), flip(transa), N, M, K, alpha, B, ldb, A, lda,
@@ -491,26 +510,11 @@ void gemm(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, T alpha, 
   team->sync();
 }
 
-// The decisions of gemm_dispatch (one thread), in its order: keep the two in step.
+// The path gemm_dispatch takes on one thread (choose_path: the same decision).
 template <typename T>
 GemmPath gemm_path(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K) {
-  using namespace gemm_detail;
-  if (M <= 0 || N <= 0 || K <= 0) return GemmPath::trivial;
-  const GemmKernel<T>& kd = gemm_kernel_for<T>(active_isa());
-  if (M == 1) return GemmPath::gemv;
-  if (N <= narrow_bound(kd, transa, M, K) && kd.narrow != nullptr && K >= kd.nr_step &&
-      M >= kd.nr_step)
-    return GemmPath::narrow;
-  const bool b_fits = transb == Trans::N || K * N <= small_trans_b_max<T>();
-  if (double(M) * double(N) * double(K) <= double(kd.small_max_work) && b_fits) {
-    if (kd.tiny != nullptr && M <= kTinyMaxM && N <= kd.nr_step && K <= kTinyMaxK)
-      return GemmPath::tiny;
-    return GemmPath::small;
-  }
-  if (N <= kd.nr && K <= kd.blk.narrow_max_k && b_fits) return GemmPath::small;
-  return tile_efficiency(N, M, kd.mr, kd.nr_step) > 1.25 * tile_efficiency(M, N, kd.mr, kd.nr_step)
-             ? GemmPath::packed_flipped
-             : GemmPath::packed;
+  return gemm_detail::choose_path<T, false>(gemm_detail::gemm_kernel_for<T>(active_isa()), transa,
+                                            transb, M, N, K);
 }
 template GemmPath gemm_path<float>(Trans, Trans, int64_t, int64_t, int64_t);
 template GemmPath gemm_path<double>(Trans, Trans, int64_t, int64_t, int64_t);

@@ -17,8 +17,9 @@ template <typename T>
 void gemm(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
           int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
 
-// The path gemm() takes for a product of this shape on one thread (gemm.cpp gemm_dispatch):
-// a caller that forms a product by column or row blocks of its own (nn/network_split.cpp)
+// The path gemm() takes for a product of this shape on one thread (gemm.cpp choose_path, the
+// decision gemm_dispatch takes, in the enum's order: a path whose scratch memory cannot be had
+// falls to the next one that fits): a caller that forms a product by column or row blocks of its own (nn/network_split.cpp)
 // gets the whole product's bits only where the blocks take the whole product's path.
 // (narrow: the narrow-C path, whose rows are blocks of 64; small: the unpacked path, every
 // element of C formed whole by one chain along K, whatever block of C is asked.)
