@@ -463,3 +463,67 @@ def test_split_is_not_taken_where_it_cannot_pay_or_apply():
         assert m.engine.split_epochs == (0 if fb.get_isa() == "generic" else 1)
     finally:
         fb.set_num_threads(before)
+
+
+_KEPT_OFF = r'''
+import multiprocessing as mp, os, sys, time
+import numpy as np
+cpus = sorted(os.sched_getaffinity(0))[:2]
+os.sched_setaffinity(0, cpus)
+
+def spin(stop):
+    while not stop.is_set():
+        pass
+
+if __name__ == "__main__":
+    import fastbp as fb
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((128, 256)).astype(np.float32)
+    y = rng.integers(0, 10, 128)
+
+    def run(threads, seconds=None, steps=None):
+        fb.set_num_threads(threads)
+        m = fb.MLP([256, 256, 256, 10], dtype="float32", seed=3)
+        opt = fb.optim.Adam(lr=1e-3)
+        n, t0 = 0, time.perf_counter()
+        while (steps is None and time.perf_counter() - t0 < seconds) or (steps is not None and n < steps):
+            m.train_step(x, y, "softmax_cross_entropy", opt)
+            n += 1
+        return m, n
+
+    stop = mp.Event()
+    spinners = [mp.Process(target=spin, args=(stop,)) for _ in cpus]
+    for p in spinners:
+        p.start()
+    try:
+        team, steps = run(2, seconds=float(sys.argv[1]))
+    finally:
+        stop.set()
+        for p in spinners:
+            p.join()
+    alone, _ = run(1, steps=steps)
+    same = all(np.array_equal(a, b) for a, b in zip(team.parameters(), alone.parameters()))
+    print(team.engine.team_backoffs, steps, same)
+'''
+
+
+def test_team_backs_off_when_kept_off_its_cores(tmp_path):
+    """Busy processes on the team's two CPUs keep its threads off them about half the time:
+    the network goes to one thread for a while (core/team.h TeamBackoff, counted by
+    team_backoffs), products included, and the parameters stay bitwise those of one thread."""
+    import os
+    import subprocess
+    import sys
+
+    if not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs two CPUs and sched_setaffinity")
+    if fb.info()["openmp"] == "none":
+        pytest.skip("no OpenMP: no team")
+    script = tmp_path / "kept_off.py"
+    script.write_text(_KEPT_OFF)
+    out = subprocess.run([sys.executable, str(script), "1.5"], capture_output=True, text=True,
+                         timeout=120, env=dict(os.environ, OMP_NUM_THREADS="2"))
+    assert out.returncode == 0, out.stderr
+    backoffs, steps, same = out.stdout.split()
+    assert same == "True"
+    assert int(steps) > 0 and int(backoffs) >= 1, out.stdout

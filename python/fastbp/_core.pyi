@@ -102,6 +102,11 @@ class _Network(Generic[_F]):
     def split_epochs(self) -> int:
         """Epochs this network ran with its hidden units split by strips over a thread team
         (docs/ENGINE.md); the results are those of one thread either way."""
+    @property
+    def team_backoffs(self) -> int:
+        """Times this network's thread team was kept waiting for a team-mate that was not
+        running (another process or library on its core) and its calls went to one thread for
+        a while (docs/ENGINE.md); the results are those of one thread either way."""
     def arena(self) -> NDArray[_F]:
         """Live 1-D view of all parameters."""
     def parameters(self) -> List[NDArray[_F]]:

@@ -32,6 +32,7 @@ void bind_construction(NetClass<T>& c) {
       .def_property_readonly("num_params", [](Net& n) { return int64_t(n.arena().size()); })
       .def_property_readonly("team_capable", &Net::team_capable)
       .def_property_readonly("split_epochs", &Net::split_epochs)
+      .def_property_readonly("team_backoffs", &Net::team_backoffs)
       .def("_set_split_yield_at", &Net::set_split_yield_at, py::arg("step"))
       .def("arena", &C::arena)
       .def("parameters", &C::parameters)

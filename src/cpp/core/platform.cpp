@@ -9,6 +9,7 @@
 #include <windows.h>
 #elif defined(__unix__) || defined(__APPLE__)
 #include <pthread.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -96,6 +97,23 @@ std::atomic<int64_t> g_process_id{0};
 void forget_process_id() { g_process_id.store(0, std::memory_order_relaxed); }
 }  // namespace
 #endif
+
+int64_t thread_cpu_ns() {
+#if defined(_WIN32)
+  FILETIME created, exited, kernel, user;
+  if (!GetThreadTimes(GetCurrentThread(), &created, &exited, &kernel, &user)) return -1;
+  const auto ticks = [](const FILETIME& f) {
+    return (int64_t(f.dwHighDateTime) << 32) | int64_t(f.dwLowDateTime);
+  };
+  return (ticks(kernel) + ticks(user)) * 100;  // (100 ns ticks)
+#elif defined(FASTBP_POSIX) && defined(CLOCK_THREAD_CPUTIME_ID)
+  timespec ts;
+  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0) return -1;
+  return int64_t(ts.tv_sec) * 1000000000 + int64_t(ts.tv_nsec);
+#else
+  return -1;
+#endif
+}
 
 int64_t process_id() {
 #if defined(_WIN32)

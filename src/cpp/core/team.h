@@ -26,15 +26,14 @@ class SpinBarrier {
  public:
   explicit SpinBarrier(int n = 1) : n_(n) {}
   void resize(int n) { n_ = n; }  // (before any thread waits)
-  // True when this thread waited long (past the spinning phase: ~10-50 us, a team-mate that
-  // was not running). With `waited_ns`: a wait that outlasts kTimedSpins spins adds its time
-  // from then on (two clock reads; a shorter wait reads no clock).
-  bool wait(int64_t* waited_ns = nullptr) {
+  // With `waited_ns`: a wait that outlasts kTimedSpins spins adds its time from then on (two
+  // clock reads; a shorter wait reads no clock).
+  void wait(int64_t* waited_ns = nullptr) {
     const int gen = gen_.load(std::memory_order_acquire);
     if (count_.fetch_add(1, std::memory_order_acq_rel) + 1 == n_) {
       count_.store(0, std::memory_order_relaxed);
       gen_.store(gen + 1, std::memory_order_release);
-      return false;
+      return;
     }
     int spins = 0;
     std::chrono::steady_clock::time_point since;
@@ -52,7 +51,6 @@ class SpinBarrier {
       *waited_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(
                         std::chrono::steady_clock::now() - since)
                         .count();
-    return spins >= kSpins;
   }
 
  private:
@@ -68,10 +66,9 @@ class SpinBarrier {
 struct Team {
   int t = 0, nt = 1;          // this thread's number, team size
   SpinBarrier* bar = nullptr;
-  mutable int64_t long_waits = 0;  // this thread's long waits at the barrier (SpinBarrier)
-  mutable int64_t waited_ns = 0;   // and the time of its waits past a few spins
+  mutable int64_t waited_ns = 0;  // this thread's time in waits past a few spins (SpinBarrier)
   void sync() const {
-    if (nt > 1 && bar->wait(&waited_ns)) ++long_waits;
+    if (nt > 1) bar->wait(&waited_ns);
   }
   bool lead() const { return t == 0; }
   // This thread's share [b, e) of `blocks` equal blocks (contiguous, in order).
@@ -92,6 +89,111 @@ struct Team {
     r0 = b * align < n ? b * align : n;
     r1 = e * align < n ? e * align : n;
   }
+};
+
+// A team whose threads are kept off their cores -- by another process, or by another
+// library's spinning pool (OpenBLAS's workers spin ~0.1 s after each NumPy product) -- is
+// slower than one thread, and its own spinning slows that pool in turn (a 784-256-256-10
+// train_step with a 300x300 NumPy product between steps: 11.5 ms a step on a team of two,
+// 2.3 ms on one thread). One rule for every team region of a network (nn/network.cpp
+// run_team, nn/network_split.cpp's epochs):
+// - the regions' threads' time (threads x wall time) and the part of it they were not running
+//   (wall time minus each thread's CPU time, platform.h thread_cpu_ns) add up over a window
+//   of kWindowNs; kBadWindows windows in a row whose threads were off their cores more than
+//   kShare of them back the network off (one such window is often a passing preemption). (A team of two whose second thread runs a fraction 1 - p of the time
+//   beats one thread while p < 1/2, i.e. while the team is off its cores less than a quarter
+//   of its time. The host's own preemption of a virtual CPU is not seen by the guest's
+//   clocks; a team slowed by it is still faster than one thread.)
+// - backing off: the network's calls of the next back-off time run on one thread, their
+//   products too (SerialScope, core/threading.h): 50 ms, doubled at each back-off up to 1 s,
+//   and back to 50 ms once its teams have run kCalmNs of threads' time without one (a pool
+//   that keeps spinning -- NumPy products between steps -- then costs a few slow steps a
+//   second, not a few every 50 ms).
+class TeamBackoff {
+ public:
+  using Clock = std::chrono::steady_clock;
+  static constexpr double kShare = 0.25;
+  static constexpr double kWindowNs = 4e6;
+  static constexpr int kBadWindows = 2;
+  static constexpr double kSampleNs = 400e3;
+  static constexpr int64_t kMaxStride = 16;
+  static constexpr double kCalmNs = 200e6;
+  static constexpr std::chrono::milliseconds kMin{50}, kMax{1000};
+
+  // Whether a team may run now (false: backing off).
+  bool allows() const { return retry_ == Clock::time_point{} || Clock::now() >= retry_; }
+  // A region's threads' time and the part of it they were not running.
+  void record(double busy_ns, double off_ns) {
+    busy_ += busy_ns;
+    off_ += off_ns;
+    calm_ += busy_ns;
+    if (calm_ > kCalmNs) next_ = kMin;
+    if (busy_ < kWindowNs) return;
+    const bool kept_off = off_ > kShare * busy_;
+    busy_ = off_ = 0.0;
+    bad_windows_ = kept_off ? bad_windows_ + 1 : 0;
+    if (bad_windows_ >= kBadWindows) back_off();
+  }
+  // Back off now (also: a region that handed its work to one thread midway).
+  void back_off() {
+    busy_ = off_ = calm_ = 0.0;
+    bad_windows_ = 0;
+    retry_ = Clock::now() + next_;
+    next_ = next_ * 2 < kMax ? next_ * 2 : kMax;
+    ++count_;
+  }
+  int64_t count() const { return count_; }  // back-offs so far
+  // (RegionClock) Whether the next region reads the threads' CPU clocks, and the length of
+  // the last one: regions of at least kSampleNs are all sampled, shorter ones every
+  // kSampleNs / length (at most every kMaxStride-th).
+  bool sample() { return ++since_sample_ >= stride_ ? (since_sample_ = 0, true) : false; }
+  void sampled(double wall_ns) {
+    const double k = kSampleNs / (wall_ns > 1.0 ? wall_ns : 1.0);
+    stride_ = k < 1.0 ? 1 : k > double(kMaxStride) ? kMaxStride : int64_t(k);
+  }
+
+ private:
+  int64_t since_sample_ = 0, stride_ = 1;
+  double busy_ = 0.0, off_ = 0.0, calm_ = 0.0;
+  int bad_windows_ = 0;
+  Clock::time_point retry_{};
+  std::chrono::milliseconds next_ = kMin;
+  int64_t count_ = 0;
+};
+
+// A team region's clocks for TeamBackoff: the wall time from its opening (before the region)
+// and each thread's CPU time inside it (add_thread, once per thread), read on a sample of the
+// regions: a thread's CPU clock is a system call (~0.5 us on the development VM), so regions
+// shorter than TeamBackoff::kSampleNs are sampled every few (the previous region's length
+// decides); a platform without a thread CPU clock records nothing.
+class RegionClock {
+ public:
+  using Clock = std::chrono::steady_clock;
+  explicit RegionClock(TeamBackoff& b) : b_(b), start_(Clock::now()), sampled_(b.sample()) {}
+  bool sampled() const { return sampled_; }  // (every thread: read thread_cpu_ns or not)
+  // Each thread of a sampled region: its CPU time from `cpu0` (thread_cpu_ns at its start).
+  void add_thread(int64_t cpu0, int64_t cpu1) {
+    if (cpu0 < 0 || cpu1 < 0)
+      ok_.store(false, std::memory_order_relaxed);
+    else
+      cpu_.fetch_add(cpu1 - cpu0, std::memory_order_relaxed);
+  }
+  // After the region, with its `threads` threads.
+  void record(int threads) {
+    const double wall = std::chrono::duration<double, std::nano>(Clock::now() - start_).count();
+    b_.sampled(wall);
+    if (!sampled_ || !ok_.load(std::memory_order_relaxed)) return;
+    const double busy = threads * wall;
+    const double off = busy - double(cpu_.load(std::memory_order_relaxed));
+    b_.record(busy, off > 0.0 ? off : 0.0);
+  }
+
+ private:
+  TeamBackoff& b_;
+  Clock::time_point start_;
+  bool sampled_;
+  std::atomic<int64_t> cpu_{0};
+  std::atomic<bool> ok_{true};
 };
 
 // One thread alone (sync is a no-op, it leads and gets every row).

@@ -73,6 +73,23 @@ TeamScope::~TeamScope() {
   tl_team = saved_;
 }
 
+// (get_num_threads reads the calling thread's OpenMP count, omp_get_max_threads: 1 here)
+SerialScope::SerialScope(bool on) {
+#ifdef FASTBP_HAVE_OPENMP
+  if (on) {
+    saved_ = omp_get_max_threads();
+    omp_set_num_threads(1);
+  }
+#else
+  (void)on;
+#endif
+}
+SerialScope::~SerialScope() {
+#ifdef FASTBP_HAVE_OPENMP
+  if (saved_ > 0) omp_set_num_threads(saved_);
+#endif
+}
+
 bool have_openmp() {
 #ifdef FASTBP_HAVE_OPENMP
   return true;

@@ -11,6 +11,20 @@ void set_num_threads(int n);
 // The count in use (get_num_threads) never exceeds it, whatever OMP_NUM_THREADS says.
 int max_threads();
 bool have_openmp();
+
+// While it lives, every parallel region the calling thread opens runs on one thread
+// (get_num_threads() is 1 on it): a network backing off from its team (core/team.h
+// TeamBackoff) keeps its products' own regions off the other cores too.
+class SerialScope {
+ public:
+  explicit SerialScope(bool on);
+  ~SerialScope();
+  SerialScope(const SerialScope&) = delete;
+  SerialScope& operator=(const SerialScope&) = delete;
+
+ private:
+  int saved_ = 0;  // the thread's OpenMP thread count before (0: not changed)
+};
 const char* openmp_runtime();   // a short description ("OpenMP 201511" or "none")
 
 // Fork safety (installed when the library is loaded): before fork() the forking thread's

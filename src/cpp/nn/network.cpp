@@ -239,48 +239,47 @@ int Network<T>::team_threads(int64_t n) {
 #ifdef FASTBP_HAVE_OPENMP
   // (batchnorm refuses a batch of one row: it throws, which a team region must not)
   if (!team_capable_ || omp_in_parallel() || (has_batchnorm_ && n < 2)) return 1;
-  if (team_backoff_ > 0) {  // (run_team saw the team wait for a descheduled thread)
-    --team_backoff_;
-    return 1;
-  }
-  if (fused_step(n)) return get_num_threads();  // (row units: nn/fused_update.h)
-  return double(n) * macs_per_row_ >= kTeamMinStepWork ? get_num_threads() : 1;
+  // (row units: nn/fused_update.h)
+  const int threads = fused_step(n) || double(n) * macs_per_row_ >= kTeamMinStepWork
+                          ? get_num_threads()
+                          : 1;
+  return threads > 1 && !backoff_.allows() ? 0 : threads;
 #else
   (void)n;
   return 1;
 #endif
 }
 
-// A team whose threads keep waiting long for each other (a team-mate descheduled: another
-// process, or another library's spinning pool, on its core) is slower than one thread. When
-// the long waits of a call add up to more than a quarter of its time, the next kTeamBackoff
-// calls run on one thread (the same results: the thread count never changes them), then the
-// team is tried again.
-// (kLongWaitSeconds, kTeamBackoff: nn/network.h)
-
+// A team kept off its cores backs the network off to one thread for a while (core/team.h
+// TeamBackoff): the same results, the thread count never changes them.
 template <typename T>
 template <typename F>
 void Network<T>::run_team(int threads, F&& body) {
   if (threads < 2) {
+    const SerialScope serial(threads == 0);
     body(kSoloTeam);
     return;
   }
 #ifdef FASTBP_HAVE_OPENMP
   SpinBarrier bar;
-  std::atomic<int64_t> long_waits{0};
-  const auto start = std::chrono::steady_clock::now();
+  int team_size = threads;
+  RegionClock region_clock(backoff_);
 #pragma omp parallel num_threads(threads)
   {
+    const int64_t cpu0 = region_clock.sampled() ? thread_cpu_ns() : 0;
 #pragma omp single
-    bar.resize(omp_get_num_threads());  // (the runtime may give fewer threads than asked)
+    {
+      team_size = omp_get_num_threads();  // (the runtime may give fewer threads than asked)
+      bar.resize(team_size);
+    }
     const Team team{omp_get_thread_num(), omp_get_num_threads(), &bar};
-    const TeamScope scope(&team);
-    body(team);
-    long_waits.fetch_add(team.long_waits, std::memory_order_relaxed);
+    {
+      const TeamScope scope(&team);
+      body(team);
+    }
+    if (region_clock.sampled()) region_clock.add_thread(cpu0, thread_cpu_ns());
   }
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (double(long_waits.load()) * kLongWaitSeconds > 0.25 * seconds) team_backoff_ = kTeamBackoff;
+  region_clock.record(team_size);
 #endif
 }
 

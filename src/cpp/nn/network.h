@@ -13,6 +13,7 @@
 
 #include "core/platform.h"
 #include "core/stream_vector.h"
+#include "core/team.h"
 #include "nn/fused_update.h"
 #include "nn/layer.h"
 #include "nn/registry.h"
@@ -25,10 +26,6 @@ inline constexpr double kTeamMinStepWork = 5.0e5;
 // A team shares the loss of a batch of at least this many rows, on blocks of 16 rows.
 inline constexpr int64_t kTeamLossMinRows = 32;
 inline constexpr int64_t kTeamLossRowAlign = 16;
-// A team whose long barrier waits (each at least about kLongWaitSeconds) add up to more than a
-// quarter of a call's time leaves the next kTeamBackoff calls to one thread (run_team).
-inline constexpr double kLongWaitSeconds = 20e-6;
-inline constexpr int kTeamBackoff = 16;
 
 template <typename T>
 struct SplitWork;  // nn/network_split.cpp
@@ -59,6 +56,9 @@ class Network {
   bool team_capable() const { return team_capable_; }
   // The epochs fit_epoch ran with the hidden units split by strips (nn/network_split.cpp).
   int64_t split_epochs() const { return split_epochs_; }
+  // The times its teams were kept waiting and it went to one thread for a while
+  // (core/team.h TeamBackoff).
+  int64_t team_backoffs() const { return backoff_.count(); }
   // (tests) A split epoch hands its rest to one thread at this step as if its team had waited
   // too long; -1: only when it does; kSplitNeverYield: never (whatever the waits).
   static constexpr int64_t kSplitNeverYield = -2;
@@ -164,10 +164,12 @@ class Network {
   void fold_items(int64_t chunk);
   void update(const Team& team = kSoloTeam, bool may_open_region = true);
   // The thread count of a team for training steps of n rows: 1 (no team) unless every layer
-  // can run on one (team_capable), no parallel region is open, the step is large enough to
-  // share (network.cpp, kTeamMinStepWork) and no backoff is running.
+  // can run on one (team_capable), no parallel region is open and the step is large enough to
+  // share (network.cpp, kTeamMinStepWork); 0 when it would share but its teams are backing off
+  // (backoff_): one thread, its products too.
   int team_threads(int64_t n);
-  // body(team) on a team of `threads` threads (directly, as one thread, when threads < 2).
+  // body(team) on a team of `threads` threads (directly, as one thread, when threads < 2; with
+  // every parallel region on one thread when threads == 0).
   template <typename F>
   void run_team(int threads, F&& body);
   // A whole epoch of a two-layer network on a team that owns its hidden units by strips
@@ -211,10 +213,7 @@ class Network {
   std::shared_ptr<SplitWork<T>> split_;
   int64_t split_epochs_ = 0;
   int64_t split_yield_at_ = -1;
-  std::chrono::steady_clock::time_point split_retry_{};  // (split epochs back off until then)
-  static constexpr std::chrono::milliseconds kSplitBackoffMin{50}, kSplitBackoffMax{1000};
-  std::chrono::milliseconds split_backoff_ = kSplitBackoffMin;  // (the next back-off)
-  int team_backoff_ = 0;  // calls left on one thread after a team waited too long (run_team)
+  TeamBackoff backoff_;  // (its teams kept waiting: calls on one thread for a while)
   double macs_per_row_ = 0.0;  // of the dense products of one forward (penalised weights)
   std::vector<ParamInfo> pinfo_, binfo_;
   // (staggered modulo 4 KiB with the optimizer state: core/stream_vector.h)

@@ -30,6 +30,7 @@
 #include <cstring>
 
 #include "core/kernel_set.h"
+#include "core/platform.h"
 #include "core/threading.h"
 #include "kernels/activations.h"
 #include "kernels/gemm/gemm.h"
@@ -46,17 +47,15 @@ namespace fastbp {
 // An epoch this short stays on the usual path: the copies in and out and the region would
 // cost more than the steps save.
 constexpr int64_t kSplitMinSteps = 8;
-// The share of its threads' time a team may spend waiting for each other before the epoch's
-// rest goes to one thread (below: waited_long). Two threads that each wait a quarter of the
-// time still beat one thread; the host's ordinary jitter costs a few percent.
+// A team kept waiting for a team-mate that is not running hands the rest of its epoch to
+// fit_epoch's loop on one thread (the same bits from that step on) once its waits add up to
+// more than kSplitYield of its threads' time (and at least kSplitYieldMinNs: waking the team
+// for an epoch takes up to ~0.1 ms, a team-mate kept off its core several ms), and the network
+// backs off (core/team.h TeamBackoff: epochs that start within the back-off time stay on one
+// thread too). The waits are read at every step (SpinBarrier times them); the back-off rule's
+// CPU clocks would cost a system call per thread and step.
 constexpr double kSplitYield = 0.25;
-// ... once the waits add up to this much (waking the team for an epoch takes up to ~0.1 ms,
-// a team-mate kept off its core several ms).
 constexpr double kSplitYieldMinNs = 200e3;
-// ... and the epochs that start within a back-off time stay on one thread too: 50 ms, doubled
-// at each retry that waits too long again (up to 1 s), reset by an epoch that did not.
-// (OpenBLAS's workers spin for ~0.1 s after a product; a retry in that time costs another
-// stall of a few ms; a passing stall should not cost long.)
 
 template <typename T>
 struct SplitWork {
@@ -94,7 +93,7 @@ template <typename T>
 bool Network<T>::split_fits(int64_t N, int64_t batch_size) const {
 #ifdef FASTBP_HAVE_OPENMP
   if (!split_capable_ || omp_in_parallel() || get_num_threads() < 2) return false;
-  if (std::chrono::steady_clock::now() < split_retry_) return false;  // (backing off)
+  if (!backoff_.allows()) return false;  // (its teams were kept waiting: core/team.h)
   if (opt_.clip_value != 0.0 || opt_.clip_norm != 0.0) return false;  // (a global norm)
   if (double(batch_size) * macs_per_row_ >= kTeamMinStepWork) return false;  // (the team's)
   if ((N + batch_size - 1) / batch_size < kSplitMinSteps) return false;
@@ -345,11 +344,7 @@ struct SplitLedger {
   double pending = 0.0;  // the last step's loss, without its penalty
   int64_t pending_rows = 0, pending_end = 0, steps = 0, resume = 0;
 
-  // A team-mate kept from running (another process, or another library's spinning pool, on
-  // its core: e.g. OpenBLAS's workers for ~0.1 s after a NumPy product) makes the team wait:
-  // when the team's waits add up to more than kSplitYield of its threads' time (and at least
-  // kSplitYieldMinNs), the rest of the epoch goes to one thread (fit_epoch's loop, the same
-  // bits), and so do the epochs of the next back-off time (split_fits).
+  // Whether the team was kept waiting too long so far (kSplitYield).
   bool waited_long(int nt) const {
     const double ns =
         std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count();
@@ -394,27 +389,28 @@ int64_t Network<T>::fit_epoch_split(const T* X, const Target<T>& t, int64_t N,
   // (no OpenMP barrier at the start: a team-mate slow to wake is waited for at the first
   // meeting, where its wait counts)
   SpinBarrier bar(threads);
+  RegionClock region_clock(backoff_);
   bool short_team = false;  // (the runtime gave fewer threads: fit_epoch's loop trains all)
 #pragma omp parallel num_threads(threads)
   {
+    const int64_t cpu0 = region_clock.sampled() ? thread_cpu_ns() : 0;
     const Team team{omp_get_thread_num(), omp_get_num_threads(), &bar};
     if (team.nt != threads) {
       if (team.lead()) short_team = true;
     } else {
       split_steps(e, led, team, N, batch_size, lrs, stop, total, trained);
     }
+    if (region_clock.sampled()) region_clock.add_thread(cpu0, thread_cpu_ns());
   }
   split_copy(false);
   if (short_team) return 0;
   opt_state_.step += led.steps;
   ++split_epochs_;
   stopped = led.stop_now;
-  if (led.yield_now || (split_yield_at_ != kSplitNeverYield && led.waited_long(threads))) {
-    split_retry_ = std::chrono::steady_clock::now() + split_backoff_;
-    split_backoff_ = std::min(2 * split_backoff_, kSplitBackoffMax);
-  } else {
-    split_backoff_ = kSplitBackoffMin;
-  }
+  if (led.yield_now)
+    backoff_.back_off();
+  else if (split_yield_at_ != kSplitNeverYield)
+    region_clock.record(threads);
   return led.resume;
 }
 
