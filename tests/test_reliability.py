@@ -247,7 +247,12 @@ def test_layouts_and_dtypes_give_the_same_answer(backend, dtype):
     for Xv in (Xi, Xi.astype(np.int8), Xi.astype(np.int16) + 2, (Xi > 0), (Xi + 2).astype(np.uint8)):
         np.testing.assert_array_equal(m.predict(Xv), m.predict(np.asarray(Xv, dtype)))
     # labels of any integer type; strided labels
-    for yv in (Y.astype(np.int8), Y.astype(np.uint16), np.repeat(Y, 2)[::2], Y[::-1][::-1]):
+    raw = np.zeros(8 * len(Y) + 1, np.uint8)
+    misaligned = np.frombuffer(raw.data, dtype=np.int64, count=len(Y), offset=1)
+    misaligned[...] = Y
+    assert not misaligned.flags.aligned
+    for yv in (Y.astype(np.int8), Y.astype(np.uint16), np.repeat(Y, 2)[::2], Y[::-1][::-1],
+               Y.astype(">i8"), misaligned, Y.astype(np.int64)):
         loss, _ = make_model(backend, dtype).loss_and_gradients(X, yv, CE)
         assert loss == want_loss
 

@@ -16,6 +16,7 @@ from .registry import loss_param_names
 __all__ = ["as_model_array", "as_target", "check_loss_kwargs", "no_rescan"]
 
 
+_INT64 = np.dtype(np.int64)
 _NO_RESCAN: Dict[str, Any] = {"check_finite": False}
 _RESCAN: Dict[str, Any] = {}
 
@@ -56,8 +57,11 @@ def as_model_array(a: Any, dtype: np.dtype, kinds: str = "fiub") -> Any:
 def as_target(y: Any, dtype: np.dtype, takes_labels: bool) -> Any:
     """Targets: 1-D integer class labels as int64 when the loss takes labels, else values as
     :func:`as_model_array` (booleans are not converted: no loss takes them)."""
-    if type(y) is np.ndarray and not (takes_labels and y.ndim == 1):
-        return as_model_array(y, dtype, kinds="fiu")  # (no np.asarray on the per-step path)
+    if type(y) is np.ndarray:  # (no np.asarray on the per-step path)
+        if not (takes_labels and y.ndim == 1):
+            return as_model_array(y, dtype, kinds="fiu")
+        if y.dtype is _INT64 and y.flags.carray:
+            return y  # labels as the engine takes them
     try:
         arr = np.asarray(y)
     except (ValueError, TypeError):
@@ -65,7 +69,8 @@ def as_target(y: Any, dtype: np.dtype, takes_labels: bool) -> Any:
     if takes_labels and arr.ndim == 1 and arr.dtype.kind in "iu":
         if arr.dtype.kind == "u" and arr.dtype.itemsize == 8:
             return arr  # values above 2**63 would wrap in int64: the engine checks the range
-        return np.ascontiguousarray(arr, dtype=np.int64)
+        out = np.ascontiguousarray(arr, dtype=np.int64)
+        return out if out.flags.aligned else out.copy()  # (as as_model_array: aligned loads)
     return as_model_array(arr, dtype, kinds="fiu")
 
 
