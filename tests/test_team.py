@@ -527,3 +527,31 @@ def test_team_backs_off_when_kept_off_its_cores(tmp_path):
     backoffs, steps, same = out.stdout.split()
     assert same == "True"
     assert int(steps) > 0 and int(backoffs) >= 1, out.stdout
+
+
+def test_team_probe_times_one_thread_against_the_team():
+    """Every second or so (and first after 8 team calls) a network times a few calls on one
+    thread against its team's (core/team.h TeamProbe): when one thread wins (forced here by
+    the margin), the network backs off to one thread; the bits are one thread's throughout."""
+    if fb.info()["openmp"] == "none" or fb.info()["max_num_threads"] < 2:
+        pytest.skip("no team")
+    X, y, loss = _data([64, 128, 128, 10], 256, "float32")
+    runs = []
+    before = fb.get_num_threads()
+    for threads in (2, 1):
+        fb.set_num_threads(threads)
+        try:
+            m = fb.MLP([64, 128, 128, 10], dtype="float32", seed=2)
+            m.engine._set_team_probe_margin(1e9)
+            o = fb.optim.Adam(lr=1e-3)
+            for s in range(0, 256, 64):
+                for _ in range(4):
+                    m.train_step(X[s:s + 64], y[s:s + 64], loss=loss, optimizer=o)
+            runs.append(m)
+        finally:
+            fb.set_num_threads(before)
+    team, alone = runs
+    assert team.engine.team_probes >= 1 and team.engine.team_backoffs >= 1
+    assert alone.engine.team_probes == 0
+    for a, b in zip(team.parameters(), alone.parameters()):
+        np.testing.assert_array_equal(a, b)

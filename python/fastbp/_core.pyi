@@ -107,6 +107,10 @@ class _Network(Generic[_F]):
         """Times this network's thread team was kept waiting for a team-mate that was not
         running (another process or library on its core) and its calls went to one thread for
         a while (docs/ENGINE.md); the results are those of one thread either way."""
+    @property
+    def team_probes(self) -> int:
+        """Times this network timed a few calls on one thread against its team's recent ones
+        (a team slower than one thread backs off; docs/ENGINE.md)."""
     def arena(self) -> NDArray[_F]:
         """Live 1-D view of all parameters."""
     def parameters(self) -> List[NDArray[_F]]:

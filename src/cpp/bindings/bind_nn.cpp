@@ -33,6 +33,8 @@ void bind_construction(NetClass<T>& c) {
       .def_property_readonly("team_capable", &Net::team_capable)
       .def_property_readonly("split_epochs", &Net::split_epochs)
       .def_property_readonly("team_backoffs", &Net::team_backoffs)
+      .def_property_readonly("team_probes", &Net::team_probes)
+      .def("_set_team_probe_margin", &Net::set_team_probe_margin, py::arg("margin"))
       .def("_set_split_yield_at", &Net::set_split_yield_at, py::arg("step"))
       .def("arena", &C::arena)
       .def("parameters", &C::parameters)

@@ -15,6 +15,7 @@
 #pragma once
 #include <atomic>
 #include <chrono>
+#include <climits>
 #include <cstdint>
 #include <thread>
 
@@ -178,14 +179,15 @@ class RegionClock {
     else
       cpu_.fetch_add(cpu1 - cpu0, std::memory_order_relaxed);
   }
-  // After the region, with its `threads` threads.
-  void record(int threads) {
+  // After the region, with its `threads` threads; returns its wall time (ns).
+  double record(int threads) {
     const double wall = std::chrono::duration<double, std::nano>(Clock::now() - start_).count();
     b_.sampled(wall);
-    if (!sampled_ || !ok_.load(std::memory_order_relaxed)) return;
+    if (!sampled_ || !ok_.load(std::memory_order_relaxed)) return wall;
     const double busy = threads * wall;
     const double off = busy - double(cpu_.load(std::memory_order_relaxed));
     b_.record(busy, off > 0.0 ? off : 0.0);
+    return wall;
   }
 
  private:
@@ -194,6 +196,62 @@ class RegionClock {
   bool sampled_;
   std::atomic<int64_t> cpu_{0};
   std::atomic<bool> ok_{true};
+};
+
+// Whether a network's team is faster than one thread, measured: a host that runs one of its
+// two virtual CPUs slowly (seen on the development VM for minutes at a time: tanh 32-64x5-1
+// at batch 64, 160-180 us a step on a team of two against 87 us on one thread) is invisible
+// to the guest's clocks, so TeamBackoff cannot see it. Every kGapNs (at least kGapCalls team
+// calls' time), and right after a back-off, a network's calls of one size (`key`: a
+// train_step's rows, an epoch's shape) run kCalls times on one thread; when the fastest of
+// them beats kMargin x the fastest of its last kRecent team calls, the network backs off
+// (TeamBackoff::back_off). The probes cost at most a few percent of a second.
+class TeamProbe {
+ public:
+  using Clock = std::chrono::steady_clock;
+  static constexpr int kProbe = -1;  // (threads_for: one thread, a probe)
+  static constexpr int kCalls = 3, kRecent = 8;
+  static constexpr double kGapNs = 1e9, kGapCalls = 100.0, kMargin = 0.95;
+
+  // The threads of a call of size `key` that would run on a team of `threads`.
+  int threads_for(int64_t key, int threads) {
+    if (key != key_) reset(key);
+    if (probes_ > 0 || (recent_ == kRecent && Clock::now() >= next_)) return kProbe;
+    return threads;
+  }
+  // After a call of `key` (probe: it ran as one), its wall time; true when one thread won.
+  bool record(int64_t key, bool probe, double wall_ns) {
+    if (key != key_) return false;
+    if (!probe) {
+      team_[recent_ < kRecent ? recent_++ : pos_] = wall_ns;
+      pos_ = (pos_ + 1) % kRecent;
+      return false;
+    }
+    solo_ = probes_ == 0 || wall_ns < solo_ ? wall_ns : solo_;
+    if (++probes_ < kCalls) return false;
+    ++count_;
+    double team = team_[0];
+    for (int i = 1; i < recent_; ++i) team = team_[i] < team ? team_[i] : team;
+    const bool solo_wins = solo_ < margin_ * team;
+    const double gap = kGapNs > kGapCalls * team ? kGapNs : kGapCalls * team;
+    next_ = solo_wins ? Clock::time_point{}  // (again once the back-off is over)
+                      : Clock::now() + std::chrono::nanoseconds(int64_t(gap));
+    probes_ = recent_ = pos_ = 0;
+    return solo_wins;
+  }
+  int64_t count() const { return count_; }  // probes so far
+  void set_margin(double m) { margin_ = m; }  // (tests: > 1 makes one thread win)
+
+ private:
+  void reset(int64_t key) {
+    key_ = key;
+    probes_ = recent_ = pos_ = 0;
+  }
+  int64_t key_ = INT64_MIN;
+  int probes_ = 0, recent_ = 0, pos_ = 0;
+  double team_[kRecent] = {}, solo_ = 0.0, margin_ = kMargin;
+  Clock::time_point next_{};
+  int64_t count_ = 0;
 };
 
 // One thread alone (sync is a no-op, it leads and gets every row).

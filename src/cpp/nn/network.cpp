@@ -235,7 +235,7 @@ bool Network<T>::fused_step(int64_t n) const {
 }
 
 template <typename T>
-int Network<T>::team_threads(int64_t n) {
+int Network<T>::team_threads(int64_t n, int64_t key) {
 #ifdef FASTBP_HAVE_OPENMP
   // (batchnorm refuses a batch of one row: it throws, which a team region must not)
   if (!team_capable_ || omp_in_parallel() || (has_batchnorm_ && n < 2)) return 1;
@@ -243,9 +243,11 @@ int Network<T>::team_threads(int64_t n) {
   const int threads = fused_step(n) || double(n) * macs_per_row_ >= kTeamMinStepWork
                           ? get_num_threads()
                           : 1;
-  return threads > 1 && !backoff_.allows() ? 0 : threads;
+  if (threads < 2) return threads;
+  return backoff_.allows() ? probe_.threads_for(key, threads) : 0;
 #else
   (void)n;
+  (void)key;
   return 1;
 #endif
 }
@@ -254,10 +256,18 @@ int Network<T>::team_threads(int64_t n) {
 // TeamBackoff): the same results, the thread count never changes them.
 template <typename T>
 template <typename F>
-void Network<T>::run_team(int threads, F&& body) {
+void Network<T>::run_team(int threads, int64_t key, F&& body) {
   if (threads < 2) {
-    const SerialScope serial(threads == 0);
+    const SerialScope serial(threads <= 0);
+    if (threads != TeamProbe::kProbe) {
+      body(kSoloTeam);
+      return;
+    }
+    const auto start = std::chrono::steady_clock::now();
     body(kSoloTeam);
+    const double ns =
+        std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count();
+    if (probe_.record(key, true, ns)) backoff_.back_off();
     return;
   }
 #ifdef FASTBP_HAVE_OPENMP
@@ -279,7 +289,7 @@ void Network<T>::run_team(int threads, F&& body) {
     }
     if (region_clock.sampled()) region_clock.add_thread(cpu0, thread_cpu_ns());
   }
-  region_clock.record(team_size);
+  probe_.record(key, false, region_clock.record(team_size));
 #endif
 }
 
@@ -294,10 +304,10 @@ template <typename T>
 double Network<T>::train_step(const T* x, const Target<T>& t, int64_t n, const LossArgs& loss,
                               const PenaltyArgs& pen) {
   BusyMark busy(busy_pid_);
-  const int threads = team_threads(n);
+  const int threads = team_threads(n, n);
   if (threads > 1) reserve(n);
   double v = 0.0;
-  run_team(threads, [&](const Team& team) {
+  run_team(threads, n, [&](const Team& team) {
     const double value = train_batch(x, t, n, loss, pen, team);
     if (team.lead()) v = value;
   });
@@ -355,7 +365,8 @@ double Network<T>::fit_epoch(const T* X, const Target<T>& t, int64_t N, int64_t 
   }
   const double saved_lr = opt_.lr;
   bool stop_now = false;   // the first thread's decision before each mini-batch
-  run_team(team_threads(batch_size), [&](const Team& team) {
+  const int64_t key = -1 - (N * 1000003 + batch_size);  // (an epoch's shape for TeamProbe)
+  run_team(team_threads(batch_size, key), key, [&](const Team& team) {
     for (int64_t pos = first, step = first / batch_size; pos < N; pos += batch_size, ++step) {
       const int64_t nb = std::min(batch_size, N - pos);
       if (team.lead()) {

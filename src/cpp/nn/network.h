@@ -59,6 +59,9 @@ class Network {
   // The times its teams were kept waiting and it went to one thread for a while
   // (core/team.h TeamBackoff).
   int64_t team_backoffs() const { return backoff_.count(); }
+  // The times it timed one-thread calls against its team's (core/team.h TeamProbe).
+  int64_t team_probes() const { return probe_.count(); }
+  void set_team_probe_margin(double m) { probe_.set_margin(m); }  // (tests)
   // (tests) A split epoch hands its rest to one thread at this step as if its team had waited
   // too long; -1: only when it does; kSplitNeverYield: never (whatever the waits).
   static constexpr int64_t kSplitNeverYield = -2;
@@ -167,11 +170,13 @@ class Network {
   // can run on one (team_capable), no parallel region is open and the step is large enough to
   // share (network.cpp, kTeamMinStepWork); 0 when it would share but its teams are backing off
   // (backoff_): one thread, its products too.
-  int team_threads(int64_t n);
+  // `key`: the call's size for TeamProbe (train_step: n; an epoch: its shape); kProbe (-1):
+  // one thread, its products too, timed for TeamProbe.
+  int team_threads(int64_t n, int64_t key);
   // body(team) on a team of `threads` threads (directly, as one thread, when threads < 2; with
-  // every parallel region on one thread when threads == 0).
+  // every parallel region on one thread when threads <= 0).
   template <typename F>
-  void run_team(int threads, F&& body);
+  void run_team(int threads, int64_t key, F&& body);
   // A whole epoch of a two-layer network on a team that owns its hidden units by strips
   // (nn/network_split.cpp): whether fit_epoch takes it (the same results either way), its
   // buffers (allocated before anything changes), the strips' copies of the arena, and the
@@ -213,7 +218,8 @@ class Network {
   std::shared_ptr<SplitWork<T>> split_;
   int64_t split_epochs_ = 0;
   int64_t split_yield_at_ = -1;
-  TeamBackoff backoff_;  // (its teams kept waiting: calls on one thread for a while)
+  TeamBackoff backoff_;  // (its teams kept off their cores: calls on one thread for a while)
+  TeamProbe probe_;      // (and whether its team beats one thread at all, measured)
   double macs_per_row_ = 0.0;  // of the dense products of one forward (penalised weights)
   std::vector<ParamInfo> pinfo_, binfo_;
   // (staggered modulo 4 KiB with the optimizer state: core/stream_vector.h)
