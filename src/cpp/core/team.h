@@ -101,10 +101,12 @@ struct Team {
 // - the regions' threads' time (threads x wall time) and the part of it they were not running
 //   (wall time minus each thread's CPU time, platform.h thread_cpu_ns) add up over a window
 //   of kWindowNs; kBadWindows windows in a row whose threads were off their cores more than
-//   kShare of them back the network off (one such window is often a passing preemption). (A team of two whose second thread runs a fraction 1 - p of the time
-//   beats one thread while p < 1/2, i.e. while the team is off its cores less than a quarter
-//   of its time. The host's own preemption of a virtual CPU is not seen by the guest's
-//   clocks; a team slowed by it is still faster than one thread.)
+//   kShare of them back the network off (one such window is often a passing preemption). A
+//   team of two whose second thread runs a fraction 1 - p of the time beats one thread while
+//   p < 1/2, i.e. while the team is off its cores less than a quarter of its time. (A host
+//   that preempts or slows a virtual CPU is not seen by the guest's clocks: TeamProbe, below,
+//   times the team against one thread instead. Waits at the barrier are no measure: a team's
+//   own imbalance makes them, and a rule on them backed off teams that still beat one thread.)
 // - backing off: the network's calls of the next back-off time run on one thread, their
 //   products too (SerialScope, core/threading.h): 50 ms, doubled at each back-off up to 1 s,
 //   and back to 50 ms once its teams have run kCalmNs of threads' time without one (a pool

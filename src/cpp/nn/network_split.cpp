@@ -93,7 +93,7 @@ template <typename T>
 bool Network<T>::split_fits(int64_t N, int64_t batch_size) const {
 #ifdef FASTBP_HAVE_OPENMP
   if (!split_capable_ || omp_in_parallel() || get_num_threads() < 2) return false;
-  if (!backoff_.allows()) return false;  // (its teams were kept waiting: core/team.h)
+  if (!backoff_.allows()) return false;  // (backing off: core/team.h TeamBackoff)
   if (opt_.clip_value != 0.0 || opt_.clip_norm != 0.0) return false;  // (a global norm)
   if (double(batch_size) * macs_per_row_ >= kTeamMinStepWork) return false;  // (the team's)
   if ((N + batch_size - 1) / batch_size < kSplitMinSteps) return false;
