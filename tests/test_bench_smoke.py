@@ -186,3 +186,16 @@ def test_penalty_bench_runs(tmp_path):
     rows = json.loads(out.read_text())["rows"]
     assert [(r["case"], r["threads"]) for r in rows] == [("digits b32", 1)]
     assert rows[0]["ratio"] > 0 and len(rows[0]["all_s"]["penalty"]) == 2
+
+
+def test_team_policy_bench_runs(tmp_path):
+    """bench/bench_team_policy.py: the in-process probe A/B for a second, written as JSON (no
+    timing asserted): both networks trained in the same number of blocks."""
+    spec = importlib.util.spec_from_file_location("bench_team_policy",
+                                                  BENCH / "bench_team_policy.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "policy.json"
+    assert mod.main(["--parts", "probe", "--seconds", "1", "--json", str(out)]) == 0
+    probe = json.loads(out.read_text())["probe"]
+    assert len(probe["block_median_s"]["probe"]) == len(probe["block_median_s"]["no-probe"]) >= 1
