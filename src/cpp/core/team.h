@@ -67,9 +67,12 @@ class SpinBarrier {
 struct Team {
   int t = 0, nt = 1;          // this thread's number, team size
   SpinBarrier* bar = nullptr;
-  mutable int64_t waited_ns = 0;  // this thread's time in waits past a few spins (SpinBarrier)
+  // timed: sync adds this thread's time in waits past a few spins to waited_ns (SpinBarrier;
+  // the split epochs' hand-over reads it); untimed teams read no clock at their meetings.
+  bool timed = false;
+  mutable int64_t waited_ns = 0;
   void sync() const {
-    if (nt > 1) bar->wait(&waited_ns);
+    if (nt > 1) bar->wait(timed ? &waited_ns : nullptr);
   }
   bool lead() const { return t == 0; }
   // This thread's share [b, e) of `blocks` equal blocks (contiguous, in order).
@@ -218,39 +221,40 @@ class TeamProbe {
   // The threads of a call of size `key` that would run on a team of `threads`.
   int threads_for(int64_t key, int threads) {
     if (key != key_) reset(key);
-    if (probes_ > 0 || (recent_ == kRecent && Clock::now() >= next_)) return kProbe;
+    if (probes_ > 0 || (seen_ >= kRecent && Clock::now() >= next_)) return kProbe;
     return threads;
   }
   // After a call of `key` (probe: it ran as one), its wall time; true when one thread won.
   bool record(int64_t key, bool probe, double wall_ns) {
     if (key != key_) return false;
     if (!probe) {
-      team_[recent_ < kRecent ? recent_++ : pos_] = wall_ns;
-      pos_ = (pos_ + 1) % kRecent;
+      team_[seen_++ % kRecent] = wall_ns;
       return false;
     }
     solo_ = probes_ == 0 || wall_ns < solo_ ? wall_ns : solo_;
     if (++probes_ < kCalls) return false;
     ++count_;
     double team = team_[0];
-    for (int i = 1; i < recent_; ++i) team = team_[i] < team ? team_[i] : team;
+    for (int i = 1; i < kRecent; ++i) team = team_[i] < team ? team_[i] : team;
     const bool solo_wins = solo_ < margin_ * team;
     const double gap = kGapNs > kGapCalls * team ? kGapNs : kGapCalls * team;
     next_ = solo_wins ? Clock::time_point{}  // (again once the back-off is over)
                       : Clock::now() + std::chrono::nanoseconds(int64_t(gap));
-    probes_ = recent_ = pos_ = 0;
+    reset(key);
     return solo_wins;
   }
   int64_t count() const { return count_; }  // probes so far
   void set_margin(double m) { margin_ = m; }  // (tests: > 1 makes one thread win)
 
  private:
-  void reset(int64_t key) {
+  void reset(int64_t key) {  // (a new size, or a probe done: kRecent team calls first)
     key_ = key;
-    probes_ = recent_ = pos_ = 0;
+    probes_ = 0;
+    seen_ = 0;
   }
   int64_t key_ = INT64_MIN;
-  int probes_ = 0, recent_ = 0, pos_ = 0;
+  int probes_ = 0;
+  int64_t seen_ = 0;  // team calls recorded since the reset (team_: the last kRecent)
   double team_[kRecent] = {}, solo_ = 0.0, margin_ = kMargin;
   Clock::time_point next_{};
   int64_t count_ = 0;

@@ -394,7 +394,7 @@ int64_t Network<T>::fit_epoch_split(const T* X, const Target<T>& t, int64_t N,
 #pragma omp parallel num_threads(threads)
   {
     const int64_t cpu0 = region_clock.sampled() ? thread_cpu_ns() : 0;
-    const Team team{omp_get_thread_num(), omp_get_num_threads(), &bar};
+    const Team team{omp_get_thread_num(), omp_get_num_threads(), &bar, true};
     if (team.nt != threads) {
       if (team.lead()) short_team = true;
     } else {
