@@ -61,18 +61,23 @@ def _train(threads, sizes, batch, dtype, opt, steps_api, backend="native", l2=0.
         fb.set_num_threads(before)
 
 
-@pytest.mark.parametrize("sizes,batch", CASES)
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("opt", sorted(OPTIMIZERS))
-def test_team_fit_is_bitwise_the_one_thread_fit(isa, sizes, batch, dtype, opt):
-    a = _train(1, sizes, batch, dtype, opt, steps_api=False, l2=1e-3)
-    b = _train(2, sizes, batch, dtype, opt, steps_api=False, l2=1e-3)
+def _assert_same_run(a, b):
+    """Parameters, losses and optimizer state (params, losses, state, ...) bit for bit."""
     for x, y in zip(a[0], b[0]):
         np.testing.assert_array_equal(x, y)
     np.testing.assert_array_equal(a[1], b[1])
     assert a[2].keys() == b[2].keys()
     for k in a[2]:
         np.testing.assert_array_equal(np.asarray(a[2][k]), np.asarray(b[2][k]))
+
+
+@pytest.mark.parametrize("sizes,batch", CASES)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("opt", sorted(OPTIMIZERS))
+def test_team_fit_is_bitwise_the_one_thread_fit(isa, sizes, batch, dtype, opt):
+    a = _train(1, sizes, batch, dtype, opt, steps_api=False, l2=1e-3)
+    b = _train(2, sizes, batch, dtype, opt, steps_api=False, l2=1e-3)
+    _assert_same_run(a, b)
 
 
 @pytest.mark.parametrize("activation", ["gelu", "silu", "elu", "softplus", "mish"])
@@ -555,3 +560,134 @@ def test_team_probe_times_one_thread_against_the_team():
     assert alone.engine.team_probes == 0
     for a, b in zip(team.parameters(), alone.parameters()):
         np.testing.assert_array_equal(a, b)
+
+
+# ---------------------------------------------------------------------------------------------
+# Steps shared by batch rows (nn/network_rows.cpp): a network of dense layers whose every
+# product of a thread's rows (and of its part of the weight gradients) takes the whole
+# product's path runs each thread's rows through forward, loss and backward with no meeting,
+# then forms the gradients of its part of the arena. The bits are one thread's.
+ROWS_CASES = [
+    ([32, 64, 64, 64, 1], 64),   # deep narrow, one output (the narrow path, split by rows)
+    ([48, 64, 64, 64, 3], 57),   # odd batch (28 + 29 rows), 3 outputs
+    ([64, 128, 10], 56),         # the digits shape, 10 outputs
+]
+ROWS_OPTIMIZERS = {
+    "adam_l1l2": (lambda: fb.optim.Adam(lr=3e-3), {"l1": 1e-4, "l2": 1e-3}),
+    "adamw": (lambda: fb.optim.AdamW(lr=3e-3, weight_decay=0.01), {}),
+    "sgd_momentum": (lambda: fb.optim.SGD(lr=0.02, momentum=0.9, nesterov=True), {}),
+    "rmsprop_centered": (lambda: fb.optim.RMSprop(lr=1e-3, centered=True, momentum=0.5), {}),
+    "adagrad": (lambda: fb.optim.Adagrad(lr=1e-2), {}),
+}
+
+
+def _rows_train(threads, sizes, batch, dtype, opt, activation="tanh", fit=False,
+                weights=False, output_activation="identity", allowed=True):
+    make, pen = ROWS_OPTIMIZERS[opt]
+    before = fb.get_num_threads()
+    try:
+        fb.set_num_threads(threads)
+        X, y, loss = _data(sizes, 4 * batch + batch // 2, dtype)
+        w = np.random.default_rng(9).uniform(0.2, 2.0, len(X)) if weights else None
+        m = fb.MLP(sizes, activation=activation, output_activation=output_activation,
+                   dtype=dtype, seed=5)
+        m.engine._set_rows_allowed(allowed)
+        o = make()
+        if fit:
+            h = m.fit(X, y, loss=loss, optimizer=o, epochs=2, batch_size=batch,
+                      sample_weight=w, grad_norm=False, progress=False, **pen)
+            losses = h.history["loss"]
+        else:
+            losses = [m.train_step(X[s:s + batch], y[s:s + batch], loss=loss, optimizer=o,
+                                   sample_weight=None if w is None else w[s:s + batch], **pen)
+                      for s in range(0, len(X) - batch + 1, batch)]
+        return ([p.copy() for p in m.parameters()], np.asarray(losses, float),
+                m.engine.optimizer_state(), m.engine.rows_steps)
+    finally:
+        fb.set_num_threads(before)
+
+
+def _need_team():
+    if fb.info()["openmp"] == "none" or fb.info()["max_num_threads"] < 2:
+        pytest.skip("no team")
+
+
+@pytest.mark.parametrize("sizes,batch", ROWS_CASES, ids=lambda c: str(c))
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("opt", sorted(ROWS_OPTIMIZERS))
+def test_rows_step_is_bitwise_the_one_thread_step(isa, sizes, batch, dtype, opt):
+    _need_team()
+    one = _rows_train(1, sizes, batch, dtype, opt)
+    rows = _rows_train(2, sizes, batch, dtype, opt)
+    assert one[3] == 0
+    assert rows[3] > 0 or isa == "generic"  # (shared by rows; the generic set packs these)
+    _assert_same_run(one, rows)
+
+
+@pytest.mark.parametrize("activation", fb.registry.activations())
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_rows_fit_with_weights_every_activation(isa, activation, dtype):
+    """Every activation's dz by rows and its bias sums afterwards (bias_grad: the lanes past
+    the end of a flat 3-unit output hold the derivative's value at zero), with sample weights,
+    a last batch of 28 rows, and a sigmoid output; fit and train_step."""
+    _need_team()
+    sizes, batch = [48, 64, 64, 64, 3], 57
+    for fit in (True, False):
+        one = _rows_train(1, sizes, batch, dtype, "adam_l1l2", activation, fit=fit,
+                          weights=True, output_activation="sigmoid")
+        rows = _rows_train(2, sizes, batch, dtype, "adam_l1l2", activation, fit=fit,
+                           weights=True, output_activation="sigmoid")
+        assert rows[3] > 0 or isa == "generic"
+        _assert_same_run(one, rows)
+
+
+def test_rows_step_matches_the_team_that_shares_each_product():
+    _need_team()
+    if fb.get_isa() == "generic":
+        pytest.skip("the generic kernel set packs these products")
+    rows = _rows_train(2, [32, 64, 64, 64, 1], 64, "float32", "adam_l1l2")
+    team = _rows_train(2, [32, 64, 64, 64, 1], 64, "float32", "adam_l1l2", allowed=False)
+    assert rows[3] > 0 and team[3] == 0
+    _assert_same_run(rows, team)
+
+
+def test_rows_step_is_not_taken_where_it_cannot_apply():
+    """Clipping and a penalty that does not fold into the update read the whole gradient
+    before it; a packed product's rows are not formed alone; layers other than dense ones
+    keep the team that shares each product. The bits are one thread's in each case."""
+    _need_team()
+    X, y, loss = _data([32, 64, 64, 64, 1], 64, "float32")
+    cases = [
+        ([32, 64, 64, 64, 1], lambda: fb.optim.Adam(lr=1e-3, clip_norm=0.5), {}, None),
+        ([32, 64, 64, 64, 1], lambda: fb.optim.SGD(lr=1e-2, momentum=0.9), {"l2": 1e-3}, None),
+        ([32, 64, 64, 64, 1], lambda: fb.optim.Adam(lr=1e-3), {}, "dropout"),
+    ]
+    before = fb.get_num_threads()
+    try:
+        for sizes, make, pen, extra in cases:
+            runs = []
+            for threads in (1, 2):
+                fb.set_num_threads(threads)
+                if extra == "dropout":
+                    m = fb.Sequential([fb.Dense(64, activation="tanh"), fb.Dropout(0.1),
+                                       fb.Dense(64, activation="tanh"),
+                                       fb.Dense(64, activation="tanh"), fb.Dense(1)],
+                                      input_dim=32, dtype="float32", seed=1)
+                else:
+                    m = fb.MLP(sizes, activation="tanh", dtype="float32", seed=1)
+                o = make()
+                for _ in range(6):
+                    m.train_step(X, y, loss=loss, optimizer=o, **pen)
+                runs.append(m)
+            assert runs[1].engine.rows_steps == 0
+            for a, b in zip(runs[0].parameters(), runs[1].parameters()):
+                np.testing.assert_array_equal(a, b)
+        fb.set_num_threads(2)
+        X2, y2, loss2 = _data([200, 300, 260, 3], 150, "float32")
+        m = fb.MLP([200, 300, 260, 3], dtype="float32", seed=1)  # (packed products)
+        o = fb.optim.Adam(lr=1e-3)
+        for _ in range(3):
+            m.train_step(X2, y2, loss=loss2, optimizer=o)
+        assert m.engine.rows_steps == 0
+    finally:
+        fb.set_num_threads(before)

@@ -111,6 +111,10 @@ class _Network(Generic[_F]):
     def team_probes(self) -> int:
         """Times this network timed a few calls on one thread against its team's recent ones
         (a team slower than one thread backs off; docs/ENGINE.md)."""
+    @property
+    def rows_steps(self) -> int:
+        """Training steps this network's thread team shared by batch rows, meeting twice a step
+        (docs/ENGINE.md); the results are those of one thread either way."""
     def arena(self) -> NDArray[_F]:
         """Live 1-D view of all parameters."""
     def parameters(self) -> List[NDArray[_F]]:

@@ -73,6 +73,7 @@ struct ActKernels {
   void (*act_backward)(T*, const T*, const T*, int64_t, Act, T);
   void (*act_backward_bias)(T*, T*, const T*, const T*, int64_t, int64_t, Act, T);
   void (*act_forward)(T*, const T*, int64_t, Act, T);
+  void (*bias_grad)(T*, const T*, int64_t, int64_t, Act, T);
 };
 
 // The set of the active instruction set (core/cpu.h active_isa()).
@@ -102,6 +103,13 @@ inline void act_backward_bias(T* dy, T* db, const T* z, const T* a, int64_t n, i
   act_kernels<T>().act_backward_bias(dy, db, z, a, n, dim, act, alpha);
 }
 
+// db[j] = sum_i dz[i, j] over an (n x dim) block of gradients already multiplied by f'
+// (act_backward): the bits act_backward_bias gives db for the same dz, sums in its order
+// (a thread team that formed dz by rows sums the columns afterwards: nn/network_rows.cpp).
+template <typename T>
+inline void bias_grad(T* db, const T* dz, int64_t n, int64_t dim, Act act, T alpha) {
+  act_kernels<T>().bias_grad(db, dz, n, dim, act, alpha);
+}
 // Standalone activation: a = f(z) over count elements (a may alias z).
 template <typename T>
 inline void act_forward(T* a, const T* z, int64_t count, Act act, T alpha) {

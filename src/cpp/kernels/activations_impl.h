@@ -123,6 +123,20 @@ void act_backward_k(T* da, const T* z, const T* a, int64_t count, T alpha) {
   }
 }
 
+// The column sums of flat rows (flat_rows): lane l of acc holds column l % dim's; added in lane
+// order.
+template <typename T>
+inline void fold_lanes(Vec<T> acc, T* db, int64_t dim) {
+  constexpr int W = Vec<T>::W;
+  T lanes[W];
+  acc.store(lanes);
+  for (int64_t j = 0; j < dim; ++j) {
+    T s = lanes[j];
+    for (int64_t l = j + dim; l < W; l += dim) s += lanes[l];
+    db[j] = s;
+  }
+}
+
 // The flat form of act_backward_bias_k (see flat_rows): lane l of every vector belongs to
 // column l % dim; the column sums are the lane sums folded in lane order. (Lanes past the end
 // load da = 0, and every backward rule gives 0 for da = 0 at z = a = 0.)
@@ -140,13 +154,7 @@ void act_backward_bias_flat(T* dy, T* db, const T* z, const T* a, int64_t n, int
     store_n(dy + o, m, g);
     acc = acc + g;
   }
-  T lanes[W];
-  acc.store(lanes);
-  for (int64_t j = 0; j < dim; ++j) {
-    T s = lanes[j];
-    for (int64_t l = j + dim; l < W; l += dim) s += lanes[l];
-    db[j] = s;
-  }
+  fold_lanes(acc, db, dim);
 }
 
 template <typename T, Act A>
@@ -166,6 +174,40 @@ void act_backward_bias_k(T* dy, T* db, const T* z, const T* a, int64_t n, int64_
       const Vec<T> g = ActOps<T, A>::bwd(load_n(d + j, m), zv, load_n(ar + j, m), al);
       store_n(d + j, m, g);
       store_n(db + j, m, load_n(db + j, m) + g);
+    }
+  }
+}
+
+// act_backward_bias_k's column sums of a dz it did not form: the same vectors added in the same
+// order; in the flat form the lanes past the end hold what that kernel's derivative gives
+// them (f' rule at da = z = a = 0: +0, or -0 for a negative alpha), not a plain zero.
+template <typename T, Act A>
+void bias_grad_k(T* db, const T* dz, int64_t n, int64_t dim, T alpha) {
+  constexpr int W = Vec<T>::W;
+  if (flat_rows<T>(dim, dim)) {
+    const Vec<T> zero(T(0));
+    const Vec<T> pad = ActOps<T, A>::bwd(zero, zero, zero, Vec<T>(alpha));
+    Vec<T> acc(T(0));
+    const int64_t count = n * dim;
+    for (int64_t o = 0; o < count; o += W) {
+      if (count - o >= W) {
+        acc = acc + load_n(dz + o, W);
+        continue;
+      }
+      T tail[W];
+      pad.store(tail);
+      for (int64_t l = 0; l < count - o; ++l) tail[l] = dz[o + l];
+      acc = acc + load_n(tail, W);
+    }
+    fold_lanes(acc, db, dim);
+    return;
+  }
+  for (int64_t j = 0; j < dim; ++j) db[j] = T(0);
+  for (int64_t i = 0; i < n; ++i) {
+    const T* d = dz + i * dim;
+    for (int64_t j = 0; j < dim; j += W) {
+      const int64_t m = dim - j < W ? dim - j : W;
+      store_n(db + j, m, load_n(db + j, m) + load_n(d + j, m));
     }
   }
 }
@@ -212,12 +254,17 @@ template <typename T>
 void act_forward_isa(T* a, const T* z, int64_t count, Act act, T alpha) {
   FASTBP_ACT_DISPATCH(act_forward_k, a, z, count, alpha)
 }
+template <typename T>
+void bias_grad_isa(T* db, const T* dz, int64_t n, int64_t dim, Act act, T alpha) {
+  FASTBP_ACT_DISPATCH(bias_grad_k, db, dz, n, dim, alpha)
+}
 #undef FASTBP_ACT_DISPATCH
 
 template <typename T>
 const ActKernels<T>& act_kernels_isa() {
   static const ActKernels<T> k = {&bias_act_forward_isa<T>, &act_backward_isa<T>,
-                                  &act_backward_bias_isa<T>, &act_forward_isa<T>};
+                                  &act_backward_bias_isa<T>, &act_forward_isa<T>,
+                                  &bias_grad_isa<T>};
   return k;
 }
 

@@ -75,6 +75,35 @@ struct CsrRows {
   bool grad_zero = false;
 };
 
+// A thread's part of a step whose team shares the batch by rows (nn/network_rows.cpp): its
+// rows [r0, r1) of the forward and of dz / dx, and the parameter gradients whose first
+// element lies in [g0, g1) of the gradient arena (grads_part).
+struct RowsPart {
+  int64_t r0 = 0, r1 = 0;
+  const void* g0 = nullptr;
+  const void* g1 = nullptr;
+};
+
+// The rows [i0, i1) of a rows x cols block at `base` (row-major, in an arena) whose first
+// element lies in part's [g0, g1); whether `p` does.
+template <typename T>
+inline bool owns(const RowsPart& part, const T* p) {
+  const void* v = p;
+  return v >= part.g0 && v < part.g1;
+}
+template <typename T>
+inline void rows_in_part(const RowsPart& part, const T* base, int64_t rows, int64_t cols,
+                         int64_t& i0, int64_t& i1) {
+  const auto first_row = [&](const void* g) {
+    const int64_t d = static_cast<const T*>(g) - base;  // (elements from base)
+    if (d <= 0) return int64_t(0);
+    const int64_t r = (d + cols - 1) / cols;
+    return r < rows ? r : rows;
+  };
+  i0 = first_row(part.g0);
+  i1 = first_row(part.g1);
+}
+
 struct Ctx {
   bool training = false;
   uint64_t seed = 0;
@@ -91,6 +120,10 @@ struct Ctx {
   // A batch of one row of a network that computes its wide dense weights by row units in
   // training (nn/fused_update.h), whether or not the update is fused.
   bool row_units = false;
+  // A step shared by batch rows (nn/network_rows.cpp), or null. Set only for networks of
+  // dense layers, with team null: forward computes this thread's rows, backward its rows of
+  // dz = dy * f' and of dx but no parameter gradient (grads_part forms them afterwards).
+  const RowsPart* rows = nullptr;
 };
 
 // How a team splits a layer's sweeps: rows on blocks of kTeamRowAlign, the columns of a row
@@ -124,6 +157,10 @@ class Layer {
   virtual bool team_capable() const { return false; }
   virtual void forward(const T* x, T* y, int64_t n, const Ctx& ctx) = 0;
   virtual void backward(const T* x, const T* y, T* dy, T* dx, int64_t n, const Ctx& ctx) = 0;
+  // After a backward by rows (ctx.rows) of all n rows by the team: the parameter gradients
+  // that ctx.rows->[g0, g1) holds, from x and the whole dz (dy). Only dense layers (and
+  // chains of them) have them: only networks of dense layers share steps by rows.
+  virtual void grads_part(const T* x, const T* dy, int64_t n, const Ctx& ctx) {}
 };
 
 template <typename T>
@@ -139,6 +176,7 @@ class Sequential : public Layer<T> {
   bool team_capable() const override;  // every layer is
   void forward(const T* x, T* y, int64_t n, const Ctx& ctx) override;
   void backward(const T* x, const T* y, T* dy, T* dx, int64_t n, const Ctx& ctx) override;
+  void grads_part(const T* x, const T* dy, int64_t n, const Ctx& ctx) override;
 
  private:
   std::vector<std::unique_ptr<Layer<T>>> layers_;

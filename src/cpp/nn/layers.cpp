@@ -57,6 +57,14 @@ class Dense : public Layer<T> {
       forward_row_units(x, y, ctx);
       return;
     }
+    if (ctx.rows) {  // (this thread's rows of a step shared by rows: nn/network_rows.cpp)
+      const int64_t r0 = ctx.rows->r0, m = ctx.rows->r1 - r0;
+      gemm<T>(Trans::N, Trans::N, m, out, in, T(1), x + r0 * in, in, W_, out, T(0), y + r0 * out,
+              out);
+      T* z = act_needs_z(act_) ? z_.data() + r0 * out : nullptr;
+      bias_act_forward<T>(y + r0 * out, z, b_, m, out, out, act_, alpha_);
+      return;
+    }
     if (const T* v = sparse_input(ctx))
       csr_matmul<T>(y, ctx.csr.indptr, ctx.csr.indices, v, n, W_, out);
     else
@@ -80,6 +88,15 @@ class Dense : public Layer<T> {
     // A costly derivative (exp / erf per element) on a layer of more than one 64-column block
     // is shared instead: team_backward_bias.
     const T* z = act_needs_z(act_) ? z_.data() : nullptr;
+    if (ctx.rows) {  // (this thread's rows of dz and dx; grads_part forms dW and db)
+      const int64_t r0 = ctx.rows->r0, m = ctx.rows->r1 - r0;
+      act_backward<T>(dy + r0 * out, z ? z + r0 * out : nullptr, y + r0 * out, m * out, act_,
+                      alpha_);
+      if (dx)
+        gemm<T>(Trans::N, Trans::T, m, in, out, T(1), dy + r0 * out, out, W_, out, T(0),
+                dx + r0 * in, in);
+      return;
+    }
     if (ctx.team && act_info(act_).costly_backward && out > kTeamColAlign) {
       team_backward_bias(dy, z, y, n, *ctx.team);
     } else {
@@ -103,6 +120,19 @@ class Dense : public Layer<T> {
       return;
     }
     gemm<T>(Trans::T, Trans::N, in, out, n, T(1), x, in, dy, out, T(0), dW_, out);
+  }
+  // dW's rows and db, those whose first element lies in ctx.rows' part of the gradient arena:
+  // the rows of the whole product dW = x^T dz (each row of it is formed alone: the caller
+  // checked that the part takes the whole product's path, nn/network_rows.cpp) and the column
+  // sums act_backward_bias would have formed.
+  void grads_part(const T* x, const T* dy, int64_t n, const Ctx& ctx) override {
+    const int64_t in = this->in_dim, out = this->out_dim;
+    int64_t i0, i1;
+    rows_in_part(*ctx.rows, dW_, in, out, i0, i1);
+    if (i1 > i0)
+      gemm<T>(Trans::T, Trans::N, i1 - i0, out, n, T(1), x + i0, in, dy, out, T(0),
+              dW_ + i0 * out, out);
+    if (owns(*ctx.rows, db_)) bias_grad<T>(db_, dy, n, out, act_, alpha_);
   }
 
  private:
@@ -359,6 +389,15 @@ void Sequential<T>::forward(const T* x, T* y, int64_t n, const Ctx& ctx) {
     const T* in = i == 0 ? x : outs_[i - 1].data();
     T* out = i + 1 == L ? y : outs_[i].data();
     layers_[i]->forward(in, out, n, ctx);
+  }
+}
+template <typename T>
+void Sequential<T>::grads_part(const T* x, const T* dy, int64_t n, const Ctx& ctx) {
+  const size_t L = layers_.size();
+  for (size_t k = 0; k < L; ++k) {
+    const T* in = k == 0 ? x : outs_[k - 1].data();
+    const T* dout = k + 1 == L ? dy : douts_[k].data();
+    layers_[k]->grads_part(in, dout, n, ctx);
   }
 }
 template <typename T>

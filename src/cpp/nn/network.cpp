@@ -51,6 +51,15 @@ Network<T>::Network(const std::vector<LayerSpec>& spec, uint64_t seed)
   const bool all_dense = std::all_of(spec.begin(), spec.end(),
                                      [](const LayerSpec& s) { return s.type == "dense"; });
   row_units_ = team_capable_ && all_dense && np >= kRowUnitsMinParams;
+  rows_capable_ = team_capable_ && all_dense && !has_batchnorm_;
+  if (rows_capable_) {
+    int64_t off = 0;
+    for (const auto& s : spec) {
+      rows_layers_.push_back({s.in, s.out, off});
+      off += s.in * s.out + s.out;  // (W, then b: the layer table's dense row)
+    }
+    if (off != np) rows_capable_ = false;  // (another layout: not ours to cut)
+  }
   // (hidden units by strips, nn/network_split.cpp: two dense layers, the output's activation
   // the identity, the hidden width whole strip blocks)
   if (all_dense && spec.size() == 2 && spec[1].act == Act::identity &&
@@ -306,9 +315,10 @@ double Network<T>::train_step(const T* x, const Target<T>& t, int64_t n, const L
   BusyMark busy(busy_pid_);
   const int threads = team_threads(n, n);
   if (threads > 1) reserve(n);
+  const int rows_nt = rows_team(n, threads, pen);
   double v = 0.0;
   run_team(threads, n, [&](const Team& team) {
-    const double value = train_batch(x, t, n, loss, pen, team);
+    const double value = train_batch(x, t, n, loss, pen, team, rows_nt);
     if (team.lead()) v = value;
   });
   return v;
@@ -317,7 +327,9 @@ double Network<T>::train_step(const T* x, const Target<T>& t, int64_t n, const L
 template <typename T>
 FASTBP_ALWAYS_INLINE double Network<T>::train_batch(const T* x, const Target<T>& t, int64_t n,
                                                     const LossArgs& loss, const PenaltyArgs& pen,
-                                                    const Team& team) {
+                                                    const Team& team, int rows_nt) {
+  // (the batch shared by rows: nn/network_rows.cpp; rows_nt > 1 only where it fits)
+  if (rows_nt > 1 && team.nt == rows_nt) return rows_step(x, t, n, loss, pen, team);
   // (one thread: unfused, the same bits; fused, backward updates the parameters itself)
   if (team.nt > 1 && fused_step(n))
     return forward_backward(x, t, n, loss, pen, CsrRows{}, false, team, true);
@@ -366,7 +378,11 @@ double Network<T>::fit_epoch(const T* X, const Target<T>& t, int64_t N, int64_t 
   const double saved_lr = opt_.lr;
   bool stop_now = false;   // the first thread's decision before each mini-batch
   const int64_t key = -1 - (N * 1000003 + batch_size);  // (an epoch's shape for TeamProbe)
-  run_team(team_threads(batch_size, key), key, [&](const Team& team) {
+  const int threads = team_threads(batch_size, key);
+  // (the batch shared by rows, nn/network_rows.cpp: for the batch size and the last batch's)
+  const int rows_nt = rows_team(batch_size, threads, pen);
+  const int rows_last = N % batch_size ? rows_team(N % batch_size, threads, pen) : rows_nt;
+  run_team(threads, key, [&](const Team& team) {
     for (int64_t pos = first, step = first / batch_size; pos < N; pos += batch_size, ++step) {
       const int64_t nb = std::min(batch_size, N - pos);
       if (team.lead()) {
@@ -382,7 +398,8 @@ double Network<T>::fit_epoch(const T* X, const Target<T>& t, int64_t N, int64_t 
       tb.values = t.values ? yb_.data() : nullptr;
       tb.labels = t.labels ? lb_.data() : nullptr;
       tb.weight = t.weight ? wb_.data() : nullptr;
-      const double v = train_batch(xb_.data(), tb, nb, loss, pen, team);
+      const double v =
+          train_batch(xb_.data(), tb, nb, loss, pen, team, nb == batch_size ? rows_nt : rows_last);
       if (team.lead()) {
         total += v * double(nb);
         start = pos + nb;

@@ -62,6 +62,13 @@ class Network {
   // The times it timed one-thread calls against its team's (core/team.h TeamProbe).
   int64_t team_probes() const { return probe_.count(); }
   void set_team_probe_margin(double m) { probe_.set_margin(m); }  // (tests)
+  // The training steps its team shared by batch rows (nn/network_rows.cpp); (tests, benches)
+  // whether it may.
+  int64_t rows_steps() const { return rows_steps_; }
+  void set_rows_allowed(bool allowed) {
+    rows_allowed_ = allowed;
+    rows_n_ = -1;
+  }
   // (tests) A split epoch hands its rest to one thread at this step as if its team had waited
   // too long; -1: only when it does; kSplitNeverYield: never (whatever the waits).
   static constexpr int64_t kSplitNeverYield = -2;
@@ -145,8 +152,18 @@ class Network {
   bool fused_step(int64_t n) const;
   // One training step on `team`: fused on a team of 2+ when fused_step(n), else
   // forward_backward and then the optimizer update.
+  // rows_nt: the team size a step shared by batch rows was checked for (rows_fits; 0: none).
   double train_batch(const T* x, const Target<T>& t, int64_t n, const LossArgs& loss,
-                     const PenaltyArgs& pen, const Team& team);
+                     const PenaltyArgs& pen, const Team& team, int rows_nt = 0);
+  // A step whose team shares the batch by rows (nn/network_rows.cpp): whether a team of nt
+  // shares steps of n rows that way (rows_fits: every product of a thread's part takes the
+  // whole product's path; rows_team: that and the options, cached, outside regions: the
+  // team size checked, or 0), this thread's part, and the step (every thread calls it).
+  bool rows_fits(int64_t n, int nt) const;
+  int rows_team(int64_t n, int threads, const PenaltyArgs& pen);
+  RowsPart rows_part(const Team& team, int64_t n);
+  double rows_step(const T* x, const Target<T>& t, int64_t n, const LossArgs& loss,
+                   const PenaltyArgs& pen, const Team& team);
   FASTBP_NOINLINE double team_loss(const Target<T>& t, int64_t n, const LossArgs& loss,
                                    const Team& team);
   double add_penalty(const PenaltyArgs& pen);
@@ -211,6 +228,18 @@ class Network {
   // A batch of one row computes the wide dense weights by row units, in every training step
   // (fused or not, so that compute_gradients + apply_gradients == train_step bitwise).
   bool row_units_ = false;
+  // (nn/network_rows.cpp: a network of dense layers; each layer's in, out and its weight's
+  // offset in the arena; the last rows_fits answer: rows, threads, ISA, and the answer)
+  bool rows_capable_ = false;
+  struct RowsLayer {
+    int64_t in, out, w_off;
+  };
+  std::vector<RowsLayer> rows_layers_;
+  int64_t rows_n_ = -1;
+  int rows_threads_ = 0, rows_isa_ = -1;
+  bool rows_ok_ = false;
+  bool rows_allowed_ = true;
+  int64_t rows_steps_ = 0;
   bool split_capable_ = false;  // (nn/network_split.cpp: a two-layer dense network, ...)
   int64_t split_hidden_ = 0;     // its hidden units
   Act split_act_ = Act::identity;
