@@ -573,6 +573,8 @@ ROWS_CASES = [
     ([64, 128, 10], 56),         # the digits shape, 10 outputs
 ]
 ROWS_OPTIMIZERS = {
+    "adam": (lambda: fb.optim.Adam(lr=3e-3), {}),
+    "adam_amsgrad_wd": (lambda: fb.optim.Adam(lr=3e-3, amsgrad=True, weight_decay=1e-3), {}),
     "adam_l1l2": (lambda: fb.optim.Adam(lr=3e-3), {"l1": 1e-4, "l2": 1e-3}),
     "adamw": (lambda: fb.optim.AdamW(lr=3e-3, weight_decay=0.01), {}),
     "sgd_momentum": (lambda: fb.optim.SGD(lr=0.02, momentum=0.9, nesterov=True), {}),
@@ -641,12 +643,14 @@ def test_rows_fit_with_weights_every_activation(isa, activation, dtype):
         _assert_same_run(one, rows)
 
 
-def test_rows_step_matches_the_team_that_shares_each_product():
+@pytest.mark.parametrize("opt", ["adam", "adam_l1l2"])
+@pytest.mark.parametrize("fit", [False, True])
+def test_rows_step_matches_the_team_that_shares_each_product(opt, fit):
     _need_team()
     if fb.get_isa() == "generic":
         pytest.skip("the generic kernel set packs these products")
-    rows = _rows_train(2, [32, 64, 64, 64, 1], 64, "float32", "adam_l1l2")
-    team = _rows_train(2, [32, 64, 64, 64, 1], 64, "float32", "adam_l1l2", allowed=False)
+    rows = _rows_train(2, [32, 64, 64, 64, 1], 64, "float32", opt, fit=fit)
+    team = _rows_train(2, [32, 64, 64, 64, 1], 64, "float32", opt, fit=fit, allowed=False)
     assert rows[3] > 0 and team[3] == 0
     _assert_same_run(rows, team)
 
