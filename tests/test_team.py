@@ -571,6 +571,8 @@ ROWS_CASES = [
     ([32, 64, 64, 64, 1], 64),   # deep narrow, one output (the narrow path, split by rows)
     ([48, 64, 64, 64, 3], 57),   # odd batch (28 + 29 rows), 3 outputs
     ([64, 128, 10], 56),         # the digits shape, 10 outputs
+    ([64, 128, 10], 32),         # 3e5 multiply-adds: below the per-operation team's size,
+                                 # a team only by rows (kRowsMinStepWork)
 ]
 ROWS_OPTIMIZERS = {
     "adam": (lambda: fb.optim.Adam(lr=3e-3), {}),

@@ -68,6 +68,9 @@ struct KernelSlots {
   // Optimizer update loops, indexed by OptKind.
   OptStepFn<T> opt_step[kNumOptKinds] = {};
   PenOptStepFn<T> opt_penalised[kNumOptKinds] = {};  // (null: no folded form)
+  // The update of a team thread's part of parameters its team-mates read (their stores go
+  // around the caches; optimizers_impl.h adam_shared); the same bits as opt_step. (null: none)
+  OptStepFn<T> opt_step_shared[kNumOptKinds] = {};
   PenaltyFn<T> penalty = nullptr;
   OuterFn<T> outer = nullptr;
   AllFiniteFn<T> all_finite = nullptr;

@@ -98,7 +98,7 @@ int opt_region_threads(int64_t n, bool may_open_region) {
 // is (elementwise: the result is the same for any thread count).
 template <typename T>
 void opt_step(T* p, T* g, int64_t n, const OptConfig& c, OptState<T>& st, bool may_open_region,
-              bool vector_tail) {
+              bool vector_tail, bool shared) {
   const OptStepFn<T> kernel = kernels().slots<T>().opt_step[static_cast<int>(c.kind)];
   const int64_t step = st.step + 1;
   const OptSlots<T> slots = st.pointers();
@@ -113,7 +113,15 @@ void opt_step(T* p, T* g, int64_t n, const OptConfig& c, OptState<T>& st, bool m
       kernel(p + b, g + b, e - b, c, slots.offset(b), step);
   };
   if (const Team* team = current_team()) {
-    part(*team);
+    const OptStepFn<T> streaming =
+        shared ? kernels().slots<T>().opt_step_shared[static_cast<int>(c.kind)] : nullptr;
+    if (streaming != nullptr && !vector_tail) {
+      int64_t b, e;
+      team->rows(n, 64, b, e);
+      if (e > b) streaming(p + b, g + b, e - b, c, slots.offset(b), step);
+    } else {
+      part(*team);
+    }
     team->sync();  // (every thread has read st.step)
     if (team->lead()) st.step = step;
     return;
@@ -136,7 +144,7 @@ void opt_step(T* p, T* g, int64_t n, const OptConfig& c, OptState<T>& st, bool m
 #define FASTBP_INST(T)                                                                 \
   template struct OptState<T>;                                                         \
   template double clip_gradients<T>(T*, int64_t, const OptConfig&);                    \
-  template void opt_step<T>(T*, T*, int64_t, const OptConfig&, OptState<T>&, bool, bool); \
+  template void opt_step<T>(T*, T*, int64_t, const OptConfig&, OptState<T>&, bool, bool, bool); \
   template void opt_range<T>(OptStepFn<T>, T*, T*, int64_t, const OptConfig&,               \
                              const OptSlots<T>&, int64_t);
 FASTBP_INST(float)

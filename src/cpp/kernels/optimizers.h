@@ -175,8 +175,11 @@ int opt_region_threads(int64_t n, bool may_open_region);
 // !may_open_region.
 // vector_tail: the arena's last elements too are updated by the loop's vector body
 // (opt_range, core/kernel_set.h), as the fused update does.
+// shared: (a team) every thread of it read all the parameters since their last update (a
+// step shared by batch rows, nn/network_rows.cpp): the update's stores go around the caches
+// where the kernel set has such a form (KernelSlots::opt_step_shared); the same bits.
 template <typename T>
 void opt_step(T* param, T* grad, int64_t count, const OptConfig& cfg, OptState<T>& state,
-              bool may_open_region = true, bool vector_tail = false);
+              bool may_open_region = true, bool vector_tail = false, bool shared = false);
 
 }  // namespace fastbp

@@ -46,6 +46,7 @@ struct Vec;
     Vec(T x) : v(_mm512_set1_##RM(x)) {}                                                       \
     static Vec load(const T* p) { return _mm512_loadu_##RM(p); }                               \
     void store(T* p) const { _mm512_storeu_##RM(p, v); }                                       \
+    void stream(T* p) const { _mm512_stream_##RM(p, v); } /* (p: 64-byte aligned) */           \
   };                                                                                           \
   inline Vec<T> operator+(Vec<T> a, Vec<T> b) { return _mm512_add_##RM(a.v, b.v); }            \
   inline Vec<T> operator-(Vec<T> a, Vec<T> b) { return _mm512_sub_##RM(a.v, b.v); }            \
@@ -100,6 +101,7 @@ FASTBP_VM_DEFINE(double, D, int64_t, pd, 8, d, epi64, __mmask8)
     Vec(T x) : v(_mm256_set1_##RM(x)) {}                                                       \
     static Vec load(const T* p) { return _mm256_loadu_##RM(p); }                              \
     void store(T* p) const { _mm256_storeu_##RM(p, v); }                                       \
+    void stream(T* p) const { _mm256_stream_##RM(p, v); } /* (p: 32-byte aligned) */           \
   };                                                                                           \
   inline Vec<T> operator+(Vec<T> a, Vec<T> b) { return _mm256_add_##RM(a.v, b.v); }            \
   inline Vec<T> operator-(Vec<T> a, Vec<T> b) { return _mm256_sub_##RM(a.v, b.v); }            \
@@ -154,6 +156,7 @@ FASTBP_VM_DEFINE(double, D, int64_t, pd, 4, d, epi64, _mm256_set1_epi64x)
     Vec(T x) : v(x) {}                                                                         \
     static Vec load(const T* p) { return *p; }                                                 \
     void store(T* p) const { *p = v; }                                                         \
+    void stream(T* p) const { *p = v; }                                                        \
   };                                                                                           \
   inline Vec<T> operator+(Vec<T> a, Vec<T> b) { return a.v + b.v; }                            \
   inline Vec<T> operator-(Vec<T> a, Vec<T> b) { return a.v - b.v; }                            \

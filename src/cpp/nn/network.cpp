@@ -218,13 +218,14 @@ double Network<T>::add_penalty(const PenaltyArgs& pen) {
 }
 
 template <typename T>
-void Network<T>::update(const Team& team, bool may_open_region) {
+void Network<T>::update(const Team& team, bool may_open_region, bool shared) {
   const int64_t n = int64_t(params_.size());
   if (team.lead()) clip_gradients<T>(grads_.data(), n, opt_);
   team.sync();  // (the penalty and the clipping are in the gradient)
   // (splits over the team; alone, opens its own region for a large arena if allowed)
   // (row units: every element by the loop's vector body, the bits of the fused update)
-  opt_step<T>(params_.data(), grads_.data(), n, opt_, opt_state_, may_open_region, row_units_);
+  opt_step<T>(params_.data(), grads_.data(), n, opt_, opt_state_, may_open_region, row_units_,
+              shared);
 }
 
 // The thread policy of a network a team can run (team_capable: dense layers, and activation,
@@ -244,12 +245,13 @@ bool Network<T>::fused_step(int64_t n) const {
 }
 
 template <typename T>
-int Network<T>::team_threads(int64_t n, int64_t key) {
+int Network<T>::team_threads(int64_t n, int64_t key, bool by_rows) {
 #ifdef FASTBP_HAVE_OPENMP
   // (batchnorm refuses a batch of one row: it throws, which a team region must not)
   if (!team_capable_ || omp_in_parallel() || (has_batchnorm_ && n < 2)) return 1;
   // (row units: nn/fused_update.h)
-  const int threads = fused_step(n) || double(n) * macs_per_row_ >= kTeamMinStepWork
+  const double min_work = by_rows ? kRowsMinStepWork : kTeamMinStepWork;
+  const int threads = fused_step(n) || double(n) * macs_per_row_ >= min_work
                           ? get_num_threads()
                           : 1;
   if (threads < 2) return threads;
@@ -313,12 +315,13 @@ template <typename T>
 double Network<T>::train_step(const T* x, const Target<T>& t, int64_t n, const LossArgs& loss,
                               const PenaltyArgs& pen) {
   BusyMark busy(busy_pid_);
-  const int threads = team_threads(n, n);
+  // (a step the team can share by batch rows pays from a smaller size: nn/network_rows.cpp)
+  const int rows_nt = rows_team(n, get_num_threads(), pen);
+  const int threads = team_threads(n, n, rows_nt > 1);
   if (threads > 1) reserve(n);
-  const int rows_nt = rows_team(n, threads, pen);
   double v = 0.0;
   run_team(threads, n, [&](const Team& team) {
-    const double value = train_batch(x, t, n, loss, pen, team, rows_nt);
+    const double value = train_batch(x, t, n, loss, pen, team, threads == rows_nt ? rows_nt : 0);
     if (team.lead()) v = value;
   });
   return v;
@@ -378,10 +381,8 @@ double Network<T>::fit_epoch(const T* X, const Target<T>& t, int64_t N, int64_t 
   const double saved_lr = opt_.lr;
   bool stop_now = false;   // the first thread's decision before each mini-batch
   const int64_t key = -1 - (N * 1000003 + batch_size);  // (an epoch's shape for TeamProbe)
-  const int threads = team_threads(batch_size, key);
-  // (the batch shared by rows, nn/network_rows.cpp: for the batch size and the last batch's)
-  const int rows_nt = rows_team(batch_size, threads, pen);
-  const int rows_last = N % batch_size ? rows_team(N % batch_size, threads, pen) : rows_nt;
+  int rows_nt = 0, rows_last = 0;
+  const int threads = epoch_threads(N, batch_size, key, pen, rows_nt, rows_last);
   run_team(threads, key, [&](const Team& team) {
     for (int64_t pos = first, step = first / batch_size; pos < N; pos += batch_size, ++step) {
       const int64_t nb = std::min(batch_size, N - pos);
@@ -408,6 +409,19 @@ double Network<T>::fit_epoch(const T* X, const Target<T>& t, int64_t N, int64_t 
   });
   if (lrs) opt_.lr = saved_lr;
   return start > 0 ? total / double(std::min(start, N)) : 0.0;
+}
+
+// The team of an epoch's steps (team_threads), and whether it shares the full batches and
+// the last one by batch rows (rows_team: the team size, or 0).
+template <typename T>
+int Network<T>::epoch_threads(int64_t N, int64_t batch_size, int64_t key,
+                              const PenaltyArgs& pen, int& rows_full, int& rows_last) {
+  const int by_rows = rows_team(batch_size, get_num_threads(), pen);
+  const int threads = team_threads(batch_size, key, by_rows > 1);
+  rows_full = threads == by_rows ? by_rows : 0;
+  rows_last = N % batch_size && rows_full > 1 ? rows_team(N % batch_size, threads, pen)
+                                              : rows_full;
+  return threads;
 }
 
 template <typename T>

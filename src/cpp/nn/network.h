@@ -23,6 +23,8 @@ namespace fastbp {
 // A step of at least this many multiply-adds per forward (its batch times the penalised
 // weights' size) runs on a thread team (nn/network.cpp team_threads).
 inline constexpr double kTeamMinStepWork = 5.0e5;
+// ... and a step its team shares by batch rows (nn/network_rows.cpp), from this many.
+inline constexpr double kRowsMinStepWork = 2.0e5;
 // A team shares the loss of a batch of at least this many rows, on blocks of 16 rows.
 inline constexpr int64_t kTeamLossMinRows = 32;
 inline constexpr int64_t kTeamLossRowAlign = 16;
@@ -161,6 +163,8 @@ class Network {
   // team size checked, or 0), this thread's part, and the step (every thread calls it).
   bool rows_fits(int64_t n, int nt) const;
   int rows_team(int64_t n, int threads, const PenaltyArgs& pen);
+  int epoch_threads(int64_t N, int64_t batch_size, int64_t key, const PenaltyArgs& pen,
+                    int& rows_full, int& rows_last);
   RowsPart rows_part(const Team& team, int64_t n);
   double rows_step(const T* x, const Target<T>& t, int64_t n, const LossArgs& loss,
                    const PenaltyArgs& pen, const Team& team);
@@ -182,14 +186,17 @@ class Network {
   double update_penalised(const PenaltyArgs& pen, const Team& team, bool may_open_region);
   void fold_share(T l1, T l2, int64_t step, const Team& share);
   void fold_items(int64_t chunk);
-  void update(const Team& team = kSoloTeam, bool may_open_region = true);
+  // shared: every thread of the team read all the parameters (opt_step).
+  void update(const Team& team = kSoloTeam, bool may_open_region = true, bool shared = false);
   // The thread count of a team for training steps of n rows: 1 (no team) unless every layer
   // can run on one (team_capable), no parallel region is open and the step is large enough to
   // share (network.cpp, kTeamMinStepWork); 0 when it would share but its teams are backing off
   // (backoff_): one thread, its products too.
   // `key`: the call's size for TeamProbe (train_step: n; an epoch: its shape); kProbe (-1):
   // one thread, its products too, timed for TeamProbe.
-  int team_threads(int64_t n, int64_t key);
+  // by_rows: the team would share the step by batch rows (rows_team), which pays from a
+  // smaller step (kRowsMinStepWork).
+  int team_threads(int64_t n, int64_t key, bool by_rows = false);
   // body(team) on a team of `threads` threads (directly, as one thread, when threads < 2; with
   // every parallel region on one thread when threads <= 0).
   template <typename F>

@@ -119,7 +119,9 @@ double Network<T>::rows_step(const T* x, const Target<T>& t, int64_t n, const Lo
     body_.grads_part(x, dout_.data(), n, ctx);
   }
   if (penalty_folds(pen)) return value + update_penalised(pen, team, false);
-  update(team, false);  // (meets first: every gradient is formed)
+  // (meets first: every gradient is formed; every thread read all of W in its forward and
+  // dx, so its update writes around the caches where the kernel set can: opt_step)
+  update(team, false, true);
   return value;
 }
 
