@@ -199,3 +199,20 @@ def test_team_policy_bench_runs(tmp_path):
     assert mod.main(["--parts", "probe", "--seconds", "1", "--json", str(out)]) == 0
     probe = json.loads(out.read_text())["probe"]
     assert len(probe["block_median_s"]["probe"]) == len(probe["block_median_s"]["no-probe"]) >= 1
+
+
+def test_ab_bench_runs(tmp_path):
+    """bench/bench_ab.py: two worker processes (here the same build) take turns; a JSON with
+    both builds' block times and the per-block ratios (no timing asserted)."""
+    spec = importlib.util.spec_from_file_location("bench_ab", BENCH / "bench_ab.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    import fastbp
+
+    pkg = str(Path(fastbp.__file__).resolve().parents[1])
+    out = tmp_path / "ab.json"
+    assert mod.main(["--a", pkg, "--b", pkg, "--config", "xor", "--threads", "1",
+                     "--steps", "5", "--blocks", "3", "--json", str(out)]) == 0
+    r = json.loads(out.read_text())
+    assert len(r["a"]["step_s"]) == len(r["b"]["step_s"]) == 3
+    assert len(r["ratio_a_over_b"]["all"]) == 3 and r["ratio_a_over_b"]["median"] > 0

@@ -58,11 +58,7 @@ class Dense : public Layer<T> {
       return;
     }
     if (ctx.rows) {  // (this thread's rows of a step shared by rows: nn/network_rows.cpp)
-      const int64_t r0 = ctx.rows->r0, m = ctx.rows->r1 - r0;
-      gemm<T>(Trans::N, Trans::N, m, out, in, T(1), x + r0 * in, in, W_, out, T(0), y + r0 * out,
-              out);
-      T* z = act_needs_z(act_) ? z_.data() + r0 * out : nullptr;
-      bias_act_forward<T>(y + r0 * out, z, b_, m, out, out, act_, alpha_);
+      forward_rows(x, y, *ctx.rows);
       return;
     }
     if (const T* v = sparse_input(ctx))
@@ -89,12 +85,7 @@ class Dense : public Layer<T> {
     // is shared instead: team_backward_bias.
     const T* z = act_needs_z(act_) ? z_.data() : nullptr;
     if (ctx.rows) {  // (this thread's rows of dz and dx; grads_part forms dW and db)
-      const int64_t r0 = ctx.rows->r0, m = ctx.rows->r1 - r0;
-      act_backward<T>(dy + r0 * out, z ? z + r0 * out : nullptr, y + r0 * out, m * out, act_,
-                      alpha_);
-      if (dx)
-        gemm<T>(Trans::N, Trans::T, m, in, out, T(1), dy + r0 * out, out, W_, out, T(0),
-                dx + r0 * in, in);
+      backward_rows(y, dy, dx, *ctx.rows);
       return;
     }
     if (ctx.team && act_info(act_).costly_backward && out > kTeamColAlign) {
@@ -120,6 +111,23 @@ class Dense : public Layer<T> {
       return;
     }
     gemm<T>(Trans::T, Trans::N, in, out, n, T(1), x, in, dy, out, T(0), dW_, out);
+  }
+  // A step shared by batch rows: this thread's rows of y = f(x W + b) (and z), and of
+  // dz = dy * f'(z) and dx = dz W^T.
+  FASTBP_NOINLINE void forward_rows(const T* x, T* y, const RowsPart& part) {
+    const int64_t in = this->in_dim, out = this->out_dim, r0 = part.r0, m = part.r1 - r0;
+    gemm<T>(Trans::N, Trans::N, m, out, in, T(1), x + r0 * in, in, W_, out, T(0), y + r0 * out,
+            out);
+    T* z = act_needs_z(act_) ? z_.data() + r0 * out : nullptr;
+    bias_act_forward<T>(y + r0 * out, z, b_, m, out, out, act_, alpha_);
+  }
+  FASTBP_NOINLINE void backward_rows(const T* y, T* dy, T* dx, const RowsPart& part) {
+    const int64_t in = this->in_dim, out = this->out_dim, r0 = part.r0, m = part.r1 - r0;
+    const T* z = act_needs_z(act_) ? z_.data() + r0 * out : nullptr;
+    act_backward<T>(dy + r0 * out, z, y + r0 * out, m * out, act_, alpha_);
+    if (dx)
+      gemm<T>(Trans::N, Trans::T, m, in, out, T(1), dy + r0 * out, out, W_, out, T(0),
+              dx + r0 * in, in);
   }
   // dW's rows and db, those whose first element lies in ctx.rows' part of the gradient arena:
   // the rows of the whole product dW = x^T dz (each row of it is formed alone: the caller
