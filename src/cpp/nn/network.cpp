@@ -236,8 +236,10 @@ void Network<T>::update(const Team& team, bool may_open_region, bool shared) {
 // net (3e5) ran 0.94-0.96x on a team (~12 barriers, and the parameter and gradient lines
 // moving between the cores every step cost what the halved work saves), and the batch-1
 // 256-512-10 net (137k parameters) took 61 us per step alone, 69 us on a team and 83-90 us
-// with only its optimizer pass split over 2 threads.
-// (kTeamMinStepWork: nn/network.h)
+// with only its optimizer pass split over 2 threads. A step the team shares by batch rows
+// (nn/network_rows.cpp: two meetings, the update written around the caches) runs on a team
+// from 2e5 (the digits step at batch 32: 1.14x; 20-64-64-10 at 48: 1.24x).
+// (kTeamMinStepWork, kRowsMinStepWork: nn/network.h)
 
 template <typename T>
 bool Network<T>::fused_step(int64_t n) const {
