@@ -99,7 +99,12 @@ int opt_region_threads(int64_t n, bool may_open_region) {
 template <typename T>
 void opt_step(T* p, T* g, int64_t n, const OptConfig& c, OptState<T>& st, bool may_open_region,
               bool vector_tail, bool shared) {
-  const OptStepFn<T> kernel = kernels().slots<T>().opt_step[static_cast<int>(c.kind)];
+  const KernelSlots<T>& k = kernels().slots<T>();
+  const int kind = static_cast<int>(c.kind);
+  // (a team's shared parameters: the streaming form where the kernel set has one)
+  const OptStepFn<T> kernel = shared && current_team() && k.opt_step_shared[kind]
+                                  ? k.opt_step_shared[kind]
+                                  : k.opt_step[kind];
   const int64_t step = st.step + 1;
   const OptSlots<T> slots = st.pointers();
   // this thread's contiguous range, on 64-element (cache-line) boundaries
@@ -113,15 +118,7 @@ void opt_step(T* p, T* g, int64_t n, const OptConfig& c, OptState<T>& st, bool m
       kernel(p + b, g + b, e - b, c, slots.offset(b), step);
   };
   if (const Team* team = current_team()) {
-    const OptStepFn<T> streaming =
-        shared ? kernels().slots<T>().opt_step_shared[static_cast<int>(c.kind)] : nullptr;
-    if (streaming != nullptr && !vector_tail) {
-      int64_t b, e;
-      team->rows(n, 64, b, e);
-      if (e > b) streaming(p + b, g + b, e - b, c, slots.offset(b), step);
-    } else {
-      part(*team);
-    }
+    part(*team);
     team->sync();  // (every thread has read st.step)
     if (team->lead()) st.step = step;
     return;

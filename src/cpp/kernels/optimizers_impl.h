@@ -351,7 +351,7 @@ void penalty_pass(T* g, const T* w, int64_t n, T l1, T l2, double* a1, double* a
 // Adam over `rows` rows of [0, n) at stride ld: kPen: the penalty folded in (the gradient
 // penalised on the lanes, the sums formed group by group as the pass forms them, each row as
 // penalty_run takes a range), so p and g are read once.
-template <typename T, bool kPen, bool kAbs, bool kSq, bool kAms>
+template <typename T, bool kPen, bool kAbs, bool kSq, bool kAms, bool kStream = false>
 void adam_run(T* p, T* g, int64_t rows, int64_t n, int64_t ld, const OptConfig& c,
               const OptSlots<T>& st, int64_t step, T l1, T l2, double* a1, double* a2) {
   const AdamScalars<T> k(c, step);
@@ -378,7 +378,7 @@ void adam_run(T* p, T* g, int64_t rows, int64_t n, int64_t ld, const OptConfig& 
         acc.load(a1, a2);
       }
     }
-    adam_span<T, kPen, kAbs, kAms>(pq, gq, m, v, vm, i, n, k, l1, l2);
+    adam_span<T, kPen, kAbs, kAms, kStream>(pq, gq, m, v, vm, i, n, k, l1, l2);
   }
   if (kPen) acc.store(a1, a2);
 }
@@ -394,13 +394,9 @@ void adam_run(T* p, T* g, int64_t rows, int64_t n, int64_t ld, const OptConfig& 
 template <typename T>
 void adam_shared(T* p, T* g, int64_t n, const OptConfig& c, const OptSlots<T>& st,
                  int64_t step) {
-  const AdamScalars<T> k(c, step);
-  T* m = st[StateSlot::exp_avg];
-  T* v = st[StateSlot::exp_avg_sq];
-  if (T* vm = st[StateSlot::max_exp_avg_sq])
-    adam_span<T, false, false, true, true>(p, g, m, v, vm, 0, n, k, T(0), T(0));
-  else
-    adam_span<T, false, false, false, true>(p, g, m, v, nullptr, 0, n, k, T(0), T(0));
+  (st[StateSlot::max_exp_avg_sq] ? adam_run<T, false, false, false, true, true>
+                                 : adam_run<T, false, false, false, false, true>)(
+      p, g, 1, n, n, c, st, step, T(0), T(0), nullptr, nullptr);
 #if defined(__AVX512F__) || defined(__AVX2__)
   _mm_sfence();  // (streaming stores are not ordered by the team's barrier)
 #endif

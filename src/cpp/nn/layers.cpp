@@ -75,6 +75,10 @@ class Dense : public Layer<T> {
   // With the fused update (ctx.fused, nn/fused_update.h), dx comes first (it reads the old W)
   // and W and b are updated block by block instead of their gradients being written.
   void backward(const T* x, const T* y, T* dy, T* dx, int64_t n, const Ctx& ctx) override {
+    if (ctx.rows) {  // (this thread's rows of dz and dx; grads_part forms dW and db)
+      backward_rows(y, dy, dx, *ctx.rows);
+      return;
+    }
     const int64_t in = this->in_dim, out = this->out_dim;
     // dz = dy * f'(z) and db = column sums of dz, in one sweep (in a team: by its first
     // thread, the sums keep their one order; the products below split themselves). Sharing
@@ -84,10 +88,6 @@ class Dense : public Layer<T> {
     // A costly derivative (exp / erf per element) on a layer of more than one 64-column block
     // is shared instead: team_backward_bias.
     const T* z = act_needs_z(act_) ? z_.data() : nullptr;
-    if (ctx.rows) {  // (this thread's rows of dz and dx; grads_part forms dW and db)
-      backward_rows(y, dy, dx, *ctx.rows);
-      return;
-    }
     if (ctx.team && act_info(act_).costly_backward && out > kTeamColAlign) {
       team_backward_bias(dy, z, y, n, *ctx.team);
     } else {

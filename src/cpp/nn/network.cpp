@@ -51,15 +51,8 @@ Network<T>::Network(const std::vector<LayerSpec>& spec, uint64_t seed)
   const bool all_dense = std::all_of(spec.begin(), spec.end(),
                                      [](const LayerSpec& s) { return s.type == "dense"; });
   row_units_ = team_capable_ && all_dense && np >= kRowUnitsMinParams;
-  rows_capable_ = team_capable_ && all_dense && !has_batchnorm_;
-  if (rows_capable_) {
-    int64_t off = 0;
-    for (const auto& s : spec) {
-      rows_layers_.push_back({s.in, s.out, off});
-      off += s.in * s.out + s.out;  // (W, then b: the layer table's dense row)
-    }
-    if (off != np) rows_capable_ = false;  // (another layout: not ours to cut)
-  }
+  // (nn/network_rows.cpp: its layers' weights are the penalised weights, in order)
+  rows_capable_ = team_capable_ && all_dense;
   // (hidden units by strips, nn/network_split.cpp: two dense layers, the output's activation
   // the identity, the hidden width whole strip blocks)
   if (all_dense && spec.size() == 2 && spec[1].act == Act::identity &&
@@ -317,13 +310,12 @@ template <typename T>
 double Network<T>::train_step(const T* x, const Target<T>& t, int64_t n, const LossArgs& loss,
                               const PenaltyArgs& pen) {
   BusyMark busy(busy_pid_);
-  // (a step the team can share by batch rows pays from a smaller size: nn/network_rows.cpp)
-  const int rows_nt = rows_team(n, get_num_threads(), pen);
-  const int threads = team_threads(n, n, rows_nt > 1);
+  int rows_nt = 0, unused = 0;
+  const int threads = step_threads(n, n, n, pen, rows_nt, unused);
   if (threads > 1) reserve(n);
   double v = 0.0;
   run_team(threads, n, [&](const Team& team) {
-    const double value = train_batch(x, t, n, loss, pen, team, threads == rows_nt ? rows_nt : 0);
+    const double value = train_batch(x, t, n, loss, pen, team, rows_nt);
     if (team.lead()) v = value;
   });
   return v;
@@ -384,7 +376,7 @@ double Network<T>::fit_epoch(const T* X, const Target<T>& t, int64_t N, int64_t 
   bool stop_now = false;   // the first thread's decision before each mini-batch
   const int64_t key = -1 - (N * 1000003 + batch_size);  // (an epoch's shape for TeamProbe)
   int rows_nt = 0, rows_last = 0;
-  const int threads = epoch_threads(N, batch_size, key, pen, rows_nt, rows_last);
+  const int threads = step_threads(N, batch_size, key, pen, rows_nt, rows_last);
   run_team(threads, key, [&](const Team& team) {
     for (int64_t pos = first, step = first / batch_size; pos < N; pos += batch_size, ++step) {
       const int64_t nb = std::min(batch_size, N - pos);
@@ -413,10 +405,11 @@ double Network<T>::fit_epoch(const T* X, const Target<T>& t, int64_t N, int64_t 
   return start > 0 ? total / double(std::min(start, N)) : 0.0;
 }
 
-// The team of an epoch's steps (team_threads), and whether it shares the full batches and
-// the last one by batch rows (rows_team: the team size, or 0).
+// The team of the steps of N rows in batches of batch_size (team_threads; a train_step: N ==
+// batch_size), and whether it shares the full batches and the last one by batch rows
+// (rows_team, which pays from a smaller step: the team size, or 0).
 template <typename T>
-int Network<T>::epoch_threads(int64_t N, int64_t batch_size, int64_t key,
+int Network<T>::step_threads(int64_t N, int64_t batch_size, int64_t key,
                               const PenaltyArgs& pen, int& rows_full, int& rows_last) {
   const int by_rows = rows_team(batch_size, get_num_threads(), pen);
   const int threads = team_threads(batch_size, key, by_rows > 1);

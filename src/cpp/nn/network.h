@@ -163,9 +163,9 @@ class Network {
   // team size checked, or 0), this thread's part, and the step (every thread calls it).
   bool rows_fits(int64_t n, int nt) const;
   int rows_team(int64_t n, int threads, const PenaltyArgs& pen);
-  int epoch_threads(int64_t N, int64_t batch_size, int64_t key, const PenaltyArgs& pen,
-                    int& rows_full, int& rows_last);
-  RowsPart rows_part(const Team& team, int64_t n);
+  int step_threads(int64_t N, int64_t batch_size, int64_t key, const PenaltyArgs& pen,
+                   int& rows_full, int& rows_last);
+  RowsPart rows_part(const Team& team, int64_t n) const;
   double rows_step(const T* x, const Target<T>& t, int64_t n, const LossArgs& loss,
                    const PenaltyArgs& pen, const Team& team);
   FASTBP_NOINLINE double team_loss(const Target<T>& t, int64_t n, const LossArgs& loss,
@@ -235,13 +235,9 @@ class Network {
   // A batch of one row computes the wide dense weights by row units, in every training step
   // (fused or not, so that compute_gradients + apply_gradients == train_step bitwise).
   bool row_units_ = false;
-  // (nn/network_rows.cpp: a network of dense layers; each layer's in, out and its weight's
-  // offset in the arena; the last rows_fits answer: rows, threads, ISA, and the answer)
+  // (nn/network_rows.cpp: a network of dense layers; the last rows_fits answer: rows,
+  // threads, ISA, and the answer)
   bool rows_capable_ = false;
-  struct RowsLayer {
-    int64_t in, out, w_off;
-  };
-  std::vector<RowsLayer> rows_layers_;
   int64_t rows_n_ = -1;
   int rows_threads_ = 0, rows_isa_ = -1;
   bool rows_ok_ = false;

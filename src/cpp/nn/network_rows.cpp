@@ -17,6 +17,7 @@
 #include "core/threading.h"
 #include "kernels/gemm/gemm.h"
 #include "kernels/losses.h"
+#include "nn/fused_update.h"
 #include "nn/network.h"
 
 namespace fastbp {
@@ -31,7 +32,7 @@ bool same_rows(GemmPath part, GemmPath whole, int64_t m, int64_t M) {
 }  // namespace
 
 template <typename T>
-RowsPart Network<T>::rows_part(const Team& team, int64_t n) {
+RowsPart Network<T>::rows_part(const Team& team, int64_t n) const {
   RowsPart part;
   team.rows(n, kTeamRowAlign, part.r0, part.r1);
   int64_t b, e;
@@ -44,28 +45,22 @@ RowsPart Network<T>::rows_part(const Team& team, int64_t n) {
 template <typename T>
 bool Network<T>::rows_fits(int64_t n, int nt) const {
   if (!rows_capable_ || nt < 2 || n < 2 * nt) return false;
-  const int64_t np = int64_t(grads_.size());
   for (int t = 0; t < nt; ++t) {
-    const Team team{t, nt};
-    int64_t r0, r1, b, e;
-    team.rows(n, kTeamRowAlign, r0, r1);
-    team.rows(np, 64, b, e);
-    const int64_t m = r1 - r0;
-    RowsPart part;
-    part.g0 = grads_.data() + b;
-    part.g1 = grads_.data() + e;
-    for (size_t l = 0; l < rows_layers_.size(); ++l) {
-      const RowsLayer& L = rows_layers_[l];
-      if (!same_rows(gemm_path<T>(Trans::N, Trans::N, m, L.out, L.in),
-                     gemm_path<T>(Trans::N, Trans::N, n, L.out, L.in), m, n))
+    const RowsPart part = rows_part(Team{t, nt}, n);
+    const int64_t m = part.r1 - part.r0;
+    // (the layers' weights, in order: W of in x out units at its offset)
+    for (const PenalisedWeight& w : penalised_weights_) {
+      const int64_t in = w.rows, out = w.cols;
+      if (!same_rows(gemm_path<T>(Trans::N, Trans::N, m, out, in),
+                     gemm_path<T>(Trans::N, Trans::N, n, out, in), m, n))
         return false;
-      if (l > 0 && !same_rows(gemm_path<T>(Trans::N, Trans::T, m, L.in, L.out),
-                              gemm_path<T>(Trans::N, Trans::T, n, L.in, L.out), m, n))
-        return false;
+      if (w.offset > 0 && !same_rows(gemm_path<T>(Trans::N, Trans::T, m, in, out),
+                                     gemm_path<T>(Trans::N, Trans::T, n, in, out), m, n))
+        return false;  // (dx: every layer but the first)
       int64_t i0, i1;
-      rows_in_part(part, grads_.data() + L.w_off, L.in, L.out, i0, i1);
-      if (!same_rows(gemm_path<T>(Trans::T, Trans::N, i1 - i0, L.out, n),
-                     gemm_path<T>(Trans::T, Trans::N, L.in, L.out, n), i1 - i0, L.in))
+      rows_in_part(part, grads_.data() + w.offset, in, out, i0, i1);
+      if (!same_rows(gemm_path<T>(Trans::T, Trans::N, i1 - i0, out, n),
+                     gemm_path<T>(Trans::T, Trans::N, in, out, n), i1 - i0, in))
         return false;
     }
   }
@@ -126,7 +121,7 @@ double Network<T>::rows_step(const T* x, const Target<T>& t, int64_t n, const Lo
 }
 
 #define FASTBP_INST(T)                                                                     \
-  template RowsPart Network<T>::rows_part(const Team&, int64_t);                           \
+  template RowsPart Network<T>::rows_part(const Team&, int64_t) const;                     \
   template bool Network<T>::rows_fits(int64_t, int) const;                                 \
   template int Network<T>::rows_team(int64_t, int, const PenaltyArgs&);                    \
   template double Network<T>::rows_step(const T*, const Target<T>&, int64_t, const LossArgs&, \
