@@ -5,7 +5,7 @@
 # script. Any ASan/UBSan report, or any leak whose allocation stack passes through fastbp's
 # extension, fails the step.
 #
-#   .ci/sanitize.sh            # ~3-4 min on 2 cores (build ~1.5 min, tests ~1.5 min)
+#   .ci/sanitize.sh            # ~8 min on 2 cores (build ~3.5 min, tests ~4 min)
 #
 # Environment: by default a private temporary venv + build directory, deleted at the end.
 # SANITIZE_VENV=<dir> SANITIZE_KEEP_VENV=1 reuses a venv (and <dir>.build) between local runs.
