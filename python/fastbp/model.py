@@ -12,7 +12,7 @@ from . import training as _training
 from ._backend import BACKENDS, make_engine
 from ._data import as_model_array, as_target, check_loss_kwargs
 from .layers import Dense, Layer, build_spec, from_spec, init_parameters
-from .registry import loss_takes_labels, resolve_loss
+from .registry import loss_takes_labels, resolve_loss, resolve_loss_labels
 
 __all__ = ["Sequential", "MLP", "from_config", "load", "to_bytes", "from_bytes", "set_check_finite",
            "get_check_finite"]
@@ -215,9 +215,18 @@ class Sequential:
             from .distributed import train_step
 
             return train_step(self, X, y, loss, optimizer, sample_weight, comm, loss_params)
-        loss = resolve_loss(loss)
-        check_loss_kwargs("train_step", loss_params)
-        Xa, ya, wa = self._X(X), self._y(y, loss), self._w(sample_weight)
+        # (the per-step path of every Python training loop: _X, _y, _w and set_optimizer's
+        # no-change test inlined, ~0.4 us of a 2 us step of a tiny network)
+        loss, labels = resolve_loss_labels(loss)
+        if loss_params:
+            check_loss_kwargs("train_step", loss_params)
+        dt = self._np_dtype
+        Xa, ya = as_model_array(X, dt), as_target(y, dt, labels)
+        wa = None if sample_weight is None else as_model_array(sample_weight, dt, kinds="fiu")
+        current = self.optimizer
+        if ((optimizer is None or optimizer is current) and current is not None
+                and current._version == self._opt_version):
+            return self._engine.train_step(Xa, ya, loss, loss_params, wa)
         undo = self.set_optimizer(optimizer)
         try:
             return self._engine.train_step(Xa, ya, loss, loss_params, wa)

@@ -12,7 +12,7 @@ from functools import lru_cache
 from typing import Any, Dict, List, Optional, Tuple
 
 __all__ = ["registry", "activations", "activation_defaults", "resolve_activation", "losses",
-           "resolve_loss", "loss_takes_labels", "loss_param_names", "optimizers",
+           "resolve_loss", "resolve_loss_labels", "loss_takes_labels", "loss_param_names", "optimizers",
            "optimizer_defaults", "layer_kinds", "isas"]
 
 
@@ -53,16 +53,23 @@ def losses() -> Tuple[str, ...]:
 
 def resolve_loss(name: Any) -> str:
     """The canonical name of a loss (aliases resolved); ValueError if unknown."""
+    return resolve_loss_labels(name)[0]
+
+
+def resolve_loss_labels(name: Any) -> Tuple[str, bool]:
+    """The canonical name of a loss and whether it accepts 1-D integer class labels as
+    targets; ValueError if unknown. (Every train_step asks: one dict lookup once known.)"""
     if isinstance(name, str):
-        known = _LOSS_NAMES.get(name)  # every train_step asks: one dict lookup once known
+        known = _LOSS_NAMES.get(name)
         if known is not None:
-            return known[0]
+            return known
     reg = registry()
     key = reg["loss_aliases"].get(name, name) if isinstance(name, str) else name
     if not isinstance(key, str) or key not in reg["losses"]:
         raise ValueError(f"unknown loss {name!r}; expected one of {', '.join(reg['losses'])}")
-    _LOSS_NAMES[name] = (key, bool(reg["losses"][key]["labels"]))
-    return key
+    entry = (key, bool(reg["losses"][key]["labels"]))
+    _LOSS_NAMES[name] = entry
+    return entry
 
 
 # name or alias -> (canonical name, takes labels), filled by resolve_loss
@@ -71,7 +78,7 @@ _LOSS_NAMES: Dict[str, Tuple[str, bool]] = {}
 
 def loss_takes_labels(name: str) -> bool:
     """Whether loss ``name`` accepts 1-D integer class labels as targets."""
-    return _LOSS_NAMES[resolve_loss(name)][1]
+    return resolve_loss_labels(name)[1]
 
 
 @lru_cache(maxsize=1)

@@ -144,16 +144,17 @@ class _BatchingEngine:
 
     def fit_epoch(self, X: Any, y: Any, loss: str, loss_params: Any = None,
                   sample_weight: Any = None, batch_size: Any = 32, shuffle: bool = True,
-                  lrs: Any = None, **kw: Any) -> float:
-        if lrs is not None or set(kw) - {"check_finite"}:
+                  lrs: Any = None, check_finite: Any = None) -> float:
+        cf = () if check_finite is None else (check_finite,)  # (passed on positionally)
+        if lrs is not None:
             return self._engine.fit_epoch(X, y, loss, loss_params, sample_weight, batch_size,
-                                          shuffle, lrs, **kw)
+                                          shuffle, lrs, *cf)
         m = self._model
         loss = resolve_loss(loss)
         lp = dict(loss_params or {})
         bs = _int_arg("batch_size", batch_size, 1)
         Xa, ya, wa = m._X(X), m._y(y, loss), m._w(sample_weight)
-        self._engine.check_batch(Xa, ya, loss, lp, wa, **kw)  # (check_finite as asked)
+        self._engine.check_batch(Xa, ya, loss, lp, wa, *cf)  # (check_finite as asked)
         return self._batcher.submit(self._slot, {"model": m, "X": Xa, "y": ya, "w": wa,
                                                  "loss": loss, "loss_params": lp,
                                                  "batch_size": bs, "shuffle": bool(shuffle)})

@@ -698,10 +698,10 @@ class _BaseMLP(BaseEstimator):
         quiet = no_rescan(self._model)  # (validate_data checked X once)
         if _issparse(X):
             loss, flat = eng.loss_and_gradients_csr(*_csr(X), Y, self._loss_name, {"l2": l2}, w,
-                                                    **quiet)
+                                                    *quiet)
             flat = flat.astype(np.float64)
         else:
-            loss, grads = eng.loss_and_gradients(X, Y, self._loss_name, {"l2": l2}, w, **quiet)
+            loss, grads = eng.loss_and_gradients(X, Y, self._loss_name, {"l2": l2}, w, *quiet)
             flat = np.concatenate([g.reshape(-1) for g in grads]).astype(np.float64)
         flat *= s
         return s * float(loss), flat
@@ -831,10 +831,10 @@ class _BaseMLP(BaseEstimator):
         quiet = no_rescan(model)  # (validate_data checked X once)
         if _issparse(X):
             value = model.engine.fit_epoch_csr(*_csr(X), Y, self._loss_name, lp, w, batch,
-                                                p["shuffle"], **quiet)
+                                                p["shuffle"], *quiet)
         else:
             value = model.engine.fit_epoch(X, Y, self._loss_name, lp, w, batch, p["shuffle"],
-                                            None, **quiet)
+                                            None, *quiet)
         model.epochs_trained += 1
         model.steps_trained += -(-n // batch)  # (the engine's mini-batches of this epoch)
         loss = s * float(value)

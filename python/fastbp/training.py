@@ -490,7 +490,7 @@ def _train_epoch(model: Any, data: _Data, loss: str, loss_params: Dict[str, Any]
     spc = plan.steps_per_callback
     quiet = no_rescan(model)  # (fit checked the data once: _Data.convert)
     if spc is None or spc >= steps:
-        value = eng.fit_epoch(X, y, loss, loss_params, w, bs, plan.shuffle, lrs, **quiet)
+        value = eng.fit_epoch(X, y, loss, loss_params, w, bs, plan.shuffle, lrs, *quiet)
         if spc is not None:
             logs = {"loss": float(value), "steps": steps, "samples": n}
             for cb in cbs:
@@ -511,7 +511,7 @@ def _train_epoch(model: Any, data: _Data, loss: str, loss_params: Dict[str, Any]
         k0, k1 = start // bs, -(-stop // bs)
         value = eng.fit_epoch(X[start:stop], y[start:stop], loss, loss_params,
                               None if w is None else w[start:stop], bs, False,
-                              None if lrs is None else lrs[k0:k1], **quiet)
+                              None if lrs is None else lrs[k0:k1], *quiet)
         total += float(value) * (stop - start)
         done = k1
         logs = {"loss": float(value), "steps": k1 - k0, "samples": stop - start}
