@@ -17,11 +17,36 @@ inline Vec<T> silu_bwd(Vec<T> da, Vec<T> z) {
   return da * (s * fma(z, one - s, one));
 }
 
+// mish's t = tanh(softplus(z)) from one exp: with u = e^z, (1 + u)^2 = n + 1 for
+// n = u (u + 2), so t = n / (n + 2), and 1 - t = 2 q with q = 1 / (n + 2) -- no cancellation
+// as t nears 1 (1 - t^2 = 2 q (1 + t)). One exp and one division instead of exp, log1p and
+// tanh (an expm1 and a division): the mish step of the 32-64x5-1 net at batch 64 took 1.8x
+// relu's. Above z = 20, t is 1 (1 - t < 2 e^-40, below half an ulp of 1 in double): the
+// select also keeps n = inf (u^2 overflows from z = 44 in float) out of n * q.
+template <typename T>
+inline Vec<T> mish_t(Vec<T> z, Vec<T> u, Vec<T>& q) {
+  const Vec<T> one(T(1)), two(T(2));
+  const Vec<T> n = u * (u + two);
+  q = one / (n + two);
+  return select(cmp_lt(Vec<T>(T(20)), z), one, n * q);
+}
+
+template <typename T>
+inline Vec<T> mish_fwd(Vec<T> z) {
+  Vec<T> q;
+  return z * mish_t(z, vexp(z), q);
+}
+
+// da * (t + z sigmoid(z) (1 - t^2)), sigmoid(z) = u / (1 + u) (1 above z = 20, where e^z may
+// overflow; then q = 0 and the term is 0 -- NaN at z = +inf, as in the reference's rule).
 template <typename T>
 inline Vec<T> mish_bwd(Vec<T> da, Vec<T> z) {
   const Vec<T> one(T(1));
-  const Vec<T> t = vtanh(vlog1p(vexp(z)));
-  return da * fma(z * vsigmoid(z), fma(Vec<T>(T(0)) - t, t, one), t);
+  const Vec<T> u = vexp(z);
+  Vec<T> q;
+  const Vec<T> t = mish_t(z, u, q);
+  const Vec<T> sig = select(cmp_lt(Vec<T>(T(20)), z), one, u / (one + u));
+  return da * fma(z * sig, (q + q) * (one + t), t);
 }
 
 template <typename T>
@@ -67,7 +92,7 @@ FASTBP_ACT_OPS(gelu, true, z * vncdf(z),
 FASTBP_ACT_OPS(silu, true, z * vsigmoid(z), silu_bwd(da, z))
 FASTBP_ACT_OPS(softplus, true, select(cmp_lt(V(T(20)), z), z, vlog1p(vexp(z))),
                select(cmp_lt(V(T(20)), z), da, da * vsigmoid(z)))
-FASTBP_ACT_OPS(mish, true, z * vtanh(vlog1p(vexp(z))), mish_bwd(da, z))
+FASTBP_ACT_OPS(mish, true, mish_fwd(z), mish_bwd(da, z))
 FASTBP_ACT_OPS(hardswish, true, hardswish_fwd(z), hardswish_bwd(da, z))
 #undef FASTBP_ACT_OPS
 
