@@ -72,7 +72,7 @@ def resolve_loss_labels(name: Any) -> Tuple[str, bool]:
     return entry
 
 
-# name or alias -> (canonical name, takes labels), filled by resolve_loss
+# name or alias -> (canonical name, takes labels), filled by resolve_loss_labels
 _LOSS_NAMES: Dict[str, Tuple[str, bool]] = {}
 
 
