@@ -151,6 +151,21 @@ def test_save_load_continues_exactly(tmp_path):
         fb.load_ensemble(tmp_path / "bad.npz")
 
 
+def test_an_optimizer_name_continues_the_members_optimizers():
+    """ens.fit(optimizer="adam") twice trains as epochs=2 in one call (as for one model: the
+    name of the members' kind continues their optimizers); an object starts them afresh."""
+    X, y = _data()
+    a = fb.Ensemble([7, 8, 3], n_models=2, seeds=[9, 8])
+    b = fb.Ensemble([7, 8, 3], n_models=2, seeds=[9, 8])
+    a.fit(X, y, loss=CE, optimizer="adam", epochs=1, batch_size=16)
+    a.fit(X, y, loss=CE, optimizer="adam", epochs=1, batch_size=16)
+    b.fit(X, y, loss=CE, optimizer="adam", epochs=2, batch_size=16)
+    np.testing.assert_array_equal(a.predict(X), b.predict(X))
+    assert [m.engine.optimizer_state()["step"] for m in a.models] == [12, 12]
+    a.fit(X, y, loss=CE, optimizer=fb.optim.Adam(), epochs=1, batch_size=16)
+    assert [m.engine.optimizer_state()["step"] for m in a.models] == [6, 6]
+
+
 def _state(ens):
     return [(m.engine.arena().copy(), m.engine.rng_state(), m.epochs_trained)
             for m in ens.models]

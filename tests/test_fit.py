@@ -9,6 +9,7 @@ import pytest
 import fastbp as fb
 from fastbp.callbacks import Callback, EarlyStopping, ModelCheckpoint, ProgressBar, TerminateOnNaN
 from fastbp.datasets import load_digits
+from fastbp.model import from_bytes, to_bytes
 
 CE = "softmax_cross_entropy"
 
@@ -91,6 +92,35 @@ def test_no_optimizer_continues_or_errors(digits):
     assert m.optimizer is opt
     assert m._engine.optimizer_state()["step"] == 2 * math.ceil(400 / 32)
     assert m.epochs_trained == 2 and m.steps_trained == 2 * 13
+
+
+@pytest.mark.parametrize("backend", ["native", "reference"])
+def test_an_optimizer_name_continues_the_optimizer_of_its_kind(digits, backend):
+    """A loop of train_step(..., optimizer="adam") (or fit called again with the name) keeps
+    Adam's state, as one Adam object passed every time does; another name, or an object
+    other than the model's, starts from fresh state."""
+    X, y = digits[0][:64], digits[1][:64]
+    named, obj = _mlp(backend), _mlp(backend)
+    adam = fb.optim.Adam()
+    for _ in range(3):
+        assert named.train_step(X, y, CE, "adam") == obj.train_step(X, y, CE, adam)
+    for p, q in zip(named.parameters(), obj.parameters()):
+        np.testing.assert_array_equal(p, q)
+    assert named._engine.optimizer_state()["step"] == 3
+    named.fit(X, y, loss=CE, optimizer="ADAM", epochs=1, progress=False)  # (any case)
+    assert named._engine.optimizer_state()["step"] == 5
+    named.train_step(X, y, CE, "sgd")  # another name: a fresh SGD
+    assert isinstance(named.optimizer, fb.optim.SGD)
+    named.train_step(X, y, CE, "adam")  # the SGD is not an Adam: a fresh Adam
+    assert named._engine.optimizer_state()["step"] == 1
+    lr = fb.optim.Adam(lr=0.05)
+    obj.train_step(X, y, CE, lr)  # another object: fresh
+    assert obj._engine.optimizer_state()["step"] == 1 and obj.optimizer is lr
+    obj.train_step(X, y, CE, "adam")  # the name of its kind: continues, lr 0.05 included
+    assert obj._engine.optimizer_state()["step"] == 2 and obj.optimizer is lr
+    copy = from_bytes(to_bytes(obj))  # (a saved model: the same)
+    copy.train_step(X, y, CE, "adam")
+    assert copy._engine.optimizer_state()["step"] == 3 and copy.optimizer.lr == 0.05
 
 
 def test_bad_arguments_leave_the_model_unchanged(digits):

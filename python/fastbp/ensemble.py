@@ -225,8 +225,9 @@ class Ensemble:
             Loss name.
         optimizer : Optimizer or str, optional
             Every hyper-parameter a scalar or one value per model (``Adam(lr=[...])``); a new
-            optimizer starts every member from fresh state. Default: continue with each
-            member's optimizer.
+            optimizer starts every member from fresh state. A name (``"adam"``) continues the
+            members' optimizers when they are all of that kind, as for one model. Default:
+            continue with each member's optimizer.
         epochs, batch_size, shuffle, sample_weight
             As for ``fit``; ``sample_weight`` has one weight per row of X.
         subsets : list of array_like, optional
@@ -328,6 +329,8 @@ class Ensemble:
                 raise ValueError("fit: the members have no optimizer yet; pass optimizer= "
                                  "(e.g. fb.optim.Adam(lr=[1e-3, 3e-3, ...]) or 'adam')")
             return [None] * k
+        if all(_optim.continues(optimizer, m.optimizer) for m in self.models):
+            return [None] * k  # (the members' kind, by name: as for one model)
         if isinstance(optimizer, str):
             optimizer = _optim.get(optimizer)
         if not isinstance(optimizer, _optim.Optimizer):

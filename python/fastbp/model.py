@@ -155,6 +155,8 @@ class Sequential:
             if self.optimizer is None:
                 raise ValueError("no optimizer: pass optimizer=fb.optim.SGD(...) (or a name)")
             optimizer = self.optimizer
+        elif _optim.continues(optimizer, self.optimizer):  # the name of the current kind
+            optimizer = self.optimizer
         if self.optimizer is not None and optimizer is self.optimizer and \
                 optimizer._version == self._opt_version:
             return None
@@ -209,6 +211,11 @@ class Sequential:
         """One optimizer step on a batch (one native call). Returns the batch loss before the
         update (penalties included).
 
+        ``optimizer``: an Optimizer, a name, or None (the model's). A name continues the
+        model's optimizer when it is of that kind, so a loop of
+        ``train_step(X, y, optimizer="adam")`` keeps Adam's moments; another kind, or an
+        Optimizer object other than the model's, starts from fresh state.
+
         ``comm`` (an mpi4py communicator): data-parallel step, each rank passing its own rows;
         the loss and the update are those of the concatenated batch (:mod:`fastbp.distributed`)."""
         if comm is not None:
@@ -224,8 +231,8 @@ class Sequential:
         Xa, ya = as_model_array(X, dt), as_target(y, dt, labels)
         wa = None if sample_weight is None else as_model_array(sample_weight, dt, kinds="fiu")
         current = self.optimizer
-        if ((optimizer is None or optimizer is current) and current is not None
-                and current._version == self._opt_version):
+        if ((optimizer is None or optimizer is current or _optim.continues(optimizer, current))
+                and current is not None and current._version == self._opt_version):
             return self._engine.train_step(Xa, ya, loss, loss_params, wa)
         undo = self.set_optimizer(optimizer)
         try:

@@ -252,6 +252,15 @@ def from_config(name: str, hyper: Dict[str, Any]) -> Optimizer:
     return _BY_NAME[name](**h)
 
 
+def continues(name: Any, current: Any) -> bool:
+    """Whether passing ``name`` (an optimizer's name, any case) to a model whose optimizer is
+    ``current`` continues it, state included: when it is of that kind. A name means "this
+    kind of optimizer", as None means "the model's own" (so a loop of
+    ``train_step(..., optimizer="adam")`` keeps Adam's moments); an Optimizer object that is
+    not the current one always starts from fresh state."""
+    return isinstance(name, str) and current is not None and name.lower() == current.name
+
+
 def get(opt: Any) -> Optimizer:
     """An Optimizer from an instance or a name (``"adam"`` → ``Adam()``)."""
     if isinstance(opt, Optimizer):

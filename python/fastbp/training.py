@@ -369,7 +369,10 @@ def fit(model: Any, X: Any, y: Any, loss: str = "mse", optimizer: Any = None, ep
         ``mse``, ``mae``, ``huber``, ``binary_cross_entropy``, ``softmax_cross_entropy``.
     optimizer : Optimizer or str, optional
         Default: continue with ``model.optimizer`` (its state included); a ValueError if the
-        model has none. A different optimizer object starts from fresh state.
+        model has none. A different optimizer object starts from fresh state; a name
+        continues the model's optimizer when it is of that kind (so ``fit(...,
+        optimizer="adam")`` called again keeps Adam's state), else starts a fresh one with
+        the defaults.
     epochs : int
         Number of epochs to run in this call.
     batch_size : int
