@@ -68,9 +68,11 @@ def as_target(y: Any, dtype: np.dtype, takes_labels: bool) -> Any:
         arr = np.asarray(y)
     except (ValueError, TypeError):
         return y
-    if takes_labels and arr.ndim == 1 and arr.dtype.kind in "iu":
-        if arr.dtype.kind == "u" and arr.dtype.itemsize == 8:
-            return arr  # values above 2**63 would wrap in int64: the engine checks the range
+    if takes_labels and arr.ndim == 1:
+        if arr.dtype.kind not in "iu" or (arr.dtype.kind == "u" and arr.dtype.itemsize == 8):
+            # not labels: the engine rejects them, naming the dtype given (not a converted
+            # one); uint64 values above 2**63 would wrap in int64: the engine checks the range
+            return arr
         out = np.ascontiguousarray(arr, dtype=np.int64)
         return out if out.flags.aligned else out.copy()  # (as as_model_array: aligned loads)
     return as_model_array(arr, dtype, kinds="fiu")
