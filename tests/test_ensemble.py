@@ -153,7 +153,8 @@ def test_save_load_continues_exactly(tmp_path):
 
 def test_an_optimizer_name_continues_the_members_optimizers():
     """ens.fit(optimizer="adam") twice trains as epochs=2 in one call (as for one model: the
-    name of the members' kind continues their optimizers); an object starts them afresh."""
+    name of the members' kind continues their optimizers); a new object starts them afresh,
+    the same one again continues them."""
     X, y = _data()
     a = fb.Ensemble([7, 8, 3], n_models=2, seeds=[9, 8])
     b = fb.Ensemble([7, 8, 3], n_models=2, seeds=[9, 8])
@@ -162,7 +163,19 @@ def test_an_optimizer_name_continues_the_members_optimizers():
     b.fit(X, y, loss=CE, optimizer="adam", epochs=2, batch_size=16)
     np.testing.assert_array_equal(a.predict(X), b.predict(X))
     assert [m.engine.optimizer_state()["step"] for m in a.models] == [12, 12]
-    a.fit(X, y, loss=CE, optimizer=fb.optim.Adam(), epochs=1, batch_size=16)
+    opt = fb.optim.Adam(lr=[1e-2, 1e-3])
+    a.fit(X, y, loss=CE, optimizer=opt, epochs=1, batch_size=16)
+    assert [m.engine.optimizer_state()["step"] for m in a.models] == [6, 6]
+    # the same object again continues (as for one model), unless changed since or replaced
+    a.fit(X, y, loss=CE, optimizer=opt, epochs=1, batch_size=16)
+    assert [m.engine.optimizer_state()["step"] for m in a.models] == [12, 12]
+    assert [m.optimizer.lr for m in a.models] == [1e-2, 1e-3]
+    opt.lr = [3e-3, 3e-3]
+    a.fit(X, y, loss=CE, optimizer=opt, epochs=1, batch_size=16)
+    assert [m.engine.optimizer_state()["step"] for m in a.models] == [6, 6]
+    a.fit(X, y, loss=CE, optimizer="sgd", epochs=1, batch_size=16)
+    a.fit(X, y, loss=CE, optimizer=opt, epochs=1, batch_size=16)  # not its source any more
+    assert all(isinstance(m.optimizer, fb.optim.Adam) for m in a.models)
     assert [m.engine.optimizer_state()["step"] for m in a.models] == [6, 6]
 
 

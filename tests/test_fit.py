@@ -123,6 +123,25 @@ def test_an_optimizer_name_continues_the_optimizer_of_its_kind(digits, backend):
     assert copy._engine.optimizer_state()["step"] == 3 and copy.optimizer.lr == 0.05
 
 
+def test_a_new_equal_optimizer_at_every_call_warns_once(digits):
+    """train_step(..., optimizer=fb.optim.Adam(...)) in a loop restarts Adam at every step:
+    the third such replacement warns, once per model, pointing at the caller's line."""
+    import warnings
+    X, y = digits[0][:64], digits[1][:64]
+    m = _mlp()
+    with pytest.warns(UserWarning, match="starts from fresh state") as rec:
+        for _ in range(6):
+            m.train_step(X, y, CE, fb.optim.Adam(lr=1e-3))
+    assert len([w for w in rec if "fresh state" in str(w.message)]) == 1
+    assert rec[0].filename == __file__
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        quiet, adam = _mlp(), fb.optim.Adam()
+        for opt in [adam, adam, "adam", None, fb.optim.Adam(lr=0.1), fb.optim.SGD(lr=0.1),
+                    fb.optim.Adam(lr=0.1)]:  # (same object, name, None, different ones)
+            quiet.train_step(X, y, CE, opt)
+
+
 def test_bad_arguments_leave_the_model_unchanged(digits):
     X, y = digits
     m = _mlp()

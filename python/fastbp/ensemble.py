@@ -225,9 +225,10 @@ class Ensemble:
             Loss name.
         optimizer : Optimizer or str, optional
             Every hyper-parameter a scalar or one value per model (``Adam(lr=[...])``); a new
-            optimizer starts every member from fresh state. A name (``"adam"``) continues the
-            members' optimizers when they are all of that kind, as for one model. Default:
-            continue with each member's optimizer.
+            optimizer starts every member from fresh state. The same object again, unchanged,
+            continues the members' optimizers, as does a name (``"adam"``) when they are all
+            of that kind, as for one model (an object changed since, e.g. a new ``lr``, is
+            split afresh). Default: continue with each member's optimizer.
         epochs, batch_size, shuffle, sample_weight
             As for ``fit``; ``sample_weight`` has one weight per row of X.
         subsets : list of array_like, optional
@@ -314,11 +315,12 @@ class Ensemble:
                     raise ValueError(f"batchnorm: model {i}'s last mini-batch would hold 1 "
                                      "sample; choose another batch_size")
         opts = self._optimizers(optimizer)
+        source = optimizer if isinstance(optimizer, _optim.Optimizer) else None
         cbs = _member_callbacks(callbacks, k)
         scheds = [None if schedule is None else copy.deepcopy(schedule) for _ in range(k)]
         return {"X": Xa, "y": ya, "w": wa, "val": val, "subsets": subs, "loss": loss,
                 "delta": delta, "l1": l1, "l2": l2, "epochs": epochs, "batch_size": batch_size,
-                "metrics": names, "opts": opts, "cbs": cbs, "scheds": scheds,
+                "metrics": names, "opts": opts, "source": source, "cbs": cbs, "scheds": scheds,
                 "plateau": plateau, "per_step": schedule is not None and not plateau
                 and schedule_per == "step"}
 
@@ -331,6 +333,10 @@ class Ensemble:
             return [None] * k
         if all(_optim.continues(optimizer, m.optimizer) for m in self.models):
             return [None] * k  # (the members' kind, by name: as for one model)
+        last = getattr(self, "_source_opt", None)
+        if (last is not None and last[0] is optimizer and last[1] == optimizer._version
+                and all(type(m.optimizer) is type(optimizer) for m in self.models)):
+            return [None] * k  # the object the members' optimizers were split from, unchanged
         if isinstance(optimizer, str):
             optimizer = _optim.get(optimizer)
         if not isinstance(optimizer, _optim.Optimizer):
@@ -340,6 +346,9 @@ class Ensemble:
 
     # ---- state changes
     def _apply_optimizers(self, plan: dict[str, Any]) -> None:
+        if any(o is not None for o in plan["opts"]):  # new optimizers: remember their source
+            source = plan["source"]  # (an object: passed again unchanged, it continues them)
+            self._source_opt = None if source is None else (source, source._version)
         for m, opt, sched in zip(self.models, plan["opts"], plan["scheds"]):
             m.set_optimizer(opt, undoable=False)
             if sched is not None and getattr(m.optimizer, "initial_lr", None) is None:

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import sys
+import warnings
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -58,6 +60,18 @@ def get_check_finite() -> bool:
     from . import _core
 
     return bool(_core.get_check_finite())
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _caller_level() -> int:
+    """warnings.warn's stacklevel of the first frame outside fastbp (the user's call)."""
+    level, frame = 1, sys._getframe(1)  # type: Tuple[int, Any]
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(
+            _PACKAGE_DIR + os.sep):
+        level, frame = level + 1, frame.f_back
+    return level
 
 
 class Sequential:
@@ -162,6 +176,7 @@ class Sequential:
             return None
         opt = _optim.get(optimizer)
         fresh = opt is not self.optimizer
+        self._note_fresh(opt, fresh)
         prev = (self.optimizer, self._opt_version, getattr(self, "_opt_synced", None))
         prev_state = (self._engine.optimizer_state() if undoable and prev[0] is not None
                       else None)
@@ -181,6 +196,23 @@ class Sequential:
             self.optimizer, self._opt_version, self._opt_synced = prev
 
         return undo
+
+    def _note_fresh(self, opt: Any, fresh: bool) -> None:
+        """Warn (once per model) when a third new optimizer in a row has the kind and the
+        hyper-parameters of the one it replaces: the sign of ``train_step(...,
+        optimizer=fb.optim.Adam(...))`` in a loop, which restarts the state at every call."""
+        cur = self.optimizer
+        same = (fresh and cur is not None and type(opt) is type(cur)
+                and opt.hyper() == cur.hyper())
+        repeats = self.__dict__.get("_fresh_repeats", 0) + 1 if same else 0
+        self._fresh_repeats = repeats
+        if repeats == 2 and not self.__dict__.get("_fresh_warned"):
+            self._fresh_warned = True
+            warnings.warn(
+                f"a new {type(opt).__name__} with the same hyper-parameters replaced the "
+                "model's optimizer again: each new optimizer object starts from fresh state "
+                "(moments and step count). To continue, pass the same object, its name "
+                f"({opt.name!r}) or None.", UserWarning, stacklevel=_caller_level())
 
     # ------------------------------------------------------------------ compute
     def predict(self, X: Any) -> np.ndarray:
