@@ -28,6 +28,9 @@ if os.environ.get("FASTBP_SANITIZED"):
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=False,
                     suppress_health_check=list(HealthCheck), print_blob=True)
 ALLOWED = (TypeError, ValueError, MemoryError)
+# (the state machine replaces optimizers with new equal ones on purpose: the model's warning
+# about a new optimizer object at every call is expected there)
+pytestmark = pytest.mark.filterwarnings("ignore:a new .* replaced the model's optimizer again")
 
 SPECIAL = [np.nan, np.inf, -np.inf, 1e300, -1e300, 3e38, 5e-324, 1e-310, 1e-40, -0.0, 0.0]
 FLOAT_DTYPES = [np.float16, np.float32, np.float64]
