@@ -152,17 +152,15 @@ LossArgs parse_loss(const std::string& name, const py::dict& p, PenaltyArgs& pen
                                   allowed + "l1, l2");
     }
   }
-  // (no parameters, the common case: no lookups, each of which builds a str from its key)
-  const bool none = PyDict_GET_SIZE(p.ptr()) == 0;
   for (const LossInfo& l : kLosses) {
     if (!l.param) continue;
-    const double x = none ? l.param_default : dget(p, l.param, l.param_default, "loss_params");
+    const double x = dget(p, l.param, l.param_default, "loss_params");
     if (!(x > 0.0))
       throw std::invalid_argument(std::string("loss_params['") + l.param + "'] must be > 0");
     if (l.kind == a.kind) a.*l.param_field = x;
   }
-  pen.l1 = none ? 0.0 : dget(p, "l1", 0.0, "loss_params");
-  pen.l2 = none ? 0.0 : dget(p, "l2", 0.0, "loss_params");
+  pen.l1 = dget(p, "l1", 0.0, "loss_params");
+  pen.l2 = dget(p, "l2", 0.0, "loss_params");
   if (pen.l1 < 0.0 || pen.l2 < 0.0) throw std::invalid_argument("l1 and l2 must be >= 0");
   return a;
 }
