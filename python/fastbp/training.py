@@ -275,7 +275,7 @@ def _epoch_logs(model: Any, train: _Data, val: Optional[_Data], gsample: Optiona
     return logs
 
 
-def _counted(model: Any, opt: Any, lrs: Any, train: Any) -> Tuple[float, int]:
+def _counted(model: Any, opt: Any, lrs: Any, train: Any, *args: Any) -> Tuple[float, int]:
     """Run one epoch's training, then advance the model's epoch and step counters (and the
     learning rate of a per-step schedule). On KeyboardInterrupt (Ctrl-C stops the engine
     between mini-batches) the counters take what the engine did -- its steps, and the epoch
@@ -283,7 +283,7 @@ def _counted(model: Any, opt: Any, lrs: Any, train: Any) -> Tuple[float, int]:
     steps0, epochs0 = model.steps_trained, model.epochs_trained
     before = model.engine.rng_state()  # (seed, step counter, epoch counter)
     try:
-        value, steps_done = train()
+        value, steps_done = train(*args)
     except KeyboardInterrupt:
         after = model.engine.rng_state()
         steps = int(after[1]) - int(before[1])
@@ -312,20 +312,20 @@ def _run_epoch(model: Any, plan: _Plan, opt: Any, train: _Data, val: Optional[_D
         cb.on_epoch_begin(epoch, {})
     runner = plan.runner
     steps = -(-train.X.shape[0] // plan.batch_size) if runner is None else runner.steps
-    lrs = _epoch_lrs(model, plan, opt, steps)
+    lrs = None if plan.schedule is None else _epoch_lrs(model, plan, opt, steps)
     lr0 = float(lrs[0]) if lrs is not None else float(opt.lr)
     t0 = time.perf_counter()
     if runner is None:
-        def train_once() -> Tuple[float, int]:
-            return _train_epoch(model, train, loss, loss_params, plan, lrs, cbs)
+        value, _ = _counted(model, opt, lrs, _train_epoch, model, train, loss, loss_params, plan,
+                            lrs, cbs)
     else:
-        def train_once() -> Tuple[float, int]:
-            return runner.train_epoch(model, model.engine, train.X, train.y, train.w, loss,
-                                      loss_params, plan.batch_size, plan.shuffle, lrs)
-    value, _ = _counted(model, opt, lrs, train_once)
+        value, _ = _counted(model, opt, lrs, runner.train_epoch, model, model.engine, train.X,
+                            train.y, train.w, loss, loss_params, plan.batch_size, plan.shuffle,
+                            lrs)
     elapsed = time.perf_counter() - t0
     logs: Dict[str, Any] = {"loss": value}
-    logs.update(_epoch_logs(model, train, val, gsample, loss, loss_params, metric_names))
+    if metric_names or val is not None or gsample is not None:
+        logs.update(_epoch_logs(model, train, val, gsample, loss, loss_params, metric_names))
     logs["lr"] = lr0
     logs["time"] = elapsed
     if runner is not None:  # the same logs on every rank

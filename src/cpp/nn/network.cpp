@@ -419,14 +419,30 @@ int Network<T>::step_threads(int64_t N, int64_t batch_size, int64_t key,
   return threads;
 }
 
+namespace {
+// A row of a few values by moves, longer ones by std::copy: a call to memmove cost more than
+// the copy (the 2-4-1 net's gather of 2 inputs and 1 target per row was 6% of its step).
+template <typename T>
+FASTBP_ALWAYS_INLINE void copy_row(const T* src, int64_t len, T* dst) {
+  switch (len) {
+    case 4: dst[3] = src[3]; [[fallthrough]];
+    case 3: dst[2] = src[2]; [[fallthrough]];
+    case 2: dst[1] = src[1]; [[fallthrough]];
+    case 1: dst[0] = src[0]; [[fallthrough]];
+    case 0: return;
+    default: std::copy(src, src + len, dst);
+  }
+}
+}  // namespace
+
 template <typename T>
 FASTBP_ALWAYS_INLINE void Network<T>::gather(const T* X, const Target<T>& t, int64_t start,
                                              int64_t r0, int64_t r1) {
   const int64_t d = in_dim(), k = out_dim();
   for (int64_t r = r0; r < r1; ++r) {
     const int64_t src = perm_[start + r];
-    std::copy(X + src * d, X + (src + 1) * d, xb_.data() + r * d);
-    if (t.values) std::copy(t.values + src * k, t.values + (src + 1) * k, yb_.data() + r * k);
+    copy_row(X + src * d, d, xb_.data() + r * d);
+    if (t.values) copy_row(t.values + src * k, k, yb_.data() + r * k);
     if (t.labels) lb_[r] = t.labels[src];
     if (t.weight) wb_[r] = t.weight[src];
   }

@@ -319,31 +319,59 @@ void small_simd(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, typ
 // per row of C one vector accumulator, acc = a_ip * b_p + acc for p ascending from zero, then
 // alpha and beta applied as store_row applies them -- so the same bits as small_simd (tested:
 // tests/test_gemm.py, tiny rows against the same rows of a product the small path takes).
+// K fixed at compile time (and op(A)'s orientation): op(B)'s K vectors stay in registers and
+// the sum over p is unrolled -- the same operations in the same order as a loop over p. (A
+// loop over a run-time K kept them on the stack and paid its control per row: the products of
+// the 2-4-1 net's step took a third of it.)
+template <class S, int K, bool AT>
+void tiny_rows(int64_t M, int64_t N, typename S::T alpha, const typename S::T* A, int64_t lda,
+               const typename S::T* B, int64_t ldb, typename S::Mask mk, typename S::T beta,
+               typename S::T* C, int64_t ldc) {
+  using V = typename S::V;
+  V b[K];
+  FASTBP_UNROLL
+  for (int p = 0; p < K; ++p) b[p] = S::maskz_loadu(mk, B + p * ldb);
+  const V valpha = S::set1(alpha), vbeta = S::set1(beta);
+  const bool beta0 = (beta == typename S::T(0));
+  for (int64_t i = 0; i < M; ++i) {
+    V acc = S::zero();
+    FASTBP_UNROLL
+    for (int p = 0; p < K; ++p)
+      acc = S::fmadd(S::set1(AT ? A[p * lda + i] : A[i * lda + p]), b[p], acc);
+    store_row<S, 1>(C + i * ldc, &acc, valpha, vbeta, beta0, N);
+  }
+}
+
+template <class S, bool AT, int... Ks>
+inline void tiny_by_k(std::integer_sequence<int, Ks...>, int64_t M, int64_t N, int64_t K,
+                      typename S::T alpha, const typename S::T* A, int64_t lda,
+                      const typename S::T* B, int64_t ldb, typename S::Mask mk,
+                      typename S::T beta, typename S::T* C, int64_t ldc) {
+  // (K is 1 .. kTinyMaxK: the driver's bound for this path)
+  (void)((K == Ks + 1 ? (tiny_rows<S, Ks + 1, AT>(M, N, alpha, A, lda, B, ldb, mk, beta, C, ldc),
+                         true)
+                      : false) ||
+         ...);
+}
+
 template <class S>
 void tiny_simd(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, typename S::T alpha,
                const typename S::T* A, int64_t lda, const typename S::T* B, int64_t ldb,
                typename S::T beta, typename S::T* C, int64_t ldc) {
   using T = typename S::T;
-  using V = typename S::V;
   constexpr int L = S::L;
   const typename S::Mask mk = S::mask(N);
-  V b[kTinyMaxK];
-  if (transb == Trans::N) {
-    for (int64_t p = 0; p < K; ++p) b[p] = S::maskz_loadu(mk, B + p * ldb);
-  } else {  // op(B)(p, j) = B[j * ldb + p] (a few elements: no register tiles)
-    alignas(64) T bt[kTinyMaxK * L];
+  alignas(64) T bt[kTinyMaxK * L];
+  if (transb == Trans::T) {  // op(B)(p, j) = B[j * ldb + p] (a few elements: no register tiles)
     copy_transposed_scalar(B, ldb, N, K, bt, L);
-    for (int64_t p = 0; p < K; ++p) b[p] = S::maskz_loadu(mk, bt + p * L);
+    B = bt;
+    ldb = L;
   }
-  const V valpha = S::set1(alpha), vbeta = S::set1(beta);
-  const bool beta0 = (beta == T(0));
-  const bool at = (transa == Trans::T);
-  for (int64_t i = 0; i < M; ++i) {
-    V acc = S::zero();
-    for (int64_t p = 0; p < K; ++p)
-      acc = S::fmadd(S::set1(at ? A[p * lda + i] : A[i * lda + p]), b[p], acc);
-    store_row<S, 1>(C + i * ldc, &acc, valpha, vbeta, beta0, N);
-  }
+  constexpr auto ks = std::make_integer_sequence<int, int(kTinyMaxK)>{};
+  if (transa == Trans::T)
+    tiny_by_k<S, true>(ks, M, N, K, alpha, A, lda, B, ldb, mk, beta, C, ldc);
+  else
+    tiny_by_k<S, false>(ks, M, N, K, alpha, A, lda, B, ldb, mk, beta, C, ldc);
 }
 
 // Whether S has hsum_lanes (the lane sums of L vectors at once, as hsum forms each).
