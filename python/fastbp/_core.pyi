@@ -115,6 +115,10 @@ class _Network(Generic[_F]):
     def rows_steps(self) -> int:
         """Training steps this network's thread team shared by batch rows, meeting twice a step
         (docs/ENGINE.md); the results are those of one thread either way."""
+    @property
+    def chain_steps(self) -> int:
+        """Training steps of this small network run as a chain of direct kernel calls
+        (docs/ENGINE.md, "Small networks"); the results are those of the layers' path."""
     def arena(self) -> NDArray[_F]:
         """Live 1-D view of all parameters."""
     def parameters(self) -> List[NDArray[_F]]:

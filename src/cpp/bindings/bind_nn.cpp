@@ -36,6 +36,8 @@ void bind_construction(NetClass<T>& c) {
       .def_property_readonly("team_probes", &Net::team_probes)
       .def_property_readonly("rows_steps", &Net::rows_steps)
       .def("_set_rows_allowed", &Net::set_rows_allowed, py::arg("allowed"))
+      .def_property_readonly("chain_steps", &Net::chain_steps)
+      .def("_set_chain_allowed", &Net::set_chain_allowed, py::arg("allowed"))
       .def("_set_team_probe_margin", &Net::set_team_probe_margin, py::arg("margin"))
       .def("_set_split_yield_at", &Net::set_split_yield_at, py::arg("step"))
       .def("arena", &C::arena)

@@ -143,6 +143,19 @@ inline void team_meet(const Ctx& ctx) {
   if (ctx.team) ctx.team->sync();
 }
 
+// A dense layer as a chain step sees it (nn/network_chain.cpp): y = f(x W + b) with its
+// parameters, their gradients, the pre-activations z it keeps (null when its activation's
+// backward does not read them), and the output y and its gradient dy the chain gives it.
+template <typename T>
+struct ChainLayer {
+  const T* W = nullptr;
+  const T* b = nullptr;
+  T *dW = nullptr, *db = nullptr, *z = nullptr, *y = nullptr, *dy = nullptr;
+  int64_t in = 0, out = 0;
+  Act act = Act::identity;
+  T alpha = T(0);
+};
+
 template <typename T>
 class Layer {
  public:
@@ -161,6 +174,8 @@ class Layer {
   // that ctx.rows->[g0, g1) holds, from x and the whole dz (dy). Only dense layers (and
   // chains of them) have them: only networks of dense layers share steps by rows.
   virtual void grads_part(const T* x, const T* dy, int64_t n, const Ctx& ctx) {}
+  // A dense layer fills c (all but y and dy) and says true; every other layer false.
+  virtual bool chain_layer(ChainLayer<T>& c) { return false; }
 };
 
 template <typename T>
@@ -177,6 +192,10 @@ class Sequential : public Layer<T> {
   void forward(const T* x, T* y, int64_t n, const Ctx& ctx) override;
   void backward(const T* x, const T* y, T* dy, T* dx, int64_t n, const Ctx& ctx) override;
   void grads_part(const T* x, const T* dy, int64_t n, const Ctx& ctx) override;
+  // The layers as a chain of dense layers (out[0 .. count)), y and dy the last one's output
+  // and its gradient, the others' those of outs_ and douts_ (reserved for the rows to run);
+  // 0 when a layer is not dense or there are more than max.
+  int chain(ChainLayer<T>* out, int max, T* y, T* dy);
 
  private:
   std::vector<std::unique_ptr<Layer<T>>> layers_;

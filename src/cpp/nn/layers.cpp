@@ -72,6 +72,18 @@ class Dense : public Layer<T> {
     });
   }
   bool team_capable() const override { return true; }
+  bool chain_layer(ChainLayer<T>& c) override {
+    c.W = W_;
+    c.b = b_;
+    c.dW = dW_;
+    c.db = db_;
+    c.z = act_needs_z(act_) ? z_.data() : nullptr;
+    c.in = this->in_dim;
+    c.out = this->out_dim;
+    c.act = act_;
+    c.alpha = alpha_;
+    return true;
+  }
   // With the fused update (ctx.fused, nn/fused_update.h), dx comes first (it reads the old W)
   // and W and b are updated block by block instead of their gradients being written.
   void backward(const T* x, const T* y, T* dy, T* dx, int64_t n, const Ctx& ctx) override {
@@ -418,6 +430,18 @@ void Sequential<T>::backward(const T* x, const T* y, T* dy, T* dx, int64_t n, co
     T* din = k == 0 ? dx : douts_[k - 1].data();
     layers_[k]->backward(in, out, dout, din, n, ctx);
   }
+}
+
+template <typename T>
+int Sequential<T>::chain(ChainLayer<T>* out, int max, T* y, T* dy) {
+  const size_t L = layers_.size();
+  if (L > size_t(max)) return 0;
+  for (size_t i = 0; i < L; ++i) {
+    if (!layers_[i]->chain_layer(out[i])) return 0;
+    out[i].y = i + 1 == L ? y : outs_[i].data();
+    out[i].dy = i + 1 == L ? dy : douts_[i].data();
+  }
+  return int(L);
 }
 
 template <typename T>

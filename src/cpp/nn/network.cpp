@@ -330,9 +330,11 @@ FASTBP_ALWAYS_INLINE double Network<T>::train_batch(const T* x, const Target<T>&
   // (one thread: unfused, the same bits; fused, backward updates the parameters itself)
   if (team.nt > 1 && fused_step(n))
     return forward_backward(x, t, n, loss, pen, CsrRows{}, false, team, true);
-  // (a dense network off its team: one thread)
+  // (a dense network off its team: one thread; a small one as a chain of kernel calls)
+  const bool chain = team.nt == 1 && chain_fits(n);
   return backward_and_update(pen, team, !team_capable_, [&](const PenaltyArgs& p) {
-    return forward_backward(x, t, n, loss, p, CsrRows{}, false, team);
+    return chain ? chain_forward_backward(x, t, n, loss, p)
+                 : forward_backward(x, t, n, loss, p, CsrRows{}, false, team);
   });
 }
 

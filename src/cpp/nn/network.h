@@ -67,6 +67,11 @@ class Network {
   // The training steps its team shared by batch rows (nn/network_rows.cpp); (tests, benches)
   // whether it may.
   int64_t rows_steps() const { return rows_steps_; }
+  int64_t chain_steps() const { return chain_steps_; }
+  void set_chain_allowed(bool allowed) {
+    chain_allowed_ = allowed;
+    chain_n_ = -1;
+  }
   void set_rows_allowed(bool allowed) {
     rows_allowed_ = allowed;
     rows_n_ = -1;
@@ -165,6 +170,13 @@ class Network {
   int rows_team(int64_t n, int threads, const PenaltyArgs& pen);
   int step_threads(int64_t N, int64_t batch_size, int64_t key, const PenaltyArgs& pen,
                    int& rows_full, int& rows_last);
+  // A step of n rows on one thread as a chain of direct kernel calls (nn/network_chain.cpp):
+  // whether it fits (every layer dense, every product gemm's tiny path; kept per n and ISA)
+  // and its forward, loss and backward -- forward_backward's results, by the same kernels.
+  static constexpr int kChainMaxLayers = 8;
+  bool chain_fits(int64_t n);
+  double chain_forward_backward(const T* x, const Target<T>& t, int64_t n, const LossArgs& loss,
+                                const PenaltyArgs& pen);
   RowsPart rows_part(const Team& team, int64_t n) const;
   double rows_step(const T* x, const Target<T>& t, int64_t n, const LossArgs& loss,
                    const PenaltyArgs& pen, const Team& team);
@@ -243,6 +255,11 @@ class Network {
   bool rows_ok_ = false;
   bool rows_allowed_ = true;
   int64_t rows_steps_ = 0;
+  int64_t chain_n_ = -1;
+  int chain_isa_ = -1;
+  bool chain_ok_ = false;
+  bool chain_allowed_ = true;
+  int64_t chain_steps_ = 0;
   bool split_capable_ = false;  // (nn/network_split.cpp: a two-layer dense network, ...)
   int64_t split_hidden_ = 0;     // its hidden units
   Act split_act_ = Act::identity;

@@ -516,6 +516,13 @@ GemmPath gemm_path(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K) 
   return gemm_detail::choose_path<T, false>(gemm_detail::gemm_kernel_for<T>(active_isa()), transa,
                                             transb, M, N, K);
 }
+template <typename T>
+GemmFn<T> tiny_gemm_kernel() {
+  return gemm_detail::gemm_kernel_for<T>(active_isa()).tiny;
+}
+template GemmFn<float> tiny_gemm_kernel<float>();
+template GemmFn<double> tiny_gemm_kernel<double>();
+
 template GemmPath gemm_path<float>(Trans, Trans, int64_t, int64_t, int64_t);
 template GemmPath gemm_path<double>(Trans, Trans, int64_t, int64_t, int64_t);
 

@@ -27,6 +27,17 @@ enum class GemmPath : int { trivial, gemv, narrow, tiny, small, packed, packed_f
 template <typename T>
 GemmPath gemm_path(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K);
 
+// The tiny path's kernel of the active instruction set, or null (the generic build has none):
+// one thread's C = alpha op(A) op(B) + beta C, with gemm()'s bits for every shape gemm_path()
+// sends to GemmPath::tiny -- a caller that checked the paths of its products once calls it
+// directly (nn/network_chain.cpp), without gemm()'s dispatch per product.
+template <typename T>
+using GemmFn = void (*)(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, T alpha,
+                        const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C,
+                        int64_t ldc);
+template <typename T>
+GemmFn<T> tiny_gemm_kernel();
+
 // Naive triple loop: the reference and the fallback. Same contract as gemm().
 template <typename T>
 void gemm_naive(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, T alpha,
