@@ -260,6 +260,10 @@ class Network {
   bool chain_ok_ = false;
   bool chain_allowed_ = true;
   int64_t chain_steps_ = 0;
+  // (the chain's layers, built after the buffers they point into last grew: at reserved_)
+  ChainLayer<T> chain_[kChainMaxLayers];
+  int chain_count_ = 0;
+  int64_t chain_reserved_ = -1;
   bool split_capable_ = false;  // (nn/network_split.cpp: a two-layer dense network, ...)
   int64_t split_hidden_ = 0;     // its hidden units
   Act split_act_ = Act::identity;

@@ -44,8 +44,12 @@ template <typename T>
 double Network<T>::chain_forward_backward(const T* x, const Target<T>& t, int64_t n,
                                           const LossArgs& loss, const PenaltyArgs& pen) {
   reserve(n);
-  ChainLayer<T> c[kChainMaxLayers];
-  const int count = body_.chain(c, kChainMaxLayers, out_.data(), dout_.data());
+  if (chain_reserved_ != reserved_) {  // (the buffers grew: the layers' y, dy and z moved)
+    chain_count_ = body_.chain(chain_, kChainMaxLayers, out_.data(), dout_.data());
+    chain_reserved_ = reserved_;
+  }
+  const ChainLayer<T>* c = chain_;
+  const int count = chain_count_;
   const GemmFn<T> tiny = tiny_gemm_kernel<T>();
   const ActKernels<T>& ak = act_kernels<T>();
   for (int i = 0; i < count; ++i) {  // (Dense::forward: y = x W, then f(y + b), z kept)
