@@ -12,7 +12,7 @@ from typing import Any, Dict, Iterable, List, Sequence
 import numpy as np
 
 from .frameworks import Config, gemm_shapes
-from .harness import Budget, measure
+from .harness import Budget, measure, settle
 
 __all__ = ["SQUARES", "gemm_cases", "run_gemm"]
 
@@ -64,14 +64,15 @@ def run_gemm(cases: Sequence[Dict[str, Any]], dtypes: Sequence[str], threads: in
             c_fb = np.zeros((m, n), npdt)
             c_np = np.zeros((m, n), npdt)
             oa, ob = (a.T if ta else a), (b.T if tb else b)
-            # correctness guard: a benchmark of a wrong result is worthless
-            gemm(a, b, c_fb, ta, tb, 1.0, 0.0)
-            np.matmul(oa, ob, out=c_np)
+            bud = _budget_for(case, budget)
+            # each library timed after the other's worker threads went to sleep (settle)
+            settle(threads)
+            t_fb = measure(functools.partial(gemm, a, b, c_fb, ta, tb, 1.0, 0.0), bud)
+            settle(threads)
+            t_np = measure(functools.partial(np.matmul, oa, ob, out=c_np), bud)
+            # correctness guard (the last results): a benchmark of a wrong result is worthless
             scale = float(np.abs(c_np).max()) or 1.0
             err = float(np.abs(c_fb - c_np).max()) / scale
-            bud = _budget_for(case, budget)
-            t_fb = measure(functools.partial(gemm, a, b, c_fb, ta, tb, 1.0, 0.0), bud)
-            t_np = measure(functools.partial(np.matmul, oa, ob, out=c_np), bud)
             flop = 2.0 * m * n * k
             row = dict(case)
             row.update(dtype=dtype, threads=int(threads), flop=flop, max_rel_err=err,

@@ -18,7 +18,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 __all__ = [
-    "Budget", "measure", "thread_env", "pin_current_process", "rss_kib", "reset_peak_rss",
+    "Budget", "measure", "settle", "thread_env", "pin_current_process", "rss_kib", "reset_peak_rss",
     "peak_rss_kib", "machine_info", "versions", "run_child", "os_thread_count",
     "cpu_snapshot", "foreign_load", "wait_quiet",
 ]
@@ -130,6 +130,21 @@ def thread_env(threads: int, base: Optional[Dict[str, str]] = None) -> Dict[str,
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env["PYTHONHASHSEED"] = "0"
     return env
+
+
+# After a call, a BLAS library's worker threads keep spinning for a while (OpenBLAS: about
+# 2^28 cycles, ~0.1 s) before they sleep. A multi-threaded measurement that starts in that
+# window shares its cores with them: fastbp's 2-thread products of 256x256x512 took 4-16 ms a
+# call for the first ~0.1 s after a numpy matmul, against 0.35-0.5 ms once the spinners slept
+# (the Zen 4 VM). So one library's measurement must not start right after the other's.
+SETTLE_S = 0.25
+
+
+def settle(threads: int, seconds: float = SETTLE_S) -> None:
+    """Wait until the worker threads of the library measured before have gone to sleep (only
+    with more than one thread: single-threaded libraries leave no spinning workers)."""
+    if int(threads) > 1:
+        time.sleep(seconds)
 
 
 def pin_current_process(threads: int) -> List[int]:
