@@ -192,18 +192,20 @@ void act_backward_bias_k(T* dy, T* db, const T* z, const T* a, int64_t n, int64_
   if (flat_rows<T>(dim, dim)) return act_backward_bias_flat<T, A>(dy, db, z, a, n, dim, alpha);
   constexpr int W = Vec<T>::W;
   const Vec<T> al(alpha);
-  for (int64_t j = 0; j < dim; ++j) db[j] = T(0);
-  for (int64_t i = 0; i < n; ++i) {
-    T* d = dy + i * dim;
-    const T* ar = a + i * dim;
-    const T* zr = ActOps<T, A>::needs_z ? z + i * dim : nullptr;
-    for (int64_t j = 0; j < dim; j += W) {
-      const int64_t m = dim - j < W ? dim - j : W;
-      const Vec<T> zv = ActOps<T, A>::needs_z ? load_n(zr + j, m) : Vec<T>(T(0));
-      const Vec<T> g = ActOps<T, A>::bwd(load_n(d + j, m), zv, load_n(ar + j, m), al);
-      store_n(d + j, m, g);
-      store_n(db + j, m, load_n(db + j, m) + g);
+  // By blocks of W columns, the rows in order: each block's sums stay in a register (adding
+  // them up in db row after row chained every row's add through a store and a load: 16% of
+  // the step of an 8-16-16-1 net at a batch of 32).
+  for (int64_t j = 0; j < dim; j += W) {
+    const int64_t m = dim - j < W ? dim - j : W;
+    Vec<T> acc(T(0));
+    for (int64_t i = 0; i < n; ++i) {
+      T* d = dy + i * dim + j;
+      const Vec<T> zv = ActOps<T, A>::needs_z ? load_n(z + i * dim + j, m) : Vec<T>(T(0));
+      const Vec<T> g = ActOps<T, A>::bwd(load_n(d, m), zv, load_n(a + i * dim + j, m), al);
+      store_n(d, m, g);
+      acc = acc + g;
     }
+    store_n(db + j, m, acc);
   }
 }
 
@@ -231,13 +233,11 @@ void bias_grad_k(T* db, const T* dz, int64_t n, int64_t dim, T alpha) {
     fold_lanes(acc, db, dim, count);
     return;
   }
-  for (int64_t j = 0; j < dim; ++j) db[j] = T(0);
-  for (int64_t i = 0; i < n; ++i) {
-    const T* d = dz + i * dim;
-    for (int64_t j = 0; j < dim; j += W) {
-      const int64_t m = dim - j < W ? dim - j : W;
-      store_n(db + j, m, load_n(db + j, m) + load_n(d + j, m));
-    }
+  for (int64_t j = 0; j < dim; j += W) {  // (act_backward_bias_k's blocks and order)
+    const int64_t m = dim - j < W ? dim - j : W;
+    Vec<T> acc(T(0));
+    for (int64_t i = 0; i < n; ++i) acc = acc + load_n(dz + i * dim + j, m);
+    store_n(db + j, m, acc);
   }
 }
 
