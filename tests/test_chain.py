@@ -113,3 +113,28 @@ def test_chain_matches_the_reference(isa, dtype, act):
     np.testing.assert_allclose(la, lr, rtol=rtol, atol=atol)
     for a, b in zip(pa, pr):
         np.testing.assert_allclose(a, b, rtol=rtol, atol=atol)
+
+
+def test_chain_follows_a_change_of_isa():
+    """The chain's check is kept per ISA: switching the ISA between epochs (to one whose tiny
+    path takes other shapes, or has none) gives the layers' path's bits at every epoch."""
+    from fastbp import _core
+
+    sizes, loss = NETS[2]
+    X, y, _ = _data(sizes, loss, 37, "float32")
+    before = fb.get_isa()
+    runs = []
+    try:
+        for allowed in (True, False):
+            m = fb.MLP(sizes, activation="tanh", dtype="float32", seed=1)
+            m.engine._set_chain_allowed(allowed)
+            for isa in list(_core.supported_isas())[::-1] + [before]:
+                fb.set_isa(isa)
+                m.fit(X, y, loss=loss, optimizer="adam", batch_size=5, grad_norm=False,
+                      progress=False)
+            runs.append([p.copy() for p in m.parameters()])
+            fb.set_isa(before)
+    finally:
+        fb.set_isa(before)
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)

@@ -14,6 +14,7 @@
 #include "core/platform.h"
 #include "core/stream_vector.h"
 #include "core/team.h"
+#include "kernels/gemm/gemm.h"
 #include "nn/fused_update.h"
 #include "nn/layer.h"
 #include "nn/registry.h"
@@ -258,6 +259,7 @@ class Network {
   int64_t chain_n_ = -1;
   int chain_isa_ = -1;
   bool chain_ok_ = false;
+  GemmFn<T> chain_tiny_ = nullptr;  // (the tiny kernel of chain_isa_, the paths checked for)
   bool chain_allowed_ = true;
   int64_t chain_steps_ = 0;
   // (the chain's layers, built after the buffers they point into last grew: at reserved_)

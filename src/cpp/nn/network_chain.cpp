@@ -20,22 +20,23 @@ namespace fastbp {
 
 template <typename T>
 bool Network<T>::chain_fits(int64_t n) {
-  const int isa = static_cast<int>(active_isa());
-  if (n != chain_n_ || isa != chain_isa_) {
+  const Isa isa = active_isa();
+  if (n != chain_n_ || static_cast<int>(isa) != chain_isa_) {
+    const GemmFn<T> tiny = tiny_gemm_kernel<T>(isa);
     ChainLayer<T> c[kChainMaxLayers];
-    const int count = chain_allowed_ && tiny_gemm_kernel<T>() != nullptr
-                          ? body_.chain(c, kChainMaxLayers, nullptr, nullptr)
-                          : 0;
+    const int count =
+        chain_allowed_ && tiny != nullptr ? body_.chain(c, kChainMaxLayers, nullptr, nullptr) : 0;
     bool ok = count > 0;
     for (int i = 0; ok && i < count; ++i) {  // (x W, x^T dz, and dz W^T but in the first)
       const int64_t in = c[i].in, out = c[i].out;
-      ok = gemm_path<T>(Trans::N, Trans::N, n, out, in) == GemmPath::tiny &&
-           gemm_path<T>(Trans::T, Trans::N, in, out, n) == GemmPath::tiny &&
-           (i == 0 || gemm_path<T>(Trans::N, Trans::T, n, in, out) == GemmPath::tiny);
+      ok = gemm_path<T>(Trans::N, Trans::N, n, out, in, isa) == GemmPath::tiny &&
+           gemm_path<T>(Trans::T, Trans::N, in, out, n, isa) == GemmPath::tiny &&
+           (i == 0 || gemm_path<T>(Trans::N, Trans::T, n, in, out, isa) == GemmPath::tiny);
     }
     chain_ok_ = ok;
+    chain_tiny_ = ok ? tiny : nullptr;
     chain_n_ = n;
-    chain_isa_ = isa;
+    chain_isa_ = static_cast<int>(isa);
   }
   return chain_ok_ && current_team() == nullptr;  // (gemm() in a team: not its tiny path)
 }
@@ -50,7 +51,7 @@ double Network<T>::chain_forward_backward(const T* x, const Target<T>& t, int64_
   }
   const ChainLayer<T>* c = chain_;
   const int count = chain_count_;
-  const GemmFn<T> tiny = tiny_gemm_kernel<T>();
+  const GemmFn<T> tiny = chain_tiny_;  // (checked by chain_fits for these shapes)
   const ActKernels<T>& ak = act_kernels<T>();
   for (int i = 0; i < count; ++i) {  // (Dense::forward: y = x W, then f(y + b), z kept)
     const ChainLayer<T>& l = c[i];

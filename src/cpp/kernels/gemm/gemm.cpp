@@ -517,11 +517,19 @@ GemmPath gemm_path(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K) 
                                             transb, M, N, K);
 }
 template <typename T>
-GemmFn<T> tiny_gemm_kernel() {
-  return gemm_detail::gemm_kernel_for<T>(active_isa()).tiny;
+GemmPath gemm_path(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, Isa isa) {
+  return gemm_detail::choose_path<T, false>(gemm_detail::gemm_kernel_for<T>(isa), transa,
+                                            transb, M, N, K);
 }
-template GemmFn<float> tiny_gemm_kernel<float>();
-template GemmFn<double> tiny_gemm_kernel<double>();
+template GemmPath gemm_path<float>(Trans, Trans, int64_t, int64_t, int64_t, Isa);
+template GemmPath gemm_path<double>(Trans, Trans, int64_t, int64_t, int64_t, Isa);
+
+template <typename T>
+GemmFn<T> tiny_gemm_kernel(Isa isa) {
+  return gemm_detail::gemm_kernel_for<T>(isa).tiny;
+}
+template GemmFn<float> tiny_gemm_kernel<float>(Isa);
+template GemmFn<double> tiny_gemm_kernel<double>(Isa);
 
 template GemmPath gemm_path<float>(Trans, Trans, int64_t, int64_t, int64_t);
 template GemmPath gemm_path<double>(Trans, Trans, int64_t, int64_t, int64_t);

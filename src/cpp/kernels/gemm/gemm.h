@@ -9,6 +9,8 @@
 #pragma once
 #include <cstdint>
 
+#include "core/cpu.h"
+
 namespace fastbp {
 
 enum class Trans : int { N = 0, T = 1 };
@@ -26,17 +28,22 @@ void gemm(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, T alpha, 
 enum class GemmPath : int { trivial, gemv, narrow, tiny, small, packed, packed_flipped };
 template <typename T>
 GemmPath gemm_path(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K);
+// The same under instruction set `isa` (a caller that keeps its decision per ISA).
+template <typename T>
+GemmPath gemm_path(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, Isa isa);
 
-// The tiny path's kernel of the active instruction set, or null (the generic build has none):
-// one thread's C = alpha op(A) op(B) + beta C, with gemm()'s bits for every shape gemm_path()
-// sends to GemmPath::tiny -- a caller that checked the paths of its products once calls it
-// directly (nn/network_chain.cpp), without gemm()'s dispatch per product.
+// The tiny path's kernel of instruction set `isa`, or null (the generic set has none): one
+// thread's C = alpha op(A) op(B) + beta C, with gemm()'s bits for every shape
+// gemm_path(..., isa) sends to GemmPath::tiny, and only for those -- a caller that checked
+// the paths of its products once calls it directly (nn/network_chain.cpp), without gemm()'s
+// dispatch per product. (Named by its ISA, not the active one: a set_isa() in another thread
+// cannot hand a caller a kernel its shapes were not checked for.)
 template <typename T>
 using GemmFn = void (*)(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, T alpha,
                         const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C,
                         int64_t ldc);
 template <typename T>
-GemmFn<T> tiny_gemm_kernel();
+GemmFn<T> tiny_gemm_kernel(Isa isa);
 
 // Naive triple loop: the reference and the fallback. Same contract as gemm().
 template <typename T>
