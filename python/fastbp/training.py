@@ -324,7 +324,7 @@ def _run_epoch(model: Any, plan: _Plan, opt: Any, train: _Data, val: Optional[_D
                             lrs)
     elapsed = time.perf_counter() - t0
     logs: Dict[str, Any] = {"loss": value}
-    if metric_names or val is not None or gsample is not None:
+    if metric_names or val is not None or gsample is not None:  # (_epoch_logs' sources)
         logs.update(_epoch_logs(model, train, val, gsample, loss, loss_params, metric_names))
     logs["lr"] = lr0
     logs["time"] = elapsed

@@ -4,11 +4,12 @@
 // net), forward, loss and backward call the tiny product kernel and the activation kernels
 // themselves, in the order Sequential and Dense call them through gemm() and the activation
 // wrappers -- without gemm()'s dispatch per product, the layers' virtual calls and the checks
-// of paths such a step never takes: a fifth of the 2-4-1 net's step.
+// of paths such a step never takes (the 2-4-1 net at a batch of 4, Adam, one thread on the
+// Zen 4 VM: 281 -> 243 ns a step).
 //
 // The same kernels on the same operands, so the same bits as forward_backward: only an
-// execution strategy (tests/test_fit.py compares the two bit for bit, Network32 / 64
-// _set_chain_allowed).
+// execution strategy (tests/test_chain.py compares the two bit for bit, the engine's
+// _set_chain_allowed(False) turning the chain off).
 #include "core/cpu.h"
 #include "core/team.h"
 #include "kernels/activations.h"
