@@ -73,6 +73,7 @@ LD_PRELOAD="$PRELOAD" python -m pytest -q -x -p no:cacheprovider ${SANITIZE_PYTE
   "$ROOT/tests/test_reliability.py" "$ROOT/tests/test_threads.py" "$ROOT/tests/test_fuzz.py" \
   "$ROOT/tests/test_native_vs_reference.py" "$ROOT/tests/test_gemm.py" "$ROOT/tests/test_core.py" \
   "$ROOT/tests/test_team.py" "$ROOT/tests/test_fused.py" "$ROOT/tests/test_penalty.py" \
+  "$ROOT/tests/test_chain.py" \
   || status=$?
 # (with allocator_may_return_null=1 a refused huge allocation -- the MemoryError tests --
 # only logs a WARNING; any ERROR or UBSan "runtime error" is a failure)
