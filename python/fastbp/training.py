@@ -312,7 +312,7 @@ def _run_epoch(model: Any, plan: _Plan, opt: Any, train: _Data, val: Optional[_D
         cb.on_epoch_begin(epoch, {})
     runner = plan.runner
     steps = -(-train.X.shape[0] // plan.batch_size) if runner is None else runner.steps
-    lrs = None if plan.schedule is None else _epoch_lrs(model, plan, opt, steps)
+    lrs = _epoch_lrs(model, plan, opt, steps)
     lr0 = float(lrs[0]) if lrs is not None else float(opt.lr)
     t0 = time.perf_counter()
     if runner is None:
@@ -324,8 +324,7 @@ def _run_epoch(model: Any, plan: _Plan, opt: Any, train: _Data, val: Optional[_D
                             lrs)
     elapsed = time.perf_counter() - t0
     logs: Dict[str, Any] = {"loss": value}
-    if metric_names or val is not None or gsample is not None:  # (_epoch_logs' sources)
-        logs.update(_epoch_logs(model, train, val, gsample, loss, loss_params, metric_names))
+    logs.update(_epoch_logs(model, train, val, gsample, loss, loss_params, metric_names))
     logs["lr"] = lr0
     logs["time"] = elapsed
     if runner is not None:  # the same logs on every rank

@@ -214,26 +214,24 @@ double loss_rows_isa(T* dlogits, const T* logits, const T* target, const int64_t
     softmax_ce_labels(dlogits, logits, labels, weight, r0, r1, k, inv_w, add);
     return total;
   }
-  // (unweighted, every row has the same scale: formed once, the value each row would form)
-  const T unit_scale = T(inv_w / double(k)), unit_scale_ce = T(inv_w);
   for (int64_t i = r0; i < r1; ++i) {
     const T* z = logits + i * k;
     T* dz = dlogits + i * k;
     const double wi = weight ? double(weight[i]) : 1.0;
-    const T scale = weight ? T(wi * inv_w / double(k)) : unit_scale;
     double li;
     switch (args.kind) {
       case LossKind::bce:
-        li = loss_row_bce(dz, z, target + i * k, k, scale);
+        li = loss_row_bce(dz, z, target + i * k, k, T(wi * inv_w / double(k)));
         break;
       case LossKind::poisson:
-        li = loss_row_poisson(dz, z, target + i * k, k, scale);
+        li = loss_row_poisson(dz, z, target + i * k, k, T(wi * inv_w / double(k)));
         break;
       case LossKind::softmax_ce:  // (probabilities: labels went to softmax_ce_labels)
-        li = loss_row_softmax(dz, z, target + i * k, k, weight ? T(wi * inv_w) : unit_scale_ce);
+        li = loss_row_softmax(dz, z, target + i * k, k, T(wi * inv_w));
         break;
       default:
-        li = loss_row_regression(dz, z, target + i * k, k, args.kind, scale, T(args.delta));
+        li = loss_row_regression(dz, z, target + i * k, k, args.kind,
+                                 T(wi * inv_w / double(k)), T(args.delta));
     }
     add(i, wi * li);
   }

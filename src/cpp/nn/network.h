@@ -258,11 +258,12 @@ class Network {
   int64_t rows_steps_ = 0;
   int64_t chain_n_ = -1;
   int chain_isa_ = -1;
-  bool chain_ok_ = false;
-  GemmFn<T> chain_tiny_ = nullptr;  // (the tiny kernel of chain_isa_, the paths checked for)
+  // (the tiny kernel of chain_isa_ when the chain fits chain_n_ rows, else null)
+  GemmFn<T> chain_tiny_ = nullptr;
   bool chain_allowed_ = true;
   int64_t chain_steps_ = 0;
-  // (the chain's layers, built after the buffers they point into last grew: at reserved_)
+  // (the chain's layers, pointing into the buffers as they were at reserved_ ==
+  // chain_reserved_)
   ChainLayer<T> chain_[kChainMaxLayers];
   int chain_count_ = 0;
   int64_t chain_reserved_ = -1;

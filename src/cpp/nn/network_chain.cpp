@@ -24,22 +24,22 @@ bool Network<T>::chain_fits(int64_t n) {
   const Isa isa = active_isa();
   if (n != chain_n_ || static_cast<int>(isa) != chain_isa_) {
     const GemmFn<T> tiny = tiny_gemm_kernel<T>(isa);
-    ChainLayer<T> c[kChainMaxLayers];
-    const int count =
-        chain_allowed_ && tiny != nullptr ? body_.chain(c, kChainMaxLayers, nullptr, nullptr) : 0;
-    bool ok = count > 0;
-    for (int i = 0; ok && i < count; ++i) {  // (x W, x^T dz, and dz W^T but in the first)
-      const int64_t in = c[i].in, out = c[i].out;
+    chain_count_ = chain_allowed_ && tiny != nullptr
+                       ? body_.chain(chain_, kChainMaxLayers, out_.data(), dout_.data())
+                       : 0;
+    chain_reserved_ = reserved_;
+    bool ok = chain_count_ > 0;
+    for (int i = 0; ok && i < chain_count_; ++i) {  // (x W, x^T dz, and dz W^T but the first's)
+      const int64_t in = chain_[i].in, out = chain_[i].out;
       ok = gemm_path<T>(Trans::N, Trans::N, n, out, in, isa) == GemmPath::tiny &&
            gemm_path<T>(Trans::T, Trans::N, in, out, n, isa) == GemmPath::tiny &&
            (i == 0 || gemm_path<T>(Trans::N, Trans::T, n, in, out, isa) == GemmPath::tiny);
     }
-    chain_ok_ = ok;
     chain_tiny_ = ok ? tiny : nullptr;
     chain_n_ = n;
     chain_isa_ = static_cast<int>(isa);
   }
-  return chain_ok_ && current_team() == nullptr;  // (gemm() in a team: not its tiny path)
+  return chain_tiny_ != nullptr && current_team() == nullptr;  // (in a team: not gemm's tiny)
 }
 
 template <typename T>

@@ -512,14 +512,13 @@ void gemm(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, T alpha, 
 
 // The path gemm_dispatch takes on one thread (choose_path: the same decision).
 template <typename T>
-GemmPath gemm_path(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K) {
-  return gemm_detail::choose_path<T, false>(gemm_detail::gemm_kernel_for<T>(active_isa()), transa,
-                                            transb, M, N, K);
-}
-template <typename T>
 GemmPath gemm_path(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K, Isa isa) {
   return gemm_detail::choose_path<T, false>(gemm_detail::gemm_kernel_for<T>(isa), transa,
                                             transb, M, N, K);
+}
+template <typename T>
+GemmPath gemm_path(Trans transa, Trans transb, int64_t M, int64_t N, int64_t K) {
+  return gemm_path<T>(transa, transb, M, N, K, active_isa());
 }
 template GemmPath gemm_path<float>(Trans, Trans, int64_t, int64_t, int64_t, Isa);
 template GemmPath gemm_path<double>(Trans, Trans, int64_t, int64_t, int64_t, Isa);
